@@ -1,0 +1,100 @@
+"""hitl_notebook: durable human-in-the-loop agents for Jupyter and Python services, built on DBOS.
+
+Layers, each importing only the ones above it in this list:
+``_models`` / ``_time`` / ``_errors`` (the domain) → ``_answers`` (the answer rule) →
+``_database`` / ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_runtime``
+(the only DBOS configuration) → ``_store`` (answer and read with only a database URL) →
+``_handle`` → ``_protocol`` / ``_agent`` (what runs inside a workflow) → ``_cli``.
+"""
+
+from __future__ import annotations
+
+from hitl_notebook._agent import Agent
+from hitl_notebook._config import default_sqlite_path
+from hitl_notebook._errors import (
+    AlreadyDecidedError,
+    AnswerError,
+    ConfigurationError,
+    DeadlinePassedError,
+    HitlError,
+    InvalidAnswerError,
+    NotAllowedError,
+    NotFoundError,
+    NotLaunchedError,
+    NotWaitingError,
+    RequestTimeoutError,
+    ResultTimeoutError,
+    RunCancelledError,
+    RunError,
+    RunFailedError,
+)
+from hitl_notebook._handle import RunHandle, run
+from hitl_notebook._models import (
+    Answer,
+    Decision,
+    Outcome,
+    Request,
+    RequestKind,
+    Status,
+    StatusEvent,
+)
+from hitl_notebook._runtime import Runtime, launch, shutdown
+from hitl_notebook._store import Store, connect, store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AlreadyDecidedError",
+    "Answer",
+    "AnswerError",
+    "ConfigurationError",
+    "DeadlinePassedError",
+    "Decision",
+    "HitlError",
+    "InvalidAnswerError",
+    "NotAllowedError",
+    "NotFoundError",
+    "NotLaunchedError",
+    "NotWaitingError",
+    "Outcome",
+    "Request",
+    "RequestKind",
+    "RequestTimeoutError",
+    "ResultTimeoutError",
+    "RunCancelledError",
+    "RunError",
+    "RunFailedError",
+    "RunHandle",
+    "Runtime",
+    "Status",
+    "StatusEvent",
+    "Store",
+    "__version__",
+    "connect",
+    "default_sqlite_path",
+    "launch",
+    "respond",
+    "respond_async",
+    "run",
+    "shutdown",
+    "store",
+]
+
+
+def respond(target: str, **answer: object) -> Decision:
+    """Answer a request (by request id, or by the id of a run waiting for one request).
+
+    >>> hitl.respond(run.id, approve=True, by="alice", comment="ok")
+    >>> hitl.respond(request_id, choice="express")
+    >>> hitl.respond(request_id, text="Ship it on Monday")
+    >>> hitl.respond(request_id, approve=True, value=edited_proposal)
+
+    Works from any process that reaches the database. See ``Store.respond`` for the errors.
+    """
+    return store().respond(target, **answer)  # type: ignore[arg-type]
+
+
+async def respond_async(target: str, **answer: object) -> Decision:
+    """Awaitable twin of ``respond``."""
+    return await store().respond_async(target, **answer)

@@ -1,0 +1,446 @@
+"""The Agent class: a run is a durable DBOS workflow whose code reads top to bottom.
+
+Every agent runs through one DBOS workflow, ``hitl.agent``, registered when hitl_notebook is
+imported. Its inputs are the agent's name and its pickled arguments; the class is looked up when
+the run starts or is recovered. So a kernel that restarts, launches, and only then defines its
+agents in a later cell still resumes their runs: a recovered run waits (as a coroutine, holding no
+thread) until its agent class is defined, then continues from its last checkpoint.
+
+Sync agents run their code in a daemon thread per active run; async agents run on the runtime's
+event loop. Both wait for humans through the same durable protocol (``_protocol``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import contextvars
+import inspect
+import pickle
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+
+from dbos import DBOS, SetWorkflowID
+from pydantic import BaseModel
+
+from hitl_notebook._answers import model_path
+from hitl_notebook._errors import RequestTimeoutError
+from hitl_notebook._handle import RunHandle
+from hitl_notebook._models import Answer, Decision, RequestKind, Status
+from hitl_notebook._protocol import Program, ask, run_async, run_sync, write_status
+from hitl_notebook._runtime import current, on_loop
+from hitl_notebook._time import Timeout
+
+__all__ = ["Agent", "agent_class"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+WORKFLOW_NAME = "hitl.agent"
+MAX_RECOVERY_ATTEMPTS = 1000
+"""Each restart of a run's process counts one attempt; a run that crashes its process this often is stopped."""
+
+
+class _Registry:
+    """Agent classes by name; a recovered run waits here until its class is defined."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Agent]] = {}
+        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, cls: type[Agent]) -> None:
+        with self._lock:
+            self._classes[cls.agent_name] = cls
+            waiting = self._waiting.pop(cls.agent_name, [])
+        for loop, future in waiting:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def get(self, name: str) -> type[Agent] | None:
+        with self._lock:
+            return self._classes.get(name)
+
+    async def wait_for(self, name: str) -> type[Agent]:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            found = self._classes.get(name)
+            if found is None:
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiting.setdefault(name, []).append((loop, future))
+        if found is None:
+            await future
+            found = self.get(name)
+            assert found is not None
+        return found
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_registry = _Registry()
+
+
+def agent_class(name: str) -> type[Agent] | None:
+    """The agent class registered under ``name`` in this process, if any."""
+    return _registry.get(name)
+
+
+class Agent:
+    """Subclass this and write ``run`` (sync or ``async``); start runs with ``YourAgent.start(...)``.
+
+    >>> class RefundAgent(hitl.Agent):
+    ...     def run(self, order_id: str) -> str:
+    ...         self.status("working", "drafting refund")
+    ...         proposal = self.step(draft_refund, order_id)
+    ...         decision = self.request_approval("Refund this order?", proposal=proposal,
+    ...                                          timeout="4h", on_timeout="reject")
+    ...         if decision.approved:
+    ...             self.step(pay_refund, decision.value)
+    ...         return decision.outcome
+
+    Inside ``run``, side effects belong in ``self.step(...)``: a step's result is checkpointed and
+    it never runs again, also when the run resumes after a crash. The agent is created anew for
+    each execution, so keep state in local variables and steps, not on ``self``.
+    """
+
+    agent_name: ClassVar[str]
+    """The agent type; defaults to the class name. Runs find their class by this name."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "agent_name" not in cls.__dict__:
+            cls.agent_name = cls.__name__
+        if "run" not in cls.__dict__ and not any(
+            "run" in base.__dict__ for base in cls.__mro__[1:-1] if base is not Agent
+        ):
+            raise TypeError(f"{cls.__name__} must define run(self, ...).")
+        _registry.register(cls)
+
+    def __init__(self) -> None:
+        self._run_id = ""
+        self._requests = 0
+        self._statuses = 0
+
+    # -- starting runs -------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle:
+        """Start a run with ``run(*args, **kwargs)``; the same ``run_id`` twice starts it once."""
+        return on_loop(cls.start_async(*args, run_id=run_id, **kwargs))
+
+    @classmethod
+    async def start_async(cls, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle:
+        """Awaitable twin of ``start``."""
+        current()
+        payload = base64.b64encode(pickle.dumps((args, kwargs))).decode()
+        with SetWorkflowID(run_id) if run_id else contextlib.nullcontext():
+            handle = await DBOS.start_workflow_async(_run_agent, cls.agent_name, payload)
+        return RunHandle(handle.workflow_id, agent=cls.agent_name)
+
+    # -- inside a run --------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run being executed."""
+        return self._run_id
+
+    def status(self, status: str, detail: str | None = None, *, progress: float | None = None) -> None:
+        """Publish the run's current status (any word) with an optional detail and progress 0..1."""
+        run_sync(self._status_program(status, detail, progress))
+
+    async def status_async(
+        self, status: str, detail: str | None = None, *, progress: float | None = None
+    ) -> None:
+        """Awaitable twin of ``status``."""
+        await run_async(self._status_program(status, detail, progress))
+
+    def step(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` once, durably: on replay its recorded result is returned."""
+        return cast(T, DBOS.run_step({"name": _step_name(fn)}, fn, *args, **kwargs))
+
+    async def step_async(
+        self, fn: Callable[P, Awaitable[T]] | Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Awaitable twin of ``step``; ``fn`` may be sync (it then runs in a worker thread) or async."""
+        return cast(
+            T, await DBOS.run_step_async({"name": _step_name(fn)}, fn, *args, **kwargs)
+        )
+
+    def request_approval(
+        self,
+        title: str,
+        *,
+        body: str | None = None,
+        proposal: BaseModel | None = None,
+        timeout: Timeout | None = None,
+        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Ask a human to approve or reject; a ``proposal`` (pydantic model) may be edited first.
+
+        ``decision.approved`` says whether to go ahead; ``decision.value`` is the (possibly edited)
+        proposal as an instance of its model. At the deadline ``on_timeout`` applies: approve,
+        reject, or raise RequestTimeoutError.
+        """
+        return run_sync(self._approval_program(
+            RequestKind.APPROVAL, title, body, proposal, timeout, on_timeout, assignees, key))
+
+    async def request_approval_async(
+        self,
+        title: str,
+        *,
+        body: str | None = None,
+        proposal: BaseModel | None = None,
+        timeout: Timeout | None = None,
+        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Awaitable twin of ``request_approval``."""
+        return await run_async(self._approval_program(
+            RequestKind.APPROVAL, title, body, proposal, timeout, on_timeout, assignees, key))
+
+    def request_edit(
+        self,
+        title: str,
+        proposal: BaseModel,
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Ask a human to review and edit ``proposal``; ``decision.value`` is the edited model."""
+        return run_sync(self._approval_program(
+            RequestKind.EDIT, title, body, proposal, timeout, on_timeout, assignees, key))
+
+    async def request_edit_async(
+        self,
+        title: str,
+        proposal: BaseModel,
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Awaitable twin of ``request_edit``."""
+        return await run_async(self._approval_program(
+            RequestKind.EDIT, title, body, proposal, timeout, on_timeout, assignees, key))
+
+    def request_choice(
+        self,
+        title: str,
+        options: Sequence[str],
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        default: str | None = None,
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises)."""
+        return run_sync(self._choice_program(title, options, body, timeout, default, assignees, key))
+
+    async def request_choice_async(
+        self,
+        title: str,
+        options: Sequence[str],
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        default: str | None = None,
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Awaitable twin of ``request_choice``."""
+        return await run_async(
+            self._choice_program(title, options, body, timeout, default, assignees, key))
+
+    def request_text(
+        self,
+        title: str,
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        default: str | None = None,
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Ask a human for a free-text answer; at the deadline ``default`` applies (or it raises)."""
+        return run_sync(self._text_program(title, body, timeout, default, assignees, key))
+
+    async def request_text_async(
+        self,
+        title: str,
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        default: str | None = None,
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+    ) -> Decision:
+        """Awaitable twin of ``request_text``."""
+        return await run_async(self._text_program(title, body, timeout, default, assignees, key))
+
+    # -- programs (the logic, once, for both faces) ----------------------------------------------
+
+    def _status_program(self, status: str, detail: str | None, progress: float | None) -> Program[None]:
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise ValueError(f"progress is a fraction from 0 to 1, got {progress}")
+        self._statuses += 1
+        return write_status(f"s{self._statuses}", self.agent_name, status, detail, progress)
+
+    def _request_fields(
+        self, kind: RequestKind, title: str, body: str | None, assignees: Sequence[str], key: str | None
+    ) -> dict[str, Any]:
+        self._requests += 1
+        if not title.strip():
+            raise ValueError("A request needs a title: the question the human answers.")
+        return {
+            "request_id": f"{self._run_id}.{key or f'r{self._requests}'}",
+            "run_id": self._run_id,
+            "agent": self.agent_name,
+            "kind": kind,
+            "title": title,
+            "body": body,
+            "assignees": list(assignees),
+        }
+
+    def _approval_program(
+        self,
+        kind: RequestKind,
+        title: str,
+        body: str | None,
+        proposal: BaseModel | None,
+        timeout: Timeout | None,
+        on_timeout: str,
+        assignees: Sequence[str],
+        key: str | None,
+    ) -> Program[Decision]:
+        if on_timeout not in ("raise", "approve", "reject"):
+            raise ValueError(f"on_timeout must be 'raise', 'approve' or 'reject', not {on_timeout!r}")
+        fields = self._request_fields(kind, title, body, assignees, key)
+        if proposal is not None:
+            fields |= {
+                "proposal": proposal.model_dump(mode="json"),
+                "proposal_schema": type(proposal).model_json_schema(),
+                "proposal_model": model_path(type(proposal)),
+            }
+        if on_timeout != "raise":
+            fields |= {"on_timeout": "default",
+                       "timeout_answer": Answer(approve=on_timeout == "approve")}
+        decision = yield from ask(fields, timeout)
+        return _typed(decision, type(proposal) if proposal is not None else None)
+
+    def _choice_program(
+        self,
+        title: str,
+        options: Sequence[str],
+        body: str | None,
+        timeout: Timeout | None,
+        default: str | None,
+        assignees: Sequence[str],
+        key: str | None,
+    ) -> Program[Decision]:
+        choices = [str(option) for option in options]
+        if len(choices) < 2 or len(set(choices)) != len(choices):
+            raise ValueError(f"A choice needs at least two distinct options, got {choices}")
+        if default is not None and default not in choices:
+            raise ValueError(f"The default {default!r} is not one of the options {choices}")
+        fields = self._request_fields(RequestKind.CHOICE, title, body, assignees, key)
+        fields["options"] = choices
+        if default is not None:
+            fields |= {"on_timeout": "default", "timeout_answer": Answer(choice=default)}
+        decision = yield from ask(fields, timeout)
+        return _typed(decision, None)
+
+    def _text_program(
+        self,
+        title: str,
+        body: str | None,
+        timeout: Timeout | None,
+        default: str | None,
+        assignees: Sequence[str],
+        key: str | None,
+    ) -> Program[Decision]:
+        fields = self._request_fields(RequestKind.TEXT, title, body, assignees, key)
+        if default is not None:
+            fields |= {"on_timeout": "default", "timeout_answer": Answer(text=default)}
+        decision = yield from ask(fields, timeout)
+        return _typed(decision, None)
+
+
+def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
+    """Raise at a deadline without a default; give an edited proposal back as its model."""
+    if decision.timed_out and decision.value is None and decision.approved is None:
+        assert decision.deadline is not None
+        raise RequestTimeoutError(decision.request_id, decision.deadline)
+    if model is not None and isinstance(decision.value, dict):
+        return decision.model_copy(update={"value": model.model_validate(decision.value)})
+    return decision
+
+
+def _step_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=MAX_RECOVERY_ATTEMPTS)
+async def _run_agent(agent_name: str, payload: str) -> Any:
+    """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
+    cls = await _registry.wait_for(agent_name)
+    args, kwargs = pickle.loads(base64.b64decode(payload))
+    agent = cls()
+    agent._run_id = cast(str, DBOS.workflow_id)
+    await run_async(write_status("start", agent_name, Status.WORKING.value, "started", None))
+    try:
+        if inspect.iscoroutinefunction(cls.run):
+            result = await cls.run(agent, *args, **kwargs)
+        else:
+            result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
+    except Exception as error:
+        detail = f"{type(error).__name__}: {error}"
+        await run_async(write_status("end", agent_name, Status.FAILED.value, detail, None))
+        raise
+    await run_async(write_status("end", agent_name, Status.FINISHED.value, None, 1.0))
+    return result
+
+
+async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a sync agent's code in a daemon thread that carries the run's DBOS context.
+
+    Daemon, so that a script can exit while one of its sync agents waits: the run stays in the
+    database and resumes at the next launch.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            result = context.run(fn, *args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine as is
+            loop.call_soon_threadsafe(_fail, future, error)
+        else:
+            loop.call_soon_threadsafe(_succeed, future, result)
+
+    threading.Thread(target=target, name=f"hitl-run-{DBOS.workflow_id}", daemon=True).start()
+    return await future
+
+
+def _succeed(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+

@@ -1,0 +1,141 @@
+"""Every error a user of hitl_notebook can meet, grouped by what the caller can do about it.
+
+    HitlError
+    ├── ConfigurationError        fix the launch arguments, environment or dbos-config.yaml
+    │   └── NotLaunchedError      call hitl.launch() first
+    ├── AnswerError               the answer was refused; nothing was stored unless said otherwise
+    │   ├── NotFoundError         no such run or request (check the id)
+    │   ├── NotWaitingError       the run exists but waits for no answer (or for several: name one)
+    │   ├── AlreadyDecidedError   someone else answered first (who and when are attributes)
+    │   ├── DeadlinePassedError   too late; the late answer was recorded, the default applies
+    │   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
+    │   └── NotAllowedError       this responder may not answer this request
+    ├── RequestTimeoutError       raised inside an agent when a request with on_timeout="raise" expires
+    └── RunError                  waiting for a run's result failed
+        ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
+        ├── RunCancelledError     the run was cancelled
+        └── RunFailedError        the run raised; the original error is the __cause__
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = [
+    "AlreadyDecidedError",
+    "AnswerError",
+    "ConfigurationError",
+    "DeadlinePassedError",
+    "HitlError",
+    "InvalidAnswerError",
+    "NotAllowedError",
+    "NotFoundError",
+    "NotLaunchedError",
+    "NotWaitingError",
+    "RequestTimeoutError",
+    "ResultTimeoutError",
+    "RunCancelledError",
+    "RunError",
+    "RunFailedError",
+]
+
+
+class HitlError(Exception):
+    """Base class of every error raised by hitl_notebook."""
+
+
+class ConfigurationError(HitlError):
+    """The runtime cannot start with the given settings."""
+
+
+class NotLaunchedError(ConfigurationError):
+    """An operation needs a launched runtime: call ``hitl.launch()`` first."""
+
+
+class AnswerError(HitlError):
+    """An answer was refused."""
+
+
+class NotFoundError(AnswerError):
+    """No run or request has the given id."""
+
+
+class NotWaitingError(AnswerError):
+    """The run exists but is not waiting for the answer that was sent."""
+
+
+class AlreadyDecidedError(AnswerError):
+    """The request was decided before this answer arrived; the first valid answer wins."""
+
+    def __init__(
+        self, request_id: str, outcome: str, decided_by: str | None, decided_at: datetime
+    ) -> None:
+        self.request_id = request_id
+        self.outcome = outcome
+        self.decided_by = decided_by
+        self.decided_at = decided_at
+        who = decided_by if decided_by is not None else "the deadline"
+        super().__init__(
+            f"Request {request_id!r} was already decided by {who} at "
+            f"{decided_at.isoformat(timespec='seconds')} ({outcome}); this answer was not applied."
+        )
+
+
+class DeadlinePassedError(AnswerError):
+    """The answer arrived after the request's deadline; it was recorded as late and not applied."""
+
+    def __init__(self, request_id: str, deadline: datetime, received_at: datetime) -> None:
+        self.request_id = request_id
+        self.deadline = deadline
+        self.received_at = received_at
+        late = (received_at - deadline).total_seconds()
+        super().__init__(
+            f"The deadline of request {request_id!r} passed at "
+            f"{deadline.isoformat(timespec='seconds')} ({late:.1f} s before this answer); "
+            "the answer was recorded as late and the request's timeout rule applies."
+        )
+
+
+class InvalidAnswerError(AnswerError):
+    """The answer does not fit the request; nothing was stored and the agent keeps waiting."""
+
+    def __init__(self, request_id: str, problems: list[str]) -> None:
+        self.request_id = request_id
+        self.problems = problems
+        super().__init__(
+            f"Invalid answer for request {request_id!r}: "
+            + "; ".join(problems)
+            + ". Nothing was stored; the agent keeps waiting."
+        )
+
+
+class NotAllowedError(AnswerError):
+    """The responder is not allowed to answer this request."""
+
+
+class RequestTimeoutError(HitlError):
+    """A request's deadline passed without an answer and its rule is ``on_timeout="raise"``."""
+
+    def __init__(self, request_id: str, deadline: datetime) -> None:
+        self.request_id = request_id
+        self.deadline = deadline
+        super().__init__(
+            f"Nobody answered request {request_id!r} before its deadline "
+            f"{deadline.isoformat(timespec='seconds')}."
+        )
+
+
+class RunError(HitlError):
+    """Waiting for a run's result failed."""
+
+
+class ResultTimeoutError(RunError, TimeoutError):
+    """The run did not finish within the given timeout; it keeps running."""
+
+
+class RunCancelledError(RunError):
+    """The run was cancelled before it finished."""
+
+
+class RunFailedError(RunError):
+    """The run raised an exception; it is attached as ``__cause__``."""

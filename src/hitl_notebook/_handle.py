@@ -1,0 +1,106 @@
+"""A handle on one run: its id, status, requests, result; answer it or cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hitl_notebook._models import Decision, Request, StatusEvent
+from hitl_notebook._store import Store, store
+
+__all__ = ["RunHandle", "run"]
+
+
+class RunHandle:
+    """One run of an agent. Works in any process that reaches the database.
+
+    >>> run = RefundAgent.start("A-1001")
+    >>> run.status.status            # 'waiting'
+    >>> run.approve(by="alice", comment="ok")
+    >>> run.result(timeout=10)
+    """
+
+    def __init__(self, run_id: str, *, agent: str | None = None, via: Store | None = None) -> None:
+        self._run_id = run_id
+        self._agent = agent
+        self._store = via
+
+    @property
+    def store(self) -> Store:
+        """The store this handle reads and answers through."""
+        return self._store or store()
+
+    @property
+    def id(self) -> str:
+        """The run id (the DBOS workflow id)."""
+        return self._run_id
+
+    @property
+    def agent(self) -> str | None:
+        """The agent type, when known."""
+        if self._agent is None and (current := self.status) is not None:
+            self._agent = current.agent
+        return self._agent
+
+    @property
+    def status(self) -> StatusEvent | None:
+        """The current status (None before the run's first transition)."""
+        return self.store.status(self._run_id)
+
+    @property
+    def state(self) -> str:
+        """DBOS's state of the run: PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED..."""
+        return self.store.run_state(self._run_id)
+
+    def history(self) -> list[StatusEvent]:
+        """Every status transition, in order."""
+        return self.store.history(self._run_id)
+
+    def requests(self, *, open_only: bool = False) -> list[Request]:
+        """The run's requests to humans, oldest first."""
+        return self.store.requests(self._run_id, open_only=open_only)
+
+    def decisions(self) -> list[Decision]:
+        """The decisions taken on the run's requests, oldest first."""
+        return [r.decision for r in self.requests() if r.decision is not None]
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run's result (``timeout`` in seconds; the run keeps going after it)."""
+        return self.store.result(self._run_id, timeout)
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        """Awaitable twin of ``result``: the notebook stays responsive while it waits."""
+        return await self.store.result_async(self._run_id, timeout)
+
+    def cancel(self, *, by: str | None = None) -> None:
+        """Cancel the run."""
+        self.store.cancel(self._run_id, by=by)
+
+    def respond(self, **answer: Any) -> Decision:
+        """Answer the run's open request (see ``hitl.respond`` for the keywords)."""
+        return self.store.respond(self._run_id, **answer)
+
+    def approve(
+        self, *, value: Any = None, by: str | None = None, comment: str | None = None
+    ) -> Decision:
+        """Approve the run's open request, optionally with an edited proposal."""
+        return self.respond(approve=True, value=value, by=by, comment=comment)
+
+    def reject(self, *, by: str | None = None, comment: str | None = None) -> Decision:
+        """Reject the run's open request."""
+        return self.respond(approve=False, by=by, comment=comment)
+
+    def __repr__(self) -> str:
+        current = self.status
+        shown = f", status={current.status!r}" if current else ""
+        return f"RunHandle({self._run_id!r}, agent={self.agent!r}{shown})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunHandle) and other._run_id == self._run_id
+
+    def __hash__(self) -> int:
+        return hash(self._run_id)
+
+
+def run(run_id: str) -> RunHandle:
+    """A handle on an existing run, by id."""
+    return RunHandle(run_id)

@@ -1,0 +1,154 @@
+"""The domain, as pydantic types: statuses, requests to a human, answers and decisions. No DBOS here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Answer",
+    "Decision",
+    "Outcome",
+    "Request",
+    "RequestKind",
+    "Status",
+    "StatusEvent",
+]
+
+
+class Status(StrEnum):
+    """The statuses the SDK publishes by itself; agents may publish any other word too."""
+
+    WORKING = "working"
+    WAITING = "waiting"
+    RESUMED = "resumed"
+    TIMED_OUT = "timed_out"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({Status.FINISHED, Status.FAILED, Status.CANCELLED})
+
+
+class RequestKind(StrEnum):
+    """What a request asks of a human."""
+
+    APPROVAL = "approval"
+    """Approve or reject; a proposal, if given, may be edited before approving."""
+    CHOICE = "choice"
+    """Pick one of the offered options."""
+    TEXT = "text"
+    """Write a free-text answer."""
+    EDIT = "edit"
+    """Review a proposal, edit it and submit it (or reject it)."""
+
+
+class Outcome(StrEnum):
+    """What a request resolved to."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EDITED = "edited"
+    ANSWERED = "answered"
+    CHOSE = "chose"
+    TIMED_OUT = "timed_out"
+
+
+class StatusEvent(BaseModel):
+    """One status transition of a run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    agent: str
+    status: str
+    detail: str | None = None
+    progress: float | None = None
+    at: datetime
+
+
+class Answer(BaseModel):
+    """What a human sends for a request. Fill the field that fits the request's kind.
+
+    - approval / edit: ``approve=True`` (optionally with ``value``, the edited proposal) or
+      ``approve=False``;
+    - choice: ``choice``, one of the offered options;
+    - text: ``text``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approve: bool | None = None
+    choice: str | None = None
+    text: str | None = None
+    value: dict[str, Any] | None = None
+
+
+class Request(BaseModel):
+    """One question to a human inside a run, with its own id, deadline and allowed answers."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    request_id: str
+    run_id: str
+    agent: str
+    kind: RequestKind
+    title: str
+    body: str | None = None
+    options: list[str] | None = None
+    proposal: dict[str, Any] | None = None
+    proposal_schema: dict[str, Any] | None = None
+    proposal_model: str | None = None
+    """Where the proposal's pydantic model lives (``module:qualname``), for validation where loaded."""
+    assignees: list[str] = Field(default_factory=list)
+    requested_at: datetime
+    deadline: datetime | None = None
+    on_timeout: str = "raise"
+    """``"raise"``, or ``"default"`` when ``timeout_answer`` is applied at the deadline."""
+    timeout_answer: Answer | None = None
+    decision: Decision | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while nobody has decided the request."""
+        return self.decision is None
+
+
+class Decision(BaseModel):
+    """What a request resolved to: an accepted answer, or the default applied at the deadline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    run_id: str
+    kind: RequestKind
+    outcome: Outcome
+    approved: bool | None = None
+    """For approval and edit requests: whether the proposal goes ahead (also at a timeout)."""
+    value: Any = None
+    """The chosen option, the text, or the (possibly edited) proposal."""
+    by: str | None = None
+    """Who answered; None when the deadline decided."""
+    at: datetime
+    channel: str
+    """``python``, ``cli``, ``widget``, ``http``... or ``timeout``."""
+    comment: str | None = None
+    requested_at: datetime
+    deadline: datetime | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        """True when nobody answered and the deadline applied the default."""
+        return self.outcome is Outcome.TIMED_OUT
+
+    @property
+    def waited_seconds(self) -> float:
+        """How long the request waited for its decision."""
+        return (self.at - self.requested_at).total_seconds()
+
+
+Request.model_rebuild()

@@ -1,0 +1,266 @@
+"""Reading and writing the SDK's rows: requests, decisions, answers and status transitions.
+
+Plain functions on a SQLAlchemy connection. The agent calls the writers inside DBOS steps (each is
+idempotent, so a step that re-runs after a crash writes nothing twice); the store calls them to
+answer and to read. Deciding a request is one conditional UPDATE, so the first valid answer (or
+the deadline) wins on SQLite and on Postgres alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from hitl_notebook._database import answers, requests, statuses
+from hitl_notebook._models import (
+    Answer,
+    Decision,
+    Outcome,
+    Request,
+    RequestKind,
+    StatusEvent,
+)
+from hitl_notebook._time import from_ms
+
+__all__ = [
+    "append_status",
+    "decide",
+    "history",
+    "insert_request",
+    "latest_status",
+    "load_request",
+    "open_requests",
+    "record_answer",
+    "request_from_row",
+    "requests_of_run",
+]
+
+OPEN = "open"
+DECIDED = "decided"
+
+
+def insert_request(conn: sa.Connection, request: Request) -> None:
+    """Store a new open request (nothing happens if it is already stored)."""
+    if conn.execute(
+        sa.select(requests.c.request_id).where(requests.c.request_id == request.request_id)
+    ).first():
+        return
+    spec = {
+        "options": request.options,
+        "proposal": request.proposal,
+        "proposal_schema": request.proposal_schema,
+        "proposal_model": request.proposal_model,
+        "on_timeout": request.on_timeout,
+        "timeout_answer": (
+            request.timeout_answer.model_dump(exclude_none=True) if request.timeout_answer else None
+        ),
+    }
+    conn.execute(
+        requests.insert().values(
+            request_id=request.request_id,
+            run_id=request.run_id,
+            agent=request.agent,
+            kind=request.kind.value,
+            title=request.title,
+            body=request.body,
+            spec=spec,
+            assignees=list(request.assignees),
+            requested_at_ms=_ms(request.requested_at),
+            deadline_ms=_ms(request.deadline) if request.deadline else None,
+            state=OPEN,
+        )
+    )
+
+
+def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
+    """The stored row of one request."""
+    return conn.execute(sa.select(requests).where(requests.c.request_id == request_id)).first()
+
+
+def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
+    """Every request of a run, oldest first."""
+    return conn.execute(
+        sa.select(requests)
+        .where(requests.c.run_id == run_id)
+        .order_by(requests.c.requested_at_ms, requests.c.request_id)
+    ).all()
+
+
+def open_requests(conn: sa.Connection) -> Sequence[sa.Row[Any]]:
+    """Every open request, oldest first."""
+    return conn.execute(
+        sa.select(requests)
+        .where(requests.c.state == OPEN)
+        .order_by(requests.c.requested_at_ms, requests.c.request_id)
+    ).all()
+
+
+def request_from_row(row: sa.Row[Any]) -> Request:
+    """A stored row as a Request (with its decision, once decided)."""
+    spec = row.spec or {}
+    timeout_answer = spec.get("timeout_answer")
+    return Request(
+        request_id=row.request_id,
+        run_id=row.run_id,
+        agent=row.agent,
+        kind=RequestKind(row.kind),
+        title=row.title,
+        body=row.body,
+        options=spec.get("options"),
+        proposal=spec.get("proposal"),
+        proposal_schema=spec.get("proposal_schema"),
+        proposal_model=spec.get("proposal_model"),
+        assignees=list(row.assignees or []),
+        requested_at=from_ms(row.requested_at_ms),
+        deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
+        on_timeout=spec.get("on_timeout", "raise"),
+        timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
+        decision=_decision_from_row(row) if row.state == DECIDED else None,
+    )
+
+
+def _decision_from_row(row: sa.Row[Any]) -> Decision:
+    return Decision(
+        request_id=row.request_id,
+        run_id=row.run_id,
+        kind=RequestKind(row.kind),
+        outcome=Outcome(row.outcome),
+        approved=row.approved,
+        value=row.value,
+        by=row.decided_by,
+        at=from_ms(row.decided_at_ms),
+        channel=row.channel,
+        comment=row.comment,
+        requested_at=from_ms(row.requested_at_ms),
+        deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
+    )
+
+
+def decide(
+    conn: sa.Connection,
+    request_id: str,
+    *,
+    outcome: Outcome,
+    approved: bool | None,
+    value: Any,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    before_deadline: bool,
+) -> bool:
+    """Decide an open request; False if it was decided already (or, when asked, is past its deadline)."""
+    query = (
+        requests.update()
+        .where(requests.c.request_id == request_id)
+        .where(requests.c.state == OPEN)
+        .values(
+            state=DECIDED,
+            outcome=outcome.value,
+            approved=approved,
+            value=value,
+            decided_by=by,
+            decided_at_ms=at_ms,
+            channel=channel,
+            comment=comment,
+        )
+    )
+    if before_deadline:
+        query = query.where(
+            sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
+        )
+    return conn.execute(query).rowcount == 1
+
+
+def record_answer(
+    conn: sa.Connection,
+    row: sa.Row[Any],
+    answer: Answer,
+    *,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    result: str,
+) -> None:
+    """Append an answer that arrived (``accepted`` or ``late``) to the answer log."""
+    conn.execute(
+        answers.insert().values(
+            request_id=row.request_id,
+            run_id=row.run_id,
+            received_at_ms=at_ms,
+            by=by,
+            channel=channel,
+            comment=comment,
+            answer=answer.model_dump(exclude_none=True),
+            result=result,
+        )
+    )
+
+
+def append_status(
+    conn: sa.Connection,
+    *,
+    run_id: str,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    progress: float | None,
+    at_ms: int,
+) -> None:
+    """Append a status transition (once per ``(run_id, key)``, so a re-run step adds nothing)."""
+    exists = conn.execute(
+        sa.select(statuses.c.status_id)
+        .where(statuses.c.run_id == run_id)
+        .where(statuses.c.key == key)
+    ).first()
+    if exists:
+        return
+    conn.execute(
+        statuses.insert().values(
+            run_id=run_id,
+            key=key,
+            agent=agent,
+            status=status,
+            detail=detail,
+            progress=progress,
+            at_ms=at_ms,
+        )
+    )
+
+
+def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:
+    """A run's status transitions, in order."""
+    rows = conn.execute(
+        sa.select(statuses).where(statuses.c.run_id == run_id).order_by(statuses.c.status_id)
+    ).all()
+    return [_status_event(row) for row in rows]
+
+
+def latest_status(conn: sa.Connection, run_id: str) -> StatusEvent | None:
+    """A run's current status."""
+    row = conn.execute(
+        sa.select(statuses)
+        .where(statuses.c.run_id == run_id)
+        .order_by(statuses.c.status_id.desc())
+        .limit(1)
+    ).first()
+    return _status_event(row) if row else None
+
+
+def _status_event(row: sa.Row[Any]) -> StatusEvent:
+    return StatusEvent(
+        run_id=row.run_id,
+        agent=row.agent,
+        status=row.status,
+        detail=row.detail,
+        progress=row.progress,
+        at=from_ms(row.at_ms),
+    )
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)

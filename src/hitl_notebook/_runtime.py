@@ -1,0 +1,204 @@
+"""The only place that configures and launches DBOS.
+
+``launch()`` picks the database (see ``_config``), claims this process's executor identity (see
+``_identity``), pins the application version and launches DBOS in a way that is safe in a notebook:
+
+- DBOS is launched from a helper thread, so it never adopts the kernel's event loop (a cell that
+  waits for an async agent would otherwise deadlock it);
+- agents run on the runtime's own event loop thread, so a waiting agent holds no thread;
+- re-running ``launch()`` with the same settings returns the running runtime; asking for another
+  database is an error unless ``reconfigure=True`` says to shut down and launch again;
+- DBOS logs only warnings unless ``log_level`` asks for more.
+
+Replay rule: the application version is pinned (``"1"`` unless you pass ``app_version``), so runs
+survive edits to your agent's code and resume in the edited code. Edits *after* a run's last
+completed step are always safe; if you change or reorder steps and requests that a waiting run has
+already passed, launch with a new ``app_version`` and finish old runs in a process on the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from dbos import DBOS, DBOSConfig
+
+from hitl_notebook._config import resolve_database_url
+from hitl_notebook._database import Database
+from hitl_notebook._errors import ConfigurationError, NotLaunchedError
+from hitl_notebook._identity import ExecutorClaim, claim_executor, default_label
+
+__all__ = [
+    "DEFAULT_APP_VERSION",
+    "Runtime",
+    "call_blocking",
+    "current",
+    "current_or_none",
+    "launch",
+    "on_loop",
+    "shutdown",
+]
+
+T = TypeVar("T")
+
+DEFAULT_APP_VERSION = "1"
+SQLITE_POLL_S = 0.05
+"""How often DBOS looks for answers on SQLite (Postgres is woken by LISTEN/NOTIFY)."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A launched hitl_notebook runtime: which database, which identity, which version."""
+
+    database_url: str
+    executor_id: str
+    app_version: str
+    database: Database
+    loop: asyncio.AbstractEventLoop
+    claim: ExecutorClaim
+    log_level: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Runtime(database_url={_redact(self.database_url)!r}, "
+            f"executor_id={self.executor_id!r}, app_version={self.app_version!r})"
+        )
+
+
+_lock = threading.RLock()
+_current: Runtime | None = None
+
+
+def launch(
+    database: str | None = None,
+    *,
+    executor: str | None = None,
+    app_version: str = DEFAULT_APP_VERSION,
+    log_level: str = "WARNING",
+    reconfigure: bool = False,
+) -> Runtime:
+    """Launch the runtime (idempotent): DBOS on SQLite by default, or on the database you name.
+
+    >>> import hitl_notebook as hitl
+    >>> rt = hitl.launch()                                  # the embedded SQLite file
+    >>> rt = hitl.launch("postgresql://postgres@127.0.0.1:5432/hitl")  # or a team's Postgres
+    """
+    global _current
+    url = resolve_database_url(database)
+    label = executor or default_label()
+    with _lock:
+        if _current is not None:
+            wanted = (url, app_version, label)
+            running = (_current.database_url, _current.app_version, _current.claim.label)
+            if wanted == running:
+                _set_log_level(log_level)
+                return _current
+            if not reconfigure:
+                raise ConfigurationError(
+                    f"hitl_notebook is already launched on {_redact(_current.database_url)} "
+                    f"(executor {_current.executor_id!r}, version {_current.app_version!r}); "
+                    "call hitl.launch(..., reconfigure=True) to shut it down and launch again, "
+                    "or hitl.shutdown() first."
+                )
+            _shutdown_locked()
+        _current = _start(url, label, app_version, log_level)
+        return _current
+
+
+def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
+    database = Database(url, create=True)
+    claim = claim_executor(database, label)
+    config: DBOSConfig = {
+        "name": f"hitl-{claim.executor_id}",
+        "system_database_url": url,
+        "application_version": app_version,
+        "executor_id": claim.executor_id,
+        "log_level": log_level,
+    }
+    if database.is_sqlite:
+        config["notification_listener_polling_interval_sec"] = SQLITE_POLL_S
+    _set_log_level(log_level)
+    try:
+        DBOS(config=config)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hitl-launch") as pool:
+            pool.submit(DBOS.launch).result()
+    except Exception as error:
+        claim.release()
+        database.close()
+        DBOS.destroy()
+        raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
+    claim.start_heartbeat()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True).start()
+    return Runtime(url, claim.executor_id, app_version, database, loop, claim, log_level)
+
+
+def shutdown() -> None:
+    """Stop DBOS and release this process's identity; waiting runs stay waiting in the database."""
+    with _lock:
+        _shutdown_locked()
+
+
+def _shutdown_locked() -> None:
+    global _current
+    runtime, _current = _current, None
+    if runtime is None:
+        return
+    DBOS.destroy()
+    runtime.loop.call_soon_threadsafe(runtime.loop.stop)
+    runtime.claim.release()
+    runtime.database.close()
+
+
+atexit.register(shutdown)
+
+
+def current() -> Runtime:
+    """The launched runtime; raises NotLaunchedError before ``launch()``."""
+    runtime = _current
+    if runtime is None:
+        raise NotLaunchedError("hitl_notebook is not launched: call hitl.launch() first.")
+    return runtime
+
+
+def current_or_none() -> Runtime | None:
+    """The launched runtime, if any."""
+    return _current
+
+
+def on_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on the runtime's loop and wait for it (safe from a notebook cell)."""
+    return asyncio.run_coroutine_threadsafe(coro, current().loop).result()
+
+
+def call_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a blocking function; off the caller's thread if an event loop runs there.
+
+    DBOS's sync API refuses to run on a thread with a running event loop (every notebook cell
+    has one), so the SDK's sync functions route DBOS calls through here.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hitl-call") as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def _set_log_level(level: str) -> None:
+    logging.getLogger("dbos").setLevel(level.upper())
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -1,0 +1,324 @@
+"""The answer side and the read side over the system database; needs only a database URL.
+
+Any process that can reach the database can answer a waiting agent: the notebook that runs the
+agents, another kernel, a CLI or a web server, with no agent code loaded and no DBOS launched.
+
+An answer is checked against its request before anything is stored. Storing it is one transaction
+that decides the request (if it is still open and its deadline has not passed), appends the answer
+to the answer log and sends the agent a DBOS message that wakes it. So the first valid answer wins,
+a retry of the same answer returns the same decision, and an answer after the deadline is refused
+and kept in the log as ``late``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from dbos._error import DBOSAwaitedWorkflowCancelledError
+from pydantic import ValidationError
+
+from hitl_notebook._answers import resolve
+from hitl_notebook._config import resolve_database_url
+from hitl_notebook._database import Database
+from hitl_notebook._errors import (
+    AlreadyDecidedError,
+    DeadlinePassedError,
+    InvalidAnswerError,
+    NotFoundError,
+    NotWaitingError,
+    ResultTimeoutError,
+    RunCancelledError,
+    RunFailedError,
+)
+from hitl_notebook._models import Answer, Decision, Request, Status, StatusEvent
+from hitl_notebook._records import (
+    DECIDED,
+    append_status,
+    decide,
+    history,
+    latest_status,
+    load_request,
+    record_answer,
+    request_from_row,
+    requests_of_run,
+)
+from hitl_notebook._time import from_ms, now_ms
+from hitl_notebook._runtime import current_or_none
+
+__all__ = ["Store", "connect", "default_responder", "store", "wake_topic"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ENV_USER = "HITL_USER"
+FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+RESULT_POLL_S = 0.05
+
+
+def default_responder() -> str:
+    """Who answers when ``by`` is not given: ``$HITL_USER``, else the login name."""
+    return os.environ.get(ENV_USER) or getpass.getuser()
+
+
+def wake_topic(request_id: str) -> str:
+    """The DBOS message topic that wakes the agent waiting on ``request_id``."""
+    return f"hitl:{request_id}"
+
+
+def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
+    """The awaitable face of a blocking store method (it runs in a worker thread)."""
+
+    @functools.wraps(fn)
+    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    twin.__doc__ = f"Awaitable twin of ``{fn.__name__}``."
+    return twin
+
+
+class Store:
+    """Answer requests and read runs on one database. Get one with ``hitl.connect(url)``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def __repr__(self) -> str:
+        return f"Store({self.database.url.split('@')[-1]!r})"
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def respond(
+        self,
+        target: str,
+        *,
+        approve: bool | None = None,
+        choice: str | None = None,
+        text: str | None = None,
+        value: Any = None,
+        by: str | None = None,
+        comment: str | None = None,
+        channel: str = "python",
+    ) -> Decision:
+        """Answer a request, by request id or by the id of a run that waits for one request.
+
+        Returns the decision. Raises NotFoundError, NotWaitingError, InvalidAnswerError,
+        AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
+        is recorded as late). Sending the same answer again returns the same decision.
+        """
+        answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
+        responder = by or default_responder()
+        request = self._target_request(target)
+        if request.decision is not None:
+            return _same_or_refuse(request, answer, responder)
+        resolution = resolve(request, answer)
+        at = now_ms()
+        with self.database.engine.begin() as conn:
+            won = decide(
+                conn,
+                request.request_id,
+                outcome=resolution.outcome,
+                approved=resolution.approved,
+                value=resolution.value,
+                by=responder,
+                channel=channel,
+                comment=comment,
+                at_ms=at,
+                before_deadline=True,
+            )
+            row = load_request(conn, request.request_id)
+            assert row is not None
+            if won:
+                record_answer(conn, row, answer, by=responder, channel=channel, comment=comment,
+                              at_ms=at, result="accepted")
+                self.database.client.send_in_transaction(
+                    conn, request.run_id, {"request_id": request.request_id},
+                    topic=wake_topic(request.request_id),
+                    idempotency_key=wake_topic(request.request_id),
+                )
+            elif row.state != DECIDED:
+                record_answer(conn, row, answer, by=responder, channel=channel, comment=comment,
+                              at_ms=at, result="late")
+        stored = request_from_row(row)
+        if won:
+            assert stored.decision is not None
+            return stored.decision
+        if stored.decision is not None:
+            return _same_or_refuse(stored, answer, responder)
+        assert stored.deadline is not None
+        raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at))
+
+    respond_async = _async_twin(respond)
+
+    def _target_request(self, target: str) -> Request:
+        with self.database.engine.connect() as conn:
+            row = load_request(conn, target)
+            if row is not None:
+                request = request_from_row(row)
+                if request.decision is None:
+                    self._ensure_run_alive(request.run_id)
+                return request
+            rows = requests_of_run(conn, target)
+        open_ones = [request_from_row(r) for r in rows if r.state != DECIDED]
+        state = self._run_state(target)
+        if state is None and not rows:
+            raise NotFoundError(
+                f"No run or request has the id {target!r}; list waiting requests with hitl.inbox()."
+            )
+        if not open_ones or state in FINAL_RUN_STATES:
+            raise NotWaitingError(
+                f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
+            )
+        if len(open_ones) > 1:
+            ids = ", ".join(r.request_id for r in open_ones)
+            raise NotWaitingError(
+                f"Run {target!r} waits for {len(open_ones)} requests ({ids}); answer one by its request id."
+            )
+        return open_ones[0]
+
+    def _ensure_run_alive(self, run_id: str) -> None:
+        state = self._run_state(run_id)
+        if state in FINAL_RUN_STATES:
+            raise NotWaitingError(
+                f"Run {run_id!r} is not waiting for an answer any more (run state: {state})."
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def request(self, request_id: str) -> Request:
+        """One request, open or decided."""
+        with self.database.engine.connect() as conn:
+            row = load_request(conn, request_id)
+        if row is None:
+            raise NotFoundError(f"No request has the id {request_id!r}.")
+        return request_from_row(row)
+
+    def requests(self, run_id: str, *, open_only: bool = False) -> list[Request]:
+        """The requests of one run, oldest first."""
+        with self.database.engine.connect() as conn:
+            rows = requests_of_run(conn, run_id)
+        found = [request_from_row(r) for r in rows]
+        return [r for r in found if r.is_open] if open_only else found
+
+    def status(self, run_id: str) -> StatusEvent | None:
+        """A run's current status (None before its first transition)."""
+        with self.database.engine.connect() as conn:
+            return latest_status(conn, run_id)
+
+    def history(self, run_id: str) -> list[StatusEvent]:
+        """A run's status transitions, in order."""
+        with self.database.engine.connect() as conn:
+            return history(conn, run_id)
+
+    def run_state(self, run_id: str) -> str:
+        """DBOS's state of a run: PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED..."""
+        state = self._run_state(run_id)
+        if state is None:
+            raise NotFoundError(f"No run has the id {run_id!r}.")
+        return state
+
+    def _run_state(self, run_id: str) -> str | None:
+        found = self.database.client.list_workflows(
+            workflow_ids=[run_id], load_input=False, load_output=False
+        )
+        return str(found[0].status) if found else None
+
+    # -- run control ---------------------------------------------------------------------------
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for a run to finish and return its result.
+
+        Raises ResultTimeoutError (the run keeps going), RunCancelledError or RunFailedError.
+        """
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while (state := self.run_state(run_id)) not in FINAL_RUN_STATES:
+            if give_up is not None and time.monotonic() >= give_up:
+                raise ResultTimeoutError(
+                    f"Run {run_id!r} did not finish within {timeout} s (state {state}); "
+                    "it keeps running, call result() again to wait longer."
+                )
+            time.sleep(RESULT_POLL_S)
+        if state == "CANCELLED":
+            raise RunCancelledError(f"Run {run_id!r} was cancelled.")
+        try:
+            return self.database.client.retrieve_workflow(run_id).get_result()
+        except DBOSAwaitedWorkflowCancelledError as error:
+            raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
+        except Exception as error:
+            raise RunFailedError(
+                f"Run {run_id!r} failed: {type(error).__name__}: {error}"
+            ) from error
+
+    result_async = _async_twin(result)
+
+    def cancel(self, run_id: str, *, by: str | None = None) -> None:
+        """Cancel a run; its open requests are no longer answerable."""
+        state = self.run_state(run_id)
+        if state in FINAL_RUN_STATES:
+            return
+        self.database.client.cancel_workflow(run_id)
+        current = self.status(run_id)
+        with self.database.engine.begin() as conn:
+            append_status(
+                conn,
+                run_id=run_id,
+                key="cancelled",
+                agent=current.agent if current else "",
+                status=Status.CANCELLED.value,
+                detail=f"cancelled by {by or default_responder()}",
+                progress=None,
+                at_ms=now_ms(),
+            )
+
+
+def _make_answer(target: str, **fields: Any) -> Answer:
+    value = fields.get("value")
+    if value is not None and hasattr(value, "model_dump"):
+        fields["value"] = value.model_dump(mode="json")
+    try:
+        return Answer(**fields)
+    except ValidationError as error:
+        raise InvalidAnswerError(
+            target, [f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        ) from None
+
+
+def _same_or_refuse(request: Request, answer: Answer, by: str) -> Decision:
+    decision = request.decision
+    assert decision is not None
+    if decision.by == by and not decision.timed_out:
+        try:
+            again = resolve(request, answer)
+        except InvalidAnswerError:
+            again = None
+        if again is not None and (again.outcome, again.value) == (decision.outcome, decision.value):
+            return decision
+    raise AlreadyDecidedError(request.request_id, decision.outcome.value, decision.by, decision.at)
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def connect(database: str | None = None) -> Store:
+    """A store on ``database`` (same lookup as ``launch()``); no agent code or launch needed."""
+    url = resolve_database_url(database)
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = Store(Database(url))
+        return _stores[url]
+
+
+def store() -> Store:
+    """The store of the launched runtime, or of the configured database when not launched."""
+    runtime = current_or_none()
+    if runtime is not None:
+        return Store(runtime.database)
+    return connect()
+
