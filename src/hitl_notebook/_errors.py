@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "AlreadyDecidedError",
@@ -42,6 +43,11 @@ __all__ = [
 
 class HitlError(Exception):
     """Base class of every error raised by hitl_notebook."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross processes pickled (a run's failure is stored by DBOS): rebuild them from
+        # the arguments their constructor took, not from the formatted message.
+        return (type(self), getattr(self, "_init_args", self.args))
 
 
 class ConfigurationError(HitlError):
@@ -70,6 +76,7 @@ class AlreadyDecidedError(AnswerError):
     def __init__(
         self, request_id: str, outcome: str, decided_by: str | None, decided_at: datetime
     ) -> None:
+        self._init_args = (request_id, outcome, decided_by, decided_at)
         self.request_id = request_id
         self.outcome = outcome
         self.decided_by = decided_by
@@ -85,6 +92,7 @@ class DeadlinePassedError(AnswerError):
     """The answer arrived after the request's deadline; it was recorded as late and not applied."""
 
     def __init__(self, request_id: str, deadline: datetime, received_at: datetime) -> None:
+        self._init_args = (request_id, deadline, received_at)
         self.request_id = request_id
         self.deadline = deadline
         self.received_at = received_at
@@ -100,6 +108,7 @@ class InvalidAnswerError(AnswerError):
     """The answer does not fit the request; nothing was stored and the agent keeps waiting."""
 
     def __init__(self, request_id: str, problems: list[str]) -> None:
+        self._init_args = (request_id, problems)
         self.request_id = request_id
         self.problems = problems
         super().__init__(
@@ -117,6 +126,7 @@ class RequestTimeoutError(HitlError):
     """A request's deadline passed without an answer and its rule is ``on_timeout="raise"``."""
 
     def __init__(self, request_id: str, deadline: datetime) -> None:
+        self._init_args = (request_id, deadline)
         self.request_id = request_id
         self.deadline = deadline
         super().__init__(

@@ -1,0 +1,358 @@
+"""Answer latency and idle CPU of hitl_notebook agents, against raw DBOS with its default config.
+
+What is measured
+----------------
+*Answer latency*: the time from an answer being sent until the agent's code after the wait runs.
+The answer carries its send time (``time.time()`` taken just before the answer call) and the agent
+computes ``time.time() - sent_at`` right after its wait returns, with no step in between. So the
+latency includes everything the answer path costs: for the SDK, ``hitl.respond`` (look up the
+request, check the run, one transaction that decides it and sends the wake-up message), DBOS's
+wake-up, and the ``hitl.check`` step that loads the decision; for raw DBOS, ``DBOS.send`` and
+``DBOS.recv``'s wake-up.
+
+One agent asks ``n`` questions in a row. The answerer (a thread of the same process) waits until
+question ``i`` is open, sleeps a random delay, then answers it. The random delay puts answers at a
+random phase of SQLite's polling cycle, so polling is sampled fairly: it is uniform over
+0.05..0.5 s, widened to 0.05..(0.05 + poll interval) when the poll interval is longer than 0.45 s
+(raw DBOS on SQLite polls every 1.0 s; a shorter delay would land every answer in the same part of
+the cycle, since the agent wakes up on a poll tick).
+
+*Idle CPU*: the CPU used by the process hosting the agents ((user+system) time of all its threads,
+from ``os.times()``) over ~5 s of wall time while 20 agents wait and nobody answers, in % of one core.
+
+Four phases, each in its own child process because DBOS is a process-wide singleton:
+
+- ``sqlite`` / ``postgres``: the SDK (a sync agent calling ``self.request_text``); the SDK phase
+  also measures an async agent (``await self.request_text_async``), shown as an extra row;
+- ``dbos_default_sqlite`` / ``dbos_default_postgres``: a plain ``@DBOS.workflow()`` looping
+  ``DBOS.set_event("ready", i)`` then ``DBOS.recv("t", timeout_seconds=60)``, answered with
+  ``DBOS.send``, with DBOS's default config (``notification_listener_polling_interval_sec`` 1.0 s).
+
+Every run starts from fresh databases: SQLite files in a new temporary directory, and the Postgres
+databases ``hitl_bench_sdk`` / ``hitl_bench_raw`` on 127.0.0.1:5432 (user postgres), dropped and
+created again.
+
+Run it from the repository root::
+
+    python bench/answer_latency.py            # 60 answers per phase, about 3 minutes
+    python bench/answer_latency.py --n 50
+    python bench/answer_latency.py --quick    # 20 answers per phase, a smoke run
+
+It prints a table, then as its last line one JSON object:
+``{"sqlite": {"p50_ms", "p90_ms", "idle_cpu_pct"}, "postgres": {...},
+"dbos_default_sqlite": {...}, "dbos_default_postgres": {...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_SDK_DB = "hitl_bench_sdk"
+PG_RAW_DB = "hitl_bench_raw"
+
+DEFAULT_N = 60
+QUICK_N = 20
+IDLE_AGENTS = 20
+IDLE_SECONDS = 5.0
+READY_POLL_S = 0.005
+MIN_DELAY_S = 0.05
+DELAY_SPAN_S = 0.45
+DBOS_DEFAULT_POLL_S = 1.0
+"""DBOS's default ``notification_listener_polling_interval_sec`` (SQLite waits poll at this rate)."""
+CHILD_TIMEOUT_S = 600
+
+GOALS_P50_MS = {"postgres": 10.0, "sqlite": 60.0}
+PHASES: dict[str, tuple[str, str]] = {
+    # JSON key: (child phase, backend)
+    "sqlite": ("sdk", "sqlite"),
+    "postgres": ("sdk", "postgres"),
+    "dbos_default_sqlite": ("raw", "sqlite"),
+    "dbos_default_postgres": ("raw", "postgres"),
+}
+
+
+class Latency(TypedDict):
+    n: int
+    p50_ms: float
+    p90_ms: float
+    max_ms: float
+
+
+class PhaseResult(TypedDict, total=False):
+    latency: Latency
+    async_latency: Latency
+    idle_cpu_pct: float
+    seconds: float
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def summarize(latencies_s: list[float]) -> Latency:
+    """p50 / p90 / max of latencies given in seconds, in milliseconds."""
+    ms = sorted(x * 1000 for x in latencies_s)
+    deciles = statistics.quantiles(ms, n=10, method="inclusive")
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p90_ms": round(deciles[8], 1),
+        "max_ms": round(ms[-1], 1),
+    }
+
+
+def answer_delay(poll_s: float) -> float:
+    """A random delay that puts the answer at a uniformly random phase of a ``poll_s`` cycle."""
+    return MIN_DELAY_S + random.random() * max(DELAY_SPAN_S, poll_s)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``condition`` every few ms until it holds."""
+    give_up = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(READY_POLL_S)
+
+
+def idle_cpu_pct(seconds: float = IDLE_SECONDS) -> float:
+    """CPU used by this process (all threads, user + system) over ``seconds``, in % of one core."""
+    before, wall = os.times(), time.monotonic()
+    time.sleep(seconds)
+    after = os.times()
+    cpu = (after.user - before.user) + (after.system - before.system)
+    return round(100 * cpu / (time.monotonic() - wall), 2)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+# -- child: the SDK ----------------------------------------------------------------------------
+
+
+def run_sdk_phase(url: str, n: int) -> PhaseResult:
+    """Latency of a sync and an async agent, then idle CPU with IDLE_AGENTS agents waiting."""
+    import hitl_notebook as hitl
+    from hitl_notebook._runtime import SQLITE_POLL_S
+
+    poll_s = SQLITE_POLL_S if is_sqlite(url) else 0.0
+
+    class LatencyAgent(hitl.Agent):
+        def run(self, n: int) -> list[float]:
+            lat = []
+            for i in range(n):
+                decision = self.request_text(f"question {i}", key=f"q{i}")
+                lat.append(time.time() - float(decision.value))
+            return lat
+
+    class AsyncLatencyAgent(hitl.Agent):
+        async def run(self, n: int) -> list[float]:
+            lat = []
+            for i in range(n):
+                decision = await self.request_text_async(f"question {i}", key=f"q{i}")
+                lat.append(time.time() - float(decision.value))
+            return lat
+
+    class IdleAgent(hitl.Agent):
+        def run(self) -> str:
+            return str(self.request_text("nobody answers this", key="idle").value)
+
+    def is_open(run: hitl.RunHandle, request_id: str) -> bool:
+        return any(r.request_id == request_id for r in run.requests(open_only=True))
+
+    def measure(agent: type[hitl.Agent]) -> Latency:
+        run = agent.start(n)
+        run.state  # noqa: B018 - the store's DBOS client is created here, not in the first answer
+        for i in range(n):
+            request_id = f"{run.id}.q{i}"
+            wait_until(lambda: is_open(run, request_id))
+            time.sleep(answer_delay(poll_s))
+            hitl.respond(request_id, text=repr(time.time()), by="bench")
+        return summarize(run.result(timeout=60))
+
+    hitl.launch(url, executor="bench")
+    result: PhaseResult = {"latency": measure(LatencyAgent)}
+    result["async_latency"] = measure(AsyncLatencyAgent)
+    idle = [IdleAgent.start() for _ in range(IDLE_AGENTS)]
+    for run in idle:
+        wait_until(lambda: is_open(run, f"{run.id}.idle"))  # noqa: B023 - called right away
+    time.sleep(0.5)  # let each agent get from storing its request into DBOS's wait
+    result["idle_cpu_pct"] = idle_cpu_pct()
+    return result
+
+
+# -- child: raw DBOS with its default config ---------------------------------------------------
+
+
+def run_raw_phase(url: str, n: int) -> PhaseResult:
+    """The same measurements on a plain DBOS workflow (set_event + recv), answered with send."""
+    from dbos import DBOS
+
+    poll_s = DBOS_DEFAULT_POLL_S if is_sqlite(url) else 0.0
+
+    DBOS(config={"name": "hitl-bench-raw", "system_database_url": url, "log_level": "WARNING"})
+
+    @DBOS.workflow()
+    def receiver(n: int) -> list[float]:
+        lat = []
+        for i in range(n):
+            DBOS.set_event("ready", i)
+            msg = DBOS.recv("t", timeout_seconds=60)
+            lat.append(time.time() - msg["sent_at"])
+        return lat
+
+    @DBOS.workflow()
+    def idle_waiter() -> None:
+        DBOS.set_event("ready", 0)
+        DBOS.recv("t", timeout_seconds=60)
+
+    DBOS.launch()
+    handle = DBOS.start_workflow(receiver, n)
+    for i in range(n):
+        wait_until(lambda: DBOS.get_event(handle.workflow_id, "ready", timeout_seconds=0) == i)  # noqa: B023
+        time.sleep(answer_delay(poll_s))
+        DBOS.send(handle.workflow_id, {"sent_at": time.time()}, topic="t")
+    result: PhaseResult = {"latency": summarize(handle.get_result())}
+
+    idle = [DBOS.start_workflow(idle_waiter) for _ in range(IDLE_AGENTS)]
+    for waiter in idle:
+        wait_until(lambda: DBOS.get_event(waiter.workflow_id, "ready", timeout_seconds=0) == 0)  # noqa: B023
+    time.sleep(0.5)
+    result["idle_cpu_pct"] = idle_cpu_pct()
+    return result
+
+
+def child_main(phase: str, url: str, n: int) -> None:
+    started = time.monotonic()
+    result = run_sdk_phase(url, n) if phase == "sdk" else run_raw_phase(url, n)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result), flush=True)
+    sys.stderr.flush()
+    os._exit(0)  # DBOS's worker threads (and the waiting idle agents) would otherwise delay exit
+
+
+# -- parent: fresh databases, one child per phase, the table ---------------------------------
+
+
+def recreate_postgres_databases(*names: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(
+        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+
+
+def run_child(phase: str, url: str, n: int) -> PhaseResult:
+    command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(n)]
+    done = subprocess.run(
+        command, stdout=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT_S, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"phase {phase} on {url} failed (exit {done.returncode}):\n{done.stdout}"
+        )
+    result: PhaseResult = json.loads(lines[-1])
+    return result
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def print_table(results: dict[str, PhaseResult], n: int) -> None:
+    header = f"{'phase':<30} {'n':>4} {'p50 ms':>9} {'p90 ms':>9} {'max ms':>9} {'idle CPU %':>11}  goal"
+    print(f"\nAnswer latency: answer sent -> agent code after the wait runs ({n} answers per row)")
+    print(header)
+    print("-" * len(header))
+
+    def row(label: str, lat: Latency, cpu: float | None, goal: str = "") -> None:
+        shown_cpu = f"{cpu:>11.2f}" if cpu is not None else f"{'':>11}"
+        print(
+            f"{label:<30} {lat['n']:>4} {lat['p50_ms']:>9.1f} {lat['p90_ms']:>9.1f}"
+            f" {lat['max_ms']:>9.1f} {shown_cpu}  {goal}"
+        )
+
+    for backend in ("sqlite", "postgres"):
+        sdk, raw = results[backend], results[f"dbos_default_{backend}"]
+        goal = GOALS_P50_MS[backend]
+        met = "met" if sdk["latency"]["p50_ms"] <= goal else "MISSED"
+        row(f"SDK sync agent, {backend}", sdk["latency"], sdk["idle_cpu_pct"],
+            f"p50 <= {goal:g} ms: {met}")
+        row(f"SDK async agent, {backend}", sdk["async_latency"], None, "(extra, not in JSON)")
+        row(f"raw DBOS default, {backend}", raw["latency"], raw["idle_cpu_pct"])
+        print(
+            f"{'  SDK / raw':<30} {'':>4} {ratio(sdk['latency']['p50_ms'], raw['latency']['p50_ms']):>9}"
+            f" {ratio(sdk['latency']['p90_ms'], raw['latency']['p90_ms']):>9} {'':>9}"
+            f" {ratio(sdk['idle_cpu_pct'], raw['idle_cpu_pct']):>11}"
+        )
+    print(
+        f"\nIdle CPU: % of one core used by the agents' process over {IDLE_SECONDS:g} s"
+        f" while {IDLE_AGENTS} agents wait and nobody answers."
+    )
+    seconds = ", ".join(f"{key} {r['seconds']:g} s" for key, r in results.items())
+    print(f"Phase durations: {seconds}\n")
+
+
+def parent_main(n: int) -> None:
+    recreate_postgres_databases(PG_SDK_DB, PG_RAW_DB)
+    folder = Path(tempfile.mkdtemp(prefix="hitl_bench_"))
+    urls = {
+        ("sdk", "sqlite"): f"sqlite:///{folder / 'sdk.sqlite'}",
+        ("raw", "sqlite"): f"sqlite:///{folder / 'raw.sqlite'}",
+        ("sdk", "postgres"): f"{PG_SERVER}/{PG_SDK_DB}",
+        ("raw", "postgres"): f"{PG_SERVER}/{PG_RAW_DB}",
+    }
+    results: dict[str, PhaseResult] = {}
+    for key, (phase, backend) in PHASES.items():
+        print(f"running {key} ({n} answers) ...", file=sys.stderr, flush=True)
+        results[key] = run_child(phase, urls[phase, backend], n)
+    print_table(results, n)
+    summary: dict[str, dict[str, Any]] = {
+        key: {
+            "p50_ms": r["latency"]["p50_ms"],
+            "p90_ms": r["latency"]["p90_ms"],
+            "idle_cpu_pct": r["idle_cpu_pct"],
+        }
+        for key, r in results.items()
+    }
+    print(json.dumps(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="answers per phase")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_N} answers")
+    parser.add_argument("--phase", choices=["sdk", "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n = QUICK_N if args.quick else args.n
+    if args.phase:
+        child_main(args.phase, args.db, n)
+    else:
+        parent_main(n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Helpers for testing agents against a real, throwaway database (our own tests use them too).
+
+>>> from hitl_notebook import testing
+>>> url = testing.fresh_database("sqlite")
+>>> with testing.launched(url):
+...     run = MyAgent.start("x")
+...     request = testing.wait_for_request(run)
+...     hitl.respond(request.request_id, approve=True, by="tester")
+...     assert run.result(timeout=10) == "done"
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal, TypeVar
+
+import sqlalchemy as sa
+
+from hitl_notebook._handle import RunHandle
+from hitl_notebook._models import Request
+from hitl_notebook._runtime import Runtime, launch, shutdown
+
+__all__ = [
+    "DEFAULT_POSTGRES_URL",
+    "drop_database",
+    "fresh_database",
+    "launched",
+    "wait_for_request",
+    "wait_until",
+]
+
+T = TypeVar("T")
+
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+"""The Postgres server tests create their databases on (``$HITL_TEST_POSTGRES_URL``)."""
+
+
+def fresh_database(
+    kind: Literal["sqlite", "postgres"], *, server: str = DEFAULT_POSTGRES_URL
+) -> str:
+    """The URL of a new, empty database: a SQLite file in a temp dir, or a Postgres database."""
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix="hitl-test-")
+        return f"sqlite:///{os.path.join(folder, 'hitl.sqlite')}"
+    name = f"hitl_test_{uuid.uuid4().hex[:12]}"
+    base = sa.make_url(server)
+    admin = sa.create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Remove a database made by ``fresh_database`` (Postgres; SQLite files are left to the OS)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    admin = sa.create_engine(
+        parsed.set(drivername="postgresql+psycopg", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextmanager
+def launched(database: str, *, executor: str = "test") -> Iterator[Runtime]:
+    """Launch the runtime on ``database`` for the duration of a block, then shut it down."""
+    runtime = launch(database, executor=executor, reconfigure=True)
+    try:
+        yield runtime
+    finally:
+        shutdown()
+
+
+def wait_until(
+    predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.02,
+    message: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    give_up = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= give_up:
+            raise TimeoutError(f"{message} not reached within {timeout} s")
+        time.sleep(interval)
+
+
+def wait_for_request(run: RunHandle, *, timeout: float = 30.0) -> Request:
+    """The run's first open request, once the run waits for one."""
+    def first_open() -> Request | None:
+        found = run.requests(open_only=True)
+        return found[0] if found else None
+
+    return wait_until(first_open, timeout=timeout, message=f"an open request of run {run.id}")

@@ -1,0 +1,98 @@
+"""Agents used by the in-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+import hitl_notebook as hitl
+
+
+class Refund(BaseModel):
+    order_id: str
+    amount: float = Field(ge=0, le=1000)
+    note: str = ""
+
+
+def draft(order_id: str) -> Refund:
+    return Refund(order_id=order_id, amount=42.0)
+
+
+def count(path: str, line: str) -> None:
+    """A side effect outside the database: one line appended per call."""
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+class Approver(hitl.Agent):
+    """Asks one approval with an editable proposal."""
+
+    def run(self, order_id: str, counter: str, timeout: float | None = None,
+            on_timeout: str = "raise") -> dict[str, object]:
+        proposal = self.step(draft, order_id)
+        self.step(count, counter, f"before {self.run_id}")
+        decision = self.request_approval(
+            "Refund?", proposal=proposal, timeout=timeout, on_timeout=on_timeout  # type: ignore[arg-type]
+        )
+        self.step(count, counter, f"after {self.run_id}")
+        value = decision.value.model_dump() if isinstance(decision.value, Refund) else decision.value
+        return {"outcome": decision.outcome.value, "approved": decision.approved, "value": value,
+                "by": decision.by, "pid": self.step(os.getpid)}
+
+
+class Chooser(hitl.Agent):
+    def run(self, timeout: float | None = None, default: str | None = None) -> str:
+        decision = self.request_choice("Which?", ["red", "green", "blue"], timeout=timeout,
+                                       default=default)
+        return f"{decision.outcome}:{decision.value}"
+
+
+class Writer(hitl.Agent):
+    def run(self) -> str:
+        return str(self.request_text("Say something").value)
+
+
+class Editor(hitl.Agent):
+    def run(self) -> dict[str, object]:
+        decision = self.request_edit("Fix the refund", Refund(order_id="E-1", amount=5))
+        value = decision.value.model_dump() if isinstance(decision.value, Refund) else None
+        return {"outcome": decision.outcome.value, "value": value}
+
+
+class Parallel(hitl.Agent):
+    """An async agent asking three questions at once."""
+
+    async def run(self) -> list[str]:
+        decisions = await asyncio.gather(
+            self.request_text_async("first?"),
+            self.request_text_async("second?"),
+            self.request_choice_async("third?", ["a", "b"]),
+        )
+        return [str(d.value) for d in decisions]
+
+
+class Reporter(hitl.Agent):
+    """Publishes custom statuses with progress."""
+
+    def run(self, steps: int) -> int:
+        for i in range(steps):
+            self.status("crunching", f"part {i + 1} of {steps}", progress=(i + 1) / steps)
+        return steps
+
+
+class Failing(hitl.Agent):
+    def run(self) -> None:
+        raise ValueError("the model said no")
+
+
+class Waiter(hitl.Agent):
+    """Waits for a text answer forever (used for cancel and invalid-answer tests)."""
+
+    def run(self, path: str = "") -> str:
+        decision = self.request_text("Anything?")
+        if path:
+            Path(path).write_text(str(decision.value))
+        return str(decision.value)
