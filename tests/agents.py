@@ -66,12 +66,19 @@ class Parallel(hitl.Agent):
     """An async agent asking three questions at once."""
 
     async def run(self) -> list[str]:
-        decisions = await asyncio.gather(
-            self.request_text_async("first?"),
-            self.request_text_async("second?"),
-            self.request_choice_async("third?", ["a", "b"]),
+        decisions = await self.ask_async(
+            hitl.Question.text("first?"),
+            hitl.Question.text("second?"),
+            hitl.Question.choice("third?", ["a", "b"]),
         )
         return [str(d.value) for d in decisions]
+
+
+class Gatherer(hitl.Agent):
+    """Waits for two requests with asyncio.gather, which the SDK refuses (not replay-safe)."""
+
+    async def run(self) -> None:
+        await asyncio.gather(self.request_text_async("one?"), self.request_text_async("two?"))
 
 
 class Reporter(hitl.Agent):

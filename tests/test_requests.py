@@ -9,7 +9,17 @@ import pytest
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from tests.agents import Approver, Chooser, Editor, Failing, Parallel, Reporter, Waiter, Writer
+from tests.agents import (
+    Approver,
+    Chooser,
+    Editor,
+    Failing,
+    Gatherer,
+    Parallel,
+    Reporter,
+    Waiter,
+    Writer,
+)
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -74,6 +84,13 @@ def test_parallel_requests_in_one_run_never_collide() -> None:
     hitl.respond(by_title["first?"], text="one")
     hitl.respond(by_title["second?"], text="two")
     assert run.result(timeout=30) == ["one", "two", "b"]
+
+
+def test_concurrent_requests_outside_ask_are_refused_with_advice() -> None:
+    """asyncio.gather over requests fails clearly, pointing to ask() with several questions."""
+    run = Gatherer.start()
+    with pytest.raises(hitl.RunFailedError, match="ask them together"):
+        run.result(timeout=30)
 
 
 def test_deadline_applies_the_declared_default(tmp_path: Path) -> None:

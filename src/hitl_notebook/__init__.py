@@ -38,6 +38,7 @@ from hitl_notebook._models import (
     Status,
     StatusEvent,
 )
+from hitl_notebook._questions import Question
 from hitl_notebook._runtime import Runtime, launch, shutdown
 from hitl_notebook._store import Store, connect, store
 
@@ -58,6 +59,7 @@ __all__ = [
     "NotLaunchedError",
     "NotWaitingError",
     "Outcome",
+    "Question",
     "Request",
     "RequestKind",
     "RequestTimeoutError",

@@ -20,16 +20,17 @@ import inspect
 import pickle
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from dbos import DBOS, SetWorkflowID
 from pydantic import BaseModel
 
-from hitl_notebook._answers import model_path
-from hitl_notebook._errors import RequestTimeoutError
+from hitl_notebook._database import Database
+from hitl_notebook._errors import HitlError, RequestTimeoutError
 from hitl_notebook._handle import RunHandle
-from hitl_notebook._models import Answer, Decision, RequestKind, Status
+from hitl_notebook._models import Decision, Status
 from hitl_notebook._protocol import Program, ask, run_async, run_sync, write_status
+from hitl_notebook._questions import OnTimeout, Question
 from hitl_notebook._runtime import current, on_loop
 from hitl_notebook._time import Timeout
 
@@ -121,15 +122,18 @@ class Agent:
         _registry.register(cls)
 
     def __init__(self) -> None:
+        self._database: Database | None = None
         self._run_id = ""
         self._requests = 0
         self._statuses = 0
+        self._asking = False
 
     # -- starting runs -------------------------------------------------------------------------
 
     @classmethod
     def start(cls, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle:
         """Start a run with ``run(*args, **kwargs)``; the same ``run_id`` twice starts it once."""
+        current()
         return on_loop(cls.start_async(*args, run_id=run_id, **kwargs))
 
     @classmethod
@@ -170,6 +174,18 @@ class Agent:
             T, await DBOS.run_step_async({"name": _step_name(fn)}, fn, *args, **kwargs)
         )
 
+    def ask(self, *questions: Question) -> list[Decision]:
+        """Ask several questions at once; returns their decisions, in order, once all are decided.
+
+        The run asks one batch at a time: to wait for several answers in parallel, put them in
+        one ``ask`` (asyncio.gather over requests would not replay deterministically).
+        """
+        return run_sync(self._ask_program(questions))
+
+    async def ask_async(self, *questions: Question) -> list[Decision]:
+        """Awaitable twin of ``ask``."""
+        return await run_async(self._ask_program(questions))
+
     def request_approval(
         self,
         title: str,
@@ -177,7 +193,7 @@ class Agent:
         body: str | None = None,
         proposal: BaseModel | None = None,
         timeout: Timeout | None = None,
-        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
     ) -> Decision:
@@ -187,8 +203,9 @@ class Agent:
         proposal as an instance of its model. At the deadline ``on_timeout`` applies: approve,
         reject, or raise RequestTimeoutError.
         """
-        return run_sync(self._approval_program(
-            RequestKind.APPROVAL, title, body, proposal, timeout, on_timeout, assignees, key))
+        question = Question.approval(title, body=body, proposal=proposal, timeout=timeout,
+                                     on_timeout=on_timeout, assignees=assignees, key=key)
+        return self.ask(question)[0]
 
     async def request_approval_async(
         self,
@@ -197,13 +214,14 @@ class Agent:
         body: str | None = None,
         proposal: BaseModel | None = None,
         timeout: Timeout | None = None,
-        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_approval``."""
-        return await run_async(self._approval_program(
-            RequestKind.APPROVAL, title, body, proposal, timeout, on_timeout, assignees, key))
+        question = Question.approval(title, body=body, proposal=proposal, timeout=timeout,
+                                     on_timeout=on_timeout, assignees=assignees, key=key)
+        return (await self.ask_async(question))[0]
 
     def request_edit(
         self,
@@ -212,13 +230,14 @@ class Agent:
         *,
         body: str | None = None,
         timeout: Timeout | None = None,
-        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
     ) -> Decision:
         """Ask a human to review and edit ``proposal``; ``decision.value`` is the edited model."""
-        return run_sync(self._approval_program(
-            RequestKind.EDIT, title, body, proposal, timeout, on_timeout, assignees, key))
+        question = Question.edit(title, proposal, body=body, timeout=timeout,
+                                 on_timeout=on_timeout, assignees=assignees, key=key)
+        return self.ask(question)[0]
 
     async def request_edit_async(
         self,
@@ -227,13 +246,14 @@ class Agent:
         *,
         body: str | None = None,
         timeout: Timeout | None = None,
-        on_timeout: Literal["raise", "approve", "reject"] = "raise",
+        on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_edit``."""
-        return await run_async(self._approval_program(
-            RequestKind.EDIT, title, body, proposal, timeout, on_timeout, assignees, key))
+        question = Question.edit(title, proposal, body=body, timeout=timeout,
+                                 on_timeout=on_timeout, assignees=assignees, key=key)
+        return (await self.ask_async(question))[0]
 
     def request_choice(
         self,
@@ -247,7 +267,9 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises)."""
-        return run_sync(self._choice_program(title, options, body, timeout, default, assignees, key))
+        question = Question.choice(title, options, body=body, timeout=timeout, default=default,
+                                   assignees=assignees, key=key)
+        return self.ask(question)[0]
 
     async def request_choice_async(
         self,
@@ -261,8 +283,9 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_choice``."""
-        return await run_async(
-            self._choice_program(title, options, body, timeout, default, assignees, key))
+        question = Question.choice(title, options, body=body, timeout=timeout, default=default,
+                                   assignees=assignees, key=key)
+        return (await self.ask_async(question))[0]
 
     def request_text(
         self,
@@ -275,7 +298,9 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Ask a human for a free-text answer; at the deadline ``default`` applies (or it raises)."""
-        return run_sync(self._text_program(title, body, timeout, default, assignees, key))
+        question = Question.text(title, body=body, timeout=timeout, default=default,
+                                 assignees=assignees, key=key)
+        return self.ask(question)[0]
 
     async def request_text_async(
         self,
@@ -288,94 +313,47 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_text``."""
-        return await run_async(self._text_program(title, body, timeout, default, assignees, key))
+        question = Question.text(title, body=body, timeout=timeout, default=default,
+                                 assignees=assignees, key=key)
+        return (await self.ask_async(question))[0]
 
     # -- programs (the logic, once, for both faces) ----------------------------------------------
+
+    @property
+    def _db(self) -> Database:
+        if self._database is None:
+            raise HitlError("Agent methods work only inside a run: start runs with Agent.start().")
+        return self._database
 
     def _status_program(self, status: str, detail: str | None, progress: float | None) -> Program[None]:
         if progress is not None and not 0.0 <= progress <= 1.0:
             raise ValueError(f"progress is a fraction from 0 to 1, got {progress}")
         self._statuses += 1
-        return write_status(f"s{self._statuses}", self.agent_name, status, detail, progress)
+        return write_status(self._db, f"s{self._statuses}", self.agent_name, status, detail, progress)
 
-    def _request_fields(
-        self, kind: RequestKind, title: str, body: str | None, assignees: Sequence[str], key: str | None
-    ) -> dict[str, Any]:
-        self._requests += 1
-        if not title.strip():
-            raise ValueError("A request needs a title: the question the human answers.")
-        return {
-            "request_id": f"{self._run_id}.{key or f'r{self._requests}'}",
-            "run_id": self._run_id,
-            "agent": self.agent_name,
-            "kind": kind,
-            "title": title,
-            "body": body,
-            "assignees": list(assignees),
-        }
-
-    def _approval_program(
-        self,
-        kind: RequestKind,
-        title: str,
-        body: str | None,
-        proposal: BaseModel | None,
-        timeout: Timeout | None,
-        on_timeout: str,
-        assignees: Sequence[str],
-        key: str | None,
-    ) -> Program[Decision]:
-        if on_timeout not in ("raise", "approve", "reject"):
-            raise ValueError(f"on_timeout must be 'raise', 'approve' or 'reject', not {on_timeout!r}")
-        fields = self._request_fields(kind, title, body, assignees, key)
-        if proposal is not None:
-            fields |= {
-                "proposal": proposal.model_dump(mode="json"),
-                "proposal_schema": type(proposal).model_json_schema(),
-                "proposal_model": model_path(type(proposal)),
-            }
-        if on_timeout != "raise":
-            fields |= {"on_timeout": "default",
-                       "timeout_answer": Answer(approve=on_timeout == "approve")}
-        decision = yield from ask(fields, timeout)
-        return _typed(decision, type(proposal) if proposal is not None else None)
-
-    def _choice_program(
-        self,
-        title: str,
-        options: Sequence[str],
-        body: str | None,
-        timeout: Timeout | None,
-        default: str | None,
-        assignees: Sequence[str],
-        key: str | None,
-    ) -> Program[Decision]:
-        choices = [str(option) for option in options]
-        if len(choices) < 2 or len(set(choices)) != len(choices):
-            raise ValueError(f"A choice needs at least two distinct options, got {choices}")
-        if default is not None and default not in choices:
-            raise ValueError(f"The default {default!r} is not one of the options {choices}")
-        fields = self._request_fields(RequestKind.CHOICE, title, body, assignees, key)
-        fields["options"] = choices
-        if default is not None:
-            fields |= {"on_timeout": "default", "timeout_answer": Answer(choice=default)}
-        decision = yield from ask(fields, timeout)
-        return _typed(decision, None)
-
-    def _text_program(
-        self,
-        title: str,
-        body: str | None,
-        timeout: Timeout | None,
-        default: str | None,
-        assignees: Sequence[str],
-        key: str | None,
-    ) -> Program[Decision]:
-        fields = self._request_fields(RequestKind.TEXT, title, body, assignees, key)
-        if default is not None:
-            fields |= {"on_timeout": "default", "timeout_answer": Answer(text=default)}
-        decision = yield from ask(fields, timeout)
-        return _typed(decision, None)
+    def _ask_program(self, questions: Sequence[Question]) -> Program[list[Decision]]:
+        if not questions:
+            raise ValueError("ask() needs at least one question.")
+        if self._asking:
+            raise HitlError(
+                "This run is already waiting for an answer. To wait for several answers at once, "
+                "ask them together: self.ask(Question.text(...), Question.choice(...))."
+            )
+        drafts = []
+        for question in questions:
+            self._requests += 1
+            request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
+            drafts.append((question.request_fields(request_id, self._run_id, self.agent_name),
+                           question.timeout))
+        if len({fields["request_id"] for fields, _ in drafts}) != len(drafts):
+            raise ValueError("Two questions in one ask() have the same key.")
+        self._asking = True
+        try:
+            decisions = yield from ask(self._db, self._run_id, drafts)
+        finally:
+            self._asking = False
+        return [_typed(d, type(q.proposal) if q.proposal is not None else None)
+                for d, q in zip(decisions, questions, strict=True)]
 
 
 def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
@@ -399,7 +377,8 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
     args, kwargs = pickle.loads(base64.b64decode(payload))
     agent = cls()
     agent._run_id = cast(str, DBOS.workflow_id)
-    await run_async(write_status("start", agent_name, Status.WORKING.value, "started", None))
+    agent._database = database = current().database
+    await run_async(write_status(database, "start", agent_name, Status.WORKING.value, "started", None))
     try:
         if inspect.iscoroutinefunction(cls.run):
             result = await cls.run(agent, *args, **kwargs)
@@ -407,9 +386,9 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
             result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"
-        await run_async(write_status("end", agent_name, Status.FAILED.value, detail, None))
+        await run_async(write_status(database, "end", agent_name, Status.FAILED.value, detail, None))
         raise
-    await run_async(write_status("end", agent_name, Status.FINISHED.value, None, 1.0))
+    await run_async(write_status(database, "end", agent_name, Status.FINISHED.value, None, 1.0))
     return result
 
 

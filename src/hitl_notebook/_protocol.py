@@ -7,10 +7,11 @@ coroutine; the logic of a request (store it, check it, wait, apply the deadline)
 
 Asking a human (``ask``):
 
-1. step ``hitl.request``: store the request with its absolute deadline, publish "waiting";
-2. step ``hitl.check``: if decided, return the decision; if the deadline passed, decide it as
-   timed out (one conditional update, so an answer stored before the deadline still wins);
-3. otherwise wait for the wake-up message until the deadline, then go back to 2.
+1. step ``hitl.request``: store the requests with their absolute deadlines, publish "waiting";
+2. step ``hitl.check``: collect the decisions; decide a request whose deadline passed as timed
+   out (one conditional update, so an answer stored before the deadline still wins);
+3. while some are open, wait for a wake-up message (any answer to the run sends one) until the
+   nearest deadline, then go back to 2.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._answers import resolve
@@ -33,7 +35,7 @@ from hitl_notebook._records import (
     load_request,
     request_from_row,
 )
-from hitl_notebook._runtime import current
+from hitl_notebook._database import Database
 from hitl_notebook._store import wake_topic
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 
@@ -109,26 +111,40 @@ async def run_async(program: Program[T]) -> T:
 
 
 def write_status(
-    key: str, agent: str, status: str, detail: str | None, progress: float | None
+    database: Database, key: str, agent: str, status: str, detail: str | None,
+    progress: float | None,
 ) -> Program[None]:
     """Publish a status transition of the current run."""
     run_id = _run_id()
-    yield Step("hitl.status", _append_status, (run_id, key, agent, status, detail, progress))
+    yield Step("hitl.status", _append_status,
+               (database, run_id, key, agent, status, detail, progress))
 
 
-def ask(fields: dict[str, Any], timeout: Timeout | None) -> Program[Decision]:
-    """Store a request made of ``fields``, wait for its decision or deadline, return the decision."""
-    deadline_ms(timeout, start_ms=0)  # a bad timeout fails here, in the agent's code, not in a step
-    stored: Request = yield Step("hitl.request", _store_request, (fields, timeout))
+def ask(
+    database: Database, run_id: str, drafts: list[tuple[dict[str, Any], Timeout | None]]
+) -> Program[list[Decision]]:
+    """Store the requests, wait until each is decided (or its deadline passes), return the decisions.
+
+    ``drafts`` are the requests' fields and timeouts; the storing step stamps their absolute
+    deadlines once, so a deadline never restarts.
+    """
+    stored: list[Request] = yield Step("hitl.request", _store_requests, (database, drafts))
+    decided: dict[str, Decision] = {}
     while True:
-        decision: Decision | None = yield Step("hitl.check", _check, (stored.request_id,))
-        if decision is not None:
-            return decision
-        if stored.deadline is None:
-            seconds = WAIT_CHUNK_S
-        else:
-            seconds = max(0.0, (stored.deadline.timestamp() * 1000 - now_ms()) / 1000)
-        yield Wait(wake_topic(stored.request_id), seconds + DEADLINE_SLACK_S)
+        open_ids = [r.request_id for r in stored if r.request_id not in decided]
+        found: dict[str, Decision] = yield Step("hitl.check", _check, (database, open_ids))
+        decided |= found
+        still_open = [r for r in stored if r.request_id not in decided]
+        if not still_open:
+            return [decided[r.request_id] for r in stored]
+        yield Wait(wake_topic(run_id), _seconds_until_first_deadline(still_open))
+
+
+def _seconds_until_first_deadline(requests: list[Request]) -> float:
+    deadlines = [r.deadline.timestamp() * 1000 for r in requests if r.deadline is not None]
+    if not deadlines:
+        return WAIT_CHUNK_S
+    return max(0.0, (min(deadlines) - now_ms()) / 1000) + DEADLINE_SLACK_S
 
 
 def _run_id() -> str:
@@ -139,57 +155,70 @@ def _run_id() -> str:
 
 
 def _append_status(
-    run_id: str, key: str, agent: str, status: str, detail: str | None, progress: float | None
+    database: Database, run_id: str, key: str, agent: str, status: str, detail: str | None, progress: float | None
 ) -> None:
-    with current().database.engine.begin() as conn:
+    with database.engine.begin() as conn:
         append_status(conn, run_id=run_id, key=key, agent=agent, status=status, detail=detail,
                       progress=progress, at_ms=now_ms())
 
 
-def _store_request(fields: dict[str, Any], timeout: Timeout | None) -> Request:
-    """Stamp the request with its time and absolute deadline, store it, publish 'waiting'."""
+def _store_requests(
+    database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
+) -> list[Request]:
+    """Stamp each request with its time and absolute deadline, store them, publish 'waiting'."""
     start = now_ms()
-    deadline = deadline_ms(timeout, start_ms=start)
-    stamped = Request(
-        **fields,
-        requested_at=from_ms(start),
-        deadline=from_ms(deadline) if deadline is not None else None,
-    )
-    with current().database.engine.begin() as conn:
-        existing = load_request(conn, stamped.request_id)
-        if existing is not None:
-            return request_from_row(existing)
-        insert_request(conn, stamped)
-        append_status(conn, run_id=stamped.run_id, key=f"{stamped.request_id}:waiting",
-                      agent=stamped.agent, status=Status.WAITING.value, detail=stamped.title,
+    stamped = []
+    for fields, timeout in drafts:
+        deadline = deadline_ms(timeout, start_ms=start)
+        stamped.append(Request(**fields, requested_at=from_ms(start),
+                               deadline=from_ms(deadline) if deadline is not None else None))
+    with database.engine.begin() as conn:
+        stored = []
+        for request in stamped:
+            existing = load_request(conn, request.request_id)
+            if existing is None:
+                insert_request(conn, request)
+            stored.append(request_from_row(existing) if existing is not None else request)
+        first = stored[0]
+        detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
+        append_status(conn, run_id=first.run_id, key=f"{first.request_id}:waiting",
+                      agent=first.agent, status=Status.WAITING.value, detail=detail,
                       progress=None, at_ms=start)
-    return stamped
+    return stored
 
 
-def _check(request_id: str) -> Decision | None:
-    """The decision if there is one; at the deadline, decide the request as timed out."""
+def _check(database: Database, request_ids: list[str]) -> dict[str, Decision]:
+    """The decisions taken so far; a request past its deadline is decided as timed out."""
     at = now_ms()
-    with current().database.engine.begin() as conn:
+    decisions = {}
+    with database.engine.begin() as conn:
+        for request_id in request_ids:
+            decision = _decision_or_timeout(conn, request_id, at)
+            if decision is not None:
+                decisions[request_id] = decision
+    return decisions
+
+
+def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decision | None:
+    row = load_request(conn, request_id)
+    assert row is not None, f"request {request_id} vanished"
+    if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
+        approved, value = _timeout_default(request_from_row(row))
+        decide(conn, request_id, outcome=Outcome.TIMED_OUT, approved=approved, value=value,
+               by=None, channel="timeout", comment=None, at_ms=at, before_deadline=False)
         row = load_request(conn, request_id)
-        assert row is not None, f"request {request_id} vanished"
-        if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
-            request = request_from_row(row)
-            approved, value = _timeout_default(request)
-            decide(conn, request_id, outcome=Outcome.TIMED_OUT, approved=approved, value=value,
-                   by=None, channel="timeout", comment=None, at_ms=at, before_deadline=False)
-            row = load_request(conn, request_id)
-            assert row is not None
-        if row.state != DECIDED:
-            return None
-        decision = request_from_row(row).decision
-        assert decision is not None
-        if decision.timed_out:
-            status, detail = Status.TIMED_OUT, f"{row.title}: no answer by the deadline"
-        else:
-            status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
-        append_status(conn, run_id=row.run_id, key=f"{request_id}:decided", agent=row.agent,
-                      status=status.value, detail=detail, progress=None, at_ms=at)
-        return decision
+        assert row is not None
+    if row.state != DECIDED:
+        return None
+    decision = request_from_row(row).decision
+    assert decision is not None
+    if decision.timed_out:
+        status, detail = Status.TIMED_OUT, f"{row.title}: no answer by the deadline"
+    else:
+        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
+    append_status(conn, run_id=row.run_id, key=f"{request_id}:decided", agent=row.agent,
+                  status=status.value, detail=detail, progress=None, at_ms=at)
+    return decision
 
 
 def _timeout_default(request: Request) -> tuple[bool | None, Any]:

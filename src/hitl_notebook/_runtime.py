@@ -150,10 +150,23 @@ def _shutdown_locked() -> None:
     runtime, _current = _current, None
     if runtime is None:
         return
+    try:
+        asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
+    except (concurrent.futures.TimeoutError, RuntimeError):
+        pass  # runs that do not stop in time are abandoned; they resume at the next launch
     DBOS.destroy()
     runtime.loop.call_soon_threadsafe(runtime.loop.stop)
     runtime.claim.release()
     runtime.database.close()
+
+
+async def _cancel_runs() -> None:
+    """Stop the runs executing on the runtime's loop; they stay pending in the database."""
+    me = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not me]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 atexit.register(shutdown)

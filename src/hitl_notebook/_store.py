@@ -67,9 +67,9 @@ def default_responder() -> str:
     return os.environ.get(ENV_USER) or getpass.getuser()
 
 
-def wake_topic(request_id: str) -> str:
-    """The DBOS message topic that wakes the agent waiting on ``request_id``."""
-    return f"hitl:{request_id}"
+def wake_topic(run_id: str) -> str:
+    """The DBOS message topic that wakes a run waiting for answers."""
+    return f"hitl:{run_id}"
 
 
 def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
@@ -139,8 +139,8 @@ class Store:
                               at_ms=at, result="accepted")
                 self.database.client.send_in_transaction(
                     conn, request.run_id, {"request_id": request.request_id},
-                    topic=wake_topic(request.request_id),
-                    idempotency_key=wake_topic(request.request_id),
+                    topic=wake_topic(request.run_id),
+                    idempotency_key=f"hitl:{request.request_id}",
                 )
             elif row.state != DECIDED:
                 record_answer(conn, row, answer, by=responder, channel=channel, comment=comment,
@@ -157,6 +157,7 @@ class Store:
     respond_async = _async_twin(respond)
 
     def _target_request(self, target: str) -> Request:
+        _check_id(target)
         with self.database.engine.connect() as conn:
             row = load_request(conn, target)
             if row is not None:
@@ -193,6 +194,7 @@ class Store:
 
     def request(self, request_id: str) -> Request:
         """One request, open or decided."""
+        _check_id(request_id)
         with self.database.engine.connect() as conn:
             row = load_request(conn, request_id)
         if row is None:
@@ -201,6 +203,7 @@ class Store:
 
     def requests(self, run_id: str, *, open_only: bool = False) -> list[Request]:
         """The requests of one run, oldest first."""
+        _check_id(run_id)
         with self.database.engine.connect() as conn:
             rows = requests_of_run(conn, run_id)
         found = [request_from_row(r) for r in rows]
@@ -208,11 +211,13 @@ class Store:
 
     def status(self, run_id: str) -> StatusEvent | None:
         """A run's current status (None before its first transition)."""
+        _check_id(run_id)
         with self.database.engine.connect() as conn:
             return latest_status(conn, run_id)
 
     def history(self, run_id: str) -> list[StatusEvent]:
         """A run's status transitions, in order."""
+        _check_id(run_id)
         with self.database.engine.connect() as conn:
             return history(conn, run_id)
 
@@ -224,6 +229,7 @@ class Store:
         return state
 
     def _run_state(self, run_id: str) -> str | None:
+        _check_id(run_id)
         found = self.database.client.list_workflows(
             workflow_ids=[run_id], load_input=False, load_output=False
         )
@@ -275,6 +281,11 @@ class Store:
                 progress=None,
                 at_ms=now_ms(),
             )
+
+
+def _check_id(value: str) -> None:
+    if not value or "\x00" in value:
+        raise NotFoundError(f"{value!r} is not a run or request id.")
 
 
 def _make_answer(target: str, **fields: Any) -> Answer:

@@ -1,0 +1,117 @@
+"""The runtime: database lookup, notebook-safe launch, executor identity, shutdown and relaunch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import hitl_notebook as hitl
+from hitl_notebook import testing
+from hitl_notebook._config import default_sqlite_path, resolve_database_url
+from hitl_notebook._database import Database
+from hitl_notebook._identity import claim_executor
+from tests.agents import Parallel, Writer
+
+
+def test_default_database_is_a_stable_file_independent_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two notebooks in different folders share the one embedded default database."""
+    monkeypatch.chdir(tmp_path)
+    first = resolve_database_url()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert resolve_database_url() == first == f"sqlite:///{default_sqlite_path()}"
+    assert default_sqlite_path().is_absolute()
+
+
+def test_database_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argument, then $HITL_DATABASE_URL, then $DBOS_SYSTEM_DATABASE_URL, then dbos-config.yaml."""
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "dbos-config.yaml").write_text(
+        "name: hitl\nsystem_database_url: ${TEAM_DB}\n"
+    )
+    monkeypatch.chdir(project / "notebooks")
+    monkeypatch.setenv("TEAM_DB", "postgresql://team@db:5432/hitl")
+    assert resolve_database_url() == "postgresql://team@db:5432/hitl"
+    monkeypatch.setenv("DBOS_SYSTEM_DATABASE_URL", "postgresql://dbos@db:5432/x")
+    assert resolve_database_url() == "postgresql://dbos@db:5432/x"
+    monkeypatch.setenv("HITL_DATABASE_URL", "sqlite:///env.sqlite")
+    assert resolve_database_url() == "sqlite:///env.sqlite"
+    assert resolve_database_url(str(tmp_path / "a.sqlite")) == f"sqlite:///{tmp_path / 'a.sqlite'}"
+
+
+def test_an_unset_variable_in_dbos_config_falls_back_to_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`${VAR}` with VAR unset means "not configured", not an empty URL."""
+    (tmp_path / "dbos-config.yaml").write_text("name: hitl\nsystem_database_url: ${NOT_SET_HERE}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    assert resolve_database_url() == f"sqlite:///{default_sqlite_path()}"
+
+
+def test_a_bad_url_is_a_clear_configuration_error() -> None:
+    """A URL of an unsupported kind says what is accepted."""
+    with pytest.raises(hitl.ConfigurationError, match="neither sqlite"):
+        resolve_database_url("mysql://root@localhost/x")
+
+
+def test_relaunching_is_harmless_and_another_database_is_an_explicit_error(db_url: str) -> None:
+    """Re-running the launch cell returns the running runtime; a different database needs reconfigure."""
+    with testing.launched(db_url, executor="pytest") as runtime:
+        assert hitl.launch(db_url, executor="pytest") is runtime
+        other = testing.fresh_database("sqlite")
+        with pytest.raises(hitl.ConfigurationError, match="already launched"):
+            hitl.launch(other, executor="pytest")
+        moved = hitl.launch(other, executor="pytest", reconfigure=True)
+        assert moved.database_url == other and moved is not runtime
+
+
+def test_sdk_calls_before_launch_say_what_to_do() -> None:
+    """Starting an agent before launch raises NotLaunchedError."""
+    with pytest.raises(hitl.NotLaunchedError, match=r"hitl.launch\(\)"):
+        Writer.start()
+
+
+def test_waiting_runs_survive_shutdown_and_relaunch_in_the_same_process(db_url: str) -> None:
+    """Shutting down leaves sync and async runs pending; after relaunch they are answered and finish."""
+    with testing.launched(db_url, executor="pytest"):
+        sync_run = Writer.start()
+        async_run = Parallel.start()
+        testing.wait_for_request(sync_run)
+        testing.wait_until(lambda: len(async_run.requests(open_only=True)) == 3)
+    store = hitl.connect(db_url)
+    assert store.run_state(sync_run.id) in ("PENDING", "ENQUEUED")
+    assert store.run_state(async_run.id) in ("PENDING", "ENQUEUED")
+    with testing.launched(db_url, executor="pytest"):
+        hitl.respond(sync_run.id, text="after relaunch")
+        for request in async_run.requests(open_only=True):
+            answer = {"choice": "a"} if request.options else {"text": "x"}
+            hitl.respond(request.request_id, **answer)  # type: ignore[arg-type]
+        assert sync_run.result(timeout=30) == "after relaunch"
+        assert async_run.result(timeout=30) == ["x", "x", "a"]
+
+
+def test_live_processes_with_one_label_get_distinct_identities(db_url: str) -> None:
+    """A second claim on a live label gets the next slot; a released one is taken again."""
+    database = Database(db_url, create=True)
+    first = claim_executor(database, "notebook.ipynb")
+    try:
+        # Same pid: a relaunch in this process takes its own identity back.
+        again = claim_executor(database, "notebook.ipynb")
+        assert again.executor_id == first.executor_id
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"UPDATE {'hitl_executors' if database.is_sqlite else 'hitl.hitl_executors'} "
+                f"SET pid = {os.getppid()} WHERE executor_id = '{first.executor_id}'"
+            )
+        second = claim_executor(database, "notebook.ipynb")
+        assert second.executor_id == f"{first.executor_id}-2"
+        second.release()
+        assert claim_executor(database, "notebook.ipynb").executor_id == second.executor_id
+    finally:
+        database.close()
