@@ -10,20 +10,21 @@ request, check the run, one transaction that decides it and sends the wake-up me
 wake-up, and the ``hitl.check`` step that loads the decision; for raw DBOS, ``DBOS.send`` and
 ``DBOS.recv``'s wake-up.
 
-One agent asks ``n`` questions in a row. The answerer (a thread of the same process) waits until
-question ``i`` is open, sleeps a random delay, then answers it. The random delay puts answers at a
-random phase of SQLite's polling cycle, so polling is sampled fairly: it is uniform over
-0.05..0.5 s, widened to 0.05..(0.05 + poll interval) when the poll interval is longer than 0.45 s
-(raw DBOS on SQLite polls every 1.0 s; a shorter delay would land every answer in the same part of
-the cycle, since the agent wakes up on a poll tick).
+One agent asks ``n`` questions in a row. The answerer (the main thread of the agents' process)
+waits until question ``i`` is open, sleeps a random delay, then answers it. The random delay puts
+answers at a random phase of SQLite's polling cycle, so polling is sampled fairly: it is uniform
+over 0.05..0.5 s, widened to 0.05..(0.05 + poll interval) when the poll interval is longer than
+0.45 s (raw DBOS on SQLite polls every 1.0 s; a shorter delay would land every answer in the same
+part of the cycle, since the agent wakes up on a poll tick).
 
-*Idle CPU*: the CPU used by the process hosting the agents ((user+system) time of all its threads,
-from ``os.times()``) over ~5 s of wall time while 20 agents wait and nobody answers, in % of one core.
+*Idle CPU*: the CPU time (user + system, all threads, from ``os.times()``) used by the process
+hosting the agents over ~5 s of wall time while 20 agents wait and nobody answers, in % of one core.
 
 Four phases, each in its own child process because DBOS is a process-wide singleton:
 
 - ``sqlite`` / ``postgres``: the SDK (a sync agent calling ``self.request_text``); the SDK phase
-  also measures an async agent (``await self.request_text_async``), shown as an extra row;
+  also measures an async agent (``await self.request_text_async``, half as many answers), shown
+  as an extra row that is not in the JSON;
 - ``dbos_default_sqlite`` / ``dbos_default_postgres``: a plain ``@DBOS.workflow()`` looping
   ``DBOS.set_event("ready", i)`` then ``DBOS.recv("t", timeout_seconds=60)``, answered with
   ``DBOS.send``, with DBOS's default config (``notification_listener_polling_interval_sec`` 1.0 s).
@@ -38,7 +39,8 @@ Run it from the repository root::
     python bench/answer_latency.py --n 50
     python bench/answer_latency.py --quick    # 20 answers per phase, a smoke run
 
-It prints a table, then as its last line one JSON object:
+The machine's load average is printed too: other processes competing for the CPU inflate every
+latency here. It prints a table, then as its last line one JSON object:
 ``{"sqlite": {"p50_ms", "p90_ms", "idle_cpu_pct"}, "postgres": {...},
 "dbos_default_sqlite": {...}, "dbos_default_postgres": {...}}``.
 """
@@ -46,6 +48,7 @@ It prints a table, then as its last line one JSON object:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -53,11 +56,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_SDK_DB = "hitl_bench_sdk"
@@ -71,7 +75,8 @@ READY_POLL_S = 0.005
 MIN_DELAY_S = 0.05
 DELAY_SPAN_S = 0.45
 DBOS_DEFAULT_POLL_S = 1.0
-"""DBOS's default ``notification_listener_polling_interval_sec`` (SQLite waits poll at this rate)."""
+"""DBOS's default ``notification_listener_polling_interval_sec``: how often SQLite waits poll."""
+WAIT_TIMEOUT_S = 90.0
 CHILD_TIMEOUT_S = 600
 
 GOALS_P50_MS = {"postgres": 10.0, "sqlite": 60.0}
@@ -118,12 +123,12 @@ def answer_delay(poll_s: float) -> float:
     return MIN_DELAY_S + random.random() * max(DELAY_SPAN_S, poll_s)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT_S) -> None:
     """Poll ``condition`` every few ms until it holds."""
     give_up = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > give_up:
-            raise TimeoutError(f"condition not met within {timeout} s")
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
         time.sleep(READY_POLL_S)
 
 
@@ -145,8 +150,9 @@ def is_sqlite(url: str) -> bool:
 
 def run_sdk_phase(url: str, n: int) -> PhaseResult:
     """Latency of a sync and an async agent, then idle CPU with IDLE_AGENTS agents waiting."""
-    import hitl_notebook as hitl
-    from hitl_notebook._runtime import SQLITE_POLL_S
+    # Each phase imports only what it measures (raw DBOS must not register the SDK's workflow).
+    import hitl_notebook as hitl  # noqa: PLC0415
+    from hitl_notebook._runtime import SQLITE_POLL_S  # noqa: PLC0415
 
     poll_s = SQLITE_POLL_S if is_sqlite(url) else 0.0
 
@@ -173,23 +179,32 @@ def run_sdk_phase(url: str, n: int) -> PhaseResult:
     def is_open(run: hitl.RunHandle, request_id: str) -> bool:
         return any(r.request_id == request_id for r in run.requests(open_only=True))
 
-    def measure(agent: type[hitl.Agent]) -> Latency:
-        run = agent.start(n)
-        run.state  # noqa: B018 - the store's DBOS client is created here, not in the first answer
-        for i in range(n):
+    def wait_open(run: hitl.RunHandle, request_id: str) -> None:
+        try:
+            wait_until(functools.partial(is_open, run, request_id), f"request {request_id} open")
+        except TimeoutError as error:
+            seen = [(r.request_id, r.is_open) for r in run.requests()]
+            raise RuntimeError(
+                f"{error}; run state {run.state}, status {run.status}, requests {seen}"
+            ) from error
+
+    def measure(agent: type[hitl.Agent], answers: int) -> Latency:
+        run = agent.start(answers)
+        hitl.store().run_state(run.id)  # creates the store's DBOS client before the first answer
+        for i in range(answers):
             request_id = f"{run.id}.q{i}"
-            wait_until(lambda: is_open(run, request_id))
+            wait_open(run, request_id)
             time.sleep(answer_delay(poll_s))
             hitl.respond(request_id, text=repr(time.time()), by="bench")
         return summarize(run.result(timeout=60))
 
     hitl.launch(url, executor="bench")
-    result: PhaseResult = {"latency": measure(LatencyAgent)}
-    result["async_latency"] = measure(AsyncLatencyAgent)
+    result: PhaseResult = {"latency": measure(LatencyAgent, n)}
+    result["async_latency"] = measure(AsyncLatencyAgent, max(QUICK_N // 2, n // 2))
     idle = [IdleAgent.start() for _ in range(IDLE_AGENTS)]
     for run in idle:
-        wait_until(lambda: is_open(run, f"{run.id}.idle"))  # noqa: B023 - called right away
-    time.sleep(0.5)  # let each agent get from storing its request into DBOS's wait
+        wait_open(run, f"{run.id}.idle")
+    time.sleep(0.5)  # let the last agents get from storing their request into DBOS's wait
     result["idle_cpu_pct"] = idle_cpu_pct()
     return result
 
@@ -199,13 +214,13 @@ def run_sdk_phase(url: str, n: int) -> PhaseResult:
 
 def run_raw_phase(url: str, n: int) -> PhaseResult:
     """The same measurements on a plain DBOS workflow (set_event + recv), answered with send."""
-    from dbos import DBOS
+    from dbos import DBOS  # noqa: PLC0415 - see run_sdk_phase
 
     poll_s = DBOS_DEFAULT_POLL_S if is_sqlite(url) else 0.0
 
     DBOS(config={"name": "hitl-bench-raw", "system_database_url": url, "log_level": "WARNING"})
 
-    @DBOS.workflow()
+    @DBOS.workflow()  # type: ignore[untyped-decorator]
     def receiver(n: int) -> list[float]:
         lat = []
         for i in range(n):
@@ -214,22 +229,25 @@ def run_raw_phase(url: str, n: int) -> PhaseResult:
             lat.append(time.time() - msg["sent_at"])
         return lat
 
-    @DBOS.workflow()
+    @DBOS.workflow()  # type: ignore[untyped-decorator]
     def idle_waiter() -> None:
         DBOS.set_event("ready", 0)
         DBOS.recv("t", timeout_seconds=60)
 
+    def is_ready(workflow_id: str, i: int) -> bool:
+        return bool(DBOS.get_event(workflow_id, "ready", timeout_seconds=0) == i)
+
     DBOS.launch()
     handle = DBOS.start_workflow(receiver, n)
     for i in range(n):
-        wait_until(lambda: DBOS.get_event(handle.workflow_id, "ready", timeout_seconds=0) == i)  # noqa: B023
+        wait_until(functools.partial(is_ready, handle.workflow_id, i), f"ready == {i}")
         time.sleep(answer_delay(poll_s))
         DBOS.send(handle.workflow_id, {"sent_at": time.time()}, topic="t")
     result: PhaseResult = {"latency": summarize(handle.get_result())}
 
     idle = [DBOS.start_workflow(idle_waiter) for _ in range(IDLE_AGENTS)]
     for waiter in idle:
-        wait_until(lambda: DBOS.get_event(waiter.workflow_id, "ready", timeout_seconds=0) == 0)  # noqa: B023
+        wait_until(functools.partial(is_ready, waiter.workflow_id, 0), "idle waiter ready")
     time.sleep(0.5)
     result["idle_cpu_pct"] = idle_cpu_pct()
     return result
@@ -248,7 +266,7 @@ def child_main(phase: str, url: str, n: int) -> None:
 
 
 def recreate_postgres_databases(*names: str) -> None:
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # noqa: PLC0415 - see run_sdk_phase
 
     admin = sa.create_engine(
         f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
@@ -281,41 +299,62 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
-def print_table(results: dict[str, PhaseResult], n: int) -> None:
-    header = f"{'phase':<30} {'n':>4} {'p50 ms':>9} {'p90 ms':>9} {'max ms':>9} {'idle CPU %':>11}  goal"
-    print(f"\nAnswer latency: answer sent -> agent code after the wait runs ({n} answers per row)")
-    print(header)
-    print("-" * len(header))
+WIDTHS = (4, 9, 9, 9, 11)
 
-    def row(label: str, lat: Latency, cpu: float | None, goal: str = "") -> None:
-        shown_cpu = f"{cpu:>11.2f}" if cpu is not None else f"{'':>11}"
-        print(
-            f"{label:<30} {lat['n']:>4} {lat['p50_ms']:>9.1f} {lat['p90_ms']:>9.1f}"
-            f" {lat['max_ms']:>9.1f} {shown_cpu}  {goal}"
-        )
+
+def table_row(label: str, cells: tuple[str, ...], note: str = "") -> str:
+    body = " ".join(f"{cell:>{width}}" for cell, width in zip(cells, WIDTHS, strict=True))
+    return f"{label:<30} {body}  {note}".rstrip()
+
+
+COLUMNS = table_row("", ("n", "p50 ms", "p90 ms", "max ms", "idle CPU %"), "goal")
+
+
+def print_table(results: dict[str, PhaseResult], load: tuple[float, float]) -> None:
+    print("\nAnswer latency: answer sent -> agent code after the wait runs")
+    print(COLUMNS)
+    print("-" * len(COLUMNS))
+
+    def latency_row(label: str, lat: Latency, cpu: float | None, note: str = "") -> None:
+        shown_cpu = f"{cpu:.2f}" if cpu is not None else ""
+        cells = (str(lat["n"]), f"{lat['p50_ms']:.1f}", f"{lat['p90_ms']:.1f}")
+        print(table_row(label, (*cells, f"{lat['max_ms']:.1f}", shown_cpu), note))
 
     for backend in ("sqlite", "postgres"):
         sdk, raw = results[backend], results[f"dbos_default_{backend}"]
         goal = GOALS_P50_MS[backend]
         met = "met" if sdk["latency"]["p50_ms"] <= goal else "MISSED"
-        row(f"SDK sync agent, {backend}", sdk["latency"], sdk["idle_cpu_pct"],
-            f"p50 <= {goal:g} ms: {met}")
-        row(f"SDK async agent, {backend}", sdk["async_latency"], None, "(extra, not in JSON)")
-        row(f"raw DBOS default, {backend}", raw["latency"], raw["idle_cpu_pct"])
-        print(
-            f"{'  SDK / raw':<30} {'':>4} {ratio(sdk['latency']['p50_ms'], raw['latency']['p50_ms']):>9}"
-            f" {ratio(sdk['latency']['p90_ms'], raw['latency']['p90_ms']):>9} {'':>9}"
-            f" {ratio(sdk['idle_cpu_pct'], raw['idle_cpu_pct']):>11}"
+        latency_row(
+            f"SDK, {backend}", sdk["latency"], sdk["idle_cpu_pct"], f"p50 <= {goal:g} ms: {met}"
         )
+        latency_row(
+            f"  SDK async agent, {backend}",
+            sdk["async_latency"],
+            None,
+            "(extra row, not in the JSON)",
+        )
+        latency_row(f"raw DBOS default, {backend}", raw["latency"], raw["idle_cpu_pct"])
+        p50 = ratio(sdk["latency"]["p50_ms"], raw["latency"]["p50_ms"])
+        p90 = ratio(sdk["latency"]["p90_ms"], raw["latency"]["p90_ms"])
+        cpu = ratio(sdk["idle_cpu_pct"], raw["idle_cpu_pct"])
+        print(table_row("  SDK / raw", ("", p50, p90, "", cpu)))
     print(
-        f"\nIdle CPU: % of one core used by the agents' process over {IDLE_SECONDS:g} s"
-        f" while {IDLE_AGENTS} agents wait and nobody answers."
+        f"\nIdle CPU: % of one core used by the agents' process over {IDLE_SECONDS:g} s while"
+        f" {IDLE_AGENTS} agents wait and nobody answers.\nAnswers are sent after a random"
+        f" {MIN_DELAY_S:g}..{MIN_DELAY_S + DELAY_SPAN_S:g} s delay"
+        f" ({MIN_DELAY_S:g}..{MIN_DELAY_S + DBOS_DEFAULT_POLL_S:g} s for raw DBOS on SQLite,"
+        f" to cover its {DBOS_DEFAULT_POLL_S:g} s poll cycle)."
     )
     seconds = ", ".join(f"{key} {r['seconds']:g} s" for key, r in results.items())
-    print(f"Phase durations: {seconds}\n")
+    print(f"Phase durations: {seconds}.")
+    print(
+        f"Load average (1 min) of the machine ({os.cpu_count()} CPUs):"
+        f" {load[0]:.2f} at the start, {load[1]:.2f} at the end.\n"
+    )
 
 
 def parent_main(n: int) -> None:
+    load_before = os.getloadavg()[0]
     recreate_postgres_databases(PG_SDK_DB, PG_RAW_DB)
     folder = Path(tempfile.mkdtemp(prefix="hitl_bench_"))
     urls = {
@@ -328,7 +367,7 @@ def parent_main(n: int) -> None:
     for key, (phase, backend) in PHASES.items():
         print(f"running {key} ({n} answers) ...", file=sys.stderr, flush=True)
         results[key] = run_child(phase, urls[phase, backend], n)
-    print_table(results, n)
+    print_table(results, (load_before, os.getloadavg()[0]))
     summary: dict[str, dict[str, Any]] = {
         key: {
             "p50_ms": r["latency"]["p50_ms"],
@@ -348,6 +387,8 @@ def main() -> None:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = QUICK_N if args.quick else args.n
+    if n < 2:
+        parser.error("--n must be at least 2 (percentiles need two answers)")
     if args.phase:
         child_main(args.phase, args.db, n)
     else:

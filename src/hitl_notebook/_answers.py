@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from hitl_notebook._errors import InvalidAnswerError
@@ -116,6 +115,8 @@ def _resolve_approval(request: Request, answer: Answer) -> Resolution:
 
 
 def _validated_proposal(request: Request, value: dict[str, Any]) -> dict[str, Any]:
+    import jsonschema  # imported on first use: it takes a second to import
+
     assert request.proposal_schema is not None
     validator = jsonschema.Draft202012Validator(request.proposal_schema)
     problems = [

@@ -8,6 +8,7 @@ so one database URL is all any process needs to read the inbox or answer it.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -103,10 +104,24 @@ class Database:
 
     def __init__(self, url: str, *, create: bool = False) -> None:
         self.url = url
-        self.is_sqlite = sa.make_url(url).get_backend_name() == "sqlite"
+        parsed = sa.make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if not self.is_sqlite:
             _ensure_postgres_database(normalize_url(url), create=create)
+        elif not create and not os.path.exists(parsed.database or ""):
+            raise ConfigurationError(
+                f"There is no database file at {parsed.database}; launch hitl_notebook on it "
+                "once (hitl.launch(url)) or point --db / $HITL_DATABASE_URL at the right one."
+            )
         self.engine = _create_engine(normalize_url(url), self.is_sqlite)
+        if not create and not sa.inspect(self.engine).has_table(
+            "workflow_status", schema=None if self.is_sqlite else "dbos"
+        ):
+            self.engine.dispose()
+            raise ConfigurationError(
+                f"{parsed.render_as_string()} holds no hitl_notebook data yet; launch "
+                "hitl_notebook on it once (hitl.launch(url)) or point at the right database."
+            )
         self._client: DBOSClient | None = None
         self._client_lock = threading.Lock()
         self._ensure_tables()

@@ -117,7 +117,9 @@ def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
     config: DBOSConfig = {
         "name": f"hitl-{claim.executor_id}",
         "system_database_url": url,
-        "application_version": app_version,
+        # DBOS wants version names unique per application, and each executor is its own
+        # application (so that no other process dequeues its recovered runs).
+        "application_version": f"{app_version}+{claim.executor_id}",
         "executor_id": claim.executor_id,
         "log_level": log_level,
     }
