@@ -30,23 +30,35 @@ def count(path: str, line: str) -> None:
 class Approver(hitl.Agent):
     """Asks one approval with an editable proposal."""
 
-    def run(self, order_id: str, counter: str, timeout: float | None = None,
-            on_timeout: str = "raise") -> dict[str, object]:
+    def run(
+        self, order_id: str, counter: str, timeout: float | None = None, on_timeout: str = "raise"
+    ) -> dict[str, object]:
         proposal = self.step(draft, order_id)
         self.step(count, counter, f"before {self.run_id}")
         decision = self.request_approval(
-            "Refund?", proposal=proposal, timeout=timeout, on_timeout=on_timeout  # type: ignore[arg-type]
+            "Refund?",
+            proposal=proposal,
+            timeout=timeout,
+            on_timeout=on_timeout,  # type: ignore[arg-type]
         )
         self.step(count, counter, f"after {self.run_id}")
-        value = decision.value.model_dump() if isinstance(decision.value, Refund) else decision.value
-        return {"outcome": decision.outcome.value, "approved": decision.approved, "value": value,
-                "by": decision.by, "pid": self.step(os.getpid)}
+        value = (
+            decision.value.model_dump() if isinstance(decision.value, Refund) else decision.value
+        )
+        return {
+            "outcome": decision.outcome.value,
+            "approved": decision.approved,
+            "value": value,
+            "by": decision.by,
+            "pid": self.step(os.getpid),
+        }
 
 
 class Chooser(hitl.Agent):
     def run(self, timeout: float | None = None, default: str | None = None) -> str:
-        decision = self.request_choice("Which?", ["red", "green", "blue"], timeout=timeout,
-                                       default=default)
+        decision = self.request_choice(
+            "Which?", ["red", "green", "blue"], timeout=timeout, default=default
+        )
         return f"{decision.outcome}:{decision.value}"
 
 

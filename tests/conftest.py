@@ -25,7 +25,9 @@ def runtime(db_url: str) -> Iterator[Runtime]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep the embedded default database and config lookups away from the developer's files."""
     home = tmp_path_factory.mktemp("hitl-home")
     monkeypatch.setenv("HITL_HOME", str(home))

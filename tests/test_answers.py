@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,9 +10,7 @@ from hypothesis import strategies as st
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._database import answers
-from tests.agents import Chooser, Editor, Writer
-
-import pytest
+from tests.agents import Chooser, Editor, Parallel, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -57,8 +56,6 @@ def test_a_finished_run_is_not_waiting() -> None:
 
 def test_answering_a_run_with_several_open_requests_asks_for_a_request_id() -> None:
     """A run id is only a shortcut when exactly one request is open."""
-    from tests.agents import Parallel
-
     run = Parallel.start()
     testing.wait_until(lambda: len(run.requests(open_only=True)) == 3, timeout=30)
     with pytest.raises(hitl.NotWaitingError, match="answer one by its request id"):
@@ -79,8 +76,13 @@ def _answer_log(request_id: str) -> list[tuple[str | None, str]]:
 # -- invalid answers, generated ------------------------------------------------------------------
 
 _any_value = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 
 
@@ -89,31 +91,51 @@ def bad_choice_answers(draw: st.DrawFn) -> dict[str, object]:
     """Answers that do not fit a choice among red/green/blue."""
     kind = draw(st.sampled_from(["not-offered", "wrong-field", "wrong-type", "nothing"]))
     if kind == "not-offered":
-        return {"choice": draw(st.text(max_size=12).filter(lambda s: s not in {"red", "green", "blue"}))}
+        return {
+            "choice": draw(st.text(max_size=12).filter(lambda s: s not in {"red", "green", "blue"}))
+        }
     if kind == "wrong-field":
         field = draw(st.sampled_from(["approve", "text", "value"]))
         value = {"approve": True, "text": "red", "value": {"choice": "red"}}[field]
         return {field: value, **draw(st.sampled_from([{}, {"choice": "red"}]))}
     if kind == "wrong-type":
-        return {"choice": draw(_any_value.filter(lambda v: v is not None and not isinstance(v, str)))}
+        return {
+            "choice": draw(_any_value.filter(lambda v: v is not None and not isinstance(v, str)))
+        }
     return {}
 
 
 @st.composite
 def bad_edits(draw: st.DrawFn) -> dict[str, object]:
     """Edited proposals that break the Refund schema (wrong type, missing field, out of bounds)."""
-    kind = draw(st.sampled_from(["missing", "wrong-type", "out-of-bounds", "not-a-dict", "reject+value"]))
+    kind = draw(
+        st.sampled_from(["missing", "wrong-type", "out-of-bounds", "not-a-dict", "reject+value"])
+    )
     if kind == "missing":
         return {"approve": True, "value": {"amount": draw(st.floats(0, 1000))}}
     if kind == "wrong-type":
-        amount = draw(st.one_of(st.text(max_size=5).filter(lambda s: not _is_number(s)),
-                                st.lists(st.integers(), max_size=2), st.booleans()))
+        amount = draw(
+            st.one_of(
+                st.text(max_size=5).filter(lambda s: not _is_number(s)),
+                st.lists(st.integers(), max_size=2),
+                st.booleans(),
+            )
+        )
         return {"approve": True, "value": {"order_id": "E-1", "amount": amount}}
     if kind == "out-of-bounds":
-        amount = draw(st.one_of(st.floats(max_value=-0.01), st.floats(min_value=1000.01, allow_infinity=False)))
+        amount = draw(
+            st.one_of(
+                st.floats(max_value=-0.01), st.floats(min_value=1000.01, allow_infinity=False)
+            )
+        )
         return {"approve": True, "value": {"order_id": "E-1", "amount": amount}}
     if kind == "not-a-dict":
-        return {"approve": True, "value": draw(st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))}
+        return {
+            "approve": True,
+            "value": draw(
+                st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2))
+            ),
+        }
     return {"approve": False, "value": {"order_id": "E-1", "amount": 1}}
 
 
@@ -125,12 +147,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
-_fuzz = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_fuzz = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @_fuzz
 @given(answer=bad_choice_answers())
-def test_invalid_choice_answers_are_refused_and_the_agent_keeps_waiting(answer: dict[str, object]) -> None:
+def test_invalid_choice_answers_are_refused_and_the_agent_keeps_waiting(
+    answer: dict[str, object],
+) -> None:
     """Whatever is wrong with a choice answer, it is refused, nothing is stored, the run waits."""
     run = _shared_waiting_run(Chooser)
     request = run.requests(open_only=True)[0]
@@ -139,7 +165,8 @@ def test_invalid_choice_answers_are_refused_and_the_agent_keeps_waiting(answer: 
     assert refused.value.problems
     assert run.requests(open_only=True) == [request]
     assert _answer_log(request.request_id) == []
-    assert run.status is not None and run.status.status == "waiting"
+    assert run.status is not None
+    assert run.status.status == "waiting"
 
 
 @_fuzz

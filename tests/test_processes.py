@@ -48,9 +48,20 @@ class Kernels:
     def launch(self, executor: str, *command: str) -> tuple[subprocess.Popen[str], list[str]]:
         env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
         process = subprocess.Popen(
-            [sys.executable, str(HERE / "runner.py"), "--db", self.db_url, "--executor", executor,
-             "--agents", str(self.agents), *command],
-            stdout=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                str(HERE / "runner.py"),
+                "--db",
+                self.db_url,
+                "--executor",
+                executor,
+                "--agents",
+                str(self.agents),
+                *command,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self.processes.append(process)
         assert process.stdout is not None
@@ -83,17 +94,25 @@ def kernels(db_url: str, tmp_path: Path) -> Iterator[Kernels]:
     launched.close()
 
 
-def answer_from_a_third_process(db_url: str, target: str, *flags: str) -> subprocess.CompletedProcess[str]:
+def answer_from_a_third_process(
+    db_url: str, target: str, *flags: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [HITL, "respond", target, *flags, "--db", db_url, "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def wait_until_waiting(store: hitl.Store, run_ids: list[str]) -> None:
     for run_id in run_ids:
-        testing.wait_until(lambda r=run_id: store.requests(r, open_only=True), timeout=60,
-                           message=f"run {run_id} waiting")
+        testing.wait_until(
+            lambda r=run_id: store.requests(r, open_only=True),
+            timeout=60,
+            message=f"run {run_id} waiting",
+        )
 
 
 def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
@@ -114,7 +133,11 @@ def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
 
     for run_id in run_ids:
         result = store.result(run_id, timeout=60)
-        assert (result["outcome"], result["by"], result["pid"]) == ("approved", "alice", restarted.pid)
+        assert (result["outcome"], result["by"], result["pid"]) == (
+            "approved",
+            "alice",
+            restarted.pid,
+        )
     lines = kernels.lines()
     for run_id in run_ids:
         assert lines.count(f"before {run_id}") == 1
@@ -124,8 +147,9 @@ def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
 def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str) -> None:
     """A late answer is refused and recorded; at restart the declared default applies as a timeout."""
     store = hitl.connect(db_url)
-    first, (run_id,) = kernels.launch("kernel-a", "start", "1", "--timeout", "2",
-                                      "--on-timeout", "reject")
+    first, (run_id,) = kernels.launch(
+        "kernel-a", "start", "1", "--timeout", "2", "--on-timeout", "reject"
+    )
     wait_until_waiting(store, [run_id])
     (request,) = store.requests(run_id, open_only=True)
     kernels.kill(first)
@@ -134,7 +158,8 @@ def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str
 
     late = answer_from_a_third_process(db_url, request.request_id, "--approve", "--by", "bob")
     assert late.returncode == 1
-    assert "DeadlinePassedError" in late.stderr and "recorded as late" in late.stderr
+    assert "DeadlinePassedError" in late.stderr
+    assert "recorded as late" in late.stderr
     with store.database.engine.connect() as conn:
         logged = conn.execute(sa.select(answers.c.by, answers.c.result)).all()
     assert [(r.by, r.result) for r in logged] == [("bob", "late")]
@@ -143,7 +168,9 @@ def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str
     result = store.result(run_id, timeout=60)
     assert (result["outcome"], result["approved"], result["by"]) == ("timed_out", False, None)
     decision = store.request(request.request_id).decision
-    assert decision is not None and decision.timed_out and decision.channel == "timeout"
+    assert decision is not None
+    assert decision.timed_out
+    assert decision.channel == "timeout"
 
 
 def test_two_kernels_keep_their_own_runs_across_restarts(kernels: Kernels, db_url: str) -> None:
@@ -191,8 +218,11 @@ def test_editing_the_agent_between_sessions_does_not_orphan_waiting_runs(
     first, run_ids = kernels.launch("kernel-a", "start", "2")
     wait_until_waiting(store, run_ids)
     kernels.kill(first)
-    kernels.write_agents("v2", extra="# Edited: a new helper moves every line.\n\n"
-                                      "def helper() -> int:\n    return 2\n\n\n")
+    kernels.write_agents(
+        "v2",
+        extra="# Edited: a new helper moves every line.\n\n"
+        "def helper() -> int:\n    return 2\n\n\n",
+    )
     kernels.launch("kernel-a", "serve")
     for run_id in run_ids:
         assert answer_from_a_third_process(db_url, run_id, "--approve").returncode == 0

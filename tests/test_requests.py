@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,11 @@ def test_approve_with_edited_proposal_resumes_with_the_edit(tmp_path: Path) -> N
     request = testing.wait_for_request(run)
     assert request.proposal == {"order_id": "A-1", "amount": 42.0, "note": ""}
     decision = hitl.respond(
-        run.id, approve=True, value={"order_id": "A-1", "amount": 40, "note": "goodwill"},
-        by="alice", comment="a bit less",
+        run.id,
+        approve=True,
+        value={"order_id": "A-1", "amount": 40, "note": "goodwill"},
+        by="alice",
+        comment="a bit less",
     )
     assert (decision.outcome, decision.by, decision.comment) == ("edited", "alice", "a bit less")
     result = run.result(timeout=30)
@@ -64,7 +68,8 @@ def test_choice_text_and_edit_requests() -> None:
     assert chooser.result(timeout=30) == "chose:green"
     assert writer.result(timeout=30) == "ship it"
     assert editor.result(timeout=30) == {
-        "outcome": "edited", "value": {"order_id": "E-1", "amount": 7.0, "note": ""}
+        "outcome": "edited",
+        "value": {"order_id": "E-1", "amount": 7.0, "note": ""},
     }
 
 
@@ -99,8 +104,10 @@ def test_deadline_applies_the_declared_default(tmp_path: Path) -> None:
     result = run.result(timeout=30)
     assert (result["outcome"], result["approved"], result["by"]) == ("timed_out", False, None)
     (decision,) = run.decisions()
-    assert decision.timed_out and decision.channel == "timeout"
-    assert decision.deadline is not None and decision.at >= decision.deadline
+    assert decision.timed_out
+    assert decision.channel == "timeout"
+    assert decision.deadline is not None
+    assert decision.at >= decision.deadline
     assert [e.status for e in run.history()][-2:] == ["timed_out", "finished"]
 
 
@@ -115,7 +122,8 @@ def test_deadline_without_default_raises_a_typed_error_in_the_agent() -> None:
     with pytest.raises(hitl.RunFailedError) as failure:
         run.result(timeout=30)
     assert isinstance(failure.value.__cause__, hitl.RequestTimeoutError)
-    assert run.status is not None and run.status.status == "failed"
+    assert run.status is not None
+    assert run.status.status == "failed"
 
 
 def test_status_history_records_every_transition() -> None:
@@ -123,10 +131,16 @@ def test_status_history_records_every_transition() -> None:
     run = Reporter.start(3)
     assert run.result(timeout=30) == 3
     events = run.history()
-    assert [e.status for e in events] == ["working", "crunching", "crunching", "crunching", "finished"]
+    assert [e.status for e in events] == [
+        "working",
+        "crunching",
+        "crunching",
+        "crunching",
+        "finished",
+    ]
     assert [e.progress for e in events[1:4]] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert events[2].detail == "part 2 of 3"
-    assert all(a.at <= b.at for a, b in zip(events, events[1:], strict=False))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(events))
     assert all(e.at.tzinfo is not None for e in events)
 
 
@@ -155,7 +169,8 @@ def test_start_with_the_same_run_id_is_idempotent() -> None:
     """Starting twice with one caller-chosen id starts one run."""
     first = Writer.start(run_id="writer-1")
     second = Writer.start(run_id="writer-1")
-    assert first == second and first.id == "writer-1"
+    assert first == second
+    assert first.id == "writer-1"
     testing.wait_for_request(first)
     assert len(first.requests()) == 1
     hitl.respond("writer-1", text="once")
@@ -178,7 +193,8 @@ def test_cancel_stops_the_run_and_refuses_answers() -> None:
     run.cancel(by="erin")
     with pytest.raises(hitl.RunCancelledError):
         run.result(timeout=30)
-    assert run.status is not None and run.status.status == "cancelled"
+    assert run.status is not None
+    assert run.status.status == "cancelled"
     with pytest.raises(hitl.NotWaitingError):
         hitl.respond(request.request_id, text="too late")
 

@@ -31,9 +31,7 @@ def test_database_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """Argument, then $HITL_DATABASE_URL, then $DBOS_SYSTEM_DATABASE_URL, then dbos-config.yaml."""
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
-    (project / "dbos-config.yaml").write_text(
-        "name: hitl\nsystem_database_url: ${TEAM_DB}\n"
-    )
+    (project / "dbos-config.yaml").write_text("name: hitl\nsystem_database_url: ${TEAM_DB}\n")
     monkeypatch.chdir(project / "notebooks")
     monkeypatch.setenv("TEAM_DB", "postgresql://team@db:5432/hitl")
     assert resolve_database_url() == "postgresql://team@db:5432/hitl"
@@ -68,7 +66,8 @@ def test_relaunching_is_harmless_and_another_database_is_an_explicit_error(db_ur
         with pytest.raises(hitl.ConfigurationError, match="already launched"):
             hitl.launch(other, executor="pytest")
         moved = hitl.launch(other, executor="pytest", reconfigure=True)
-        assert moved.database_url == other and moved is not runtime
+        assert moved.database_url == other
+        assert moved is not runtime
 
 
 def test_sdk_calls_before_launch_say_what_to_do() -> None:

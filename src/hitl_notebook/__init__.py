@@ -9,6 +9,9 @@ Layers, each importing only the ones above it in this list:
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from hitl_notebook._agent import Agent
 from hitl_notebook._config import default_sqlite_path
 from hitl_notebook._errors import (
@@ -84,7 +87,17 @@ __all__ = [
 ]
 
 
-def respond(target: str, **answer: object) -> Decision:
+def respond(
+    target: str,
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> Decision:
     """Answer a request (by request id, or by the id of a run waiting for one request).
 
     >>> hitl.respond(run.id, approve=True, by="alice", comment="ok")
@@ -94,9 +107,38 @@ def respond(target: str, **answer: object) -> Decision:
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
-    return store().respond(target, **answer)  # type: ignore[arg-type]
+    return store().respond(
+        target,
+        approve=approve,
+        choice=choice,
+        text=text,
+        value=value,
+        by=by,
+        comment=comment,
+        channel=channel,
+    )
 
 
-async def respond_async(target: str, **answer: object) -> Decision:
+async def respond_async(
+    target: str,
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> Decision:
     """Awaitable twin of ``respond``."""
-    return await store().respond_async(target, **answer)
+    return await asyncio.to_thread(
+        respond,
+        target,
+        approve=approve,
+        choice=choice,
+        text=text,
+        value=value,
+        by=by,
+        comment=comment,
+        channel=channel,
+    )

@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 WORKFLOW_NAME = "hitl.agent"
 MAX_RECOVERY_ATTEMPTS = 1000
-"""Each restart of a run's process counts one attempt; a run that crashes its process this often is stopped."""
+"""Each restart of a run's process counts one attempt; a run that crashes this often is stopped."""
 
 
 class _Registry:
@@ -111,6 +111,9 @@ class Agent:
     agent_name: ClassVar[str]
     """The agent type; defaults to the class name. Runs find their class by this name."""
 
+    run: Callable[..., Any]
+    """What a run does: define ``run(self, ...)`` (sync) or ``async def run(self, ...)``."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "agent_name" not in cls.__dict__:
@@ -152,7 +155,9 @@ class Agent:
         """The id of the run being executed."""
         return self._run_id
 
-    def status(self, status: str, detail: str | None = None, *, progress: float | None = None) -> None:
+    def status(
+        self, status: str, detail: str | None = None, *, progress: float | None = None
+    ) -> None:
         """Publish the run's current status (any word) with an optional detail and progress 0..1."""
         run_sync(self._status_program(status, detail, progress))
 
@@ -164,15 +169,13 @@ class Agent:
 
     def step(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` once, durably: on replay its recorded result is returned."""
-        return cast(T, DBOS.run_step({"name": _step_name(fn)}, fn, *args, **kwargs))
+        return DBOS.run_step({"name": _step_name(fn)}, fn, *args, **kwargs)
 
     async def step_async(
         self, fn: Callable[P, Awaitable[T]] | Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Awaitable twin of ``step``; ``fn`` may be sync (it then runs in a worker thread) or async."""
-        return cast(
-            T, await DBOS.run_step_async({"name": _step_name(fn)}, fn, *args, **kwargs)
-        )
+        return cast("T", await DBOS.run_step_async({"name": _step_name(fn)}, fn, *args, **kwargs))
 
     def ask(self, *questions: Question) -> list[Decision]:
         """Ask several questions at once; returns their decisions, in order, once all are decided.
@@ -203,8 +206,15 @@ class Agent:
         proposal as an instance of its model. At the deadline ``on_timeout`` applies: approve,
         reject, or raise RequestTimeoutError.
         """
-        question = Question.approval(title, body=body, proposal=proposal, timeout=timeout,
-                                     on_timeout=on_timeout, assignees=assignees, key=key)
+        question = Question.approval(
+            title,
+            body=body,
+            proposal=proposal,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            assignees=assignees,
+            key=key,
+        )
         return self.ask(question)[0]
 
     async def request_approval_async(
@@ -219,8 +229,15 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_approval``."""
-        question = Question.approval(title, body=body, proposal=proposal, timeout=timeout,
-                                     on_timeout=on_timeout, assignees=assignees, key=key)
+        question = Question.approval(
+            title,
+            body=body,
+            proposal=proposal,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            assignees=assignees,
+            key=key,
+        )
         return (await self.ask_async(question))[0]
 
     def request_edit(
@@ -235,8 +252,15 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Ask a human to review and edit ``proposal``; ``decision.value`` is the edited model."""
-        question = Question.edit(title, proposal, body=body, timeout=timeout,
-                                 on_timeout=on_timeout, assignees=assignees, key=key)
+        question = Question.edit(
+            title,
+            proposal,
+            body=body,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            assignees=assignees,
+            key=key,
+        )
         return self.ask(question)[0]
 
     async def request_edit_async(
@@ -251,8 +275,15 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_edit``."""
-        question = Question.edit(title, proposal, body=body, timeout=timeout,
-                                 on_timeout=on_timeout, assignees=assignees, key=key)
+        question = Question.edit(
+            title,
+            proposal,
+            body=body,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            assignees=assignees,
+            key=key,
+        )
         return (await self.ask_async(question))[0]
 
     def request_choice(
@@ -267,8 +298,15 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises)."""
-        question = Question.choice(title, options, body=body, timeout=timeout, default=default,
-                                   assignees=assignees, key=key)
+        question = Question.choice(
+            title,
+            options,
+            body=body,
+            timeout=timeout,
+            default=default,
+            assignees=assignees,
+            key=key,
+        )
         return self.ask(question)[0]
 
     async def request_choice_async(
@@ -283,8 +321,15 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_choice``."""
-        question = Question.choice(title, options, body=body, timeout=timeout, default=default,
-                                   assignees=assignees, key=key)
+        question = Question.choice(
+            title,
+            options,
+            body=body,
+            timeout=timeout,
+            default=default,
+            assignees=assignees,
+            key=key,
+        )
         return (await self.ask_async(question))[0]
 
     def request_text(
@@ -298,8 +343,9 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Ask a human for a free-text answer; at the deadline ``default`` applies (or it raises)."""
-        question = Question.text(title, body=body, timeout=timeout, default=default,
-                                 assignees=assignees, key=key)
+        question = Question.text(
+            title, body=body, timeout=timeout, default=default, assignees=assignees, key=key
+        )
         return self.ask(question)[0]
 
     async def request_text_async(
@@ -313,8 +359,9 @@ class Agent:
         key: str | None = None,
     ) -> Decision:
         """Awaitable twin of ``request_text``."""
-        question = Question.text(title, body=body, timeout=timeout, default=default,
-                                 assignees=assignees, key=key)
+        question = Question.text(
+            title, body=body, timeout=timeout, default=default, assignees=assignees, key=key
+        )
         return (await self.ask_async(question))[0]
 
     # -- programs (the logic, once, for both faces) ----------------------------------------------
@@ -325,11 +372,20 @@ class Agent:
             raise HitlError("Agent methods work only inside a run: start runs with Agent.start().")
         return self._database
 
-    def _status_program(self, status: str, detail: str | None, progress: float | None) -> Program[None]:
+    def _status_program(
+        self, status: str, detail: str | None, progress: float | None
+    ) -> Program[None]:
         if progress is not None and not 0.0 <= progress <= 1.0:
             raise ValueError(f"progress is a fraction from 0 to 1, got {progress}")
         self._statuses += 1
-        return write_status(self._db, f"s{self._statuses}", self.agent_name, status, detail, progress)
+        return write_status(
+            self._db,
+            key=f"s{self._statuses}",
+            agent=self.agent_name,
+            status=status,
+            detail=detail,
+            progress=progress,
+        )
 
     def _ask_program(self, questions: Sequence[Question]) -> Program[list[Decision]]:
         if not questions:
@@ -343,8 +399,12 @@ class Agent:
         for question in questions:
             self._requests += 1
             request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
-            drafts.append((question.request_fields(request_id, self._run_id, self.agent_name),
-                           question.timeout))
+            drafts.append(
+                (
+                    question.request_fields(request_id, self._run_id, self.agent_name),
+                    question.timeout,
+                )
+            )
         if len({fields["request_id"] for fields, _ in drafts}) != len(drafts):
             raise ValueError("Two questions in one ask() have the same key.")
         self._asking = True
@@ -352,8 +412,10 @@ class Agent:
             decisions = yield from ask(self._db, self._run_id, drafts)
         finally:
             self._asking = False
-        return [_typed(d, type(q.proposal) if q.proposal is not None else None)
-                for d, q in zip(decisions, questions, strict=True)]
+        return [
+            _typed(d, type(q.proposal) if q.proposal is not None else None)
+            for d, q in zip(decisions, questions, strict=True)
+        ]
 
 
 def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
@@ -376,9 +438,18 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
     cls = await _registry.wait_for(agent_name)
     args, kwargs = pickle.loads(base64.b64decode(payload))
     agent = cls()
-    agent._run_id = cast(str, DBOS.workflow_id)
+    agent._run_id = cast("str", DBOS.workflow_id)
     agent._database = database = current().database
-    await run_async(write_status(database, "start", agent_name, Status.WORKING.value, "started", None))
+    await run_async(
+        write_status(
+            database,
+            key="start",
+            agent=agent_name,
+            status=Status.WORKING.value,
+            detail="started",
+            progress=None,
+        )
+    )
     try:
         if inspect.iscoroutinefunction(cls.run):
             result = await cls.run(agent, *args, **kwargs)
@@ -386,9 +457,27 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
             result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"
-        await run_async(write_status(database, "end", agent_name, Status.FAILED.value, detail, None))
+        await run_async(
+            write_status(
+                database,
+                key="end",
+                agent=agent_name,
+                status=Status.FAILED.value,
+                detail=detail,
+                progress=None,
+            )
+        )
         raise
-    await run_async(write_status(database, "end", agent_name, Status.FINISHED.value, None, 1.0))
+    await run_async(
+        write_status(
+            database,
+            key="end",
+            agent=agent_name,
+            status=Status.FINISHED.value,
+            detail=None,
+            progress=1.0,
+        )
+    )
     return result
 
 
@@ -405,7 +494,7 @@ async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
     def target() -> None:
         try:
             result = context.run(fn, *args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine as is
+        except BaseException as error:
             loop.call_soon_threadsafe(_fail, future, error)
         else:
             loop.call_soon_threadsafe(_succeed, future, result)
@@ -422,4 +511,3 @@ def _succeed(future: asyncio.Future[T], result: T) -> None:
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
-

@@ -66,7 +66,9 @@ def resolve(request: Request, answer: Answer) -> Resolution:
         for name in sorted(given - allowed)
     ]
     if not given & allowed:
-        problems.append(f"a {request.kind.value} request is answered with {_HOW_TO_ANSWER[request.kind]}")
+        problems.append(
+            f"a {request.kind.value} request is answered with {_HOW_TO_ANSWER[request.kind]}"
+        )
     if problems:
         raise InvalidAnswerError(request.request_id, problems)
     if request.kind is RequestKind.CHOICE:
@@ -95,7 +97,8 @@ def _resolve_text(request: Request, answer: Answer) -> Resolution:
 def _resolve_approval(request: Request, answer: Answer) -> Resolution:
     if answer.approve is None:
         raise InvalidAnswerError(
-            request.request_id, [f"say approve=True or approve=False ({_HOW_TO_ANSWER[request.kind]})"]
+            request.request_id,
+            [f"say approve=True or approve=False ({_HOW_TO_ANSWER[request.kind]})"],
         )
     if not answer.approve:
         if answer.value is not None:
@@ -115,7 +118,7 @@ def _resolve_approval(request: Request, answer: Answer) -> Resolution:
 
 
 def _validated_proposal(request: Request, value: dict[str, Any]) -> dict[str, Any]:
-    import jsonschema  # imported on first use: it takes a second to import
+    import jsonschema  # noqa: PLC0415 - imported on first use: it takes a second to import
 
     assert request.proposal_schema is not None
     validator = jsonschema.Draft202012Validator(request.proposal_schema)
@@ -133,5 +136,8 @@ def _validated_proposal(request: Request, value: dict[str, Any]) -> dict[str, An
     except ValidationError as error:
         raise InvalidAnswerError(
             request.request_id,
-            [f"{'/'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()],
+            [
+                f"{'/'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+                for e in error.errors()
+            ],
         ) from None

@@ -7,7 +7,6 @@ dbos-config.yaml, the embedded default). Errors print their typed message and ex
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hitl_notebook._config import resolve_database_url
+from hitl_notebook._demo import run_demo
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
 from hitl_notebook._store import connect
@@ -37,7 +37,9 @@ Db = Annotated[
 
 @app.command()
 def respond(
-    target: Annotated[str, typer.Argument(help="A request id, or a run id waiting for one request.")],
+    target: Annotated[
+        str, typer.Argument(help="A request id, or a run id waiting for one request.")
+    ],
     approve: Annotated[bool, typer.Option("--approve", help="Approve.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject.")] = False,
     choose: Annotated[str | None, typer.Option("--choose", help="Pick this option.")] = None,
@@ -45,8 +47,12 @@ def respond(
     edit_json: Annotated[
         str | None, typer.Option("--edit-json", help="Approve with this edited proposal (JSON).")
     ] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who answers (default: $HITL_USER or login).")] = None,
-    comment: Annotated[str | None, typer.Option("--comment", help="A comment for the record.")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who answers (default: $HITL_USER or login).")
+    ] = None,
+    comment: Annotated[
+        str | None, typer.Option("--comment", help="A comment for the record.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     db: Db = None,
 ) -> None:
@@ -94,7 +100,9 @@ def status(
         table.add_column(column)
     for event in events:
         progress = "" if event.progress is None else f"{event.progress:.0%}"
-        table.add_row(event.at.isoformat(timespec="seconds"), event.status, event.detail or "", progress)
+        table.add_row(
+            event.at.isoformat(timespec="seconds"), event.status, event.detail or "", progress
+        )
     _out.print(table)
     for request in requests:
         decided = _describe(request.decision) if request.decision else "open"
@@ -113,8 +121,6 @@ def demo(
     db: Db = None,
 ) -> None:
     """Start demo agents, answer them from here, and show what they decided."""
-    from hitl_notebook._demo import run_demo
-
     try:
         run_demo(agents, db, _out)
     except HitlError as error:
@@ -124,7 +130,9 @@ def demo(
 def _describe(decision: Decision) -> str:
     who = decision.by or "the deadline"
     value = "" if decision.value is None else f" {json.dumps(decision.value, default=str)}"
-    return f"{decision.outcome.value}{value} by {who} at {decision.at.isoformat(timespec='seconds')}"
+    return (
+        f"{decision.outcome.value}{value} by {who} at {decision.at.isoformat(timespec='seconds')}"
+    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -138,4 +146,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -56,10 +56,9 @@ def resolve_database_url(database: str | os.PathLike[str] | None = None) -> str:
         if value:
             return _as_url(value, source=f"${var}")
     config = find_dbos_config()
-    if config is not None:
-        value = _url_from_config(config)
-        if value:
-            return _as_url(value, source=str(config))
+    configured = _url_from_config(config) if config is not None else None
+    if configured:
+        return _as_url(configured, source=str(config))
     path = default_sqlite_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"

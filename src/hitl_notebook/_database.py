@@ -8,6 +8,7 @@ so one database URL is all any process needs to read the inbox or answer it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any
@@ -167,10 +168,9 @@ def _ensure_postgres_database(url: str, *, create: bool) -> None:
                     f"The database {target.database!r} does not exist on {target.host}; "
                     "launch hitl_notebook on it once (hitl.launch(url)) to create it."
                 )
-            try:
+            # ProgrammingError: another process created it at the same moment.
+            with contextlib.suppress(sa.exc.ProgrammingError):
                 conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-            except sa.exc.ProgrammingError:
-                pass  # created by another process at the same moment
     except sa.exc.OperationalError as error:
         raise ConfigurationError(
             f"Cannot reach Postgres at {target.host}:{target.port}: {error.orig}"

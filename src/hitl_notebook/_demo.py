@@ -40,8 +40,11 @@ class RefundDemoAgent(Agent):
         self.status("working", f"drafting a refund for {order_id}")
         proposal = self.step(draft_refund, order_id)
         decision = self.request_approval(
-            f"Refund order {order_id}?", body=f"Proposed: {proposal.amount:.2f} EUR",
-            proposal=proposal, timeout="1h", on_timeout="reject",
+            f"Refund order {order_id}?",
+            body=f"Proposed: {proposal.amount:.2f} EUR",
+            proposal=proposal,
+            timeout="1h",
+            on_timeout="reject",
         )
         if not decision.approved:
             return f"{order_id}: not refunded ({decision.outcome.value})"

@@ -1,20 +1,20 @@
 """Every error a user of hitl_notebook can meet, grouped by what the caller can do about it.
 
-    HitlError
-    ├── ConfigurationError        fix the launch arguments, environment or dbos-config.yaml
-    │   └── NotLaunchedError      call hitl.launch() first
-    ├── AnswerError               the answer was refused; nothing was stored unless said otherwise
-    │   ├── NotFoundError         no such run or request (check the id)
-    │   ├── NotWaitingError       the run exists but waits for no answer (or for several: name one)
-    │   ├── AlreadyDecidedError   someone else answered first (who and when are attributes)
-    │   ├── DeadlinePassedError   too late; the late answer was recorded, the default applies
-    │   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
-    │   └── NotAllowedError       this responder may not answer this request
-    ├── RequestTimeoutError       raised inside an agent when a request with on_timeout="raise" expires
-    └── RunError                  waiting for a run's result failed
-        ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
-        ├── RunCancelledError     the run was cancelled
-        └── RunFailedError        the run raised; the original error is the __cause__
+HitlError
+├── ConfigurationError        fix the launch arguments, environment or dbos-config.yaml
+│   └── NotLaunchedError      call hitl.launch() first
+├── AnswerError               the answer was refused; nothing was stored unless said otherwise
+│   ├── NotFoundError         no such run or request (check the id)
+│   ├── NotWaitingError       the run exists but waits for no answer (or for several: name one)
+│   ├── AlreadyDecidedError   someone else answered first (who and when are attributes)
+│   ├── DeadlinePassedError   too late; the late answer was recorded, the default applies
+│   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
+│   └── NotAllowedError       this responder may not answer this request
+├── RequestTimeoutError       raised inside an agent when a request with on_timeout="raise" expires
+└── RunError                  waiting for a run's result failed
+    ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
+    ├── RunCancelledError     the run was cancelled
+    └── RunFailedError        the run raised; the original error is the __cause__
 """
 
 from __future__ import annotations

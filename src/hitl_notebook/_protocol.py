@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from dbos import DBOS
+from dbos import DBOS, StepOptions
 
 from hitl_notebook._answers import resolve
+from hitl_notebook._database import Database
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision, Outcome, Request, Status
 from hitl_notebook._records import (
@@ -35,7 +36,6 @@ from hitl_notebook._records import (
     load_request,
     request_from_row,
 )
-from hitl_notebook._database import Database
 from hitl_notebook._store import wake_topic
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 
@@ -67,7 +67,10 @@ class Wait:
 
 Program = Generator[Step | Wait, Any, T]
 
-_STEP_OPTIONS: dict[str, Any] = {"retries_allowed": True, "max_attempts": 5}
+
+def _step_options(name: str) -> StepOptions:
+    """The SDK's own steps retry transient database errors."""
+    return {"name": name, "retries_allowed": True, "max_attempts": 5}
 
 
 def run_sync(program: Program[T]) -> T:
@@ -87,7 +90,7 @@ def run_sync(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = DBOS.run_step({"name": op.name, **_STEP_OPTIONS}, op.fn, *op.args)
+                result = DBOS.run_step(_step_options(op.name), op.fn, *op.args)
             else:
                 result = DBOS.recv(op.topic, timeout_seconds=op.seconds)
     except StopIteration as done:
@@ -101,9 +104,7 @@ async def run_async(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = await DBOS.run_step_async(
-                    {"name": op.name, **_STEP_OPTIONS}, op.fn, *op.args
-                )
+                result = await DBOS.run_step_async(_step_options(op.name), op.fn, *op.args)
             else:
                 result = await DBOS.recv_async(op.topic, timeout_seconds=op.seconds)
     except StopIteration as done:
@@ -111,13 +112,19 @@ async def run_async(program: Program[T]) -> T:
 
 
 def write_status(
-    database: Database, key: str, agent: str, status: str, detail: str | None,
+    database: Database,
+    *,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
     progress: float | None,
 ) -> Program[None]:
     """Publish a status transition of the current run."""
     run_id = _run_id()
-    yield Step("hitl.status", _append_status,
-               (database, run_id, key, agent, status, detail, progress))
+    yield Step(
+        "hitl.status", _append_status, (database, run_id, key, agent, status, detail, progress)
+    )
 
 
 def ask(
@@ -148,18 +155,32 @@ def _seconds_until_first_deadline(requests: list[Request]) -> float:
 
 
 def _run_id() -> str:
-    run_id = DBOS.workflow_id
+    run_id: str | None = DBOS.workflow_id
     if run_id is None:
         raise HitlError("Agent methods work only inside a run: start the agent with Agent.start().")
     return run_id
 
 
-def _append_status(
-    database: Database, run_id: str, key: str, agent: str, status: str, detail: str | None, progress: float | None
+def _append_status(  # noqa: PLR0917 - a step's arguments are positional (DBOS.run_step)
+    database: Database,
+    run_id: str,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    progress: float | None,
 ) -> None:
     with database.engine.begin() as conn:
-        append_status(conn, run_id=run_id, key=key, agent=agent, status=status, detail=detail,
-                      progress=progress, at_ms=now_ms())
+        append_status(
+            conn,
+            run_id=run_id,
+            key=key,
+            agent=agent,
+            status=status,
+            detail=detail,
+            progress=progress,
+            at_ms=now_ms(),
+        )
 
 
 def _store_requests(
@@ -170,8 +191,13 @@ def _store_requests(
     stamped = []
     for fields, timeout in drafts:
         deadline = deadline_ms(timeout, start_ms=start)
-        stamped.append(Request(**fields, requested_at=from_ms(start),
-                               deadline=from_ms(deadline) if deadline is not None else None))
+        stamped.append(
+            Request(
+                **fields,
+                requested_at=from_ms(start),
+                deadline=from_ms(deadline) if deadline is not None else None,
+            )
+        )
     with database.engine.begin() as conn:
         stored = []
         for request in stamped:
@@ -181,9 +207,16 @@ def _store_requests(
             stored.append(request_from_row(existing) if existing is not None else request)
         first = stored[0]
         detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
-        append_status(conn, run_id=first.run_id, key=f"{first.request_id}:waiting",
-                      agent=first.agent, status=Status.WAITING.value, detail=detail,
-                      progress=None, at_ms=start)
+        append_status(
+            conn,
+            run_id=first.run_id,
+            key=f"{first.request_id}:waiting",
+            agent=first.agent,
+            status=Status.WAITING.value,
+            detail=detail,
+            progress=None,
+            at_ms=start,
+        )
     return stored
 
 
@@ -204,8 +237,18 @@ def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decis
     assert row is not None, f"request {request_id} vanished"
     if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
         approved, value = _timeout_default(request_from_row(row))
-        decide(conn, request_id, outcome=Outcome.TIMED_OUT, approved=approved, value=value,
-               by=None, channel="timeout", comment=None, at_ms=at, before_deadline=False)
+        decide(
+            conn,
+            request_id,
+            outcome=Outcome.TIMED_OUT,
+            approved=approved,
+            value=value,
+            by=None,
+            channel="timeout",
+            comment=None,
+            at_ms=at,
+            before_deadline=False,
+        )
         row = load_request(conn, request_id)
         assert row is not None
     if row.state != DECIDED:
@@ -216,8 +259,16 @@ def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decis
         status, detail = Status.TIMED_OUT, f"{row.title}: no answer by the deadline"
     else:
         status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
-    append_status(conn, run_id=row.run_id, key=f"{request_id}:decided", agent=row.agent,
-                  status=status.value, detail=detail, progress=None, at_ms=at)
+    append_status(
+        conn,
+        run_id=row.run_id,
+        key=f"{request_id}:decided",
+        agent=row.agent,
+        status=status.value,
+        detail=detail,
+        progress=None,
+        at_ms=at,
+    )
     return decision
 
 

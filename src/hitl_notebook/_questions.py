@@ -55,8 +55,17 @@ class Question:
         key: str | None = None,
     ) -> Question:
         """Approve or reject; a pydantic ``proposal`` may be edited before approving."""
-        return cls(RequestKind.APPROVAL, title, body, None, proposal, timeout,
-                   _approval_default(on_timeout), tuple(assignees), key)
+        return cls(
+            RequestKind.APPROVAL,
+            title,
+            body,
+            None,
+            proposal,
+            timeout,
+            _approval_default(on_timeout),
+            tuple(assignees),
+            key,
+        )
 
     @classmethod
     def edit(
@@ -72,9 +81,20 @@ class Question:
     ) -> Question:
         """Review and edit a pydantic ``proposal``, then submit it (or reject it)."""
         if not isinstance(proposal, BaseModel):
-            raise TypeError(f"An edit needs a pydantic model instance as proposal, not {proposal!r}")
-        return cls(RequestKind.EDIT, title, body, None, proposal, timeout,
-                   _approval_default(on_timeout), tuple(assignees), key)
+            raise TypeError(
+                f"An edit needs a pydantic model instance as proposal, not {proposal!r}"
+            )
+        return cls(
+            RequestKind.EDIT,
+            title,
+            body,
+            None,
+            proposal,
+            timeout,
+            _approval_default(on_timeout),
+            tuple(assignees),
+            key,
+        )
 
     @classmethod
     def choice(
@@ -95,8 +115,9 @@ class Question:
         if default is not None and default not in choices:
             raise ValueError(f"The default {default!r} is not one of the options {list(choices)}")
         answer = Answer(choice=default) if default is not None else None
-        return cls(RequestKind.CHOICE, title, body, choices, None, timeout, answer,
-                   tuple(assignees), key)
+        return cls(
+            RequestKind.CHOICE, title, body, choices, None, timeout, answer, tuple(assignees), key
+        )
 
     @classmethod
     def text(
@@ -111,7 +132,9 @@ class Question:
     ) -> Question:
         """A free-text answer; at the deadline ``default`` applies (without one, it raises)."""
         answer = Answer(text=default) if default is not None else None
-        return cls(RequestKind.TEXT, title, body, None, None, timeout, answer, tuple(assignees), key)
+        return cls(
+            RequestKind.TEXT, title, body, None, None, timeout, answer, tuple(assignees), key
+        )
 
     def request_fields(self, request_id: str, run_id: str, agent: str) -> dict[str, Any]:
         """The fields of the stored request (all but its times, which the storing step stamps)."""

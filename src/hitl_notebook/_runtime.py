@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -89,7 +90,7 @@ def launch(
     >>> rt = hitl.launch()                                  # the embedded SQLite file
     >>> rt = hitl.launch("postgresql://postgres@127.0.0.1:5432/hitl")  # or a team's Postgres
     """
-    global _current
+    global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
     label = executor or default_label()
     with _lock:
@@ -152,10 +153,9 @@ def _shutdown_locked() -> None:
     runtime, _current = _current, None
     if runtime is None:
         return
-    try:
+    # Runs that do not stop in time are abandoned here; they resume at the next launch.
+    with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
         asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
-    except (concurrent.futures.TimeoutError, RuntimeError):
-        pass  # runs that do not stop in time are abandoned; they resume at the next launch
     DBOS.destroy()
     runtime.loop.call_soon_threadsafe(runtime.loop.stop)
     runtime.claim.release()

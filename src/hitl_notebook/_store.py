@@ -49,8 +49,8 @@ from hitl_notebook._records import (
     request_from_row,
     requests_of_run,
 )
-from hitl_notebook._time import from_ms, now_ms
 from hitl_notebook._runtime import current_or_none
+from hitl_notebook._time import from_ms, now_ms
 
 __all__ = ["Store", "connect", "default_responder", "store", "wake_topic"]
 
@@ -135,16 +135,34 @@ class Store:
             row = load_request(conn, request.request_id)
             assert row is not None
             if won:
-                record_answer(conn, row, answer, by=responder, channel=channel, comment=comment,
-                              at_ms=at, result="accepted")
+                record_answer(
+                    conn,
+                    row,
+                    answer,
+                    by=responder,
+                    channel=channel,
+                    comment=comment,
+                    at_ms=at,
+                    result="accepted",
+                )
                 self.database.client.send_in_transaction(
-                    conn, request.run_id, {"request_id": request.request_id},
+                    conn,
+                    request.run_id,
+                    {"request_id": request.request_id},
                     topic=wake_topic(request.run_id),
                     idempotency_key=f"hitl:{request.request_id}",
                 )
             elif row.state != DECIDED:
-                record_answer(conn, row, answer, by=responder, channel=channel, comment=comment,
-                              at_ms=at, result="late")
+                record_answer(
+                    conn,
+                    row,
+                    answer,
+                    by=responder,
+                    channel=channel,
+                    comment=comment,
+                    at_ms=at,
+                    result="late",
+                )
         stored = request_from_row(row)
         if won:
             assert stored.decision is not None
@@ -332,4 +350,3 @@ def store() -> Store:
     if runtime is not None:
         return Store(runtime.database)
     return connect()
-

@@ -51,7 +51,9 @@ def fresh_database(
         return f"sqlite:///{os.path.join(folder, 'hitl.sqlite')}"
     name = f"hitl_test_{uuid.uuid4().hex[:12]}"
     base = sa.make_url(server)
-    admin = sa.create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -83,7 +85,10 @@ def launched(database: str, *, executor: str = "test") -> Iterator[Runtime]:
 
 
 def wait_until(
-    predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.02,
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.02,
     message: str = "condition",
 ) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
@@ -99,6 +104,7 @@ def wait_until(
 
 def wait_for_request(run: RunHandle, *, timeout: float = 30.0) -> Request:
     """The run's first open request, once the run waits for one."""
+
     def first_open() -> Request | None:
         found = run.requests(open_only=True)
         return found[0] if found else None

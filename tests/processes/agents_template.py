@@ -19,13 +19,15 @@ def mark(path: str, line: str) -> str:
 class Counting(hitl.Agent):
     def run(self, timeout: float | None, on_timeout: str) -> dict[str, object]:
         counter = os.environ["HITL_TEST_COUNTER"]
-        self.step(mark, counter, f"before {{self.run_id}}")
+        self.step(mark, counter, "before {self.run_id}")
         decision = self.request_approval("Go ahead?", timeout=timeout, on_timeout=on_timeout)
-        self.step(mark, counter, f"after {{self.run_id}}")
-        return {{
-            "outcome": decision.outcome.value,
-            "approved": decision.approved,
-            "by": decision.by,
-            "pid": os.getpid(),
-            "version": VERSION,
-        }}
+        self.step(mark, counter, "after {self.run_id}")
+        return {
+            {
+                "outcome": decision.outcome.value,
+                "approved": decision.approved,
+                "by": decision.by,
+                "pid": os.getpid(),
+                "version": VERSION,
+            }
+        }

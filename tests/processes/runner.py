@@ -34,7 +34,8 @@ def main() -> None:
 
     hitl.launch(args.db, executor=args.executor)
     spec = importlib.util.spec_from_file_location("scenario_agents", args.agents)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["scenario_agents"] = module
     spec.loader.exec_module(module)  # the agents are defined after launch, as in a notebook
