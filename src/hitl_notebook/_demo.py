@@ -7,7 +7,6 @@ import uuid
 
 from pydantic import BaseModel, Field
 from rich.console import Console
-from rich.table import Table
 
 from hitl_notebook._agent import Agent
 from hitl_notebook._handle import RunHandle
@@ -72,14 +71,11 @@ def run_demo(count: int, database: str | None, out: Console) -> None:
             else:
                 decision = run.reject(by="demo-human", comment="customer already refunded")
             out.print(f"    answered: {decision.outcome.value} by {decision.by}")
-        table = Table(title="results")
-        table.add_column("run")
-        table.add_column("result")
-        table.add_column("transitions")
+        out.print("[bold]results[/bold]")
         for run in runs:
             result = run.result(timeout=60)
-            table.add_row(run.id[:8], str(result), " → ".join(e.status for e in run.history()))
-        out.print(table)
+            out.print(f"  {result}", soft_wrap=True)
+            out.print(f"    {' -> '.join(e.status for e in run.history())}", soft_wrap=True)
     finally:
         shutdown()
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set everything up and run every check: format, lint, types, the test suite (SQLite and
+# Postgres, multi-process scenarios) and the notebooks under nbval.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+if ! .venv/bin/python -c "import psycopg; psycopg.connect('${HITL_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}').close()" 2>/dev/null; then
+  echo "PostgreSQL is not reachable at 127.0.0.1:5432; the Postgres half of the suite needs it." >&2
+  echo "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start) or set HITL_TEST_POSTGRES_URL." >&2
+  exit 1
+fi
+
+.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+
+# The notebooks use the embedded default database: give them a fresh one.
+HITL_HOME="$(mktemp -d)" exec .venv/bin/python -m pytest tests notebooks \
+  --nbval --nbval-current-env --nbval-cell-timeout=180 \
+  --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider "$@"

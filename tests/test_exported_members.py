@@ -1,0 +1,57 @@
+"""The public API is exactly what __all__ lists; nothing leaks by accident."""
+
+from __future__ import annotations
+
+import hitl_notebook as hitl
+
+
+def test_public_names_are_pinned() -> None:
+    """Adding or removing a public name is a deliberate change to this list."""
+    assert sorted(hitl.__all__) == sorted(
+        [
+            "Agent",
+            "AlreadyDecidedError",
+            "Answer",
+            "AnswerError",
+            "ConfigurationError",
+            "DeadlinePassedError",
+            "Decision",
+            "HitlError",
+            "InvalidAnswerError",
+            "NotAllowedError",
+            "NotFoundError",
+            "NotLaunchedError",
+            "NotWaitingError",
+            "Outcome",
+            "Question",
+            "Request",
+            "RequestKind",
+            "RequestTimeoutError",
+            "ResultTimeoutError",
+            "RunCancelledError",
+            "RunError",
+            "RunFailedError",
+            "RunHandle",
+            "Runtime",
+            "Status",
+            "StatusEvent",
+            "Store",
+            "__version__",
+            "connect",
+            "default_sqlite_path",
+            "launch",
+            "respond",
+            "respond_async",
+            "run",
+            "shutdown",
+            "store",
+        ]
+    )
+
+
+def test_every_public_name_exists_and_is_documented() -> None:
+    """Each exported object is importable and carries a docstring."""
+    for name in hitl.__all__:
+        obj = getattr(hitl, name)
+        if name != "__version__":
+            assert obj.__doc__, f"{name} has no docstring"
