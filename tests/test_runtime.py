@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,38 @@ def test_live_processes_with_one_label_get_distinct_identities(db_url: str) -> N
         assert claim_executor(database, "notebook.ipynb").executor_id == second.executor_id
     finally:
         database.close()
+
+
+def _launch_in_a_new_process(url: str, log_level: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import hitl_notebook as hitl\n"
+        f"hitl.launch({url!r}, executor='quiet', log_level={log_level!r})\n"
+        "hitl.shutdown()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+
+
+def test_launch_is_quiet_by_default_and_dbos_logs_on_request(tmp_path: Path) -> None:
+    """A first launch (with its ~120 migrations) prints nothing; log_level='INFO' shows DBOS's logs."""
+    quiet = _launch_in_a_new_process(f"sqlite:///{tmp_path / 'q.sqlite'}", "WARNING")
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    chatty = _launch_in_a_new_process(f"sqlite:///{tmp_path / 'c.sqlite'}", "INFO")
+    assert "DBOS launched" in chatty.stderr
+
+
+@pytest.mark.usefixtures("runtime")
+def test_the_dbos_cli_sees_the_same_runs(db_url: str) -> None:
+    """`dbos workflow list -s <url>` lists hitl runs (the workflow is named hitl.agent)."""
+    run = Writer.start(run_id="visible-to-dbos")
+    testing.wait_for_request(run)
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("dbos")), "workflow", "list", "-s", db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = {row["workflow_id"]: row for row in json.loads(listed.stdout)}
+    assert rows["visible-to-dbos"]["name"] == "hitl.agent"
