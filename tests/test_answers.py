@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._database import answers
-from tests.agents import Chooser, Editor, Parallel, Writer
+from tests.agents import Chooser, Editor, Parallel, Reporter, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -39,16 +39,26 @@ def test_retrying_the_same_answer_is_harmless() -> None:
     assert _answer_log(request.request_id) == [("alice", "accepted")]
 
 
+def test_answers_by_run_id_after_the_decision_are_retries_or_refusals() -> None:
+    """By run id too: the same answer again returns the decision, another one names the winner."""
+    run = Writer.start()
+    run.wait_for_request()
+    first = run.respond(text="yes", by="alice")
+    assert run.respond(text="yes", by="alice") == first
+    run.result(timeout=30)
+    with pytest.raises(hitl.AlreadyDecidedError, match="already decided by alice"):
+        hitl.respond(run.id, text="no", by="bob")
+
+
 def test_unknown_ids_are_refused() -> None:
     """An answer to an id that is neither a run nor a request gets NotFoundError."""
     with pytest.raises(hitl.NotFoundError, match="No run or request"):
         hitl.respond("no-such-thing", approve=True)
 
 
-def test_a_finished_run_is_not_waiting() -> None:
+def test_a_run_that_asks_nothing_is_not_waiting() -> None:
     """Answering a run that waits for nothing gets NotWaitingError."""
-    run = Writer.start()
-    hitl.respond(testing.wait_for_request(run).request_id, text="done")
+    run = Reporter.start(1)
     run.result(timeout=30)
     with pytest.raises(hitl.NotWaitingError, match="not waiting"):
         hitl.respond(run.id, text="more")

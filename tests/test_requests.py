@@ -156,6 +156,13 @@ def test_waiting_and_resumed_statuses_name_the_request_and_responder() -> None:
     assert ("resumed", "answered by dora") in statuses
 
 
+def test_waiting_for_a_request_of_a_run_that_never_asks() -> None:
+    """wait_for_request on a run that ends without asking says so instead of hanging."""
+    run = Reporter.start(1)
+    with pytest.raises(hitl.NotWaitingError, match="without asking"):
+        run.wait_for_request(timeout=30)
+
+
 def test_failing_run_is_published_as_failed() -> None:
     """An exception in run() marks the run failed with the error as detail."""
     run = Failing.start()

@@ -62,12 +62,11 @@ def resolve(request: Request, answer: Answer) -> Resolution:
     given = {name for name in Answer.model_fields if getattr(answer, name) is not None}
     allowed = _FIELDS_BY_KIND[request.kind]
     problems = [
-        f"{name!r} does not apply to a {request.kind.value} request"
-        for name in sorted(given - allowed)
+        f"{name!r} does not apply to {_a(request.kind)} request" for name in sorted(given - allowed)
     ]
     if not given & allowed:
         problems.append(
-            f"a {request.kind.value} request is answered with {_HOW_TO_ANSWER[request.kind]}"
+            f"{_a(request.kind)} request is answered with {_HOW_TO_ANSWER[request.kind]}"
         )
     if problems:
         raise InvalidAnswerError(request.request_id, problems)
@@ -76,6 +75,10 @@ def resolve(request: Request, answer: Answer) -> Resolution:
     if request.kind is RequestKind.TEXT:
         return _resolve_text(request, answer)
     return _resolve_approval(request, answer)
+
+
+def _a(kind: RequestKind) -> str:
+    return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
 
 
 def _resolve_choice(request: Request, answer: Answer) -> Resolution:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from hitl_notebook._errors import NotWaitingError, ResultTimeoutError
 from hitl_notebook._models import Decision, Request, StatusEvent
-from hitl_notebook._store import Store, store
+from hitl_notebook._store import FINAL_RUN_STATES, Store, store
 
 __all__ = ["RunHandle", "run"]
+
+WAIT_POLL_S = 0.02
 
 
 class RunHandle:
@@ -58,6 +63,23 @@ class RunHandle:
     def requests(self, *, open_only: bool = False) -> list[Request]:
         """The run's requests to humans, oldest first."""
         return self.store.requests(self._run_id, open_only=open_only)
+
+    def wait_for_request(self, timeout: float = 30.0) -> Request:
+        """Wait until the run asks a human something; return its first open request."""
+        give_up = time.monotonic() + timeout
+        while not (found := self.requests(open_only=True)):
+            if self.store.run_state(self._run_id) in FINAL_RUN_STATES:
+                raise NotWaitingError(f"Run {self._run_id!r} ended without asking anything.")
+            if time.monotonic() >= give_up:
+                raise ResultTimeoutError(
+                    f"Run {self._run_id!r} asked nothing within {timeout} s; it keeps running."
+                )
+            time.sleep(WAIT_POLL_S)
+        return found[0]
+
+    async def wait_for_request_async(self, timeout: float = 30.0) -> Request:
+        """Awaitable twin of ``wait_for_request``: the notebook stays responsive while it waits."""
+        return await asyncio.to_thread(self.wait_for_request, timeout)
 
     def decisions(self) -> list[Decision]:
         """The decisions taken on the run's requests, oldest first."""

@@ -130,7 +130,8 @@ class Decision(BaseModel):
     approved: bool | None = None
     """For approval and edit requests: whether the proposal goes ahead (also at a timeout)."""
     value: Any = None
-    """The chosen option, the text, or the (possibly edited) proposal."""
+    """The chosen option, the text, or the (possibly edited) proposal: inside the agent an
+    instance of the proposal's model, read through the store its JSON form (a dict)."""
     by: str | None = None
     """Who answered; None when the deadline decided."""
     at: datetime

@@ -69,8 +69,17 @@ Program = Generator[Step | Wait, Any, T]
 
 
 def _step_options(name: str) -> StepOptions:
-    """The SDK's own steps retry transient database errors."""
-    return {"name": name, "retries_allowed": True, "max_attempts": 5}
+    """The SDK's own steps retry transient database errors, and nothing else."""
+    return {
+        "name": name,
+        "retries_allowed": True,
+        "max_attempts": 5,
+        "should_retry": _is_transient,
+    }
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
 
 
 def run_sync(program: Program[T]) -> T:

@@ -184,22 +184,26 @@ class Store:
                     self._ensure_run_alive(request.run_id)
                 return request
             rows = requests_of_run(conn, target)
-        open_ones = [request_from_row(r) for r in rows if r.state != DECIDED]
+        found = [request_from_row(r) for r in rows]
+        open_ones = [r for r in found if r.is_open]
         state = self._run_state(target)
-        if state is None and not rows:
+        if state is None and not found:
             raise NotFoundError(
                 f"No run or request has the id {target!r}; list waiting requests with hitl.inbox()."
-            )
-        if not open_ones or state in FINAL_RUN_STATES:
-            raise NotWaitingError(
-                f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
             )
         if len(open_ones) > 1:
             ids = ", ".join(r.request_id for r in open_ones)
             raise NotWaitingError(
-                f"Run {target!r} waits for {len(open_ones)} requests ({ids}); answer one by its request id."
+                f"Run {target!r} waits for {len(open_ones)} requests ({ids}); "
+                "answer one by its request id."
             )
-        return open_ones[0]
+        if open_ones and state not in FINAL_RUN_STATES:
+            return open_ones[0]
+        if found and found[-1].decision is not None:
+            return found[-1]  # decided: the answer is a retry (same decision) or comes second
+        raise NotWaitingError(
+            f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
+        )
 
     def _ensure_run_alive(self, run_id: str) -> None:
         state = self._run_state(run_id)

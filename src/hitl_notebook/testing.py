@@ -103,10 +103,5 @@ def wait_until(
 
 
 def wait_for_request(run: RunHandle, *, timeout: float = 30.0) -> Request:
-    """The run's first open request, once the run waits for one."""
-
-    def first_open() -> Request | None:
-        found = run.requests(open_only=True)
-        return found[0] if found else None
-
-    return wait_until(first_open, timeout=timeout, message=f"an open request of run {run.id}")
+    """The run's first open request, once the run waits for one (see RunHandle.wait_for_request)."""
+    return run.wait_for_request(timeout)
