@@ -52,16 +52,15 @@ import functools
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from typing import Any, TypedDict
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_SDK_DB = "hitl_bench_sdk"
@@ -77,6 +76,7 @@ DELAY_SPAN_S = 0.45
 DBOS_DEFAULT_POLL_S = 1.0
 """DBOS's default ``notification_listener_polling_interval_sec``: how often SQLite waits poll."""
 WAIT_TIMEOUT_S = 90.0
+"""Longer than DBOS's 60 s re-check, so a lost wake-up shows as a ~60 s latency, not a crash."""
 CHILD_TIMEOUT_S = 600
 
 GOALS_P50_MS = {"postgres": 10.0, "sqlite": 60.0}
@@ -94,6 +94,7 @@ class Latency(TypedDict):
     p50_ms: float
     p90_ms: float
     max_ms: float
+    answer_call_p50_ms: float
 
 
 class PhaseResult(TypedDict, total=False):
@@ -106,8 +107,8 @@ class PhaseResult(TypedDict, total=False):
 # -- shared helpers ----------------------------------------------------------------------------
 
 
-def summarize(latencies_s: list[float]) -> Latency:
-    """p50 / p90 / max of latencies given in seconds, in milliseconds."""
+def summarize(latencies_s: list[float], answer_calls_s: list[float]) -> Latency:
+    """p50 / p90 / max of the latencies, and p50 of the answer calls' own duration, in ms."""
     ms = sorted(x * 1000 for x in latencies_s)
     deciles = statistics.quantiles(ms, n=10, method="inclusive")
     return {
@@ -115,6 +116,7 @@ def summarize(latencies_s: list[float]) -> Latency:
         "p50_ms": round(statistics.median(ms), 1),
         "p90_ms": round(deciles[8], 1),
         "max_ms": round(ms[-1], 1),
+        "answer_call_p50_ms": round(1000 * statistics.median(answer_calls_s), 1),
     }
 
 
@@ -191,12 +193,15 @@ def run_sdk_phase(url: str, n: int) -> PhaseResult:
     def measure(agent: type[hitl.Agent], answers: int) -> Latency:
         run = agent.start(answers)
         hitl.store().run_state(run.id)  # creates the store's DBOS client before the first answer
+        calls = []
         for i in range(answers):
             request_id = f"{run.id}.q{i}"
             wait_open(run, request_id)
             time.sleep(answer_delay(poll_s))
-            hitl.respond(request_id, text=repr(time.time()), by="bench")
-        return summarize(run.result(timeout=60))
+            sent_at = time.time()
+            hitl.respond(request_id, text=repr(sent_at), by="bench")
+            calls.append(time.time() - sent_at)
+        return summarize(run.result(timeout=60), calls)
 
     hitl.launch(url, executor="bench")
     result: PhaseResult = {"latency": measure(LatencyAgent, n)}
@@ -220,7 +225,7 @@ def run_raw_phase(url: str, n: int) -> PhaseResult:
 
     DBOS(config={"name": "hitl-bench-raw", "system_database_url": url, "log_level": "WARNING"})
 
-    @DBOS.workflow()  # type: ignore[untyped-decorator]
+    @DBOS.workflow()
     def receiver(n: int) -> list[float]:
         lat = []
         for i in range(n):
@@ -229,7 +234,7 @@ def run_raw_phase(url: str, n: int) -> PhaseResult:
             lat.append(time.time() - msg["sent_at"])
         return lat
 
-    @DBOS.workflow()  # type: ignore[untyped-decorator]
+    @DBOS.workflow()
     def idle_waiter() -> None:
         DBOS.set_event("ready", 0)
         DBOS.recv("t", timeout_seconds=60)
@@ -239,11 +244,14 @@ def run_raw_phase(url: str, n: int) -> PhaseResult:
 
     DBOS.launch()
     handle = DBOS.start_workflow(receiver, n)
+    calls = []
     for i in range(n):
         wait_until(functools.partial(is_ready, handle.workflow_id, i), f"ready == {i}")
         time.sleep(answer_delay(poll_s))
-        DBOS.send(handle.workflow_id, {"sent_at": time.time()}, topic="t")
-    result: PhaseResult = {"latency": summarize(handle.get_result())}
+        sent_at = time.time()
+        DBOS.send(handle.workflow_id, {"sent_at": sent_at}, topic="t")
+        calls.append(time.time() - sent_at)
+    result: PhaseResult = {"latency": summarize(handle.get_result(), calls)}
 
     idle = [DBOS.start_workflow(idle_waiter) for _ in range(IDLE_AGENTS)]
     for waiter in idle:
@@ -299,7 +307,7 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
-WIDTHS = (4, 9, 9, 9, 11)
+WIDTHS = (4, 9, 9, 9, 11, 11)
 
 
 def table_row(label: str, cells: tuple[str, ...], note: str = "") -> str:
@@ -307,7 +315,7 @@ def table_row(label: str, cells: tuple[str, ...], note: str = "") -> str:
     return f"{label:<30} {body}  {note}".rstrip()
 
 
-COLUMNS = table_row("", ("n", "p50 ms", "p90 ms", "max ms", "idle CPU %"), "goal")
+COLUMNS = table_row("", ("n", "p50 ms", "p90 ms", "max ms", "call p50", "idle CPU %"), "goal")
 
 
 def print_table(results: dict[str, PhaseResult], load: tuple[float, float]) -> None:
@@ -318,7 +326,8 @@ def print_table(results: dict[str, PhaseResult], load: tuple[float, float]) -> N
     def latency_row(label: str, lat: Latency, cpu: float | None, note: str = "") -> None:
         shown_cpu = f"{cpu:.2f}" if cpu is not None else ""
         cells = (str(lat["n"]), f"{lat['p50_ms']:.1f}", f"{lat['p90_ms']:.1f}")
-        print(table_row(label, (*cells, f"{lat['max_ms']:.1f}", shown_cpu), note))
+        call = f"{lat['answer_call_p50_ms']:.1f}"
+        print(table_row(label, (*cells, f"{lat['max_ms']:.1f}", call, shown_cpu), note))
 
     for backend in ("sqlite", "postgres"):
         sdk, raw = results[backend], results[f"dbos_default_{backend}"]
@@ -337,10 +346,13 @@ def print_table(results: dict[str, PhaseResult], load: tuple[float, float]) -> N
         p50 = ratio(sdk["latency"]["p50_ms"], raw["latency"]["p50_ms"])
         p90 = ratio(sdk["latency"]["p90_ms"], raw["latency"]["p90_ms"])
         cpu = ratio(sdk["idle_cpu_pct"], raw["idle_cpu_pct"])
-        print(table_row("  SDK / raw", ("", p50, p90, "", cpu)))
+        call = ratio(sdk["latency"]["answer_call_p50_ms"], raw["latency"]["answer_call_p50_ms"])
+        print(table_row("  SDK / raw", ("", p50, p90, "", call, cpu)))
     print(
         f"\nIdle CPU: % of one core used by the agents' process over {IDLE_SECONDS:g} s while"
-        f" {IDLE_AGENTS} agents wait and nobody answers.\nAnswers are sent after a random"
+        f" {IDLE_AGENTS} agents wait and nobody answers.\ncall p50: how long the answer call"
+        " itself takes (hitl.respond / DBOS.send), part of the latency."
+        f"\nAnswers are sent after a random"
         f" {MIN_DELAY_S:g}..{MIN_DELAY_S + DELAY_SPAN_S:g} s delay"
         f" ({MIN_DELAY_S:g}..{MIN_DELAY_S + DBOS_DEFAULT_POLL_S:g} s for raw DBOS on SQLite,"
         f" to cover its {DBOS_DEFAULT_POLL_S:g} s poll cycle)."
@@ -364,9 +376,12 @@ def parent_main(n: int) -> None:
         ("raw", "postgres"): f"{PG_SERVER}/{PG_RAW_DB}",
     }
     results: dict[str, PhaseResult] = {}
-    for key, (phase, backend) in PHASES.items():
-        print(f"running {key} ({n} answers) ...", file=sys.stderr, flush=True)
-        results[key] = run_child(phase, urls[phase, backend], n)
+    try:
+        for key, (phase, backend) in PHASES.items():
+            print(f"running {key} ({n} answers) ...", file=sys.stderr, flush=True)
+            results[key] = run_child(phase, urls[phase, backend], n)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     print_table(results, (load_before, os.getloadavg()[0]))
     summary: dict[str, dict[str, Any]] = {
         key: {

@@ -115,3 +115,10 @@ class Waiter(hitl.Agent):
         if path:
             Path(path).write_text(str(decision.value))
         return str(decision.value)
+
+
+class Interviewer(hitl.Agent):
+    """Asks several questions in a row."""
+
+    def run(self, count: int) -> list[str]:
+        return [str(self.request_text(f"question {i}").value) for i in range(count)]

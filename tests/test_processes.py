@@ -41,9 +41,8 @@ class Kernels:
 
     def write_agents(self, version: str, extra: str = "") -> None:
         """Write the agent module; ``extra`` code goes after the imports, moving every later line."""
-        source = TEMPLATE.format(version=version)
-        head, marker, tail = source.partition("VERSION = ")
-        self.agents.write_text(head + extra + marker + tail)
+        head, _, tail = TEMPLATE.partition('VERSION = "v1"')
+        self.agents.write_text(head + extra + f"VERSION = {version!r}" + tail)
 
     def launch(self, executor: str, *command: str) -> tuple[subprocess.Popen[str], list[str]]:
         env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
@@ -119,8 +118,8 @@ def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
     kernels: Kernels, db_url: str
 ) -> None:
     """Every run resumes exactly once with its answer; steps before the wait ran once."""
-    store = hitl.connect(db_url)
     first, run_ids = kernels.launch("kernel-a", "start", "3")
+    store = hitl.connect(db_url)
     wait_until_waiting(store, run_ids)
     kernels.kill(first)
     assert all(store.run_state(r) == "PENDING" for r in run_ids)
@@ -146,10 +145,10 @@ def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
 
 def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str) -> None:
     """A late answer is refused and recorded; at restart the declared default applies as a timeout."""
-    store = hitl.connect(db_url)
     first, (run_id,) = kernels.launch(
         "kernel-a", "start", "1", "--timeout", "2", "--on-timeout", "reject"
     )
+    store = hitl.connect(db_url)
     wait_until_waiting(store, [run_id])
     (request,) = store.requests(run_id, open_only=True)
     kernels.kill(first)
@@ -175,8 +174,8 @@ def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str
 
 def test_two_kernels_keep_their_own_runs_across_restarts(kernels: Kernels, db_url: str) -> None:
     """Neither kernel takes over the other's runs; each restarted kernel resumes its own."""
-    store = hitl.connect(db_url)
     a, runs_a = kernels.launch("kernel-a", "start", "2")
+    store = hitl.connect(db_url)
     b, runs_b = kernels.launch("kernel-b", "start", "2")
     wait_until_waiting(store, runs_a + runs_b)
 
@@ -196,8 +195,8 @@ def test_a_live_kernel_leaves_another_kernels_recovered_runs_alone(
     kernels: Kernels, db_url: str
 ) -> None:
     """While kernel A is down, live kernel B does not run A's agents, even when they are answered."""
-    store = hitl.connect(db_url)
     a, runs_a = kernels.launch("kernel-a", "start", "2")
+    store = hitl.connect(db_url)
     kernels.launch("kernel-b", "serve")
     wait_until_waiting(store, runs_a)
     kernels.kill(a)
@@ -214,8 +213,8 @@ def test_editing_the_agent_between_sessions_does_not_orphan_waiting_runs(
     kernels: Kernels, db_url: str
 ) -> None:
     """Runs started by v1 of the code resume in the edited v2 after a restart."""
-    store = hitl.connect(db_url)
     first, run_ids = kernels.launch("kernel-a", "start", "2")
+    store = hitl.connect(db_url)
     wait_until_waiting(store, run_ids)
     kernels.kill(first)
     kernels.write_agents(

@@ -16,6 +16,7 @@ from tests.agents import (
     Editor,
     Failing,
     Gatherer,
+    Interviewer,
     Parallel,
     Reporter,
     Waiter,
@@ -161,6 +162,22 @@ def test_waiting_for_a_request_of_a_run_that_never_asks() -> None:
     run = Reporter.start(1)
     with pytest.raises(hitl.NotWaitingError, match="without asking"):
         run.wait_for_request(timeout=30)
+
+
+def test_statuses_stay_in_order_when_answers_come_fast() -> None:
+    """Quick answers to consecutive questions give waiting/resumed pairs in order, then finished."""
+    run = Interviewer.start(5)
+    for i in range(5):
+        request = testing.wait_until(
+            lambda: next((r for r in run.requests(open_only=True)), None), timeout=30
+        )
+        assert request.title == f"question {i}"
+        hitl.respond(request.request_id, text=str(i))
+    assert run.result(timeout=30) == ["0", "1", "2", "3", "4"]
+    statuses = [e.status for e in run.history()]
+    assert statuses == ["working", *(["waiting", "resumed"] * 5), "finished"]
+    assert run.status is not None
+    assert run.status.status == "finished"
 
 
 def test_failing_run_is_published_as_failed() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from hitl_notebook._dbos_schema import DBOS_SCHEMA
 from hitl_notebook._errors import ConfigurationError
 
 __all__ = ["Database", "answers", "executors", "metadata", "requests", "statuses"]
@@ -116,7 +117,7 @@ class Database:
             )
         self.engine = _create_engine(normalize_url(url), self.is_sqlite)
         if not create and not sa.inspect(self.engine).has_table(
-            "workflow_status", schema=None if self.is_sqlite else "dbos"
+            "workflow_status", schema=None if self.is_sqlite else DBOS_SCHEMA
         ):
             self.engine.dispose()
             raise ConfigurationError(
@@ -181,8 +182,10 @@ def _ensure_postgres_database(url: str, *, create: bool) -> None:
 
 def _create_engine(url: str, is_sqlite: bool) -> sa.Engine:
     if not is_sqlite:
-        return sa.create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
-    engine = sa.create_engine(url, execution_options={"schema_translate_map": {SCHEMA: None}})
+        return sa.create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800)
+    engine = sa.create_engine(
+        url, execution_options={"schema_translate_map": {SCHEMA: None, DBOS_SCHEMA: None}}
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_conn: Any, _record: Any) -> None:

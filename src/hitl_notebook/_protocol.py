@@ -39,7 +39,7 @@ from hitl_notebook._records import (
 from hitl_notebook._store import wake_topic
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 
-__all__ = ["Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
+__all__ = ["Note", "Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
 
 T = TypeVar("T")
 
@@ -65,7 +65,15 @@ class Wait:
     seconds: float
 
 
-Program = Generator[Step | Wait, Any, T]
+@dataclass(frozen=True)
+class Note:
+    """Run ``fn(*args)`` now without a checkpoint (it runs again on replay): it must be idempotent."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+
+Program = Generator[Step | Wait | Note, Any, T]
 
 
 def _step_options(name: str) -> StepOptions:
@@ -100,6 +108,8 @@ def run_sync(program: Program[T]) -> T:
             op = program.send(result)
             if isinstance(op, Step):
                 result = DBOS.run_step(_step_options(op.name), op.fn, *op.args)
+            elif isinstance(op, Note):
+                result = op.fn(*op.args)
             else:
                 result = DBOS.recv(op.topic, timeout_seconds=op.seconds)
     except StopIteration as done:
@@ -114,6 +124,8 @@ async def run_async(program: Program[T]) -> T:
             op = program.send(result)
             if isinstance(op, Step):
                 result = await DBOS.run_step_async(_step_options(op.name), op.fn, *op.args)
+            elif isinstance(op, Note):
+                result = await asyncio.to_thread(op.fn, *op.args)
             else:
                 result = await DBOS.recv_async(op.topic, timeout_seconds=op.seconds)
     except StopIteration as done:
@@ -142,18 +154,27 @@ def ask(
     """Store the requests, wait until each is decided (or its deadline passes), return the decisions.
 
     ``drafts`` are the requests' fields and timeouts; the storing step stamps their absolute
-    deadlines once, so a deadline never restarts.
+    deadlines once, so a deadline never restarts. An answer's wake-up message carries its
+    decision, recorded by DBOS as the wait's result, so resuming costs no query.
     """
     stored: list[Request] = yield Step("hitl.request", _store_requests, (database, drafts))
-    decided: dict[str, Decision] = {}
-    while True:
-        open_ids = [r.request_id for r in stored if r.request_id not in decided]
-        found: dict[str, Decision] = yield Step("hitl.check", _check, (database, open_ids))
-        decided |= found
+    decided: dict[str, Decision] = yield Step(
+        "hitl.check", _check, (database, [r.request_id for r in stored])
+    )
+    while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
-        if not still_open:
-            return [decided[r.request_id] for r in stored]
-        yield Wait(wake_topic(run_id), _seconds_until_first_deadline(still_open))
+        message = yield Wait(wake_topic(run_id), _seconds_until_first_deadline(still_open))
+        if message is None:  # a deadline (or a spurious wake-up): look at the table
+            found: dict[str, Decision] = yield Step(
+                "hitl.check", _check, (database, [r.request_id for r in still_open])
+            )
+            decided |= found
+            continue
+        decision = Decision.model_validate(message)
+        if any(r.request_id == decision.request_id for r in still_open):
+            decided[decision.request_id] = decision
+            yield Note(_mark_resumed, (database, decision))
+    return [decided[r.request_id] for r in stored]
 
 
 def _seconds_until_first_deadline(requests: list[Request]) -> float:
@@ -246,7 +267,7 @@ def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decis
     assert row is not None, f"request {request_id} vanished"
     if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
         approved, value = _timeout_default(request_from_row(row))
-        decide(
+        timed_out = decide(
             conn,
             request_id,
             outcome=Outcome.TIMED_OUT,
@@ -258,27 +279,41 @@ def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decis
             at_ms=at,
             before_deadline=False,
         )
-        row = load_request(conn, request_id)
+        row = timed_out or load_request(conn, request_id)
         assert row is not None
     if row.state != DECIDED:
         return None
     decision = request_from_row(row).decision
     assert decision is not None
+    _append_decided_status(conn, decision, row.title, row.agent, at)
+    return decision
+
+
+def _append_decided_status(
+    conn: sa.Connection, decision: Decision, title: str, agent: str, at_ms: int
+) -> None:
     if decision.timed_out:
-        status, detail = Status.TIMED_OUT, f"{row.title}: no answer by the deadline"
+        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
     else:
         status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
     append_status(
         conn,
-        run_id=row.run_id,
-        key=f"{request_id}:decided",
-        agent=row.agent,
+        run_id=decision.run_id,
+        key=f"{decision.request_id}:decided",
+        agent=agent,
         status=status.value,
         detail=detail,
         progress=None,
-        at_ms=at,
+        at_ms=at_ms,
     )
-    return decision
+
+
+def _mark_resumed(database: Database, decision: Decision) -> None:
+    """Publish 'resumed' for a decision that came by message (idempotent: a replay adds nothing)."""
+    with database.engine.begin() as conn:
+        row = load_request(conn, decision.request_id)
+        if row is not None:
+            _append_decided_status(conn, decision, row.title, row.agent, now_ms())
 
 
 def _timeout_default(request: Request) -> tuple[bool | None, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hitl_notebook._database import answers, requests, statuses
+from hitl_notebook._dbos_schema import workflow_status
 from hitl_notebook._models import (
     Answer,
     Decision,
@@ -31,10 +32,12 @@ __all__ = [
     "insert_request",
     "latest_status",
     "load_request",
+    "load_request_and_run_state",
     "open_requests",
     "record_answer",
     "request_from_row",
     "requests_of_run",
+    "run_state",
 ]
 
 OPEN = "open"
@@ -72,6 +75,26 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
             state=OPEN,
         )
     )
+
+
+def run_state(conn: sa.Connection, run_id: str) -> str | None:
+    """DBOS's state of a run (PENDING, SUCCESS, ...), None for an unknown id."""
+    state = conn.execute(
+        sa.select(workflow_status.c.status).where(workflow_status.c.workflow_uuid == run_id)
+    ).scalar_one_or_none()
+    return None if state is None else str(state)
+
+
+def load_request_and_run_state(
+    conn: sa.Connection, request_id: str
+) -> tuple[sa.Row[Any], str | None] | None:
+    """One request's row and its run's DBOS state, in one query."""
+    row = conn.execute(
+        sa.select(requests, workflow_status.c.status.label("run_state"))
+        .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .where(requests.c.request_id == request_id)
+    ).first()
+    return None if row is None else (row, row.run_state)
 
 
 def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
@@ -150,8 +173,9 @@ def decide(
     comment: str | None,
     at_ms: int,
     before_deadline: bool,
-) -> bool:
-    """Decide an open request; False if it was decided already (or, when asked, is past its deadline)."""
+) -> sa.Row[Any] | None:
+    """Decide an open request and return its new row; None if it was decided already (or, when
+    ``before_deadline`` asks for it, its deadline has passed)."""
     query = (
         requests.update()
         .where(requests.c.request_id == request_id)
@@ -171,7 +195,7 @@ def decide(
         query = query.where(
             sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
         )
-    return conn.execute(query).rowcount == 1
+    return conn.execute(query.returning(*requests.c)).first()
 
 
 def record_answer(

@@ -62,6 +62,7 @@ class Runtime:
     app_version: str
     database: Database
     loop: asyncio.AbstractEventLoop
+    loop_thread: threading.Thread
     claim: ExecutorClaim
     log_level: str
 
@@ -138,8 +139,11 @@ def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True).start()
-    return Runtime(url, claim.executor_id, app_version, database, loop, claim, log_level)
+    loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
+    loop_thread.start()
+    return Runtime(
+        url, claim.executor_id, app_version, database, loop, loop_thread, claim, log_level
+    )
 
 
 def shutdown() -> None:
@@ -158,6 +162,9 @@ def _shutdown_locked() -> None:
         asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
     DBOS.destroy()
     runtime.loop.call_soon_threadsafe(runtime.loop.stop)
+    runtime.loop_thread.join(timeout=10)
+    if not runtime.loop.is_running():
+        runtime.loop.close()
     runtime.claim.release()
     runtime.database.close()
 

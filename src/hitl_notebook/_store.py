@@ -45,9 +45,11 @@ from hitl_notebook._records import (
     history,
     latest_status,
     load_request,
+    load_request_and_run_state,
     record_answer,
     request_from_row,
     requests_of_run,
+    run_state,
 )
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._time import from_ms, now_ms
@@ -120,7 +122,7 @@ class Store:
         resolution = resolve(request, answer)
         at = now_ms()
         with self.database.engine.begin() as conn:
-            won = decide(
+            decided_row = decide(
                 conn,
                 request.request_id,
                 outcome=resolution.outcome,
@@ -132,9 +134,9 @@ class Store:
                 at_ms=at,
                 before_deadline=True,
             )
-            row = load_request(conn, request.request_id)
+            row = decided_row or load_request(conn, request.request_id)
             assert row is not None
-            if won:
+            if decided_row is not None:
                 record_answer(
                     conn,
                     row,
@@ -145,10 +147,13 @@ class Store:
                     at_ms=at,
                     result="accepted",
                 )
+                decided = request_from_row(row).decision
+                assert decided is not None
+                # The wake-up message carries the decision, so the agent resumes without a query.
                 self.database.client.send_in_transaction(
                     conn,
                     request.run_id,
-                    {"request_id": request.request_id},
+                    decided.model_dump(mode="json"),
                     topic=wake_topic(request.run_id),
                     idempotency_key=f"hitl:{request.request_id}",
                 )
@@ -164,7 +169,7 @@ class Store:
                     result="late",
                 )
         stored = request_from_row(row)
-        if won:
+        if decided_row is not None:
             assert stored.decision is not None
             return stored.decision
         if stored.decision is not None:
@@ -177,16 +182,20 @@ class Store:
     def _target_request(self, target: str) -> Request:
         _check_id(target)
         with self.database.engine.connect() as conn:
-            row = load_request(conn, target)
-            if row is not None:
+            found_request = load_request_and_run_state(conn, target)
+            if found_request is not None:
+                row, state = found_request
                 request = request_from_row(row)
-                if request.decision is None:
-                    self._ensure_run_alive(request.run_id)
+                if request.is_open and state in FINAL_RUN_STATES:
+                    raise NotWaitingError(
+                        f"Run {request.run_id!r} is not waiting for an answer any more "
+                        f"(run state: {state})."
+                    )
                 return request
             rows = requests_of_run(conn, target)
+            state = run_state(conn, target)
         found = [request_from_row(r) for r in rows]
         open_ones = [r for r in found if r.is_open]
-        state = self._run_state(target)
         if state is None and not found:
             raise NotFoundError(
                 f"No run or request has the id {target!r}; list waiting requests with hitl.inbox()."
@@ -204,13 +213,6 @@ class Store:
         raise NotWaitingError(
             f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
         )
-
-    def _ensure_run_alive(self, run_id: str) -> None:
-        state = self._run_state(run_id)
-        if state in FINAL_RUN_STATES:
-            raise NotWaitingError(
-                f"Run {run_id!r} is not waiting for an answer any more (run state: {state})."
-            )
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -252,10 +254,8 @@ class Store:
 
     def _run_state(self, run_id: str) -> str | None:
         _check_id(run_id)
-        found = self.database.client.list_workflows(
-            workflow_ids=[run_id], load_input=False, load_output=False
-        )
-        return str(found[0].status) if found else None
+        with self.database.engine.connect() as conn:
+            return run_state(conn, run_id)
 
     # -- run control ---------------------------------------------------------------------------
 

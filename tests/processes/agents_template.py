@@ -1,4 +1,4 @@
-"""Agent module for the multi-process tests; the tests write it with VERSION filled in."""
+"""Agent module for the multi-process tests; the tests copy it with another VERSION to edit it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import hitl_notebook as hitl
 
-VERSION = "{version}"
+VERSION = "v1"
 
 
 def mark(path: str, line: str) -> str:
@@ -19,15 +19,13 @@ def mark(path: str, line: str) -> str:
 class Counting(hitl.Agent):
     def run(self, timeout: float | None, on_timeout: str) -> dict[str, object]:
         counter = os.environ["HITL_TEST_COUNTER"]
-        self.step(mark, counter, "before {self.run_id}")
+        self.step(mark, counter, f"before {self.run_id}")
         decision = self.request_approval("Go ahead?", timeout=timeout, on_timeout=on_timeout)
-        self.step(mark, counter, "after {self.run_id}")
+        self.step(mark, counter, f"after {self.run_id}")
         return {
-            {
-                "outcome": decision.outcome.value,
-                "approved": decision.approved,
-                "by": decision.by,
-                "pid": os.getpid(),
-                "version": VERSION,
-            }
+            "outcome": decision.outcome.value,
+            "approved": decision.approved,
+            "by": decision.by,
+            "pid": os.getpid(),
+            "version": VERSION,
         }
