@@ -493,11 +493,12 @@ async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
 
     def target() -> None:
         try:
-            result = context.run(fn, *args, **kwargs)
-        except BaseException as error:
-            loop.call_soon_threadsafe(_fail, future, error)
-        else:
-            loop.call_soon_threadsafe(_succeed, future, result)
+            outcome: tuple[Callable[..., None], Any] = (_succeed, context.run(fn, *args, **kwargs))
+        except BaseException as error:  # handed to the awaiting coroutine as it is
+            outcome = (_fail, error)
+        # A closed loop means the runtime shut down meanwhile: the run resumes at the next launch.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(outcome[0], future, outcome[1])
 
     threading.Thread(target=target, name=f"hitl-run-{DBOS.workflow_id}", daemon=True).start()
     return await future
