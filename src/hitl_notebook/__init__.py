@@ -10,6 +10,7 @@ Layers, each importing only the ones above it in this list:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hitl_notebook._agent import Agent
@@ -31,7 +32,9 @@ from hitl_notebook._errors import (
     RunError,
     RunFailedError,
 )
+from hitl_notebook._frames import agents, decisions, history, inbox_frame
 from hitl_notebook._handle import RunHandle, run
+from hitl_notebook._inbox import Inbox, InboxItem, SortKey
 from hitl_notebook._models import (
     Answer,
     Decision,
@@ -43,7 +46,8 @@ from hitl_notebook._models import (
 )
 from hitl_notebook._questions import Question
 from hitl_notebook._runtime import Runtime, launch, shutdown
-from hitl_notebook._store import Store, connect, store
+from hitl_notebook._store import BulkResult, Store, connect, store
+from hitl_notebook._time import Timeout
 
 __version__ = "0.1.0"
 
@@ -52,10 +56,13 @@ __all__ = [
     "AlreadyDecidedError",
     "Answer",
     "AnswerError",
+    "BulkResult",
     "ConfigurationError",
     "DeadlinePassedError",
     "Decision",
     "HitlError",
+    "Inbox",
+    "InboxItem",
     "InvalidAnswerError",
     "NotAllowedError",
     "NotFoundError",
@@ -76,11 +83,17 @@ __all__ = [
     "StatusEvent",
     "Store",
     "__version__",
+    "agents",
     "connect",
+    "decisions",
     "default_sqlite_path",
+    "history",
+    "inbox",
+    "inbox_frame",
     "launch",
     "respond",
     "respond_async",
+    "respond_many",
     "run",
     "shutdown",
     "store",
@@ -134,6 +147,67 @@ async def respond_async(
     return await asyncio.to_thread(
         respond,
         target,
+        approve=approve,
+        choice=choice,
+        text=text,
+        value=value,
+        by=by,
+        comment=comment,
+        channel=channel,
+    )
+
+
+def inbox(
+    *,
+    agent: str | Sequence[str] | None = None,
+    kind: str | Sequence[str] | None = None,
+    assignee: str | None = None,
+    overdue: bool | None = None,
+    older_than: Timeout | None = None,
+    search: str | None = None,
+    sort: SortKey = "requested_at",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Inbox:
+    """Every request waiting for a human, across all processes (see ``Store.inbox``).
+
+    >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
+    >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
+    """
+    return store().inbox(
+        agent=agent,
+        kind=kind,
+        assignee=assignee,
+        overdue=overdue,
+        older_than=older_than,
+        search=search,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def respond_many(
+    targets: Iterable[str],
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> BulkResult:
+    """Give the same answer to many requests, each validated and stored on its own.
+
+    >>> result = hitl.respond_many([i.request_id for i in hitl.inbox(agent="RefundAgent")],
+    ...                            approve=True, by="alice")
+    >>> result.failed        # {target: error} for the ones refused
+    """
+    return store().respond_many(
+        targets,
         approve=approve,
         choice=choice,
         text=text,

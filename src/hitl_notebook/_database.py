@@ -19,7 +19,7 @@ from dbos import DBOSClient
 from hitl_notebook._dbos_schema import DBOS_SCHEMA
 from hitl_notebook._errors import ConfigurationError
 
-__all__ = ["Database", "answers", "executors", "metadata", "requests", "statuses"]
+__all__ = ["Database", "answers", "executors", "metadata", "requests", "runs", "statuses"]
 
 SCHEMA = "hitl"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -33,11 +33,13 @@ requests = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("body", sa.Text),
+    sa.Column("options", sa.JSON),
+    sa.Column("proposal", sa.JSON),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("assignees", sa.JSON, nullable=False),
     sa.Column("requested_at_ms", sa.BigInteger, nullable=False),
     sa.Column("deadline_ms", sa.BigInteger),
-    sa.Column("state", sa.Text, nullable=False, index=True),
+    sa.Column("state", sa.Text, nullable=False),
     sa.Column("outcome", sa.Text),
     sa.Column("approved", sa.Boolean),
     sa.Column("value", sa.JSON),
@@ -45,6 +47,7 @@ requests = sa.Table(
     sa.Column("decided_at_ms", sa.BigInteger),
     sa.Column("channel", sa.Text),
     sa.Column("comment", sa.Text),
+    sa.Index("hitl_requests_open", "state", "requested_at_ms"),
 )
 
 answers = sa.Table(
@@ -73,7 +76,22 @@ statuses = sa.Table(
     sa.Column("progress", sa.Float),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("run_id", "key", name="hitl_status_run_key"),
+    sa.Index("hitl_status_run_order", "run_id", "status_id"),
 )
+
+runs = sa.Table(
+    "hitl_runs",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("agent", sa.Text, nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("progress", sa.Float),
+    sa.Column("started_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_at_ms", sa.BigInteger),
+)
+"""One row per run: its current status, kept with every transition (the history is hitl_status)."""
 
 executors = sa.Table(
     "hitl_executors",

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+import sqlalchemy.dialects.sqlite
 
-from hitl_notebook._database import answers, requests, statuses
+from hitl_notebook._database import answers, requests, runs, statuses
 from hitl_notebook._dbos_schema import workflow_status
 from hitl_notebook._models import (
+    FINAL_STATUSES,
     Answer,
     Decision,
     Outcome,
@@ -51,8 +54,6 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
     ).first():
         return
     spec = {
-        "options": request.options,
-        "proposal": request.proposal,
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
         "on_timeout": request.on_timeout,
@@ -69,6 +70,8 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
             title=request.title,
             body=request.body,
             spec=spec,
+            options=request.options,
+            proposal=request.proposal,
             assignees=list(request.assignees),
             requested_at_ms=_ms(request.requested_at),
             deadline_ms=_ms(request.deadline) if request.deadline else None,
@@ -131,8 +134,8 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         kind=RequestKind(row.kind),
         title=row.title,
         body=row.body,
-        options=spec.get("options"),
-        proposal=spec.get("proposal"),
+        options=row.options,
+        proposal=row.proposal,
         proposal_schema=spec.get("proposal_schema"),
         proposal_model=spec.get("proposal_model"),
         assignees=list(row.assignees or []),
@@ -254,6 +257,23 @@ def append_status(
             at_ms=at_ms,
         )
     )
+    finished = at_ms if status in FINAL_STATUSES else None
+    current = {
+        "status": status,
+        "detail": detail,
+        "progress": progress,
+        "updated_at_ms": at_ms,
+        "finished_at_ms": finished,
+    }
+    upsert = _insert_for(conn).values(run_id=run_id, agent=agent, started_at_ms=at_ms, **current)
+    conn.execute(upsert.on_conflict_do_update(index_elements=[runs.c.run_id], set_=current))
+
+
+def _insert_for(conn: sa.Connection) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and Postgres alike)."""
+    if conn.dialect.name == "postgresql":
+        return sa.dialects.postgresql.insert(runs)
+    return sa.dialects.sqlite.insert(runs)
 
 
 def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:

@@ -157,10 +157,17 @@ def _shutdown_locked() -> None:
     runtime, _current = _current, None
     if runtime is None:
         return
-    # Runs that do not stop in time are abandoned here; they resume at the next launch.
-    with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-        asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
-    DBOS.destroy()
+    # Runs that do not stop in time are abandoned here; they resume at the next launch. DBOS
+    # warns about every run it sees cancelled: expected here, so not shown.
+    dbos_logger = logging.getLogger("dbos")
+    level = dbos_logger.level
+    dbos_logger.setLevel(max(level, logging.ERROR))
+    try:
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
+        DBOS.destroy()
+    finally:
+        dbos_logger.setLevel(level)
     runtime.loop.call_soon_threadsafe(runtime.loop.stop)
     runtime.loop_thread.join(timeout=10)
     if not runtime.loop.is_running():

@@ -18,17 +18,20 @@ import getpass
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from dbos._error import DBOSAwaitedWorkflowCancelledError
 from pydantic import ValidationError
 
+from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._answers import resolve
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
 from hitl_notebook._errors import (
     AlreadyDecidedError,
+    AnswerError,
     DeadlinePassedError,
     InvalidAnswerError,
     NotFoundError,
@@ -37,6 +40,7 @@ from hitl_notebook._errors import (
     RunCancelledError,
     RunFailedError,
 )
+from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, Status, StatusEvent
 from hitl_notebook._records import (
     DECIDED,
@@ -52,9 +56,9 @@ from hitl_notebook._records import (
     run_state,
 )
 from hitl_notebook._runtime import current_or_none
-from hitl_notebook._time import from_ms, now_ms
+from hitl_notebook._time import Timeout, from_ms, now_ms
 
-__all__ = ["Store", "connect", "default_responder", "store", "wake_topic"]
+__all__ = ["BulkResult", "Store", "connect", "default_responder", "store", "wake_topic"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -179,6 +183,42 @@ class Store:
 
     respond_async = _async_twin(respond)
 
+    def respond_many(
+        self,
+        targets: Iterable[str],
+        *,
+        approve: bool | None = None,
+        choice: str | None = None,
+        text: str | None = None,
+        value: Any = None,
+        by: str | None = None,
+        comment: str | None = None,
+        channel: str = "python",
+    ) -> BulkResult:
+        """Give the same answer to many requests ("approve these 40"), each one on its own.
+
+        Each answer is validated, stored and audited individually: a request is either fully
+        answered or untouched. The result lists the decisions and, for each failure, its error.
+        """
+        result = BulkResult({}, {})
+        for target in dict.fromkeys(targets):
+            try:
+                result.decided[target] = self.respond(
+                    target,
+                    approve=approve,
+                    choice=choice,
+                    text=text,
+                    value=value,
+                    by=by,
+                    comment=comment,
+                    channel=channel,
+                )
+            except AnswerError as error:
+                result.failed[target] = error
+        return result
+
+    respond_many_async = _async_twin(respond_many)
+
     def _target_request(self, target: str) -> Request:
         _check_id(target)
         with self.database.engine.connect() as conn:
@@ -215,6 +255,50 @@ class Store:
         )
 
     # -- reading -------------------------------------------------------------------------------
+
+    def inbox(
+        self,
+        *,
+        agent: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        assignee: str | None = None,
+        overdue: bool | None = None,
+        older_than: Timeout | None = None,
+        search: str | None = None,
+        sort: SortKey = "requested_at",
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Inbox:
+        """Every request waiting for a human, across all processes, filtered and sorted.
+
+        ``agent``/``kind``: one or several; ``assignee``: requests naming this person;
+        ``overdue``: only past (True) or not past (False) their deadline; ``older_than``: asked
+        at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
+        requested_at, deadline, agent or title; ``limit``/``offset`` to page.
+        """
+        spec = InboxFilter(
+            agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
+        )
+        with self.database.engine.connect() as conn:
+            return query_inbox(conn, spec)
+
+    inbox_async = _async_twin(inbox)
+
+    def run_rows(self, *, agent: str | None = None) -> Rows:
+        """One row per run (for ``hitl.agents()``)."""
+        with self.database.engine.connect() as conn:
+            return run_rows(conn, agent)
+
+    def history_rows(self, run_id: str | None = None) -> Rows:
+        """Every status transition (for ``hitl.history()``)."""
+        with self.database.engine.connect() as conn:
+            return history_rows(conn, run_id)
+
+    def decision_rows(self, run_id: str | None = None) -> Rows:
+        """Every decision (for ``hitl.decisions()``)."""
+        with self.database.engine.connect() as conn:
+            return decision_rows(conn, run_id)
 
     def request(self, request_id: str) -> Request:
         """One request, open or decided."""
@@ -303,6 +387,24 @@ class Store:
                 progress=None,
                 at_ms=now_ms(),
             )
+
+
+@dataclass
+class BulkResult:
+    """What a bulk answer did: the decision per answered request, the error per refused one."""
+
+    decided: dict[str, Decision]
+    failed: dict[str, AnswerError]
+
+    @property
+    def ok(self) -> bool:
+        """True when every request was answered."""
+        return not self.failed
+
+    def __repr__(self) -> str:
+        lines = [f"BulkResult: {len(self.decided)} answered, {len(self.failed)} refused"]
+        lines += [f"  {target}: {type(e).__name__}: {e}" for target, e in self.failed.items()]
+        return "\n".join(lines)
 
 
 def _check_id(value: str) -> None:

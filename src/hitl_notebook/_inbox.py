@@ -1,0 +1,239 @@
+"""The inbox: every request waiting for a human, across all processes, as one query.
+
+One SQL statement joins the open requests with their run's DBOS state (so a run that is being
+recovered, ENQUEUED for a moment, or parked, DELAYED, still shows) and with its current status.
+Filters, sort and paging happen in the database. JSON fields (options, proposal, assignees) come
+back as text and are parsed only when read, so listing 10,000 requests stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from hitl_notebook._database import requests, runs
+from hitl_notebook._dbos_schema import ACTIVE_STATES, workflow_status
+from hitl_notebook._records import OPEN
+from hitl_notebook._time import Timeout, from_ms, now_ms, parse_duration
+
+__all__ = ["Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
+
+SortKey = Literal["requested_at", "deadline", "agent", "title"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One request waiting for a human, as the inbox shows it."""
+
+    request_id: str
+    run_id: str
+    agent: str
+    kind: str
+    title: str
+    body: str | None
+    requested_at: datetime
+    deadline: datetime | None
+    time_left: timedelta | None
+    """Until the deadline, when the inbox was read (negative when overdue)."""
+    agent_status: str | None
+    status_detail: str | None
+    run_state: str
+    """DBOS's state of the run: PENDING, ENQUEUED (being recovered) or DELAYED (parked)."""
+    options_json: str | None
+    proposal_json: str | None
+    assignees_json: str | None
+
+    @property
+    def options(self) -> list[str] | None:
+        """The options of a choice."""
+        options: list[str] | None = _load(self.options_json)
+        return options
+
+    @property
+    def proposal(self) -> dict[str, Any] | None:
+        """The proposal to approve or edit."""
+        proposal: dict[str, Any] | None = _load(self.proposal_json)
+        return proposal
+
+    @property
+    def assignees(self) -> list[str]:
+        """Who should answer (empty: anyone)."""
+        return _load(self.assignees_json) or []
+
+    @property
+    def overdue(self) -> bool:
+        """True when the deadline has passed (the timeout rule applies when the run next looks)."""
+        return self.time_left is not None and self.time_left < timedelta(0)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """Which waiting requests to list, in which order."""
+
+    agent: str | Sequence[str] | None = None
+    kind: str | Sequence[str] | None = None
+    assignee: str | None = None
+    overdue: bool | None = None
+    older_than: Timeout | None = None
+    search: str | None = None
+    sort: SortKey = "requested_at"
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+class Inbox(Sequence[InboxItem]):
+    """The waiting requests read at one moment: a sequence of InboxItem."""
+
+    def __init__(self, items: list[InboxItem], as_of: datetime) -> None:
+        self.items = items
+        self.as_of = as_of
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[InboxItem]:
+        return iter(self.items)
+
+    def __repr__(self) -> str:
+        lines = [
+            f"Inbox: {len(self.items)} waiting (as of {self.as_of.isoformat(timespec='seconds')})"
+        ]
+        lines += [
+            f"  {item.request_id}  {item.agent}  [{item.kind}] {item.title}"
+            + (f"  ({_left(item.time_left)})" if item.time_left is not None else "")
+            for item in self.items[:20]
+        ]
+        if len(self.items) > 20:
+            lines.append(f"  ... and {len(self.items) - 20} more")
+        return "\n".join(lines)
+
+
+def _left(left: timedelta) -> str:
+    seconds = int(left.total_seconds())
+    sign, seconds = ("overdue ", -seconds) if seconds < 0 else ("", seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{sign}{hours}h{rest // 60:02d}m" if hours else f"{sign}{rest // 60}m{rest % 60:02d}s"
+
+
+_SORT_COLUMNS = {
+    "requested_at": requests.c.requested_at_ms,
+    "deadline": requests.c.deadline_ms,
+    "agent": requests.c.agent,
+    "title": requests.c.title,
+}
+
+
+def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
+    """Run the inbox query for ``spec`` on ``conn``."""
+    now = now_ms()
+    as_text = sa.Text()
+    query: sa.Select[Any] = (
+        sa.select(
+            requests.c.request_id,
+            requests.c.run_id,
+            requests.c.agent,
+            requests.c.kind,
+            requests.c.title,
+            requests.c.body,
+            requests.c.requested_at_ms,
+            requests.c.deadline_ms,
+            runs.c.status.label("agent_status"),
+            runs.c.detail.label("status_detail"),
+            workflow_status.c.status.label("run_state"),
+            sa.type_coerce(requests.c.options, as_text).label("options_json"),
+            sa.type_coerce(requests.c.proposal, as_text).label("proposal_json"),
+            sa.type_coerce(requests.c.assignees, as_text).label("assignees_json"),
+        )
+        .select_from(requests)
+        .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .outerjoin(runs, runs.c.run_id == requests.c.run_id)
+        .where(requests.c.state == OPEN)
+        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+    )
+    query = _filtered(query, spec, now, conn.dialect.name)
+    column = _SORT_COLUMNS[spec.sort]
+    ordering = column.desc() if spec.descending else column.asc()
+    if spec.sort == "deadline":
+        ordering = ordering.nulls_last()
+    query = query.order_by(ordering, requests.c.request_id).offset(spec.offset)
+    if spec.limit is not None:
+        query = query.limit(spec.limit)
+    items = [
+        InboxItem(
+            request_id=row.request_id,
+            run_id=row.run_id,
+            agent=row.agent,
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
+            requested_at=from_ms(row.requested_at_ms),
+            deadline=None if row.deadline_ms is None else from_ms(row.deadline_ms),
+            time_left=None
+            if row.deadline_ms is None
+            else timedelta(milliseconds=row.deadline_ms - now),
+            agent_status=row.agent_status,
+            status_detail=row.status_detail,
+            run_state=row.run_state,
+            options_json=_json_or_none(row.options_json),
+            proposal_json=_json_or_none(row.proposal_json),
+            assignees_json=_json_or_none(row.assignees_json),
+        )
+        for row in conn.execute(query)
+    ]
+    return Inbox(items, from_ms(now))
+
+
+def _json_or_none(text: str | None) -> str | None:
+    return None if text is None or text == "null" else text
+
+
+def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:
+    if spec.agent is not None:
+        query = query.where(requests.c.agent.in_(_as_list(spec.agent)))
+    if spec.kind is not None:
+        query = query.where(requests.c.kind.in_(_as_list(spec.kind)))
+    if spec.overdue is not None:
+        late = sa.and_(requests.c.deadline_ms.is_not(None), requests.c.deadline_ms < now)
+        query = query.where(late if spec.overdue else sa.not_(late))
+    if spec.older_than is not None:
+        age = spec.older_than
+        span = parse_duration(age) if isinstance(age, str) else age
+        if isinstance(span, datetime):
+            raise TypeError("older_than is a duration such as '1h', not a datetime")
+        seconds = span.total_seconds() if isinstance(span, timedelta) else float(span)
+        query = query.where(requests.c.requested_at_ms <= now - int(seconds * 1000))
+    if spec.search:
+        words = spec.search.lower().split()
+        for word in words:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(sa.func.lower(requests.c.title).like(pattern, escape="\\"))
+    if spec.assignee is not None:
+        query = query.where(_has_assignee(spec.assignee, dialect))
+    return query
+
+
+def _has_assignee(assignee: str, dialect: str) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        as_jsonb = sa.cast(requests.c.assignees, sa.dialects.postgresql.JSONB)
+        return as_jsonb.op("?")(assignee)
+    member = sa.select(sa.literal(1)).select_from(
+        sa.func.json_each(requests.c.assignees).table_valued("value")
+    )
+    return member.where(sa.column("value") == assignee).exists()
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
