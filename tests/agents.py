@@ -122,3 +122,10 @@ class Interviewer(hitl.Agent):
 
     def run(self, count: int) -> list[str]:
         return [str(self.request_text(f"question {i}").value) for i in range(count)]
+
+
+class Assigned(hitl.Agent):
+    """Asks an approval of named people."""
+
+    def run(self, assignees: list[str], title: str) -> bool | None:
+        return self.request_approval(title, assignees=assignees).approved

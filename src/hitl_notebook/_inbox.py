@@ -153,9 +153,9 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             runs.c.status.label("agent_status"),
             runs.c.detail.label("status_detail"),
             workflow_status.c.status.label("run_state"),
-            sa.type_coerce(requests.c.options, as_text).label("options_json"),
-            sa.type_coerce(requests.c.proposal, as_text).label("proposal_json"),
-            sa.type_coerce(requests.c.assignees, as_text).label("assignees_json"),
+            sa.cast(requests.c.options, as_text).label("options_json"),
+            sa.cast(requests.c.proposal, as_text).label("proposal_json"),
+            sa.cast(requests.c.assignees, as_text).label("assignees_json"),
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
