@@ -160,7 +160,7 @@ def test_waiting_and_resumed_statuses_name_the_request_and_responder() -> None:
 def test_waiting_for_a_request_of_a_run_that_never_asks() -> None:
     """wait_for_request on a run that ends without asking says so instead of hanging."""
     run = Reporter.start(1)
-    with pytest.raises(hitl.NotWaitingError, match="without asking"):
+    with pytest.raises(hitl.NotWaitingError, match="waits for no answer"):
         run.wait_for_request(timeout=30)
 
 

@@ -69,7 +69,7 @@ class RunHandle:
         give_up = time.monotonic() + timeout
         while not (found := self.requests(open_only=True)):
             if self.store.run_state(self._run_id) in FINAL_RUN_STATES:
-                raise NotWaitingError(f"Run {self._run_id!r} ended without asking anything.")
+                raise NotWaitingError(f"Run {self._run_id!r} has ended and waits for no answer.")
             if time.monotonic() >= give_up:
                 raise ResultTimeoutError(
                     f"Run {self._run_id!r} asked nothing within {timeout} s; it keeps running."
