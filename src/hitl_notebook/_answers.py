@@ -7,7 +7,9 @@ validate too; where the proposal's pydantic model is loaded in the answering pro
 
 from __future__ import annotations
 
+import importlib
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from hitl_notebook._errors import InvalidAnswerError
 from hitl_notebook._models import Answer, Outcome, Request, RequestKind
 
-__all__ = ["Resolution", "model_path", "resolve", "resolve_model"]
+__all__ = ["Resolution", "model_path", "preload_validator", "resolve", "resolve_model"]
 
 _FIELDS_BY_KIND = {
     RequestKind.APPROVAL: {"approve", "value"},
@@ -39,6 +41,14 @@ class Resolution:
     outcome: Outcome
     approved: bool | None
     value: Any
+
+
+def preload_validator() -> None:
+    """Import jsonschema in the background (it takes seconds where its format extras are
+    installed), so that the first edited answer does not stall a notebook cell."""
+    threading.Thread(
+        target=importlib.import_module, args=("jsonschema",), name="hitl-preload", daemon=True
+    ).start()
 
 
 def model_path(model: type[BaseModel]) -> str:
@@ -121,7 +131,7 @@ def _resolve_approval(request: Request, answer: Answer) -> Resolution:
 
 
 def _validated_proposal(request: Request, value: dict[str, Any]) -> dict[str, Any]:
-    import jsonschema  # noqa: PLC0415 - imported on first use: it takes a second to import
+    import jsonschema  # noqa: PLC0415 - slow to import: preloaded in the background at launch
 
     assert request.proposal_schema is not None
     validator = jsonschema.Draft202012Validator(request.proposal_schema)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from hitl_notebook._analysis import Rows
-from hitl_notebook._inbox import Inbox
+from hitl_notebook._inbox import Inbox, InboxItem
 from hitl_notebook._models import FINAL_STATUSES
 from hitl_notebook._store import Store, store
 
@@ -173,12 +173,17 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
 
 def inbox_frame(inbox: Inbox) -> pd.DataFrame:
     """An inbox read as a DataFrame (see INBOX_COLUMNS)."""
-    columns: dict[str, list[Any]] = {name: [] for name in INBOX_COLUMNS}
-    for item in inbox:
-        for name in INBOX_COLUMNS:
-            columns[name].append(getattr(item, name))
-    frame = pd.DataFrame(columns)
-    frame["time_left"] = pd.to_timedelta(frame["time_left"])
+    raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields))
+    as_of = pd.to_numeric(raw["as_of_ms"])
+    frame = raw.assign(
+        options=pd.Series([item.options for item in inbox], dtype=object),
+        proposal=pd.Series([item.proposal for item in inbox], dtype=object),
+        assignees=pd.Series([item.assignees for item in inbox], dtype=object),
+        requested_at=_times(raw["requested_at_ms"]),
+        deadline=_times(raw["deadline_ms"]),
+        time_left=pd.to_timedelta(pd.to_numeric(raw["deadline_ms"]) - as_of, unit="ms"),
+        overdue=pd.to_numeric(raw["deadline_ms"]).lt(as_of).fillna(False),
+    )
     return _typed(frame, INBOX_COLUMNS)
 
 

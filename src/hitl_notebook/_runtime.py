@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from dbos import DBOS, DBOSConfig
 
+from hitl_notebook._answers import preload_validator
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
 from hitl_notebook._errors import ConfigurationError, NotLaunchedError
@@ -138,6 +139,7 @@ def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
         DBOS.destroy()
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
+    preload_validator()
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
     loop_thread.start()
