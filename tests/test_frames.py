@@ -141,3 +141,11 @@ def _record_late_answer(request_id: str) -> None:
                 result="late",
             )
         )
+
+
+def test_frames_of_an_unknown_run_are_an_error() -> None:
+    """history('typo') and decisions('typo') say the run does not exist."""
+    with pytest.raises(hitl.NotFoundError):
+        hitl.history("no-such-run")
+    with pytest.raises(hitl.NotFoundError):
+        hitl.decisions("no-such-run")

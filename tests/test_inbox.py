@@ -157,3 +157,9 @@ def _set_run_state(run_id: str, state: str) -> None:
             .where(workflow_status.c.workflow_uuid == run_id)
             .values(status=state)
         )
+
+
+def test_an_unknown_kind_is_an_error_not_an_empty_inbox() -> None:
+    """A typo in a kind filter says which kinds exist."""
+    with pytest.raises(ValueError, match="approval, choice, text, edit"):
+        hitl.inbox(kind="aproval")

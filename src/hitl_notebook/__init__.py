@@ -4,7 +4,8 @@ Layers, each importing only the ones above it in this list:
 ``_models`` / ``_time`` / ``_errors`` (the domain) → ``_answers`` (the answer rule) →
 ``_database`` / ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_runtime``
 (the only DBOS configuration) → ``_store`` (answer and read with only a database URL) →
-``_handle`` → ``_protocol`` / ``_agent`` (what runs inside a workflow) → ``_cli``.
+``_frames`` (pandas) → ``_handle`` → ``_protocol`` / ``_agent`` (what runs inside a workflow) →
+``_cli`` / ``_cli_render`` (the command line).
 """
 
 from __future__ import annotations

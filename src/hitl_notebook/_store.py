@@ -41,7 +41,7 @@ from hitl_notebook._errors import (
     RunFailedError,
 )
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
-from hitl_notebook._models import Answer, Decision, Request, Status, StatusEvent
+from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
 from hitl_notebook._records import (
     DECIDED,
     append_status,
@@ -277,6 +277,11 @@ class Store:
         at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
         requested_at, deadline, agent or title; ``limit``/``offset`` to page.
         """
+        for given in [kind] if isinstance(kind, str) else list(kind or []):
+            if given not in {k.value for k in RequestKind}:
+                raise ValueError(
+                    f"Unknown request kind {given!r}; use {', '.join(k.value for k in RequestKind)}."
+                )
         spec = InboxFilter(
             agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
         )
@@ -291,14 +296,20 @@ class Store:
             return run_rows(conn, agent)
 
     def history_rows(self, run_id: str | None = None) -> Rows:
-        """Every status transition (for ``hitl.history()``)."""
+        """Every status transition (for ``hitl.history()``); NotFoundError for an unknown run."""
         with self.database.engine.connect() as conn:
-            return history_rows(conn, run_id)
+            found = history_rows(conn, run_id)
+        if run_id is not None and not found.rows:
+            self.run_state(run_id)
+        return found
 
     def decision_rows(self, run_id: str | None = None) -> Rows:
-        """Every decision (for ``hitl.decisions()``)."""
+        """Every decision (for ``hitl.decisions()``); NotFoundError for an unknown run."""
         with self.database.engine.connect() as conn:
-            return decision_rows(conn, run_id)
+            found = decision_rows(conn, run_id)
+        if run_id is not None and not found.rows:
+            self.run_state(run_id)
+        return found
 
     def request(self, request_id: str) -> Request:
         """One request, open or decided."""
