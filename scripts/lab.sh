@@ -3,4 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/jupyter lab --notebook-dir=notebooks 01_quickstart.ipynb "$@"
+cd notebooks
+as_root=()
+if [ "$(id -u)" = 0 ]; then
+  as_root=(--allow-root)  # containers and CI machines often run as root
+fi
+exec ../.venv/bin/jupyter lab 01_quickstart.ipynb "${as_root[@]}" "$@"
