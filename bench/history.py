@@ -52,16 +52,21 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+from typing import Any, TypedDict, cast
 
+from _rows import (
+    PG_SERVER,
+    copy_row,
+    insert_chunks,
+    recreate_postgres_database,
+    table_row,
+    template_rows,
+    timed,
+)
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "hitl_bench_history"
 
 AGENTS = 10_000
@@ -75,8 +80,6 @@ SPREAD_MS = 3600 * 1000
 SHORT_DEADLINE = "1s"
 LONG_DEADLINE = "1h"
 LATE_ATTEMPTS = 3
-CHUNK = 1_000
-"""Rows per executemany."""
 
 REPEATS = 3
 WAIT_TIMEOUT_S = 60.0
@@ -103,8 +106,6 @@ TIME_COLUMNS = frozenset(
     }
 )
 """Epoch-millisecond columns, moved to the copy's time (durations such as timeout_ms are not)."""
-
-T = TypeVar("T")
 
 
 class Expected(TypedDict):
@@ -162,60 +163,6 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 
 # -- child: build the history ------------------------------------------------------------------
-
-
-def swap(value: Any, swaps: Mapping[str, str]) -> Any:
-    """``value`` with every occurrence of each key of ``swaps`` replaced, inside JSON too."""
-    if isinstance(value, str):
-        for old, new in swaps.items():
-            value = value.replace(old, new)
-        return value
-    if isinstance(value, dict):
-        return {key: swap(item, swaps) for key, item in value.items()}
-    if isinstance(value, list):
-        return [swap(item, swaps) for item in value]
-    return value
-
-
-def copy_row(row: Mapping[str, Any], swaps: Mapping[str, str], shift_ms: int) -> dict[str, Any]:
-    """A copy of a template row for another run: ids swapped, times moved by ``shift_ms``."""
-    return {
-        column: value + shift_ms
-        if column in TIME_COLUMNS and isinstance(value, int)
-        else swap(value, swaps)
-        for column, value in row.items()
-    }
-
-
-def template_rows(conn: sa.Connection, table: sa.Table, where: Any) -> list[dict[str, Any]]:
-    """The rows of a template run, as dicts; identities and SQL NULL JSON columns left out.
-
-    Left out, an identity numbers the copies in insertion order, and a JSON column stays NULL
-    (inserting None would store JSON ``null`` instead).
-    """
-    import sqlalchemy as sa  # noqa: PLC0415 - see build
-
-    json_columns = [c for c in table.c if isinstance(c.type, sa.JSON)]
-    is_null = [c.is_(None).label(f"{c.name} is null") for c in json_columns]
-    rows = []
-    query = sa.select(table, *is_null).where(where).order_by(*table.primary_key.columns)
-    for row in conn.execute(query).mappings():
-        absent = {c.name for c in json_columns if row[f"{c.name} is null"]}
-        absent |= {c.name for c in table.c if c.identity is not None}
-        rows.append({c.name: row[c] for c in table.c if c.name not in absent})
-    return rows
-
-
-def insert_chunks(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` with executemany, CHUNK at a time, in order (rows with the same columns)."""
-    start = 0
-    while start < len(rows):
-        columns = rows[start].keys()
-        end = start + 1
-        while end < len(rows) and end - start < CHUNK and rows[end].keys() == columns:
-            end += 1
-        conn.execute(table.insert(), list(rows[start:end]))
-        start = end
 
 
 def build(url: str, agents: int) -> BuildResult:
@@ -335,7 +282,8 @@ def build(url: str, agents: int) -> BuildResult:
         swaps = {real[index].id: str(uuid.uuid4()), order_id(index): order_id(i)}
         for table, found in template.items():
             copies[table].extend(
-                copy_row(row, swaps, first_ms + i * spacing_ms - anchor) for row in found
+                copy_row(row, swaps, first_ms + i * spacing_ms - anchor, TIME_COLUMNS)
+                for row in found
             )
     copies[statuses].sort(key=lambda row: row["at_ms"])  # concurrent agents' ids interleave
     with engine.begin() as conn:
@@ -358,16 +306,6 @@ def build(url: str, agents: int) -> BuildResult:
 
 
 # -- child: measure, with only the URL ---------------------------------------------------------
-
-
-def timed(fn: Callable[[], T], repeats: int) -> tuple[list[float], T]:
-    """Call ``fn`` ``repeats`` times; the durations in ms and the last result."""
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        durations.append(1000 * (time.perf_counter() - started))
-    return durations, result
 
 
 def measure(url: str, expected: Expected) -> Measurement:
@@ -424,21 +362,6 @@ def child_main(phase: str, url: str, agents: int, expected: str | None) -> None:
 # -- parent: fresh databases, a builder and a reader per database, the table -------------------
 
 
-def recreate_postgres_database(name: str) -> None:
-    import sqlalchemy as sa  # noqa: PLC0415 - see build
-
-    admin = sa.create_engine(
-        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
 def run_child(phase: str, url: str, agents: int, *extra: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(agents), *extra]
     done = subprocess.run(
@@ -465,16 +388,9 @@ COLUMNS = (
 WIDTHS = (8, 7, 11, 10, 8, 8, 12, 8, 8)
 
 
-def table_row(cells: Iterable[str]) -> str:
-    return " ".join(
-        f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
-        for i, (cell, width) in enumerate(zip(cells, WIDTHS, strict=True))
-    )
-
-
 def print_table(results: dict[str, Measurement], builds: dict[str, BuildResult]) -> None:
     print("\nHistory frames read from a separate process (best of runs, median beside it)")
-    header = table_row(COLUMNS)
+    header = table_row(COLUMNS, WIDTHS)
     print(header)
     print("-" * len(header))
     for backend, m in results.items():
@@ -484,7 +400,7 @@ def print_table(results: dict[str, Measurement], builds: dict[str, BuildResult])
             *(m["decisions_ms"], m["decisions_median_ms"], m["decision_rows_ms"]),
         )
         sizes = (f"{built['agents']:,}", f"{built['status_rows']:,}")
-        print(table_row((backend, *sizes, *(f"{t:.1f}" for t in times))))
+        print(table_row((backend, *sizes, *(f"{t:.1f}" for t in times)), WIDTHS))
     print()
     for backend, m in results.items():
         met = m["history_ms"] <= GOAL_MS and m["decisions_ms"] <= GOAL_MS

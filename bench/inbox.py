@@ -58,17 +58,21 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+from typing import Any, TypedDict, cast
 
+from _rows import (
+    PG_SERVER,
+    copy_row,
+    insert_chunks,
+    recreate_postgres_database,
+    table_row,
+    template_rows,
+    timed,
+)
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "hitl_bench_inbox"
 
 SIZES = (1_000, 10_000)
@@ -78,8 +82,6 @@ REAL_RUNS = 4
 SPREAD_MS = 8 * 3600 * 1000
 """The copied requests were asked over the last 8 hours (all within their 1-day deadline)."""
 DEADLINE = "1d"
-CHUNK = 1_000
-"""Rows per executemany."""
 
 WORKFLOW_NAME = "hitl.agent"
 """The one DBOS workflow behind every SDK run (``hitl_notebook._agent.WORKFLOW_NAME``)."""
@@ -127,8 +129,6 @@ TIME_COLUMNS = frozenset(
     }
 )
 """Epoch-millisecond columns, moved to the copy's time (durations such as timeout_ms are not)."""
-
-T = TypeVar("T")
 
 
 class BuildResult(TypedDict):
@@ -180,60 +180,6 @@ def iso(ms: int) -> str:
 
 
 # -- child: build the waiting requests ---------------------------------------------------------
-
-
-def swap(value: Any, swaps: Mapping[str, str]) -> Any:
-    """``value`` with every occurrence of each key of ``swaps`` replaced, inside JSON too."""
-    if isinstance(value, str):
-        for old, new in swaps.items():
-            value = value.replace(old, new)
-        return value
-    if isinstance(value, dict):
-        return {key: swap(item, swaps) for key, item in value.items()}
-    if isinstance(value, list):
-        return [swap(item, swaps) for item in value]
-    return value
-
-
-def copy_row(row: Mapping[str, Any], swaps: Mapping[str, str], shift_ms: int) -> dict[str, Any]:
-    """A copy of a template row for another run: ids swapped, times moved by ``shift_ms``."""
-    return {
-        column: value + shift_ms
-        if column in TIME_COLUMNS and isinstance(value, int)
-        else swap(value, swaps)
-        for column, value in row.items()
-    }
-
-
-def template_rows(conn: sa.Connection, table: sa.Table, where: Any) -> list[dict[str, Any]]:
-    """The rows of a template run, as dicts; identities and SQL NULL JSON columns left out.
-
-    Left out, an identity numbers the copies in insertion order, and a JSON column stays NULL
-    (inserting None would store JSON ``null`` instead).
-    """
-    import sqlalchemy as sa  # noqa: PLC0415 - see build
-
-    json_columns = [c for c in table.c if isinstance(c.type, sa.JSON)]
-    is_null = [c.is_(None).label(f"{c.name} is null") for c in json_columns]
-    rows = []
-    query = sa.select(table, *is_null).where(where).order_by(*table.primary_key.columns)
-    for row in conn.execute(query).mappings():
-        absent = {c.name for c in json_columns if row[f"{c.name} is null"]}
-        absent |= {c.name for c in table.c if c.identity is not None}
-        rows.append({c.name: row[c] for c in table.c if c.name not in absent})
-    return rows
-
-
-def insert_chunks(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` with executemany, CHUNK at a time, in order (rows with the same columns)."""
-    start = 0
-    while start < len(rows):
-        columns = rows[start].keys()
-        end = start + 1
-        while end < len(rows) and end - start < CHUNK and rows[end].keys() == columns:
-            end += 1
-        conn.execute(table.insert(), list(rows[start:end]))
-        start = end
 
 
 def build(url: str, n: int) -> BuildResult:
@@ -302,7 +248,7 @@ def build(url: str, n: int) -> BuildResult:
         value = serializer.serialize(agent_status(i, iso(asked_ms)))
         for table, rows in templates.items():
             for row in rows:
-                copy = copy_row(row, swaps, asked_ms - anchor)
+                copy = copy_row(row, swaps, asked_ms - anchor, TIME_COLUMNS)
                 if copy.get("key") == EVENT_KEY:  # the event, in DBOS's two tables
                     copy["value"] = value
                 copies[table].append(copy)
@@ -318,16 +264,6 @@ def build(url: str, n: int) -> BuildResult:
 
 
 # -- child: measure, with only the URL ---------------------------------------------------------
-
-
-def timed(fn: Callable[[], T], repeats: int) -> tuple[list[float], T]:
-    """Call ``fn`` ``repeats`` times; the durations in ms and the last result."""
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        durations.append(1000 * (time.perf_counter() - started))
-    return durations, result
 
 
 def measure(url: str, n: int) -> Measurement:
@@ -385,21 +321,6 @@ def child_main(phase: str, url: str, n: int) -> None:
 # -- parent: fresh databases, a builder and a reader per size, the table -----------------------
 
 
-def recreate_postgres_database(name: str) -> None:
-    import sqlalchemy as sa  # noqa: PLC0415 - see build
-
-    admin = sa.create_engine(
-        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
 def run_child(phase: str, url: str, n: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(n)]
     done = subprocess.run(
@@ -418,23 +339,16 @@ COLUMNS = ("db", "n", "sdk_ms", "sdk_median_ms", "page50_ms", "seed_ms", "ratio"
 WIDTHS = (8, 7, 8, 14, 10, 10, 9)
 
 
-def table_row(cells: Iterable[str]) -> str:
-    return " ".join(
-        f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
-        for i, (cell, width) in enumerate(zip(cells, WIDTHS, strict=True))
-    )
-
-
 def print_table(results: dict[str, dict[int, Measurement]], builds: list[str]) -> None:
     print("\nInbox read from a separate process (best of runs; ratio = seed_ms / sdk_ms)")
-    header = table_row(COLUMNS)
+    header = table_row(COLUMNS, WIDTHS)
     print(header)
     print("-" * len(header))
     for backend, by_size in results.items():
         for n, m in by_size.items():
             cells = (m["sdk_ms"], m["sdk_median_ms"], m["page50_ms"], m["seed_ms"])
             shown = [f"{value:.1f}" for value in cells]
-            print(table_row((backend, f"{n:,}", *shown, f"{m['ratio']:.0f}x")))
+            print(table_row((backend, f"{n:,}", *shown, f"{m['ratio']:.0f}x"), WIDTHS))
     print()
     for backend, by_size in results.items():
         if GOAL_N not in by_size:
