@@ -55,7 +55,7 @@ class Approver(hitl.Agent):
 
 
 class Chooser(hitl.Agent):
-    def run(self, timeout: float | None = None, default: str | None = None) -> str:
+    def run(self, timeout: hitl.Timeout | None = None, default: str | None = None) -> str:
         decision = self.request_choice(
             "Which?", ["red", "green", "blue"], timeout=timeout, default=default
         )

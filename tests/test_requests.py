@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,16 @@ def test_deadline_applies_the_declared_default(tmp_path: Path) -> None:
     assert decision.deadline is not None
     assert decision.at >= decision.deadline
     assert [e.status for e in run.history()][-2:] == ["timed_out", "finished"]
+
+
+def test_an_absolute_deadline() -> None:
+    """A deadline given as an aware datetime is kept as it is."""
+    deadline = datetime.now(UTC) + timedelta(seconds=1)
+    run = Chooser.start(deadline, "green")
+    assert run.result(timeout=30) == "timed_out:green"
+    (decision,) = run.decisions()
+    assert decision.deadline is not None
+    assert abs((decision.deadline - deadline).total_seconds()) < 0.002
 
 
 def test_deadline_with_choice_default() -> None:

@@ -83,6 +83,7 @@ __all__ = [
     "Status",
     "StatusEvent",
     "Store",
+    "Timeout",
     "__version__",
     "agents",
     "connect",

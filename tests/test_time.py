@@ -1,0 +1,56 @@
+"""Durations and deadlines: what a user may write, and the errors for what they may not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hitl_notebook._time import deadline_ms, from_ms, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("4h", 14400),
+        ("2d", 172800),
+        ("1w", 604800),
+        ("500ms", 0.5),
+        ("1h30m", 5400),
+        (" 1H 30M ", 5400),
+        ("1.5h", 5400),
+    ],
+)
+def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
+    """Units from milliseconds to weeks, combined, any case and spacing."""
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "4", "4 hours", "h", "1h-5m", "soon"])
+def test_unreadable_durations_say_how_to_write_one(text: str) -> None:
+    """A duration that cannot be read names the accepted forms."""
+    with pytest.raises(ValueError, match="'90s', '30m', '4h'"):
+        parse_duration(text)
+
+
+def test_a_deadline_is_absolute_and_counted_from_the_request() -> None:
+    """Durations count from the moment given; an aware datetime is taken as it is."""
+    start = 1_800_000_000_000
+    assert deadline_ms("1h", start_ms=start) == start + 3_600_000
+    assert deadline_ms(timedelta(minutes=5), start_ms=start) == start + 300_000
+    assert deadline_ms(2.5, start_ms=start) == start + 2_500
+    moment = datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
+    assert from_ms(deadline_ms(moment, start_ms=start) or 0) == moment
+    assert deadline_ms(None, start_ms=start) is None
+
+
+def test_bad_deadlines_are_refused() -> None:
+    """Naive datetimes, negative durations and other types get a clear error."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        deadline_ms(datetime(2027, 1, 1), start_ms=0)
+    with pytest.raises(ValueError, match="negative"):
+        deadline_ms(-5, start_ms=0)
+    with pytest.raises(TypeError, match="duration or a datetime"):
+        deadline_ms(True, start_ms=0)
