@@ -1,17 +1,19 @@
 """What an agent does durably, written once as a program of operations, run by a sync or async driver.
 
-A program is a generator that yields two kinds of operation: ``Step`` (a function whose result DBOS
-checkpoints, so it runs once even across crashes) and ``Wait`` (a durable DBOS ``recv`` with a
-deadline). ``run_sync`` drives it from a sync agent's thread, ``run_async`` from an async agent's
-coroutine; the logic of a request (store it, check it, wait, apply the deadline) exists once.
+A program is a generator that yields operations: ``Step`` (a function whose result DBOS
+checkpoints, so it runs once even across crashes), ``Wait`` (a durable DBOS ``recv`` with a
+deadline) and ``Note`` (an idempotent write that needs no checkpoint). ``run_sync`` drives it
+from a sync agent's thread, ``run_async`` from an async agent's coroutine; the logic of a
+request (store it, check it, wait, apply the deadline) exists once.
 
 Asking a human (``ask``):
 
 1. step ``hitl.request``: store the requests with their absolute deadlines, publish "waiting";
 2. step ``hitl.check``: collect the decisions; decide a request whose deadline passed as timed
    out (one conditional update, so an answer stored before the deadline still wins);
-3. while some are open, wait for a wake-up message (any answer to the run sends one) until the
-   nearest deadline, then go back to 2.
+3. while some are open, wait for a wake-up message until the nearest deadline: an answer's
+   message carries its decision (note "resumed" and go on waiting for the rest); no message by
+   the deadline goes back to 2.
 """
 
 from __future__ import annotations
