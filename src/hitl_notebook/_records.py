@@ -36,7 +36,6 @@ __all__ = [
     "latest_status",
     "load_request",
     "load_request_and_run_state",
-    "open_requests",
     "record_answer",
     "request_from_row",
     "requests_of_run",
@@ -110,15 +109,6 @@ def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
     return conn.execute(
         sa.select(requests)
         .where(requests.c.run_id == run_id)
-        .order_by(requests.c.requested_at_ms, requests.c.request_id)
-    ).all()
-
-
-def open_requests(conn: sa.Connection) -> Sequence[sa.Row[Any]]:
-    """Every open request, oldest first."""
-    return conn.execute(
-        sa.select(requests)
-        .where(requests.c.state == OPEN)
         .order_by(requests.c.requested_at_ms, requests.c.request_id)
     ).all()
 
