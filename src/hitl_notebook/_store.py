@@ -43,7 +43,6 @@ from hitl_notebook._errors import (
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
 from hitl_notebook._records import (
-    DECIDED,
     append_status,
     decide,
     history,
@@ -140,7 +139,9 @@ class Store:
             )
             row = decided_row or load_request(conn, request.request_id)
             assert row is not None
-            if decided_row is not None:
+            stored = request_from_row(row)
+            if decided_row is not None or stored.decision is None:
+                # Accepted, or open past its deadline: a late answer is kept in the log too.
                 record_answer(
                     conn,
                     row,
@@ -149,30 +150,18 @@ class Store:
                     channel=channel,
                     comment=comment,
                     at_ms=at,
-                    result="accepted",
+                    result="accepted" if decided_row is not None else "late",
                 )
-                decided = request_from_row(row).decision
-                assert decided is not None
+            if decided_row is not None:
+                assert stored.decision is not None
                 # The wake-up message carries the decision, so the agent resumes without a query.
                 self.database.client.send_in_transaction(
                     conn,
                     request.run_id,
-                    decided.model_dump(mode="json"),
+                    stored.decision.model_dump(mode="json"),
                     topic=wake_topic(request.run_id),
                     idempotency_key=f"hitl:{request.request_id}",
                 )
-            elif row.state != DECIDED:
-                record_answer(
-                    conn,
-                    row,
-                    answer,
-                    by=responder,
-                    channel=channel,
-                    comment=comment,
-                    at_ms=at,
-                    result="late",
-                )
-        stored = request_from_row(row)
         if decided_row is not None:
             assert stored.decision is not None
             return stored.decision
