@@ -118,9 +118,7 @@ class Agent:
         super().__init_subclass__(**kwargs)
         if "agent_name" not in cls.__dict__:
             cls.agent_name = cls.__name__
-        if "run" not in cls.__dict__ and not any(
-            "run" in base.__dict__ for base in cls.__mro__[1:-1] if base is not Agent
-        ):
+        if not any("run" in base.__dict__ for base in cls.__mro__ if base not in (Agent, object)):
             raise TypeError(f"{cls.__name__} must define run(self, ...).")
         _registry.register(cls)
 
