@@ -9,10 +9,11 @@ back as text and are parsed only when read, so listing 10,000 requests stays fas
 from __future__ import annotations
 
 import json
+from html import escape
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
@@ -20,6 +21,10 @@ from hitl_notebook._database import requests, runs
 from hitl_notebook._dbos_schema import ACTIVE_STATES, workflow_status
 from hitl_notebook._records import OPEN
 from hitl_notebook._time import Timeout, from_ms, now_ms, parse_duration
+
+if TYPE_CHECKING:
+    from hitl_notebook._store import Store
+    from hitl_notebook._widget_inbox import InboxWidget
 
 __all__ = ["Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
 
@@ -133,11 +138,62 @@ class InboxFilter:
 
 
 class Inbox(Sequence[InboxItem]):
-    """The waiting requests read at one moment: a sequence of InboxItem."""
+    """The waiting requests read at one moment: a sequence of InboxItem.
 
-    def __init__(self, items: list[InboxItem], as_of: datetime) -> None:
+    Displayed in a notebook it is a live widget to answer them in place (see ``widget``).
+    """
+
+    def __init__(
+        self, items: list[InboxItem], as_of: datetime, spec: InboxFilter | None = None
+    ) -> None:
         self.items = items
         self.as_of = as_of
+        self.spec = spec or InboxFilter()
+        """The filter the inbox was read with."""
+        self.store: Store | None = None
+        """The store it was read through (the widget answers and refreshes through it)."""
+
+    def widget(
+        self,
+        *,
+        responder: str | None = None,
+        refresh_s: float = 2.0,
+        page_size: int = 25,
+        live: bool = True,
+    ) -> InboxWidget:
+        """A live widget for this inbox: same filter, refreshed every ``refresh_s`` seconds.
+
+        Answers sent from it are recorded as ``responder`` (default ``$HITL_USER``, else the
+        login name). Displaying the inbox in a cell makes one with the defaults.
+
+        >>> w = hitl.inbox(agent="RefundAgent").widget(responder="alice")
+        """
+        from hitl_notebook._widget_inbox import inbox_widget  # noqa: PLC0415 - views import us
+
+        return inbox_widget(
+            self, responder=responder, refresh_s=refresh_s, page_size=page_size, live=live
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from hitl_notebook._widget_live import has_widget_frontend  # noqa: PLC0415
+
+        if self.store is not None and has_widget_frontend():
+            return self.widget()._repr_mimebundle_(**kwargs)
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><td>{escape(i.request_id)}</td><td>{escape(i.agent)}</td>"
+            f"<td>{escape(i.kind)}</td><td>{escape(i.title)}</td>"
+            f"<td>{'' if i.deadline is None else i.deadline.isoformat(timespec='seconds')}</td></tr>"
+            for i in self.items[:20]
+        )
+        more = f"<p>… and {len(self.items) - 20} more</p>" if len(self.items) > 20 else ""
+        return (
+            f"<div><p><b>Inbox</b>: {len(self.items)} waiting</p><table><thead><tr>"
+            "<th>request</th><th>agent</th><th>kind</th><th>title</th><th>deadline</th>"
+            f"</tr></thead><tbody>{cells}</tbody></table>{more}</div>"
+        )
 
     def __getitem__(self, index: Any) -> Any:
         return self.items[index]
@@ -213,7 +269,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
     items = [InboxItem._make((*row, now)) for row in rows]
-    return Inbox(items, from_ms(now))
+    return Inbox(items, from_ms(now), spec)
 
 
 def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -275,7 +275,9 @@ class Store:
             agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
         )
         with self.database.engine.connect() as conn:
-            return query_inbox(conn, spec)
+            found = query_inbox(conn, spec)
+        found.store = self
+        return found
 
     inbox_async = _async_twin(inbox)
 

@@ -1,0 +1,174 @@
+"""Edit forms: a proposal's JSON schema turned into the fields the inbox widget draws.
+
+The request stores its proposal's pydantic JSON schema, so a process without the agent's code can
+draw the form. ``form_for`` walks that schema once, resolving ``$ref``s and optional
+(``anyOf [..., null]``) fields, and returns a tree of plain dicts the browser renders: text,
+integer and number inputs (with their bounds), checkboxes, dropdowns for enums and Literals,
+lists with add/remove, nested models as fieldsets. Anything else falls back to a JSON text box.
+Each field carries the proposal's value as its default. Checking what the human typed is not done
+here: the answer goes through the store's one rule (``_answers.resolve``) like every other
+channel, and its problems come back per field (``problems_by_field``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, NotRequired, TypedDict
+
+__all__ = ["FieldKind", "FormField", "form_for", "problems_by_field"]
+
+FieldKind = Literal["text", "integer", "number", "boolean", "enum", "list", "object", "json"]
+
+_SCALARS: dict[str, FieldKind] = {
+    "string": "text",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+}
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength")
+_MAX_DEPTH = 8
+
+
+class FormField(TypedDict):
+    """One field of an edit form, as the browser draws it."""
+
+    kind: FieldKind
+    path: str
+    """Where the value sits in the proposal, ``/``-joined (``items/0/sku``); ``""`` is the root."""
+    label: str
+    value: Any
+    required: bool
+    nullable: bool
+    description: NotRequired[str]
+    options: NotRequired[list[Any]]
+    bounds: NotRequired[dict[str, float]]
+    fields: NotRequired[list[FormField]]
+    item: NotRequired[FormField]
+
+
+def form_for(schema: dict[str, Any], proposal: Any) -> FormField:
+    """The form for editing ``proposal``, a value of the JSON ``schema``."""
+    return _field(schema, schema, proposal, path="", label="", required=True, depth=0)
+
+
+def problems_by_field(problems: list[str]) -> dict[str, list[str]]:
+    """Group the store's validation problems (``"a/b: message"``) by field path (``""``: whole)."""
+    grouped: dict[str, list[str]] = {}
+    for problem in problems:
+        match = re.match(r"^([\w/.-]+): (.*)$", problem, re.DOTALL)
+        path, message = (match.group(1), match.group(2)) if match else ("", problem)
+        grouped.setdefault("" if path == "value" else path, []).append(message)
+    return grouped
+
+
+def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    seen = 0
+    while "$ref" in node and seen < _MAX_DEPTH:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            return node
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        seen += 1
+    return node
+
+
+def _field(
+    root: dict[str, Any],
+    node: dict[str, Any],
+    value: Any,
+    *,
+    path: str,
+    label: str,
+    required: bool,
+    depth: int,
+) -> FormField:
+    node = _resolve(root, node)
+    nullable = False
+    variants = node.get("anyOf") or node.get("oneOf")
+    if variants:
+        resolved = [_resolve(root, v) for v in variants]
+        non_null = [v for v in resolved if v.get("type") != "null"]
+        nullable = len(non_null) < len(resolved)
+        if len(non_null) == 1:
+            extra = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
+            node = {**non_null[0], **extra}
+        else:
+            return _make("json", node, value, path, label, required, nullable=nullable)
+    if value is None and "default" in node:
+        value = node["default"]
+    kind = _kind_of(node)
+    if depth >= _MAX_DEPTH and kind in ("list", "object"):
+        kind = "json"
+    made = _make(kind, node, value, path, label, required, nullable=nullable)
+    if kind == "enum":
+        made["options"] = [node["const"]] if "const" in node else list(node["enum"])
+    elif kind in ("integer", "number", "text"):
+        bounds = {key: node[key] for key in _BOUNDS if key in node}
+        if bounds:
+            made["bounds"] = bounds
+    elif kind == "object":
+        needed = set(node.get("required", []))
+        given = value if isinstance(value, dict) else {}
+        made["fields"] = [
+            _field(
+                root,
+                sub,
+                given.get(name),
+                path=f"{path}/{name}" if path else name,
+                label=sub.get("title") or name,
+                required=name in needed,
+                depth=depth + 1,
+            )
+            for name, sub in node.get("properties", {}).items()
+        ]
+    elif kind == "list":
+        made["item"] = _field(
+            root,
+            node.get("items", {}),
+            None,
+            path=f"{path}/*" if path else "*",
+            label="",
+            required=True,
+            depth=depth + 1,
+        )
+        made["value"] = value if isinstance(value, list) else []
+    return made
+
+
+def _kind_of(node: dict[str, Any]) -> FieldKind:
+    if "enum" in node or "const" in node:
+        return "enum"
+    kind = node.get("type")
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    if kind == "array" and isinstance(node.get("items", {}), dict):
+        return "list"
+    if kind == "object" and "properties" in node:
+        return "object"
+    return "json"
+
+
+def _make(
+    kind: FieldKind,
+    node: dict[str, Any],
+    value: Any,
+    path: str,
+    label: str,
+    required: bool,
+    *,
+    nullable: bool,
+) -> FormField:
+    made = FormField(
+        kind=kind,
+        path=path,
+        label=label or node.get("title", ""),
+        value=value,
+        required=required,
+        nullable=nullable,
+    )
+    if node.get("description"):
+        made["description"] = node["description"]
+    return made

@@ -1,0 +1,509 @@
+// hitl_notebook widgets: the inbox table and the run card (one ESM module for both views).
+// The kernel owns the data; the browser keeps one page of rows and applies the kernel's patches.
+// Every click becomes one model.send({type, ...}); answers come back as "result" messages.
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fmtTime(ms) {
+  if (ms === null || ms === undefined) return "";
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+function fmtLeft(ms) {
+  const overdue = ms < 0;
+  let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hh = Math.floor(s / 3600); s -= hh * 3600;
+  const mm = Math.floor(s / 60); s -= mm * 60;
+  const text = d ? `${d}d ${hh}h` : hh ? `${hh}h ${String(mm).padStart(2, "0")}m` : `${mm}m ${String(s).padStart(2, "0")}s`;
+  return overdue ? `overdue ${text}` : `${text} left`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edit forms: drawn from the field tree made by hitl_notebook._forms, read back into a value.
+
+function lastName(path) {
+  const parts = path.split("/");
+  return parts[parts.length - 1];
+}
+
+function renderField(field, value) {
+  const wrap = h("div", { class: `hitl-field hitl-field-${field.kind}`, "data-path": field.path });
+  const label = field.label ? h("label", { class: "hitl-label", text: field.label + (field.required ? " *" : "") }) : null;
+  const hint = field.description ? h("div", { class: "hitl-hint", text: field.description }) : null;
+  const error = h("div", { class: "hitl-field-error" });
+  let read;
+  if (field.kind === "object") {
+    const children = field.fields.map((sub) => {
+      const r = renderField(sub, value ? value[lastName(sub.path)] : undefined);
+      return { name: lastName(sub.path), r };
+    });
+    const box = h("fieldset", { class: "hitl-object" }, field.label ? h("legend", { text: field.label }) : null, children.map((c) => c.r.node));
+    wrap.append(box, error);
+    read = () => {
+      const out = {};
+      for (const c of children) {
+        const v = c.r.read();
+        if (v.error) return v;
+        if (v.value !== undefined) out[c.name] = v.value;
+      }
+      return { value: out };
+    };
+    return { node: wrap, read };
+  }
+  if (field.kind === "list") {
+    const items = [];
+    const list = h("div", { class: "hitl-list" });
+    const add = (v) => {
+      const r = renderField({ ...field.item, label: "" }, v);
+      const remove = h("button", { class: "hitl-btn hitl-remove-item", type: "button", text: "✕", title: "remove" });
+      const row = h("div", { class: "hitl-list-item" }, r.node, remove);
+      const entry = { r, row };
+      remove.addEventListener("click", () => { items.splice(items.indexOf(entry), 1); row.remove(); });
+      items.push(entry);
+      list.append(row);
+    };
+    (Array.isArray(value) ? value : []).forEach(add);
+    const addBtn = h("button", { class: "hitl-btn hitl-add-item", type: "button", text: "+ add" });
+    addBtn.addEventListener("click", () => add(undefined));
+    wrap.append(label, hint, list, addBtn, error);
+    read = () => {
+      const out = [];
+      for (const e of items) {
+        const v = e.r.read();
+        if (v.error) return v;
+        out.push(v.value === undefined ? null : v.value);
+      }
+      return { value: out };
+    };
+    return { node: wrap, read };
+  }
+  let input;
+  if (field.kind === "boolean") {
+    input = h("input", { type: "checkbox", class: "hitl-input", checked: !!value });
+    read = () => ({ value: input.checked });
+  } else if (field.kind === "enum") {
+    input = h("select", { class: "hitl-input" });
+    if (field.nullable || value === null || value === undefined) input.append(h("option", { value: "null", text: "—" }));
+    for (const option of field.options) {
+      input.append(h("option", { value: JSON.stringify(option), text: String(option), selected: option === value }));
+    }
+    if (value !== null && value !== undefined) input.value = JSON.stringify(value);
+    read = () => ({ value: JSON.parse(input.value) });
+  } else if (field.kind === "integer" || field.kind === "number") {
+    const b = field.bounds || {};
+    const min = b.minimum ?? b.exclusiveMinimum, max = b.maximum ?? b.exclusiveMaximum;
+    input = h("input", { type: "number", class: "hitl-input", step: field.kind === "integer" ? "1" : "any", value: value ?? "" });
+    const range = [min !== undefined ? `${b.exclusiveMinimum !== undefined ? ">" : "≥"} ${min}` : null, max !== undefined ? `${b.exclusiveMaximum !== undefined ? "<" : "≤"} ${max}` : null].filter(Boolean).join(", ");
+    if (range) wrap.append(h("span", { class: "hitl-bounds", text: `(${range})` }));
+    read = () => {
+      const raw = input.value.trim();
+      if (raw === "") return { value: field.nullable ? null : undefined };
+      const n = Number(raw);
+      return Number.isNaN(n) ? { error: [field.path, "not a number"] } : { value: n };
+    };
+  } else if (field.kind === "json") {
+    input = h("textarea", { class: "hitl-input hitl-json", rows: 3, value: value === undefined ? "" : JSON.stringify(value) });
+    read = () => {
+      const raw = input.value.trim();
+      if (raw === "") return { value: undefined };
+      try { return { value: JSON.parse(raw) }; } catch (e) { return { error: [field.path, "not valid JSON"] }; }
+    };
+  } else {
+    input = h("input", { type: "text", class: "hitl-input", value: value ?? "" });
+    read = () => ({ value: input.value === "" && field.nullable ? null : input.value });
+  }
+  input.setAttribute("name", field.path || "value");
+  wrap.prepend(label || "", input);
+  wrap.append(hint || "", error);
+  return { node: wrap, read };
+}
+
+function showErrors(container, errors) {
+  container.querySelectorAll(".hitl-field-error").forEach((n) => { n.textContent = ""; });
+  container.querySelectorAll(".hitl-invalid").forEach((n) => n.classList.remove("hitl-invalid"));
+  const general = [];
+  for (const [path, messages] of Object.entries(errors || {})) {
+    const pattern = path.replace(/\/\d+(?=\/|$)/g, "/*");
+    const exact = container.querySelector(`.hitl-field[data-path="${CSS.escape(path)}"] > .hitl-field-error`);
+    const field = exact || container.querySelector(`.hitl-field[data-path="${CSS.escape(pattern)}"] > .hitl-field-error`);
+    if (field && path !== "") {
+      field.textContent = messages.join("; ");
+      field.parentElement.classList.add("hitl-invalid");
+    } else general.push(...messages);
+  }
+  return general;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions a request allows, shared by the inbox rows and the run card.
+
+function actionButtons(row) {
+  const b = (action, text, extra = {}) => h("button", { class: `hitl-btn hitl-${action}`, type: "button", "data-action": action, "data-id": row.id, text, ...extra });
+  const out = [];
+  if (row.kind === "approval" || row.kind === "edit") out.push(b("approve", "Approve"));
+  if (row.kind === "approval" || row.kind === "edit") out.push(b("reject", "Reject"));
+  if ((row.kind === "approval" && row.has_proposal) || row.kind === "edit") out.push(b("edit", "Edit"));
+  if (row.kind === "choice") for (const option of row.options || []) out.push(b("choose", option, { "data-choice": option }));
+  if (row.kind === "text") out.push(b("answer", "Answer"));
+  return out;
+}
+
+// Panels (reject comment, text answer, edit form, details) live under a row, keyed by request id.
+class Panels {
+  constructor(model) { this.model = model; this.open = new Map(); this.forms = new Map(); }
+
+  toggle(id, kind, host) {
+    const current = this.open.get(id);
+    if (current && current.kind === kind) { this.close(id); return null; }
+    this.close(id);
+    const node = h("div", { class: `hitl-panel hitl-panel-${kind}`, "data-id": id });
+    this.open.set(id, { kind, node });
+    host.append(node);
+    return node;
+  }
+
+  close(id) {
+    const current = this.open.get(id);
+    if (current) current.node.remove();
+    this.open.delete(id);
+    this.forms.delete(id);
+  }
+
+  reject(id, host) {
+    const node = this.toggle(id, "reject", host);
+    if (!node) return;
+    const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: "why? (comment, optional)" });
+    const send = h("button", { class: "hitl-btn hitl-send-reject", type: "button", text: "Send rejection" });
+    send.addEventListener("click", () => this.model.send({ type: "respond", request_id: id, approve: false, comment: comment.value }));
+    node.append(comment, send);
+    comment.focus();
+  }
+
+  answer(id, host) {
+    const node = this.toggle(id, "answer", host);
+    if (!node) return;
+    const text = h("textarea", { class: "hitl-input hitl-text", rows: 2, placeholder: "your answer" });
+    const send = h("button", { class: "hitl-btn hitl-send-answer", type: "button", text: "Send answer" });
+    send.addEventListener("click", () => this.model.send({ type: "respond", request_id: id, text: text.value }));
+    node.append(text, send);
+    text.focus();
+  }
+
+  edit(id, host) {
+    const node = this.toggle(id, "edit", host);
+    if (!node) return;
+    node.append(h("div", { class: "hitl-loading", text: "loading form…" }));
+    this.model.send({ type: "form", request_id: id });
+  }
+
+  details(id, host) {
+    const node = this.toggle(id, "details", host);
+    if (!node) return;
+    node.append(h("div", { class: "hitl-loading", text: "loading…" }));
+    this.model.send({ type: "details", request_id: id });
+  }
+
+  onForm(msg) {
+    const current = this.open.get(msg.request_id);
+    if (!current || current.kind !== "edit") return;
+    const node = current.node;
+    node.replaceChildren();
+    if (!msg.form) { node.append(h("div", { class: "hitl-msg", text: msg.message })); return; }
+    const form = renderField(msg.form, msg.form.value);
+    const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: "comment (optional)" });
+    const general = h("div", { class: "hitl-form-error" });
+    const submit = h("button", { class: "hitl-btn hitl-submit-edit", type: "button", text: "Submit edit" });
+    submit.addEventListener("click", () => {
+      const read = form.read();
+      if (read.error) {
+        general.textContent = showErrors(node, { [read.error[0]]: [read.error[1]] }).join("; ");
+        return;
+      }
+      general.textContent = "";
+      this.model.send({ type: "respond", request_id: msg.request_id, approve: true, value: read.value, comment: comment.value });
+    });
+    node.append(h("form", { class: "hitl-form", onsubmit: (e) => e.preventDefault() }, form.node), comment, submit, general);
+    this.forms.set(msg.request_id, { node, general });
+  }
+
+  onDetails(msg) {
+    const current = this.open.get(msg.request_id);
+    if (!current || current.kind !== "details") return;
+    const d = msg.details;
+    const node = current.node;
+    node.replaceChildren();
+    if (d.error) { node.append(h("div", { class: "hitl-msg", text: d.error })); return; }
+    node.append(
+      h("div", { class: "hitl-details" },
+        h("h4", { text: d.title }),
+        d.body ? h("pre", { class: "hitl-body", text: d.body }) : null,
+        h("div", { text: `asked ${fmtTime(d.requested_at_ms)}` + (d.deadline_ms ? `, deadline ${fmtTime(d.deadline_ms)}` : "") }),
+        d.assignees && d.assignees.length ? h("div", { text: `for: ${d.assignees.join(", ")}` }) : null,
+        d.options ? h("div", { text: `options: ${d.options.join(", ")}` }) : null,
+        d.proposal ? h("pre", { class: "hitl-proposal", text: JSON.stringify(d.proposal, null, 2) }) : null,
+        h("div", { class: "hitl-timeline-title", text: "status history" }),
+        h("ol", { class: "hitl-timeline" }, d.history.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
+      ),
+    );
+  }
+
+  // Validation problems of an answer: per field in an open form, else the row message shows them.
+  onResult(msg) {
+    const form = this.forms.get(msg.request_id);
+    if (form && msg.errors) {
+      form.general.textContent = showErrors(form.node, msg.errors).join("; ");
+      return true;
+    }
+    return false;
+  }
+}
+
+function onAction(model, panels, button, host) {
+  const id = button.dataset.id;
+  const action = button.dataset.action;
+  if (action === "approve") model.send({ type: "respond", request_id: id, approve: true });
+  else if (action === "choose") model.send({ type: "respond", request_id: id, choice: button.dataset.choice });
+  else if (action === "reject") panels.reject(id, host);
+  else if (action === "answer") panels.answer(id, host);
+  else if (action === "edit") panels.edit(id, host);
+  else if (action === "details") panels.details(id, host);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The inbox view.
+
+function renderInbox({ model, el }) {
+  const state = { rows: [], byId: new Map(), total: 0, agents: [], query: {}, page: 0, pageSize: 25, offset: 0, selected: new Set(), messages: new Map() };
+  const panels = new Panels(model);
+  const root = h("div", { class: "hitl-inbox" });
+  const badge = h("span", { class: "hitl-badge", text: "…" });
+  const who = h("span", { class: "hitl-responder" });
+  const notice = h("div", { class: "hitl-notice" });
+  const search = h("input", { type: "search", class: "hitl-input hitl-search", placeholder: "search titles" });
+  const kind = h("select", { class: "hitl-input hitl-kind" }, ["", "approval", "edit", "choice", "text"].map((k) => h("option", { value: k, text: k || "all kinds" })));
+  const agent = h("select", { class: "hitl-input hitl-agent" });
+  const overdue = h("input", { type: "checkbox", class: "hitl-overdue-only" });
+  const sort = h("select", { class: "hitl-input hitl-sort" }, [["requested_at", "oldest first"], ["deadline", "deadline"], ["agent", "agent"], ["title", "title"]].map(([v, t]) => h("option", { value: v, text: t })));
+  const desc = h("input", { type: "checkbox", class: "hitl-desc" });
+  const selectAll = h("input", { type: "checkbox", class: "hitl-select-all", title: "select this page" });
+  const bulkComment = h("input", { type: "text", class: "hitl-input hitl-bulk-comment", placeholder: "comment for selected" });
+  const bulkApprove = h("button", { class: "hitl-btn hitl-bulk-approve", type: "button", text: "Approve selected" });
+  const bulkReject = h("button", { class: "hitl-btn hitl-bulk-reject", type: "button", text: "Reject selected" });
+  const bulkMsg = h("span", { class: "hitl-bulk-msg" });
+  const tbody = h("tbody");
+  const prev = h("button", { class: "hitl-btn hitl-prev", type: "button", text: "‹ prev" });
+  const next = h("button", { class: "hitl-btn hitl-next", type: "button", text: "next ›" });
+  const pageInfo = h("span", { class: "hitl-page" });
+  root.append(
+    h("div", { class: "hitl-header" }, h("b", { text: "Inbox" }), badge, who),
+    notice,
+    h("div", { class: "hitl-filters" }, search, kind, agent, h("label", {}, overdue, " overdue only"), h("label", {}, "sort ", sort), h("label", {}, desc, " newest/last first")),
+    h("div", { class: "hitl-bulk" }, bulkComment, bulkApprove, bulkReject, bulkMsg),
+    h("table", { class: "hitl-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, selectAll), ["agent", "request", "kind", "status", "deadline", "actions"].map((t) => h("th", { text: t })))),
+      tbody),
+    h("div", { class: "hitl-pager" }, prev, pageInfo, next),
+  );
+  el.append(root);
+
+  const sendQuery = (page = 0) => model.send({ type: "query", page, query: { search: search.value, kind: kind.value, agent: agent.value, overdue: overdue.checked, sort: sort.value, descending: desc.checked } });
+  let debounce;
+  search.addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(() => sendQuery(0), 250); });
+  for (const input of [kind, agent, overdue, sort, desc]) input.addEventListener("change", () => sendQuery(0));
+  prev.addEventListener("click", () => sendQuery(Math.max(0, state.page - 1)));
+  next.addEventListener("click", () => sendQuery(state.page + 1));
+  selectAll.addEventListener("change", () => {
+    for (const row of state.rows) if (selectAll.checked) state.selected.add(row.id); else state.selected.delete(row.id);
+    tbody.querySelectorAll("input.hitl-select").forEach((box) => { box.checked = selectAll.checked; });
+  });
+  const bulk = (approve) => {
+    const ids = [...state.selected];
+    if (!ids.length) { bulkMsg.textContent = "select requests first"; return; }
+    bulkMsg.textContent = "sending…";
+    model.send({ type: "bulk", request_ids: ids, approve, comment: bulkComment.value });
+  };
+  bulkApprove.addEventListener("click", () => bulk(true));
+  bulkReject.addEventListener("click", () => bulk(false));
+
+  tbody.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const host = tbody.querySelector(`tr.hitl-panel-row[data-id="${CSS.escape(button.dataset.id)}"] > td`);
+    onAction(model, panels, button, host);
+  });
+  tbody.addEventListener("change", (event) => {
+    const box = event.target.closest("input.hitl-select");
+    if (!box) return;
+    if (box.checked) state.selected.add(box.dataset.id); else state.selected.delete(box.dataset.id);
+  });
+
+  function rowNodes(row) {
+    const left = h("td", { class: "hitl-deadline", "data-deadline": row.deadline_ms ?? "" });
+    const message = state.messages.get(row.id);
+    const main = h("tr", { class: "hitl-row", "data-id": row.id },
+      h("td", {}, h("input", { type: "checkbox", class: "hitl-select", "data-id": row.id, checked: state.selected.has(row.id) })),
+      h("td", { class: "hitl-agent-name", text: row.agent }),
+      h("td", { class: "hitl-title" }, h("div", { text: row.title }), row.body ? h("div", { class: "hitl-preview", text: row.body }) : null, h("div", { class: "hitl-ids", text: row.id })),
+      h("td", { class: "hitl-kind-cell", text: row.kind }),
+      h("td", { class: "hitl-status", text: (row.status || "") + (row.detail ? ` — ${row.detail}` : "") + (row.run_state !== "PENDING" ? ` (${row.run_state})` : "") }),
+      left,
+      h("td", { class: "hitl-actions" }, actionButtons(row), h("button", { class: "hitl-btn hitl-details-btn", type: "button", "data-action": "details", "data-id": row.id, text: "Details" }), h("div", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
+    );
+    const panelRow = h("tr", { class: "hitl-panel-row", "data-id": row.id }, h("td", { colSpan: 7 }));
+    const open = panels.open.get(row.id);
+    if (open) panelRow.firstChild.append(open.node);
+    return [main, panelRow];
+  }
+
+  function drawRows() {
+    const nodes = [];
+    for (const row of state.rows) nodes.push(...rowNodes(row));
+    tbody.replaceChildren(...nodes);
+    if (!state.rows.length) tbody.append(h("tr", { class: "hitl-empty" }, h("td", { colSpan: 7, text: state.total ? "no requests on this page" : "nothing is waiting" })));
+    tick();
+  }
+
+  function drawChrome() {
+    badge.textContent = `${state.total.toLocaleString("en")} waiting`;
+    const first = state.total ? state.page * state.pageSize + 1 : 0;
+    const last = Math.min(state.total, (state.page + 1) * state.pageSize);
+    pageInfo.textContent = `${first}–${last} of ${state.total.toLocaleString("en")}`;
+    prev.disabled = state.page === 0;
+    next.disabled = last >= state.total;
+    const chosen = agent.value || state.query.agent || "";
+    agent.replaceChildren(h("option", { value: "", text: "all agents" }), ...[...new Set([...state.agents, ...(chosen ? [chosen] : [])])].map((a) => h("option", { value: a, text: a })));
+    agent.value = chosen;
+  }
+
+  function tick() {
+    const now = Date.now() + state.offset;
+    for (const cell of tbody.querySelectorAll("td.hitl-deadline")) {
+      const deadline = cell.dataset.deadline;
+      if (!deadline) { cell.textContent = "—"; continue; }
+      const left = Number(deadline) - now;
+      cell.textContent = fmtLeft(left);
+      cell.title = fmtTime(Number(deadline));
+      cell.parentElement.classList.toggle("hitl-overdue", left < 0);
+    }
+  }
+  const timer = setInterval(tick, 1000);
+
+  model.on("change:responder", () => { who.textContent = `answering as ${model.get("responder")}`; });
+  who.textContent = `answering as ${model.get("responder")}`;
+
+  const onMessage = (msg) => {
+    if (msg.type === "snapshot") {
+      Object.assign(state, { rows: msg.rows, total: msg.total, agents: msg.agents, query: msg.query, page: msg.page, pageSize: msg.page_size, offset: msg.now_ms - Date.now() });
+      state.byId = new Map(msg.rows.map((r) => [r.id, r]));
+      search.value = document.activeElement === search ? search.value : msg.query.search;
+      kind.value = msg.query.kind; agent.value = msg.query.agent; overdue.checked = msg.query.overdue; sort.value = msg.query.sort; desc.checked = msg.query.descending;
+      drawChrome(); drawRows();
+      root.dataset.ready = "1";
+    } else if (msg.type === "patch") {
+      for (const row of msg.upsert) state.byId.set(row.id, row);
+      for (const id of msg.remove) { state.byId.delete(id); state.selected.delete(id); panels.close(id); state.messages.delete(id); }
+      state.rows = msg.order.map((id) => state.byId.get(id)).filter(Boolean);
+      Object.assign(state, { total: msg.total, page: msg.page, offset: msg.now_ms - Date.now() });
+      if (msg.agents) state.agents = msg.agents;
+      drawChrome(); drawRows();
+    } else if (msg.type === "result") {
+      if (!msg.ok && panels.onResult(msg)) return;
+      state.messages.set(msg.request_id, { text: msg.message, cls: msg.ok ? "hitl-ok" : "hitl-refused" });
+      const cell = tbody.querySelector(`tr.hitl-row[data-id="${CSS.escape(msg.request_id)}"] .hitl-msg`);
+      if (cell) { cell.textContent = msg.message; cell.className = `hitl-msg ${msg.ok ? "hitl-ok" : "hitl-refused"}`; }
+      if (msg.decided) panels.close(msg.request_id);
+      if (msg.ok || msg.decided) showNotice(msg.message, msg.ok ? "hitl-ok" : "hitl-refused");
+    } else if (msg.type === "bulk_result") {
+      bulkMsg.textContent = msg.message + (Object.keys(msg.failed).length ? `: ${Object.entries(msg.failed).map(([id, e]) => `${id}: ${e}`).join("; ")}` : "");
+      state.selected.clear(); selectAll.checked = false;
+    } else if (msg.type === "form") panels.onForm(msg);
+    else if (msg.type === "details") panels.onDetails(msg);
+    else if (msg.type === "notice") showNotice(msg.message, "");
+  };
+  function showNotice(text, cls) { notice.textContent = text; notice.className = `hitl-notice ${cls}`; }
+  model.on("msg:custom", onMessage);
+  model.send({ type: "hello" });
+  return () => { clearInterval(timer); model.off("msg:custom", onMessage); };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run card.
+
+function renderRun({ model, el }) {
+  const panels = new Panels(model);
+  const root = h("div", { class: "hitl-run" });
+  const notice = h("div", { class: "hitl-notice" });
+  const body = h("div", { class: "hitl-run-body" });
+  root.append(body, notice);
+  el.append(root);
+  let card = null;
+  const messages = new Map();
+
+  function draw() {
+    if (!card) return;
+    const progress = card.progress === null || card.progress === undefined ? null : Math.round(card.progress * 100);
+    const requests = h("div", { class: "hitl-run-requests" }, card.requests.map((r) => {
+      const host = h("div", { class: "hitl-panel-host" });
+      const open = panels.open.get(r.id);
+      if (open) host.append(open.node);
+      const message = messages.get(r.id);
+      const node = h("div", { class: "hitl-run-request hitl-row", "data-id": r.id },
+        h("div", { class: "hitl-title", text: `${r.title} (${r.kind})` }),
+        r.deadline_ms ? h("div", { class: "hitl-deadline-text", text: `deadline ${fmtTime(r.deadline_ms)}` }) : null,
+        h("div", { class: "hitl-actions" }, actionButtons(r), h("span", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
+        host);
+      node.addEventListener("click", (event) => {
+        const button = event.target.closest("button[data-action]");
+        if (button && node.contains(button) && !host.contains(button)) onAction(model, panels, button, host);
+      });
+      return node;
+    }));
+    body.replaceChildren(
+      h("div", { class: "hitl-header" }, h("b", { text: card.agent || "run" }), h("span", { class: "hitl-ids", text: card.run_id }), h("span", { class: `hitl-state hitl-state-${card.state}`, text: card.state })),
+      h("div", { class: "hitl-run-status" }, h("span", { class: "hitl-status", text: card.status || "not started" }), card.detail ? ` — ${card.detail}` : ""),
+      progress === null ? null : h("div", { class: "hitl-progress" }, h("div", { class: "hitl-progress-bar", style: `width:${progress}%` }), h("span", { text: `${progress}%` })),
+      card.result !== null && card.result !== undefined ? h("div", { class: "hitl-result", text: `result: ${card.result}` }) : null,
+      requests,
+      h("ol", { class: "hitl-timeline" }, card.timeline.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
+    );
+    root.dataset.status = card.status || "";
+  }
+
+  const onMessage = (msg) => {
+    if (msg.type === "card") { card = msg.card; for (const id of [...panels.open.keys()]) if (!card.requests.some((r) => r.id === id)) panels.close(id); draw(); }
+    else if (msg.type === "result") {
+      if (!msg.ok && panels.onResult(msg)) return;
+      messages.set(msg.request_id, { text: msg.message, cls: msg.ok ? "hitl-ok" : "hitl-refused" });
+      notice.textContent = msg.message;
+      draw();
+    } else if (msg.type === "form") panels.onForm(msg);
+    else if (msg.type === "details") panels.onDetails(msg);
+    else if (msg.type === "notice") notice.textContent = msg.message;
+  };
+  model.on("msg:custom", onMessage);
+  model.send({ type: "hello" });
+  return () => model.off("msg:custom", onMessage);
+}
+
+export default {
+  render(context) {
+    const view = context.model.get("view");
+    return view === "run" ? renderRun(context) : renderInbox(context);
+  },
+};
