@@ -96,13 +96,15 @@ def _field(
             extra = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
             node = {**non_null[0], **extra}
         else:
-            return _make("json", node, value, path, label, required, nullable=nullable)
+            return _make(
+                "json", node, value, path, label=label, required=required, nullable=nullable
+            )
     if value is None and "default" in node:
         value = node["default"]
     kind = _kind_of(node)
     if depth >= _MAX_DEPTH and kind in ("list", "object"):
         kind = "json"
-    made = _make(kind, node, value, path, label, required, nullable=nullable)
+    made = _make(kind, node, value, path, label=label, required=required, nullable=nullable)
     if kind == "enum":
         made["options"] = [node["const"]] if "const" in node else list(node["enum"])
     elif kind in ("integer", "number", "text"):
@@ -156,9 +158,9 @@ def _make(
     node: dict[str, Any],
     value: Any,
     path: str,
+    *,
     label: str,
     required: bool,
-    *,
     nullable: bool,
 ) -> FormField:
     made = FormField(

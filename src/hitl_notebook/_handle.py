@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from html import escape
+from typing import TYPE_CHECKING, Any
 
 from hitl_notebook._errors import NotWaitingError, ResultTimeoutError
 from hitl_notebook._models import Decision, Request, StatusEvent
 from hitl_notebook._store import FINAL_RUN_STATES, Store, store
+
+if TYPE_CHECKING:
+    from hitl_notebook._widget_run import RunWidget
 
 __all__ = ["RunHandle", "run"]
 
@@ -110,6 +114,47 @@ class RunHandle:
     def reject(self, *, by: str | None = None, comment: str | None = None) -> Decision:
         """Reject the run's open request."""
         return self.respond(approve=False, by=by, comment=comment)
+
+    async def wait_async(self, timeout: float | None = None) -> str:
+        """Wait until the run ends, without blocking the notebook; return DBOS's final state.
+
+        Unlike ``result_async`` it does not raise when the run failed or was cancelled. While a
+        cell awaits it, the widgets stay clickable (a blocking wait would hold every click).
+        """
+        return await asyncio.to_thread(self._wait_ended, timeout)
+
+    def _wait_ended(self, timeout: float | None) -> str:
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while (state := self.store.run_state(self._run_id)) not in FINAL_RUN_STATES:
+            if give_up is not None and time.monotonic() >= give_up:
+                raise ResultTimeoutError(
+                    f"Run {self._run_id!r} did not end within {timeout} s (state {state}); "
+                    "it keeps running."
+                )
+            time.sleep(WAIT_POLL_S)
+        return state
+
+    def widget(self, *, responder: str | None = None, refresh_s: float = 1.0) -> RunWidget:
+        """A live status card for the run, with its open requests answerable in place.
+
+        Displaying the handle in a cell makes one with the defaults.
+        """
+        from hitl_notebook._widget_run import RunWidget  # noqa: PLC0415 - views import us
+
+        return RunWidget(self.store, self._run_id, responder=responder, refresh_s=refresh_s)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from hitl_notebook._widget_live import has_widget_frontend  # noqa: PLC0415
+
+        if has_widget_frontend():
+            return self.widget()._repr_mimebundle_(**kwargs)
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+    def _repr_html_(self) -> str:
+        current = self.status
+        shown = f": {escape(current.status)}" if current else ""
+        detail = f" — {escape(current.detail)}" if current and current.detail else ""
+        return f"<p>Run <code>{escape(self._run_id)}</code> ({escape(self.agent or '')}){shown}{detail}</p>"
 
     def __repr__(self) -> str:
         current = self.status

@@ -9,10 +9,10 @@ back as text and are parsed only when read, so listing 10,000 requests stays fas
 from __future__ import annotations
 
 import json
-from html import escape
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import sqlalchemy as sa

@@ -76,9 +76,7 @@ def decided_text(decision: Decision) -> str:
     return f"{decision.outcome.value} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def answer(
-    store: Store, request_id: str, content: dict[str, Any], *, by: str
-) -> ResultMessage:
+def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -> ResultMessage:
     """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``."""
     given = {name: content[name] for name in _ANSWER_FIELDS if content.get(name) is not None}
     comment = content.get("comment") or None
@@ -157,9 +155,7 @@ def details(store: Store, request_id: str) -> DetailsMessage:
     try:
         request = store.request(request_id)
     except AnswerError as error:
-        return DetailsMessage(
-            type="details", request_id=request_id, details={"error": str(error)}
-        )
+        return DetailsMessage(type="details", request_id=request_id, details={"error": str(error)})
     return DetailsMessage(
         type="details", request_id=request_id, details=request_details(store, request)
     )

@@ -348,5 +348,7 @@ def inbox_widget(inbox: Inbox, **options: Any) -> InboxWidget:
     """The live widget for an inbox read through a store."""
     source = inbox.store
     if source is None:
-        raise ValueError("This inbox was not read through a store; use hitl.inbox() or Store.inbox().")
+        raise ValueError(
+            "This inbox was not read through a store; use hitl.inbox() or Store.inbox()."
+        )
     return InboxWidget(source, inbox.spec, **options)

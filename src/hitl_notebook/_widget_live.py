@@ -61,7 +61,7 @@ def live_widgets() -> list[LiveWidget]:
         return list(_live.values())
 
 
-class LiveWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class LiveWidget(anywidget.AnyWidget):
     """A widget that keeps itself up to date from one background thread until it is closed."""
 
     _esm = STATIC / "hitl.js"
@@ -130,13 +130,15 @@ class LiveWidget(anywidget.AnyWidget):  # type: ignore[misc]
         with _live_lock:
             if _live.get(self._key) is self:
                 del _live[self._key]
+        layout = self.layout
         super().close()
+        layout.close()  # a DOMWidget's Layout is a model of its own: free it too
 
     def _loop(self) -> None:
         while not self._stop.wait(self.refresh_s):
             try:
                 self.refresh()
-            except Exception as error:  # noqa: BLE001 - a refresh thread must outlive a bad read
+            except Exception as error:  # a refresh thread must outlive a bad read
                 self.notify(f"Refresh failed ({type(error).__name__}: {error}); retrying.")
 
     def send_message(self, message: Any) -> None:
@@ -150,14 +152,20 @@ class LiveWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self.send_message({"type": "notice", "message": text})
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict):
+        if not isinstance(content, dict):
+            return
+        try:
             with self.lock:
                 self.handle(content)
+        except Exception as error:  # the browser shows what failed instead of a silent log line
+            self.notify(f"{content.get('type', 'message')} failed: {type(error).__name__}: {error}")
 
     # -- display -------------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        data, metadata = super()._repr_mimebundle_(**kwargs)
+        bundle = super()._repr_mimebundle_(**kwargs)
+        assert bundle is not None
+        data, metadata = bundle
         return {**data, "text/plain": self.text(), "text/html": self.html()}, metadata
 
 
