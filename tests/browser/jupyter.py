@@ -1,0 +1,192 @@
+"""A headless JupyterLab (or Notebook 7) on 127.0.0.1 driven by Playwright and Debian's Chromium.
+
+Used by the browser tests and by ``bench/widget.py``. The server runs on a free loopback port
+with a random token, its own Jupyter dirs and its own ``HITL_HOME``; it contacts nothing outside.
+The recipe and the reasons for each flag: reference/widgets.md section 2.3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from playwright.sync_api import Browser, Page, Playwright, expect
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+KNOWN_NOISE = ("reading 'schema'", "filebrowser:open-path")
+"""Page errors Notebook 7.6 logs by itself on load (with or without widgets)."""
+
+
+@dataclass
+class Lab:
+    """A running Jupyter server: where it is, its token, its notebooks folder and HITL_HOME."""
+
+    url: str
+    token: str
+    root: Path
+    hitl_home: Path
+    log: Path
+
+    def page_url(self, notebook: str, ui: str) -> str:
+        """The address of ``notebook`` in JupyterLab (``lab``) or Notebook 7 (``notebook7``)."""
+        if ui == "lab":
+            return f"{self.url}/lab/tree/{notebook}?reset&token={self.token}"
+        return f"{self.url}/notebooks/{notebook}?token={self.token}"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def jupyter_server(base: Path) -> Iterator[Lab]:
+    """Start ``jupyter lab`` on loopback under ``base``; stop the process group we started."""
+    port, token = free_port(), secrets.token_hex(16)
+    root, home, jupyter = base / "notebooks", base / "hitl_home", base / "jupyter"
+    for folder in (root, home, jupyter / "data" / "lab" / "settings"):
+        folder.mkdir(parents=True, exist_ok=True)
+    # Silence the "official Jupyter news?" toast, which covers the notebook.
+    (jupyter / "data" / "lab" / "settings" / "overrides.json").write_text(
+        json.dumps(
+            {
+                "@jupyterlab/apputils-extension:notification": {
+                    "fetchNews": "false",
+                    "checkForUpdates": False,
+                }
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(jupyter / "config"),
+        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
+        JUPYTERLAB_WORKSPACES_DIR=str(jupyter / "workspaces"),
+        JUPYTERLAB_SETTINGS_DIR=str(jupyter / "data" / "lab" / "settings"),
+        IPYTHONDIR=str(jupyter / "ipython"),
+        HITL_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(
+            [str(REPO / "src"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    )
+    env.pop("HITL_DATABASE_URL", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.allow_remote_access=False",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+        "--allow-root",
+    ]
+    log = base / "jupyter.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"jupyter lab exited early; see {log}") from None
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"jupyter lab did not start in 90 s; see {log}") from None
+                time.sleep(0.2)
+        yield Lab(url, token, root, home, log)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's Chromium, headless (Playwright never downloads a browser here)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """Write a notebook of code cells."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(notebook, path)
+
+
+def open_and_run_all(page: Page, lab: Lab, notebook: str, ui: str = "lab") -> None:
+    """Open ``notebook`` and run all its cells (without waiting for them to finish)."""
+    page.goto(lab.page_url(notebook, ui))
+    if ui == "lab":
+        current = page.locator("#jp-main-dock-panel li.lm-TabBar-tab.lm-mod-current")
+        expect(current).to_have_text(notebook, timeout=60_000)
+    panel = page.locator(".jp-NotebookPanel").filter(visible=True)
+    indicator = panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    expect(indicator).to_be_visible(timeout=90_000)
+    panel.locator(".jp-Cell .jp-InputPrompt").first.click()
+    first_prompt = panel.locator(".jp-InputPrompt").first
+    for attempt in range(3):
+        page.wait_for_function(
+            "() => window.jupyterapp && "
+            "window.jupyterapp.commands.isEnabled('notebook:run-all-cells')"
+        )
+        # Fire and forget: awaiting the command's promise would wait for every cell to finish.
+        page.evaluate(
+            "() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+        )
+        try:
+            expect(first_prompt).not_to_have_text("[ ]:", timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
+def page_errors(errors: list[str]) -> list[str]:
+    """The page errors that are ours (Notebook 7's own noise left out)."""
+    return [e for e in errors if not any(noise in e for noise in KNOWN_NOISE)]
