@@ -109,7 +109,7 @@ def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -
         type="result",
         request_id=request_id,
         ok=True,
-        message=decided_text(decision).capitalize(),
+        message=decided_text(decision)[:1].upper() + decided_text(decision)[1:],
         decided=True,
     )
 

@@ -72,25 +72,19 @@ def jupyter_server(base: Path) -> Iterator[Lab]:
     """Start ``jupyter lab`` on loopback under ``base``; stop the process group we started."""
     port, token = free_port(), secrets.token_hex(16)
     root, home, jupyter = base / "notebooks", base / "hitl_home", base / "jupyter"
-    for folder in (root, home, jupyter / "data" / "lab" / "settings"):
+    settings = jupyter / "settings" / "@jupyterlab" / "apputils-extension"
+    for folder in (root, home, settings):
         folder.mkdir(parents=True, exist_ok=True)
     # Silence the "official Jupyter news?" toast, which covers the notebook.
-    (jupyter / "data" / "lab" / "settings" / "overrides.json").write_text(
-        json.dumps(
-            {
-                "@jupyterlab/apputils-extension:notification": {
-                    "fetchNews": "false",
-                    "checkForUpdates": False,
-                }
-            }
-        )
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(jupyter / "config"),
         JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
         JUPYTERLAB_WORKSPACES_DIR=str(jupyter / "workspaces"),
-        JUPYTERLAB_SETTINGS_DIR=str(jupyter / "data" / "lab" / "settings"),
+        JUPYTERLAB_SETTINGS_DIR=str(jupyter / "settings"),
         IPYTHONDIR=str(jupyter / "ipython"),
         HITL_HOME=str(home),
         PYTHONPATH=os.pathsep.join(
