@@ -25,3 +25,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --editable ".[dev]"
   touch "$stamp"
 fi
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's own
+# browser download is not used.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    echo "Chromium is missing: the browser tests need it. Install it with" >&2
+    echo "  sudo apt-get install -y chromium   (or skip them: pytest -m 'not browser')" >&2
+  fi
+fi

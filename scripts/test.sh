@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run every check: format, lint, types, the test suite (SQLite and
-# Postgres, multi-process scenarios) and the notebooks under nbval.
+# Postgres, multi-process scenarios, the widgets in headless Chromium) and the notebooks under
+# nbval. Screenshots of the browser tests land in test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,7 +66,10 @@ def click(widget: LiveWidget, **content: Any) -> dict[str, Any]:
     before = len(sent(widget))
     widget._handle_msg(
         {
-            "content": {"comm_id": widget.model_id, "data": {"method": "custom", "content": content}},
+            "content": {
+                "comm_id": widget.model_id,
+                "data": {"method": "custom", "content": content},
+            },
             "buffers": [],
         }
     )
@@ -82,7 +85,7 @@ def inbox_widget(**options: Any) -> InboxWidget:
 # -- forms ---------------------------------------------------------------------------------------
 
 
-class Color(str, Enum):
+class Color(StrEnum):
     RED = "red"
     BLUE = "blue"
 
@@ -453,3 +456,13 @@ def test_wait_async_lets_the_loop_run_while_waiting() -> None:
     assert asyncio.run(scenario()) == "SUCCESS"
     with pytest.raises(hitl.ResultTimeoutError):
         asyncio.run(Writer.start().wait_async(timeout=0.1))
+
+
+@pytest.mark.usefixtures("runtime")
+def test_widget_ships_its_module_and_styles() -> None:
+    """The ESM and CSS are package files, sent to the browser with the widget's state."""
+    (open_message,) = [m for m in inbox_widget().comm.messages if m["msg_type"] == "comm_open"]
+    state = open_message["data"]["state"]
+    assert "export default" in state["_esm"]
+    assert ".hitl-inbox" in state["_css"]
+    assert state["view"] == "inbox"

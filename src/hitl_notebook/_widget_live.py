@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +25,8 @@ import traitlets
 __all__ = ["STATIC", "LiveWidget", "current_cell_id", "has_widget_frontend", "live_widgets"]
 
 STATIC = Path(__file__).parent / "static"
+MAX_BUSY_RATIO = 9.0
+"""Seconds of pause per second spent refreshing, at least (the thread stays under ~10%)."""
 
 _live: dict[str, LiveWidget] = {}
 _live_lock = threading.Lock()
@@ -135,11 +138,15 @@ class LiveWidget(anywidget.AnyWidget):
         layout.close()  # a DOMWidget's Layout is a model of its own: free it too
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.refresh_s):
+        pause = self.refresh_s
+        while not self._stop.wait(pause):
+            started = time.monotonic()
             try:
                 self.refresh()
             except Exception as error:  # a refresh thread must outlive a bad read
                 self.notify(f"Refresh failed ({type(error).__name__}: {error}); retrying.")
+            # A huge inbox makes a refresh slow: keep the thread under a tenth of a core.
+            pause = max(self.refresh_s, MAX_BUSY_RATIO * (time.monotonic() - started))
 
     def send_message(self, message: Any) -> None:
         """Send one message to the browser (no-op once closed)."""

@@ -18,7 +18,7 @@ import hitl_notebook as hitl
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import Lab, open_and_run_all, write_notebook
 
-SETUP = '''
+SETUP = """
 import hitl_notebook as hitl
 from pydantic import BaseModel, Field
 
@@ -55,7 +55,7 @@ runs += [Picker.start(run_id=name) for name in {picks!r}]
 runs += [Asker.start(run_id=name) for name in {asks!r}]
 for run in runs:
     run.wait_for_request(timeout=60)
-'''
+"""
 SHOW = 'widget = hitl.inbox().widget(responder="browser-user", refresh_s=0.5)\nwidget'
 AWAIT = "ended = [await run.wait_async(timeout=300) for run in runs]\nended"
 
@@ -150,9 +150,9 @@ def test_answer_from_another_process_updates_the_page(page: Page, lab: Lab) -> N
     url = _notebook(lab, "remote", reviews=[], picks=[], asks=["remote-a", "remote-b"])
     open_and_run_all(page, lab, "remote.ipynb")
     expect(page.locator("tr.hitl-row")).to_have_count(2, timeout=90_000)
+    cli = [sys.executable, "-m", "hitl_notebook._cli", "respond", "remote-a.r1", "--db", url]
     subprocess.run(
-        [sys.executable, "-m", "hitl_notebook._cli", "respond", "remote-a.r1"]
-        + ["--answer", "from the terminal", "--by", "carol", "--db", url],
+        [*cli, "--answer", "from the terminal", "--by", "carol"],
         check=True,
         capture_output=True,
         timeout=60,
