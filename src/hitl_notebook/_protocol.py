@@ -1,10 +1,10 @@
 """What an agent does durably, written once as a program of operations, run by a sync or async driver.
 
 A program is a generator that yields operations: ``Step`` (a function whose result DBOS
-checkpoints, so it runs once even across crashes), ``Wait`` (a durable DBOS ``recv`` with a
-deadline) and ``Note`` (an idempotent write that needs no checkpoint). ``run_sync`` drives it
-from a sync agent's thread, ``run_async`` from an async agent's coroutine; the logic of a
-request (store it, check it, wait, apply the deadline) exists once.
+checkpoints, so it runs once even across crashes), ``Wait`` (a durable wait for a message until a
+deadline: hot, then parked, see ``_waiting``) and ``Note`` (an idempotent write that needs no
+checkpoint). ``run_sync`` drives it from a sync agent's thread, ``run_async`` from an async agent's
+coroutine; the logic of a request (store it, check it, wait, apply the deadline) exists once.
 
 Asking a human (``ask``):
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from dbos import DBOS, StepOptions
+from dbos import DBOS
 
 from hitl_notebook._answers import resolve
 from hitl_notebook._database import Database
@@ -38,16 +38,16 @@ from hitl_notebook._records import (
     load_request,
     request_from_row,
 )
+from hitl_notebook._steps import step_options
 from hitl_notebook._store import wake_topic
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
+from hitl_notebook._waiting import wait_async, wait_sync
 
 __all__ = ["Note", "Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
 
 T = TypeVar("T")
 
-WAIT_CHUNK_S = 7 * 24 * 3600.0
-"""A wait without a deadline is a loop of week-long durable waits."""
-DEADLINE_SLACK_S = 0.01
+DEADLINE_SLACK_MS = 10
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait durably for a message on ``topic`` for at most ``seconds``."""
+    """Wait durably for a message on ``topic`` until ``until_ms`` (None: no deadline)."""
 
     topic: str
-    seconds: float
+    until_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -76,20 +76,6 @@ class Note:
 
 
 Program = Generator[Step | Wait | Note, Any, T]
-
-
-def _step_options(name: str) -> StepOptions:
-    """The SDK's own steps retry transient database errors, and nothing else."""
-    return {
-        "name": name,
-        "retries_allowed": True,
-        "max_attempts": 5,
-        "should_retry": _is_transient,
-    }
-
-
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
 
 
 def run_sync(program: Program[T]) -> T:
@@ -109,11 +95,11 @@ def run_sync(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = DBOS.run_step(_step_options(op.name), op.fn, *op.args)
+                result = DBOS.run_step(step_options(op.name), op.fn, *op.args)
             elif isinstance(op, Note):
                 result = op.fn(*op.args)
             else:
-                result = DBOS.recv(op.topic, timeout_seconds=op.seconds)
+                result = wait_sync(op.topic, op.until_ms)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -125,11 +111,11 @@ async def run_async(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = await DBOS.run_step_async(_step_options(op.name), op.fn, *op.args)
+                result = await DBOS.run_step_async(step_options(op.name), op.fn, *op.args)
             elif isinstance(op, Note):
                 result = await asyncio.to_thread(op.fn, *op.args)
             else:
-                result = await DBOS.recv_async(op.topic, timeout_seconds=op.seconds)
+                result = await wait_async(op.topic, op.until_ms)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -165,7 +151,7 @@ def ask(
     )
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
-        message = yield Wait(wake_topic(run_id), _seconds_until_first_deadline(still_open))
+        message = yield Wait(wake_topic(run_id), _first_deadline_ms(still_open))
         if message is None:  # a deadline (or a spurious wake-up): look at the table
             found: dict[str, Decision] = yield Step(
                 "hitl.check", _check, (database, [r.request_id for r in still_open])
@@ -179,11 +165,9 @@ def ask(
     return [decided[r.request_id] for r in stored]
 
 
-def _seconds_until_first_deadline(requests: list[Request]) -> float:
-    deadlines = [r.deadline.timestamp() * 1000 for r in requests if r.deadline is not None]
-    if not deadlines:
-        return WAIT_CHUNK_S
-    return max(0.0, (min(deadlines) - now_ms()) / 1000) + DEADLINE_SLACK_S
+def _first_deadline_ms(requests: list[Request]) -> int | None:
+    deadlines = [round(r.deadline.timestamp() * 1000) for r in requests if r.deadline is not None]
+    return min(deadlines) + DEADLINE_SLACK_MS if deadlines else None
 
 
 def _run_id() -> str:

@@ -16,7 +16,7 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._database import answers, requests, runs, statuses
-from hitl_notebook._dbos_schema import workflow_status
+from hitl_notebook._dbos_internals import workflow_status
 from hitl_notebook._models import (
     FINAL_STATUSES,
     Answer,
@@ -40,6 +40,7 @@ __all__ = [
     "request_from_row",
     "requests_of_run",
     "run_state",
+    "runs_decided_since",
 ]
 
 OPEN = "open"
@@ -97,6 +98,14 @@ def load_request_and_run_state(
         .where(requests.c.request_id == request_id)
     ).first()
     return None if row is None else (row, row.run_state)
+
+
+def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
+    """The runs with a request decided at or after ``since_ms`` (what wakes waiting runs)."""
+    found = conn.execute(
+        sa.select(requests.c.run_id).where(requests.c.decided_at_ms >= since_ms).distinct()
+    )
+    return set(found.scalars())
 
 
 def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:

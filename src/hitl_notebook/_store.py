@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from dbos._error import DBOSAwaitedWorkflowCancelledError
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._answers import resolve
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import AwaitedRunCancelledError, wake
 from hitl_notebook._errors import (
     AlreadyDecidedError,
     AnswerError,
@@ -40,6 +41,7 @@ from hitl_notebook._errors import (
     RunCancelledError,
     RunFailedError,
 )
+from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
 from hitl_notebook._records import (
@@ -162,6 +164,7 @@ class Store:
                     topic=wake_topic(request.run_id),
                     idempotency_key=f"hitl:{request.request_id}",
                 )
+                _wake_run(conn, stored, at)
         if decided_row is not None:
             assert stored.decision is not None
             return stored.decision
@@ -360,7 +363,7 @@ class Store:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.")
         try:
             return self.database.client.retrieve_workflow(run_id).get_result()
-        except DBOSAwaitedWorkflowCancelledError as error:
+        except AwaitedRunCancelledError as error:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
         except Exception as error:
             raise RunFailedError(
@@ -405,6 +408,28 @@ class BulkResult:
         lines = [f"BulkResult: {len(self.decided)} answered, {len(self.failed)} refused"]
         lines += [f"  {target}: {type(e).__name__}: {e}" for target, e in self.failed.items()]
         return "\n".join(lines)
+
+
+def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
+    """Enqueue the run if it is parked; say so in its status if its process is not running."""
+    woken = wake(conn, request.run_id, now_ms=at_ms)
+    if woken is None or is_running(conn, woken[1]):
+        return
+    decision = request.decision
+    assert decision is not None
+    append_status(
+        conn,
+        run_id=request.run_id,
+        key=f"{request.request_id}:answered",
+        agent=request.agent,
+        status=Status.ANSWERED.value,
+        detail=(
+            f"{decision.outcome.value} by {decision.by}; resumes when its process "
+            f"({woken[1]}) runs again"
+        ),
+        progress=None,
+        at_ms=at_ms,
+    )
 
 
 def _check_id(value: str) -> None:

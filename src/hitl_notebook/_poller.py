@@ -1,0 +1,158 @@
+"""The process's one poller: it wakes the runs that wait hot when their answer is stored.
+
+On SQLite it makes one query per interval for all hot waiters together (the decisions of the last
+few seconds), and only while some run waits hot; on Postgres it listens to DBOS's notification
+channel (and queries once a second in case a notification was missed). Every ``SWEEP_S`` it also
+enqueues parked runs of this process that have an unconsumed answer, a safety net for answers
+delivered by other means than ``Store.respond``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+
+import sqlalchemy as sa
+
+from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import NOTIFICATIONS_CHANNEL, sweep
+from hitl_notebook._records import runs_decided_since
+from hitl_notebook._time import now_ms
+
+__all__ = ["PARK", "Poller"]
+
+logger = logging.getLogger("hitl_notebook")
+
+PARK = "park"
+DECIDED_WINDOW_MS = 5_000
+"""The poller looks at decisions this far back, so a slow commit or a skewed clock is not missed."""
+LISTEN_FALLBACK_S = 1.0
+"""On Postgres, how often the poller also queries, in case a notification was missed."""
+SWEEP_S = 10.0
+"""How often parked runs with an unconsumed answer are enqueued (a safety net)."""
+RECONNECT_S = 1.0
+
+
+class Poller:
+    """One per process: wakes the hot waiters whose run got an answer."""
+
+    def __init__(self, database: Database, application_name: str, interval_s: float) -> None:
+        self._database = database
+        self._application_name = application_name
+        self._interval_s = interval_s
+        self._waiters: dict[str, list[Callable[[], None]]] = {}
+        self._lock = threading.Lock()
+        self._has_waiters = threading.Event()
+        self._stop = threading.Event()
+        self._live_parks: set[str] = set()
+        self._next_sweep = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
+
+    def start(self) -> None:
+        """Start the poller's thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the poller's thread (waiters are not woken: their runs stop with the runtime)."""
+        self._stop.set()
+        self._has_waiters.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def waiting(self) -> int:
+        """How many hot waiters are registered."""
+        with self._lock:
+            return sum(len(callbacks) for callbacks in self._waiters.values())
+
+    @contextlib.contextmanager
+    def watch(self, run_id: str, wake_up: Callable[[], None]) -> Iterator[None]:
+        """Call ``wake_up`` (from the poller's thread) when an answer to ``run_id`` is stored."""
+        with self._lock:
+            self._waiters.setdefault(run_id, []).append(wake_up)
+            self._has_waiters.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                callbacks = self._waiters[run_id]
+                callbacks.remove(wake_up)
+                if not callbacks:
+                    del self._waiters[run_id]
+                if not self._waiters:
+                    self._has_waiters.clear()
+
+    def decided(self, verdict: str) -> tuple[str, str]:
+        """Stamp a hot wait's verdict with a token; a "park" is remembered as decided live."""
+        token = uuid.uuid4().hex
+        if verdict == PARK:
+            with self._lock:
+                self._live_parks.add(token)
+        return verdict, token
+
+    def parks_live(self, token: str) -> bool:
+        """Whether this process decided that park just now (False for a replayed decision)."""
+        with self._lock:
+            if token in self._live_parks:
+                self._live_parks.discard(token)
+                return True
+            return False
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._database.is_sqlite:
+                    self._poll()
+                else:
+                    self._listen()
+            except (sa.exc.SQLAlchemyError, OSError) as error:
+                logger.warning("hitl poller: %s; retrying in %.0f s", error, RECONNECT_S)
+                self._stop.wait(RECONNECT_S)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            if self._has_waiters.wait(timeout=SWEEP_S):
+                self._wake_decided()
+                self._stop.wait(self._interval_s)
+            self._sweep_when_due()
+
+    def _listen(self) -> None:
+        import psycopg  # noqa: PLC0415 - only Postgres needs it
+
+        conninfo = sa.make_url(self._database.url).set(drivername="postgresql")
+        with psycopg.connect(
+            conninfo.render_as_string(hide_password=False), autocommit=True
+        ) as conn:
+            conn.execute(f"LISTEN {NOTIFICATIONS_CHANNEL}")
+            while not self._stop.is_set():
+                run_ids = []
+                for note in conn.notifies(timeout=LISTEN_FALLBACK_S):
+                    run_id, _, topic = note.payload.partition("::")
+                    if topic.startswith("hitl:"):
+                        run_ids.append(run_id)
+                self._wake(run_ids)
+                if self._has_waiters.is_set():
+                    self._wake_decided()
+                self._sweep_when_due()
+
+    def _wake_decided(self) -> None:
+        with self._database.engine.connect() as conn:
+            self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
+
+    def _wake(self, run_ids: Iterable[str]) -> None:
+        with self._lock:
+            callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
+        for callback in callbacks:
+            callback()
+
+    def _sweep_when_due(self) -> None:
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_S
+        with self._database.engine.begin() as conn:
+            sweep(conn, self._application_name, now_ms=now_ms())
