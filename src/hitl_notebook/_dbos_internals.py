@@ -8,8 +8,6 @@
   task and no poll. DBOS's own background job turns the row into ``ENQUEUED`` at the deadline; an
   answer does it at once (``wake``). Either way DBOS's queue dispatches it again in the process of
   the application that owns it, which replays it from its checkpoints.
-- **Postgres wake-ups.** DBOS's trigger notifies ``dbos_notifications_channel`` with
-  ``"<run id>::<topic>"`` for every message; the SDK's poller listens on it.
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 
@@ -19,6 +17,8 @@ pyproject.toml pins DBOS to the tested minor release.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from dbos._dbos import _get_dbos_instance
 from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
@@ -27,11 +27,9 @@ from dbos._utils import INTERNAL_QUEUE_NAME
 __all__ = [
     "ACTIVE_STATES",
     "DBOS_SCHEMA",
-    "NOTIFICATIONS_CHANNEL",
     "PARKED_STATE",
     "AwaitedRunCancelledError",
     "Parked",
-    "has_message",
     "park",
     "set_internal_queue_polling",
     "sweep",
@@ -46,8 +44,6 @@ PARKED_STATE = "DELAYED"
 ACTIVE_STATES = ("PENDING", "ENQUEUED", PARKED_STATE)
 """Workflow states of a run that can still wait for a human (ENQUEUED while being dispatched,
 DELAYED while parked)."""
-
-NOTIFICATIONS_CHANNEL = "dbos_notifications_channel"
 
 _dbos_metadata = sa.MetaData(schema=DBOS_SCHEMA)
 
@@ -69,40 +65,21 @@ workflow_status = sa.Table(
     sa.Column("started_at_epoch_ms", sa.BigInteger),
 )
 
-notifications = sa.Table(
-    "notifications",
-    _dbos_metadata,
-    sa.Column("destination_uuid", sa.Text),
-    sa.Column("topic", sa.Text),
-    sa.Column("consumed", sa.Boolean),
-    sa.Column("message_uuid", sa.Text, primary_key=True),
-)
-
 
 class Parked(BaseException):
     """Unwinds a parked run's code. A BaseException, so neither DBOS nor agent code that catches
     ``Exception`` records it as a failure; the run's row stays DELAYED."""
 
 
-def _unconsumed(run_id: str, topic: str) -> sa.Exists:
-    return (
-        sa.select(notifications.c.message_uuid)
-        .where(
-            notifications.c.destination_uuid == run_id,
-            notifications.c.topic == topic,
-            notifications.c.consumed.is_(False),
-        )
-        .exists()
-    )
-
-
-def has_message(conn: sa.Connection, run_id: str, topic: str) -> bool:
-    """Whether a message on ``topic`` waits to be consumed by the run."""
-    return bool(conn.execute(sa.select(_unconsumed(run_id, topic))).scalar())
-
-
-def park(conn: sa.Connection, run_id: str, topic: str, *, until_ms: int, now_ms: int) -> bool:
-    """Turn the executing run into a DELAYED row until ``until_ms``, unless a message is there.
+def park(
+    conn: sa.Connection,
+    run_id: str,
+    *,
+    until_ms: int,
+    now_ms: int,
+    unless: sa.ColumnElement[bool],
+) -> bool:
+    """Turn the executing run into a DELAYED row until ``until_ms``, unless ``unless`` holds.
 
     Resets the recovery attempts: a run that parks has made progress, and each dispatch counts one.
     """
@@ -111,7 +88,7 @@ def park(conn: sa.Connection, run_id: str, topic: str, *, until_ms: int, now_ms:
         .where(
             workflow_status.c.workflow_uuid == run_id,
             workflow_status.c.status == "PENDING",
-            ~_unconsumed(run_id, topic),
+            ~unless,
         )
         .values(
             status=PARKED_STATE,
@@ -130,7 +107,7 @@ def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> tuple[str, str] | 
     """Enqueue the run if it is parked; returns its state before and its executor, if it exists.
 
     The row is locked first, so a run that is parking at this moment either is seen parked here
-    or, once parked, sees this transaction's message (``park``'s caller checks again after it).
+    or, once parked, sees this transaction's answer (``park``'s caller looks again after it).
     """
     row = conn.execute(
         sa.select(workflow_status.c.status, workflow_status.c.executor_id)
@@ -151,20 +128,21 @@ def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> tuple[str, str] | 
     return str(row.status), str(row.executor_id)
 
 
-def sweep(conn: sa.Connection, application_name: str, *, now_ms: int) -> int:
-    """Enqueue this application's parked runs that have an unconsumed message (a safety net)."""
+def sweep(
+    conn: sa.Connection,
+    application_name: str,
+    *,
+    now_ms: int,
+    answered: Callable[[sa.ColumnElement[str]], sa.ColumnElement[bool]],
+) -> int:
+    """Enqueue this application's parked runs that are ``answered(run_id)``."""
     woken = conn.execute(
         sa.update(workflow_status)
         .where(
             workflow_status.c.status == PARKED_STATE,
             workflow_status.c.queue_name == INTERNAL_QUEUE_NAME,
             workflow_status.c.application_name == application_name,
-            sa.select(notifications.c.message_uuid)
-            .where(
-                notifications.c.destination_uuid == workflow_status.c.workflow_uuid,
-                notifications.c.consumed.is_(False),
-            )
-            .exists(),
+            answered(workflow_status.c.workflow_uuid),
         )
         .values(status="ENQUEUED", updated_at=now_ms)
     )

@@ -1,10 +1,13 @@
 """The process's one poller: it wakes the runs that wait hot when their answer is stored.
 
 On SQLite it makes one query per interval for all hot waiters together (the decisions of the last
-few seconds), and only while some run waits hot; on Postgres it listens to DBOS's notification
-channel (and queries once a second in case a notification was missed). Every ``SWEEP_S`` it also
-enqueues parked runs of this process that have an unconsumed answer, a safety net for answers
-delivered by other means than ``Store.respond``.
+few seconds), and only while some run waits hot; on Postgres it listens to the channel on which
+``Store.respond`` announces answers (and queries once a second in case an announcement was
+missed). A woken waiter looks at its own requests, so a wake-up that was not for it costs one query.
+
+Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
+taken: a safety net for a process that died between parking a run and its last look (see
+``_waiting``).
 """
 
 from __future__ import annotations
@@ -19,21 +22,20 @@ from collections.abc import Callable, Iterable, Iterator
 import sqlalchemy as sa
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import NOTIFICATIONS_CHANNEL, sweep
-from hitl_notebook._records import runs_decided_since
+from hitl_notebook._dbos_internals import sweep
+from hitl_notebook._records import ANSWERS_CHANNEL, answer_not_taken, runs_decided_since
 from hitl_notebook._time import now_ms
 
-__all__ = ["PARK", "Poller"]
+__all__ = ["Poller"]
 
 logger = logging.getLogger("hitl_notebook")
 
-PARK = "park"
 DECIDED_WINDOW_MS = 5_000
 """The poller looks at decisions this far back, so a slow commit or a skewed clock is not missed."""
 LISTEN_FALLBACK_S = 1.0
-"""On Postgres, how often the poller also queries, in case a notification was missed."""
+"""On Postgres, how often the poller also queries, in case an announcement was missed."""
 SWEEP_S = 10.0
-"""How often parked runs with an unconsumed answer are enqueued (a safety net)."""
+"""How often parked runs holding an answer they have not taken are enqueued (a safety net)."""
 RECONNECT_S = 1.0
 
 
@@ -85,13 +87,12 @@ class Poller:
                 if not self._waiters:
                     self._has_waiters.clear()
 
-    def decided(self, verdict: str) -> tuple[str, str]:
-        """Stamp a hot wait's verdict with a token; a "park" is remembered as decided live."""
+    def decide_to_park(self) -> str:
+        """A token for a decision to park taken live in this process (see ``parks_live``)."""
         token = uuid.uuid4().hex
-        if verdict == PARK:
-            with self._lock:
-                self._live_parks.add(token)
-        return verdict, token
+        with self._lock:
+            self._live_parks.add(token)
+        return token
 
     def parks_live(self, token: str) -> bool:
         """Whether this process decided that park just now (False for a replayed decision)."""
@@ -128,14 +129,10 @@ class Poller:
         with psycopg.connect(
             conninfo.render_as_string(hide_password=False), autocommit=True
         ) as conn:
-            conn.execute(f"LISTEN {NOTIFICATIONS_CHANNEL}")
+            conn.execute(f"LISTEN {ANSWERS_CHANNEL}")
             while not self._stop.is_set():
-                run_ids = []
                 for note in conn.notifies(timeout=LISTEN_FALLBACK_S):
-                    run_id, _, topic = note.payload.partition("::")
-                    if topic.startswith("hitl:"):
-                        run_ids.append(run_id)
-                self._wake(run_ids)
+                    self._wake([note.payload])
                 if self._has_waiters.is_set():
                     self._wake_decided()
                 self._sweep_when_due()
@@ -155,4 +152,4 @@ class Poller:
             return
         self._next_sweep = time.monotonic() + SWEEP_S
         with self._database.engine.begin() as conn:
-            sweep(conn, self._application_name, now_ms=now_ms())
+            sweep(conn, self._application_name, now_ms=now_ms(), answered=answer_not_taken)

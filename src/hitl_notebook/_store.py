@@ -5,9 +5,11 @@ agents, another kernel, a CLI or a web server, with no agent code loaded and no 
 
 An answer is checked against its request before anything is stored. Storing it is one transaction
 that decides the request (if it is still open and its deadline has not passed), appends the answer
-to the answer log and sends the agent a DBOS message that wakes it. So the first valid answer wins,
-a retry of the same answer returns the same decision, and an answer after the deadline is refused
-and kept in the log as ``late``.
+to the answer log and wakes the run: a hot run through its process's poller (announced on Postgres,
+polled on SQLite), a parked run by enqueueing it. So the first valid answer wins, a retry of the
+same answer returns the same decision, and an answer after the deadline is refused and kept in the
+log as ``late``. An answer to a run whose process is not running is kept and taken when that
+process runs again; the run's status says so ("answered").
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from hitl_notebook._records import (
     latest_status,
     load_request,
     load_request_and_run_state,
+    notify_answered,
     record_answer,
     request_from_row,
     requests_of_run,
@@ -59,7 +62,7 @@ from hitl_notebook._records import (
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._time import Timeout, from_ms, now_ms
 
-__all__ = ["BulkResult", "Store", "connect", "default_responder", "store", "wake_topic"]
+__all__ = ["BulkResult", "Store", "connect", "default_responder", "store"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,11 +75,6 @@ RESULT_POLL_S = 0.05
 def default_responder() -> str:
     """Who answers when ``by`` is not given: ``$HITL_USER``, else the login name."""
     return os.environ.get(ENV_USER) or getpass.getuser()
-
-
-def wake_topic(run_id: str) -> str:
-    """The DBOS message topic that wakes a run waiting for answers."""
-    return f"hitl:{run_id}"
 
 
 def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
@@ -156,14 +154,7 @@ class Store:
                 )
             if decided_row is not None:
                 assert stored.decision is not None
-                # The wake-up message carries the decision, so the agent resumes without a query.
-                self.database.client.send_in_transaction(
-                    conn,
-                    request.run_id,
-                    stored.decision.model_dump(mode="json"),
-                    topic=wake_topic(request.run_id),
-                    idempotency_key=f"hitl:{request.request_id}",
-                )
+                notify_answered(conn, request.run_id)
                 _wake_run(conn, stored, at)
         if decided_row is not None:
             assert stored.decision is not None

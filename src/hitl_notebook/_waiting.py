@@ -1,77 +1,86 @@
 """Waiting for a human at almost no cost: hot for a grace period, then parked.
 
-A wait for an answer has two phases.
+A wait for answers has two phases.
 
 1. **Hot.** The run registers with its process's one ``Poller`` and sleeps on an event (an
-   ``asyncio.Event`` for async agents, a ``threading.Event`` in a sync agent's thread). The poller
-   makes one query per interval for all waiters together on SQLite, and listens to DBOS's
-   notification channel on Postgres, so an answer wakes the run within milliseconds and a thousand
-   hot waiters cost one query, not a thousand.
+   ``asyncio.Event`` for async agents, a ``threading.Event`` in a sync agent's thread); when the
+   poller says an answer to the run was stored, the run looks at its requests. An answer resumes
+   a hot run within milliseconds, and a thousand hot runs cost the poller one query, not a thousand.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
-   becomes DELAYED until the deadline and its code unwinds (see ``_dbos_internals``). It then holds
-   no thread, no task and no poll. An answer (``Store.respond``, from any process) or the deadline
-   enqueues it again; DBOS dispatches it in the process that owns it, which replays its checkpoints
-   up to the wait and takes the answer.
+   becomes DELAYED until the nearest deadline and its code unwinds (see ``_dbos_internals``). It
+   then holds no thread, no task and no poll. An answer (``Store.respond``, from any process) or
+   the deadline enqueues it again; DBOS dispatches it in the process that owns it, which replays
+   its checkpoints up to the wait and takes the decision.
 
-Each hot phase is one checkpointed step, ``hitl.wait``, whose result says what ended it: a message,
-a timeout, or "park". A message is then consumed with ``DBOS.recv`` (checkpointed, exactly once).
-A recorded "park" only parks in the execution that decided it (the poller remembers the decisions
-it made live); on replay, after a wake-up, the run takes a fresh look with a new ``hitl.wait``
-step. So replay stays deterministic, a spurious wake-up only costs a look and a new park, and an
-answer is consumed once however often the run parks and wakes.
+Each hot phase is one checkpointed step, ``hitl.wait``, whose result is either the decisions found
+(taken exactly once: on replay DBOS returns the recorded ones) or a decision to park. A recorded
+decision to park parks only in the execution that took it (the poller remembers those); on replay,
+after a wake-up, the run takes a fresh look with a new ``hitl.wait`` step. So replay stays
+deterministic, a spurious wake-up costs a look and a new park, and steps before the wait never run
+again.
+
+An answer may arrive while the run parks. ``Store.respond`` locks the run's DBOS row and enqueues
+it if it is parked; parking is one conditional update that refuses if a request is already decided;
+and after parking the run looks once more and wakes itself if an answer committed meanwhile. So one
+of the two always sees the other, on SQLite and on Postgres (READ COMMITTED).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
-from typing import Any
+from collections.abc import Sequence
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, has_message, park, wake
+from hitl_notebook._dbos_internals import Parked, park, wake
+from hitl_notebook._decisions import collect
 from hitl_notebook._errors import HitlError
-from hitl_notebook._poller import PARK
-from hitl_notebook._runtime import current
+from hitl_notebook._models import Decision
+from hitl_notebook._records import decided_or_due
+from hitl_notebook._runtime import Runtime, current
 from hitl_notebook._steps import step_options
 from hitl_notebook._time import now_ms
 
 __all__ = ["wait_async", "wait_sync"]
 
 WAIT_STEP = "hitl.wait"
-MESSAGE, TIMEOUT = "message", "timeout"
-
-HOT_CHUNK_MS = 7 * 24 * 3600 * 1000
-"""A hot wait with neither deadline nor parking looks again after a week."""
+MIN_WAIT_S = 0.01
+"""The shortest sleep between two looks, so a clock that disagrees by a little cannot spin."""
 PARKED_RECHECK_MS = 365 * 24 * 3600 * 1000
 """A parked run without a deadline is woken once a year to look again."""
 
+Looked = tuple[dict[str, Decision], str | None]
+"""What a hot wait found: the decisions, or none and a token for the decision to park."""
 
-def wait_sync(topic: str, until_ms: int | None) -> Any:
-    """Wait for a message on ``topic`` (None at ``until_ms``), from a sync agent's thread."""
+
+def wait_sync(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
+    """Wait until one of the requests is decided (at ``until_ms`` one is due to time out)."""
     run_id = _run_id()
     while True:
-        verdict, token = DBOS.run_step(
-            step_options(WAIT_STEP), _hot_wait_sync, run_id, topic, until_ms
+        found, park_token = DBOS.run_step(
+            step_options(WAIT_STEP), _hot_wait_sync, run_id, list(request_ids), until_ms
         )
-        if verdict != PARK:
-            return DBOS.recv(topic, timeout_seconds=0)
-        if _park(run_id, topic, until_ms, token):
+        if park_token is None:
+            return found
+        if _park(run_id, request_ids, until_ms, park_token):
             raise Parked(run_id)
 
 
-async def wait_async(topic: str, until_ms: int | None) -> Any:
-    """Wait for a message on ``topic`` (None at ``until_ms``), from an async agent."""
+async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
+    """Awaitable twin of ``wait_sync``, for async agents."""
     run_id = _run_id()
     while True:
-        verdict, token = await DBOS.run_step_async(
-            step_options(WAIT_STEP), _hot_wait_async, run_id, topic, until_ms
+        found, park_token = await DBOS.run_step_async(
+            step_options(WAIT_STEP), _hot_wait_async, run_id, list(request_ids), until_ms
         )
-        if verdict != PARK:
-            return await DBOS.recv_async(topic, timeout_seconds=0)
-        if await asyncio.to_thread(_park, run_id, topic, until_ms, token):
+        if park_token is None:
+            return found
+        if await asyncio.to_thread(_park, run_id, request_ids, until_ms, park_token):
             raise Parked(run_id)
 
 
@@ -82,20 +91,25 @@ def _run_id() -> str:
     return run_id
 
 
-def _hot_wait_sync(run_id: str, topic: str, until_ms: int | None) -> tuple[str, str]:
+def _hot_wait_sync(run_id: str, request_ids: list[str], until_ms: int | None) -> Looked:
     runtime = current()
+    park_at = _park_at(runtime)
     signal = threading.Event()
     with runtime.poller.watch(run_id, signal.set):
-        verdict = _verdict_now(runtime.database, run_id, topic, until_ms)
-        if verdict is None:
-            park_at = _park_at(runtime.park_after_s)
-            signal.wait(_seconds_until(until_ms, park_at))
-            verdict = _verdict_after(signal.is_set(), until_ms, park_at)
-    return runtime.poller.decided(verdict)
+        while True:
+            signal.clear()  # before looking, so an answer stored during the look still wakes
+            found = collect(runtime.database, request_ids)
+            if found:
+                return found, None
+            seconds = _seconds_to_sleep(until_ms, park_at)
+            if seconds is None:
+                return {}, runtime.poller.decide_to_park()
+            signal.wait(None if math.isinf(seconds) else seconds)
 
 
-async def _hot_wait_async(run_id: str, topic: str, until_ms: int | None) -> tuple[str, str]:
+async def _hot_wait_async(run_id: str, request_ids: list[str], until_ms: int | None) -> Looked:
     runtime = current()
+    park_at = _park_at(runtime)
     loop = asyncio.get_running_loop()
     signal = asyncio.Event()
 
@@ -104,55 +118,52 @@ async def _hot_wait_async(run_id: str, topic: str, until_ms: int | None) -> tupl
             loop.call_soon_threadsafe(signal.set)
 
     with runtime.poller.watch(run_id, wake_up):
-        verdict = await asyncio.to_thread(_verdict_now, runtime.database, run_id, topic, until_ms)
-        if verdict is None:
-            park_at = _park_at(runtime.park_after_s)
+        while True:
+            signal.clear()
+            found = await asyncio.to_thread(collect, runtime.database, request_ids)
+            if found:
+                return found, None
+            seconds = _seconds_to_sleep(until_ms, park_at)
+            if seconds is None:
+                return {}, runtime.poller.decide_to_park()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), _seconds_until(until_ms, park_at))
-            verdict = _verdict_after(signal.is_set(), until_ms, park_at)
-    return runtime.poller.decided(verdict)
+                await asyncio.wait_for(signal.wait(), None if math.isinf(seconds) else seconds)
 
 
-def _verdict_now(database: Database, run_id: str, topic: str, until_ms: int | None) -> str | None:
-    with database.engine.connect() as conn:
-        if has_message(conn, run_id, topic):
-            return MESSAGE
-    if until_ms is not None and now_ms() >= until_ms:
-        return TIMEOUT
-    return None
+def _park_at(runtime: Runtime) -> int | None:
+    park_after = runtime.park_after_s
+    return None if park_after is None else now_ms() + int(park_after * 1000)
 
 
-def _park_at(park_after_s: float | None) -> int | None:
-    return None if park_after_s is None else now_ms() + int(park_after_s * 1000)
+def _seconds_to_sleep(until_ms: int | None, park_at: int | None) -> float | None:
+    """How long to sleep before the next look (inf: until woken); None: time to park."""
+    now = now_ms()
+    if park_at is not None and now >= park_at and (until_ms is None or park_at < until_ms):
+        return None
+    ends = [t for t in (until_ms, park_at) if t is not None]
+    return max(MIN_WAIT_S, (min(ends) - now) / 1000) if ends else math.inf
 
 
-def _seconds_until(until_ms: int | None, park_at: int | None) -> float:
-    ends = [t for t in (until_ms, park_at) if t is not None] or [now_ms() + HOT_CHUNK_MS]
-    return max(0.0, (min(ends) - now_ms()) / 1000)
-
-
-def _verdict_after(woken: bool, until_ms: int | None, park_at: int | None) -> str:
-    if woken:
-        return MESSAGE
-    if park_at is not None and (until_ms is None or park_at < until_ms):
-        return PARK
-    return TIMEOUT
-
-
-def _park(run_id: str, topic: str, until_ms: int | None, token: str) -> bool:
+def _park(run_id: str, request_ids: Sequence[str], until_ms: int | None, token: str) -> bool:
     """Park the run if this execution decided to; False means: look again."""
     runtime = current()
     if not runtime.poller.parks_live(token):
         return False
-    engine = runtime.database.engine
+    database: Database = runtime.database
     at = now_ms()
-    with engine.begin() as conn:
-        until = until_ms if until_ms is not None else at + PARKED_RECHECK_MS
-        if not park(conn, run_id, topic, until_ms=until, now_ms=at):
-            return False
-    with engine.begin() as conn:
-        # An answer that committed while the row was being parked: the answerer saw the run
-        # still executing and did not wake it, so wake it now.
-        if has_message(conn, run_id, topic):
+    with database.engine.begin() as conn:
+        parked = park(
+            conn,
+            run_id,
+            until_ms=until_ms if until_ms is not None else at + PARKED_RECHECK_MS,
+            now_ms=at,
+            unless=decided_or_due(request_ids, at),
+        )
+    if not parked:
+        return False
+    with database.engine.begin() as conn:
+        # An answer that committed while the row was being parked saw the run still executing
+        # and did not enqueue it: enqueue it now.
+        if conn.execute(sa.select(decided_or_due(request_ids, now_ms()))).scalar():
             wake(conn, run_id, now_ms=now_ms())
     return True
