@@ -394,6 +394,8 @@ def test_rerunning_the_inbox_cell_leaves_one_live_widget() -> None:
     assert refresh_threads() == 1
     assert len(ipywidget_module._instances) == models
     assert len(live_widgets()) == 1
+    live_widgets()[0].close()
+    assert refresh_threads() == 0
 
 
 @pytest.mark.usefixtures("runtime")
