@@ -63,6 +63,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Keep a picture of the widget in test-artifacts/."""
+    """Keep a picture of the widgets (of the page when none shows) in test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    widgets = page.locator(".hitl-inbox, .hitl-run")
+    if widgets.count():
+        widgets.last.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

@@ -176,3 +176,68 @@ def test_smoke_in_notebook7(page: Page, lab: Lab) -> None:
     expect(page.locator("tr.hitl-row")).to_have_count(0, timeout=15_000)
     assert _result(url, "nb7-approve")["outcome"] == "approved"
     assert _result(url, "nb7-choose") == "ups"
+
+
+CHECK = """import threading
+import ipywidgets.widgets.widget as ipywidget_module
+from hitl_notebook._widget_live import live_widgets
+
+threads = sum(t.name == "hitl-inbox-refresh" for t in threading.enumerate())
+print(f"LIVE {len(live_widgets())} THREADS {threads} MODELS {len(ipywidget_module._instances)}")"""
+
+
+def _cell(page: Page, index: int) -> Any:
+    return page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-Cell").nth(index)
+
+
+def _run_cell(page: Page, index: int) -> str:
+    """Run one cell and wait until it has finished; return its output text."""
+    _cell(page, index).locator(".jp-InputPrompt").click()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+    return str(_cell(page, index).locator(".jp-OutputArea").inner_text())
+
+
+def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> None:
+    """Bulk approve/reject, the details view, the run card; 20 re-runs leave one live widget."""
+    url = f"sqlite:///{lab.hitl_home / 'bulk.sqlite'}"
+    setup = SETUP.format(url=url, reviews=["bulk-1", "bulk-2", "bulk-3"], picks=[], asks=["card"])
+    write_notebook(lab.root / "bulk.ipynb", [setup, SHOW, "runs[-1]", CHECK])
+    open_and_run_all(page, lab, "bulk.ipynb")
+    expect(page.locator("tr.hitl-row")).to_have_count(4, timeout=90_000)
+    card = page.locator(".hitl-run")
+    expect(card).to_have_attribute("data-status", "waiting")
+    expect(_cell(page, 3)).to_contain_text("LIVE 2 THREADS 1")
+
+    _row(page, "bulk-1.r1").locator("button.hitl-details-btn").click()
+    details = _panel(page, "bulk-1.r1").locator(".hitl-details")
+    expect(details.locator(".hitl-proposal")).to_contain_text('"order_id": "bulk-1"')
+    expect(details.locator(".hitl-timeline li").last).to_contain_text("waiting")
+    screenshot(page, "inbox_lab_details")
+
+    for request_id in ("bulk-1.r1", "bulk-2.r1"):
+        _row(page, request_id).locator("input.hitl-select").check()
+    page.locator("input.hitl-bulk-comment").fill("batch")
+    page.locator("button.hitl-bulk-approve").click()
+    expect(page.locator(".hitl-bulk-msg")).to_have_text("2 approved")
+    _row(page, "bulk-3.r1").locator("input.hitl-select").check()
+    page.locator("button.hitl-bulk-reject").click()
+    expect(page.locator(".hitl-bulk-msg")).to_have_text("1 rejected")
+    expect(page.locator("tr.hitl-row")).to_have_count(1)
+
+    card.locator("button.hitl-answer").click()
+    card.locator("textarea.hitl-text").fill("from the card")
+    card.locator("button.hitl-send-answer").click()
+    expect(card).to_have_attribute("data-status", "finished", timeout=15_000)
+    expect(card.locator(".hitl-result")).to_contain_text("from the card")
+    screenshot(page, "run_card_lab")
+    assert _result(url, "bulk-1")["outcome"] == "approved"
+    assert _result(url, "bulk-3")["outcome"] == "rejected"
+    assert _result(url, "card") == "from the card"
+
+    before = _run_cell(page, 3).split("MODELS")[-1].strip()
+    for _ in range(20):
+        _run_cell(page, 1)
+    after = _run_cell(page, 3)
+    assert "LIVE 2 THREADS 1" in after, after
+    assert after.split("MODELS")[-1].strip() == before, after
+    expect(page.locator(".hitl-inbox")).to_have_count(1)
