@@ -51,6 +51,8 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         opened.screenshot(path=str(ARTIFACTS / f"failure_{request.node.name}.png"), full_page=True)
+        cells = opened.locator(".jp-Cell").all_inner_texts()
+        (ARTIFACTS / f"failure_{request.node.name}.txt").write_text("\n----\n".join(cells))
     context.close()
     assert page_errors(errors) == []
 

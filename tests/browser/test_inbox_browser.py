@@ -8,6 +8,7 @@ without a click.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 import hitl_notebook as hitl
+from hitl_notebook._database import requests
+from hitl_notebook._time import now_ms
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import Lab, open_and_run_all, write_notebook
 
@@ -32,9 +35,12 @@ class Refund(BaseModel):
 
 
 class Reviewer(hitl.Agent):
-    def run(self, order_id: str) -> dict:
+    def run(self, order_id: str, timeout: str | None = None) -> dict:
         decision = self.request_approval(
-            f"Refund {{order_id}}?", proposal=Refund(order_id=order_id, amount=10)
+            f"Refund {{order_id}}?",
+            proposal=Refund(order_id=order_id, amount=10),
+            timeout=timeout,
+            on_timeout="reject",
         )
         value = decision.value.model_dump() if decision.approved else None
         return {{"outcome": decision.outcome.value, "value": value, "by": decision.by}}
@@ -50,7 +56,7 @@ class Asker(hitl.Agent):
         return self.request_text("Any note?").value
 
 
-runs = [Reviewer.start(name, run_id=name) for name in {reviews!r}]
+runs = [Reviewer.start(name, {timeout!r}, run_id=name) for name in {reviews!r}]
 runs += [Picker.start(run_id=name) for name in {picks!r}]
 runs += [Asker.start(run_id=name) for name in {asks!r}]
 for run in runs:
@@ -62,7 +68,8 @@ AWAIT = "ended = [await run.wait_async(timeout=300) for run in runs]\nended"
 
 def _notebook(lab: Lab, name: str, **runs: list[str]) -> str:
     url = f"sqlite:///{lab.hitl_home / (name + '.sqlite')}"
-    write_notebook(lab.root / f"{name}.ipynb", [SETUP.format(url=url, **runs), SHOW, AWAIT])
+    setup = SETUP.format(url=url, timeout=None, **runs)
+    write_notebook(lab.root / f"{name}.ipynb", [setup, SHOW, AWAIT])
     return url
 
 
@@ -198,9 +205,11 @@ def _run_cell(page: Page, index: int) -> str:
 
 
 def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> None:
-    """Bulk approve/reject, the details view, the run card; 20 re-runs leave one live widget."""
+    """Bulk approve, a refused bulk reject, countdowns, overdue rows, details, the run card;
+    20 re-runs of the inbox cell leave one live widget."""
     url = f"sqlite:///{lab.hitl_home / 'bulk.sqlite'}"
-    setup = SETUP.format(url=url, reviews=["bulk-1", "bulk-2", "bulk-3"], picks=[], asks=["card"])
+    reviews = ["bulk-1", "bulk-2", "bulk-3"]
+    setup = SETUP.format(url=url, timeout="1h", reviews=reviews, picks=[], asks=["card"])
     write_notebook(lab.root / "bulk.ipynb", [setup, SHOW, "runs[-1]", CHECK])
     open_and_run_all(page, lab, "bulk.ipynb")
     expect(page.locator("tr.hitl-row")).to_have_count(4, timeout=90_000)
@@ -214,15 +223,27 @@ def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> N
     expect(details.locator(".hitl-timeline li").last).to_contain_text("waiting")
     screenshot(page, "inbox_lab_details")
 
+    countdown = _row(page, "bulk-1.r1").locator("td.hitl-deadline")
+    expect(countdown).to_have_text(re.compile(r"^(59m \d\ds|1h 00m) left$"))
+    with hitl.connect(url).database.engine.begin() as conn:  # bulk-3 is now a minute late
+        conn.execute(
+            requests.update()
+            .where(requests.c.request_id == "bulk-3.r1")
+            .values(deadline_ms=now_ms() - 60_000)
+        )
+    expect(_row(page, "bulk-3.r1")).to_have_class(re.compile("hitl-overdue"))
+    expect(_row(page, "bulk-3.r1").locator("td.hitl-deadline")).to_contain_text("overdue 1m")
+
     for request_id in ("bulk-1.r1", "bulk-2.r1"):
         _row(page, request_id).locator("input.hitl-select").check()
     page.locator("input.hitl-bulk-comment").fill("batch")
     page.locator("button.hitl-bulk-approve").click()
     expect(page.locator(".hitl-bulk-msg")).to_have_text("2 approved")
     _row(page, "bulk-3.r1").locator("input.hitl-select").check()
-    page.locator("button.hitl-bulk-reject").click()
-    expect(page.locator(".hitl-bulk-msg")).to_have_text("1 rejected")
-    expect(page.locator("tr.hitl-row")).to_have_count(1)
+    page.locator("button.hitl-bulk-reject").click()  # too late: refused, with the reason
+    expect(page.locator(".hitl-bulk-msg")).to_contain_text("0 rejected, 1 refused: bulk-3.r1")
+    expect(page.locator(".hitl-bulk-msg")).to_contain_text("recorded as late")
+    expect(page.locator("tr.hitl-row")).to_have_count(2)
 
     card.locator("button.hitl-answer").click()
     card.locator("textarea.hitl-text").fill("from the card")
@@ -231,7 +252,8 @@ def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> N
     expect(card.locator(".hitl-result")).to_contain_text("from the card")
     screenshot(page, "run_card_lab")
     assert _result(url, "bulk-1")["outcome"] == "approved"
-    assert _result(url, "bulk-3")["outcome"] == "rejected"
+    assert _result(url, "bulk-2")["by"] == "browser-user"
+    assert hitl.connect(url).requests("bulk-3", open_only=True), "the late answer changed nothing"
     assert _result(url, "card") == "from the card"
 
     before = _run_cell(page, 3).split("MODELS")[-1].strip()

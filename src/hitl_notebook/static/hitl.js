@@ -474,14 +474,14 @@ function renderRun({ model, el }) {
       });
       return node;
     }));
-    body.replaceChildren(
+    body.replaceChildren(...[
       h("div", { class: "hitl-header" }, h("b", { text: card.agent || "run" }), h("span", { class: "hitl-ids", text: card.run_id }), h("span", { class: `hitl-state hitl-state-${card.state}`, text: card.state })),
       h("div", { class: "hitl-run-status" }, h("span", { class: "hitl-status", text: card.status || "not started" }), card.detail ? ` — ${card.detail}` : ""),
       progress === null ? null : h("div", { class: "hitl-progress" }, h("div", { class: "hitl-progress-bar", style: `width:${progress}%` }), h("span", { text: `${progress}%` })),
       card.result !== null && card.result !== undefined ? h("div", { class: "hitl-result", text: `result: ${card.result}` }) : null,
       requests,
       h("ol", { class: "hitl-timeline" }, card.timeline.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
-    );
+    ].filter(Boolean));
     root.dataset.status = card.status || "";
   }
 
