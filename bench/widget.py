@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 from tests.browser.jupyter import (  # noqa: E402
+    KERNEL_READY_JS,
     Lab,
     jupyter_server,
     launch_chromium,
@@ -119,9 +120,11 @@ def cell(page: Page, index: int) -> Any:
     return page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-Cell").nth(index)
 
 
-def run_cell(page: Page, index: int) -> None:
-    """Make cell ``index`` the active one (click its prompt)."""
-    cell(page, index).locator(".jp-InputPrompt").click()
+def activate(page: Page, index: int) -> None:
+    """Make cell ``index`` the active one."""
+    page.evaluate(
+        "(i) => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }", index
+    )
 
 
 def measure(page: Page, lab: Lab, url: str, n: int) -> dict[str, float]:
@@ -137,7 +140,8 @@ def measure(page: Page, lab: Lab, url: str, n: int) -> dict[str, float]:
 
     first_rows = []
     for _ in range(REPEATS):
-        run_cell(page, 1)
+        page.wait_for_function(KERNEL_READY_JS)
+        activate(page, 1)
         first_rows.append(page.evaluate(FIRST_ROWS_JS))
     expect(page.locator(".hitl-inbox")).to_have_count(1)
 
@@ -158,7 +162,8 @@ def measure(page: Page, lab: Lab, url: str, n: int) -> dict[str, float]:
         clicks.append(seen_ms - clicked_ms)
         expect(page.locator(f'tr.hitl-row[data-id="{request_id}"]')).to_have_count(0)
 
-    run_cell(page, 2)
+    page.wait_for_function(KERNEL_READY_JS)
+    activate(page, 2)
     page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-cell'); }")
     output = cell(page, 2).locator(".jp-OutputArea-output")
     expect(output).to_contain_text("REFRESH_MS")

@@ -19,7 +19,13 @@ import hitl_notebook as hitl
 from hitl_notebook._database import requests
 from hitl_notebook._time import now_ms
 from tests.browser.conftest import screenshot
-from tests.browser.jupyter import Lab, open_and_run_all, write_notebook
+from tests.browser.jupyter import (
+    KERNEL_READY_JS,
+    Lab,
+    open_and_run_all,
+    run_cell,
+    write_notebook,
+)
 
 SETUP = """
 import hitl_notebook as hitl
@@ -199,8 +205,12 @@ def _cell(page: Page, index: int) -> Any:
 
 def _run_cell(page: Page, index: int) -> str:
     """Run one cell and wait until it has finished; return its output text."""
-    _cell(page, index).locator(".jp-InputPrompt").click()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+    prompt = _cell(page, index).locator(".jp-InputPrompt")
+    page.wait_for_function(KERNEL_READY_JS)
+    before = prompt.inner_text()
+    run_cell(page, index)
+    expect(prompt).not_to_have_text(before)
+    expect(prompt).to_have_text(re.compile(r"^\[\d+\]:$"))
     return str(_cell(page, index).locator(".jp-OutputArea").inner_text())
 
 
