@@ -22,7 +22,7 @@ How the waiting requests are built
 ----------------------------------
 By ``bench/inbox.py``'s builder (``--phase build``): a few real RefundAgent runs that wait for an
 approval, copied to N requests with new ids and times. SQLite by default, ``--postgres`` for the
-database ``hitl_bench_widget`` on 127.0.0.1:5432 (dropped and created again per size).
+databases ``hitl_bench_widget_<N>`` on 127.0.0.1:5432 (made fresh, dropped at the end).
 
 Run it from the repository root (about 2 minutes)::
 
@@ -60,6 +60,8 @@ from tests.browser.jupyter import (  # noqa: E402
     open_and_run_all,
     write_notebook,
 )
+
+from hitl_notebook.testing import drop_database  # noqa: E402
 
 SIZES = (1_000, 10_000)
 QUICK_SIZES = (200, 1_000)
@@ -185,12 +187,14 @@ def main() -> None:
     (REPO / "bench" / "results").mkdir(exist_ok=True)
     results: dict[int, dict[str, float]] = {}
     folder = Path(tempfile.mkdtemp(prefix="hitl_bench_widget_"))
+    urls: list[str] = []
     with jupyter_server(folder) as lab, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         for n in sizes:
-            if args.postgres:
-                recreate_postgres_database(PG_DB)
-                url = f"{PG_SERVER}/{PG_DB}"
+            if args.postgres:  # one database per size: the kernels keep theirs open
+                recreate_postgres_database(f"{PG_DB}_{n}")
+                url = f"{PG_SERVER}/{PG_DB}_{n}"
+                urls.append(url)
             else:
                 url = f"sqlite:///{folder / f'widget_{n}.sqlite'}"
             print(f"building {n:,} waiting requests ...", file=sys.stderr, flush=True)
@@ -205,6 +209,8 @@ def main() -> None:
                 context.close()
         browser.close()
     shutil.rmtree(folder, ignore_errors=True)
+    for url in urls:
+        drop_database(url)
     columns, widths = ("n", "first_rows_ms", "click_ms", "refresh_ms"), (8, 14, 10, 11)
     backend = "postgres" if args.postgres else "sqlite"
     print(f"\nInbox widget in JupyterLab ({backend}; median of {REPEATS})")
