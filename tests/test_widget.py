@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -455,9 +456,17 @@ def test_wait_async_lets_the_loop_run_while_waiting() -> None:
         await hitl.respond_async(request_id, text="meanwhile", by="alice")
         return await waiting
 
-    assert asyncio.run(scenario()) == "SUCCESS"
+    assert _run_async(scenario()) == "SUCCESS"
+    late = Writer.start()
     with pytest.raises(hitl.ResultTimeoutError):
-        asyncio.run(Writer.start().wait_async(timeout=0.1))
+        _run_async(late.wait_async(timeout=0.1))
+    late.cancel()
+
+
+def _run_async(coroutine: Any) -> Any:
+    """Run a coroutine on a loop of its own (Playwright may hold this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.mark.usefixtures("runtime")

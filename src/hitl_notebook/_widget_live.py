@@ -6,9 +6,10 @@ versions, so nothing assumes it). Updates are sent with ``send`` straight from t
 made them (IOPub is thread-safe); nothing prints or displays from a thread. The refresh thread
 sleeps on an event, so ``close()`` stops it at once.
 
-Re-running a cell must not pile up threads or widget models: a new widget closes the one that the
-same cell (JupyterLab and Notebook 7 send the cell's id with each execution) or, outside a cell,
-the same ``key`` made before.
+Re-running a cell must not pile up threads or widget models: the first widget made by a new
+execution of a cell closes those its earlier execution made (JupyterLab and Notebook 7 send the
+cell's id with each execution). Outside a cell, a widget closes the last one made for the same
+``key`` (the same inbox filter, the same run).
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ from typing import Any, ClassVar
 import anywidget
 import traitlets
 
-__all__ = ["STATIC", "LiveWidget", "current_cell_id", "has_widget_frontend", "live_widgets"]
+__all__ = ["STATIC", "LiveWidget", "current_execution", "has_widget_frontend", "live_widgets"]
 
 STATIC = Path(__file__).parent / "static"
 MAX_BUSY_RATIO = 9.0
 """Seconds of pause per second spent refreshing, at least (the thread stays under ~10%)."""
 
-_live: dict[str, LiveWidget] = {}
+_by_cell: dict[str, tuple[str, list[LiveWidget]]] = {}
+"""Per notebook cell: the execution that made its widgets, and those widgets."""
+_by_key: dict[str, LiveWidget] = {}
+"""Outside a cell (no cell id): the last widget made for each key."""
 _live_lock = threading.Lock()
 
 
-def current_cell_id() -> str | None:
-    """The id of the notebook cell being executed, when the frontend sends it."""
+def current_execution() -> tuple[str, str] | None:
+    """The notebook cell being executed and the id of this execution, when the frontend says."""
     kernel = _kernel()
     if kernel is None:
         return None
@@ -41,8 +45,10 @@ def current_cell_id() -> str | None:
         parent = kernel.get_parent("shell")
     except TypeError:  # ipykernel < 6.29 takes no channel
         parent = kernel.get_parent()
-    cell: Any = (parent or {}).get("metadata", {}).get("cellId")
-    return str(cell) if cell else None
+    parent = parent or {}
+    cell: Any = parent.get("metadata", {}).get("cellId")
+    execution: Any = parent.get("header", {}).get("msg_id")
+    return (str(cell), str(execution)) if cell and execution else None
 
 
 def has_widget_frontend() -> bool:
@@ -59,9 +65,34 @@ def _kernel() -> Any:
 
 
 def live_widgets() -> list[LiveWidget]:
-    """The widgets whose refresh thread is running (one per cell or key)."""
+    """The widgets that are open (at most those of each cell's last execution)."""
     with _live_lock:
-        return list(_live.values())
+        return [w for _, widgets in _by_cell.values() for w in widgets] + list(_by_key.values())
+
+
+def _register(widget: LiveWidget, key: str) -> list[LiveWidget]:
+    """Record a new widget; return the ones it replaces (same cell run again, or same key)."""
+    execution = current_execution()
+    with _live_lock:
+        if execution is None:
+            previous = _by_key.get(key)
+            _by_key[key] = widget
+            return [previous] if previous is not None else []
+        cell, run = execution
+        last_run, widgets = _by_cell.get(cell, (run, []))
+        stale = widgets if last_run != run else []
+        _by_cell[cell] = (run, [*(widgets if last_run == run else []), widget])
+        return stale
+
+
+def _unregister(widget: LiveWidget) -> None:
+    with _live_lock:
+        for key, found in list(_by_key.items()):
+            if found is widget:
+                del _by_key[key]
+        for cell, (run, widgets) in list(_by_cell.items()):
+            if widget in widgets:
+                _by_cell[cell] = (run, [w for w in widgets if w is not widget])
 
 
 class LiveWidget(anywidget.AnyWidget):
@@ -81,13 +112,9 @@ class LiveWidget(anywidget.AnyWidget):
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._key = f"{type(self).__name__}:{current_cell_id() or key}"
         self.on_msg(self._on_message)
-        with _live_lock:
-            previous = _live.pop(self._key, None)
-            _live[self._key] = self
-        if previous is not None:
-            previous.close()
+        for stale in _register(self, f"{type(self).__name__}:{key}"):
+            stale.close()
 
     # -- what a subclass provides --------------------------------------------------------------
 
@@ -130,9 +157,7 @@ class LiveWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop refreshing and close the widget's model in the browser."""
         self.stop()
-        with _live_lock:
-            if _live.get(self._key) is self:
-                del _live[self._key]
+        _unregister(self)
         layout = self.layout
         super().close()
         layout.close()  # a DOMWidget's Layout is a model of its own: free it too

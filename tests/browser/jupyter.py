@@ -88,6 +88,7 @@ def jupyter_server(base: Path) -> Iterator[Lab]:
         JUPYTERLAB_SETTINGS_DIR=str(jupyter / "settings"),
         IPYTHONDIR=str(jupyter / "ipython"),
         HITL_HOME=str(home),
+        HITL_USER="browser-user",  # who the widgets answer as, by default
         PYTHONPATH=os.pathsep.join(
             [str(REPO / "src"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),

@@ -68,7 +68,7 @@ runs += [Asker.start(run_id=name) for name in {asks!r}]
 for run in runs:
     run.wait_for_request(timeout=60)
 """
-SHOW = 'widget = hitl.inbox().widget(responder="browser-user", refresh_s=0.5)\nwidget'
+SHOW = "hitl.inbox()  # a live widget, answering as $HITL_USER"
 AWAIT = "ended = [await run.wait_async(timeout=300) for run in runs]\nended"
 
 
