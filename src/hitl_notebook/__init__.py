@@ -5,7 +5,7 @@ Layers, each importing only the ones above it in this list:
 ``_database`` / ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_runtime``
 (the only DBOS configuration) → ``_store`` (answer and read with only a database URL) →
 ``_frames`` (pandas) → ``_handle`` → ``_protocol`` / ``_agent`` (what runs inside a workflow) →
-``_cli`` / ``_cli_render`` (the command line).
+``_cli`` / ``_cli_render`` (the command line); ``_widget_*`` / ``_forms`` (notebook widgets).
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ def inbox(
     offset: int = 0,
 ) -> Inbox:
     """Every request waiting for a human, across all processes (see ``Store.inbox``).
+
+    Displayed in a notebook it is a live widget to answer them in place (``Inbox.widget``).
 
     >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
     >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame

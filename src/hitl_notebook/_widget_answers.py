@@ -12,7 +12,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from hitl_notebook._errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
 from hitl_notebook._forms import FormField, form_for, problems_by_field
-from hitl_notebook._models import Decision, Request
+from hitl_notebook._models import Decision, Outcome, Request
 from hitl_notebook._store import Store
 
 __all__ = [
@@ -73,7 +73,10 @@ class DetailsMessage(TypedDict):
 def decided_text(decision: Decision) -> str:
     """``approved by alice at 2026-11-28 10:03 UTC``: a decision in a few words."""
     who = decision.by or "the deadline"
-    return f"{decision.outcome.value} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
+    what = decision.outcome.value
+    if decision.outcome is Outcome.CHOSE:
+        what = f"chose {decision.value!r}"
+    return f"{what} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -> ResultMessage:
