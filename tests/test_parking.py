@@ -140,6 +140,18 @@ def test_a_deadline_while_parked_applies_the_default() -> None:
     assert 0 <= late_by < LATENESS_S
 
 
+@pytest.mark.usefixtures("parking")
+def test_a_parked_run_can_be_cancelled() -> None:
+    run = Writer.start()
+    wait_parked(run.id)
+    hitl.store().cancel(run.id, by="ops")
+    assert run.state == "CANCELLED"
+    assert run.status.status == "cancelled"
+    assert hitl.inbox().items == []
+    with pytest.raises(hitl.NotWaitingError, match="CANCELLED"):
+        hitl.respond(run.id, text="too late")
+
+
 def test_a_hot_run_parks_after_the_grace_period(db_url: str) -> None:
     with testing.launched(db_url, executor="pytest", park_after=1.5) as runtime:
         run = Writer.start()

@@ -159,8 +159,8 @@ def _park(run_id: str, request_ids: Sequence[str], until_ms: int | None, token: 
             now_ms=at,
             unless=decided_or_due(request_ids, at),
         )
-    if not parked:
-        return False
+    if not parked or database.is_sqlite:  # SQLite serialises the answer and the park
+        return parked
     with database.engine.begin() as conn:
         # An answer that committed while the row was being parked saw the run still executing
         # and did not enqueue it: enqueue it now.
