@@ -177,6 +177,19 @@ def test_a_run_that_never_parks_is_answered_hot(db_url: str) -> None:
         assert row(run.id).recovery_attempts <= 1
 
 
+def test_shutting_down_ends_hot_waits_and_the_next_launch_resumes_them(db_url: str) -> None:
+    with testing.launched(db_url, executor="pytest", park_after=None) as runtime:
+        run = Writer.start()
+        testing.wait_until(lambda: runtime.poller.waiting == 1, message="waiting hot")
+    testing.wait_until(lambda: not run_threads(run.id), message="the run's thread ended")
+    store = hitl.connect(db_url)
+    assert store.run_state(run.id) == "PENDING"
+    assert store.requests(run.id, open_only=True)
+    with testing.launched(db_url, executor="pytest", park_after=None):
+        hitl.respond(run.id, text="after the restart")
+        assert run.result(timeout=60) == "after the restart"
+
+
 @pytest.mark.usefixtures("parking")
 def test_the_sweep_enqueues_a_parked_run_holding_an_answer_it_has_not_taken() -> None:
     """The safety net: an answer stored without waking the run (as if its answerer died)."""
