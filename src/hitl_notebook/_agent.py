@@ -6,8 +6,10 @@ the run starts or is recovered. So a kernel that restarts, launches, and only th
 agents in a later cell still resumes their runs: a recovered run waits (as a coroutine, holding no
 thread) until its agent class is defined, then continues from its last checkpoint.
 
-Sync agents run their code in a daemon thread per active run; async agents run on the runtime's
-event loop. Both wait for humans through the same durable protocol (``_protocol``).
+Sync agents run their code in a daemon thread while the run works or waits hot; async agents run
+on the runtime's event loop. Both wait for humans through the same durable protocol
+(``_protocol``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
+holds nothing until its answer or deadline brings it back (``_waiting``).
 """
 
 from __future__ import annotations
@@ -104,8 +106,10 @@ class Agent:
     ...         return decision.outcome
 
     Inside ``run``, side effects belong in ``self.step(...)``: a step's result is checkpointed and
-    it never runs again, also when the run resumes after a crash. The agent is created anew for
-    each execution, so keep state in local variables and steps, not on ``self``.
+    it never runs again, also when the run resumes after a crash or after parking. The agent is
+    created anew for each execution, so keep state in local variables and steps, not on ``self``.
+    A run that parks unwinds with a ``BaseException``: ``finally`` blocks run then, and code must
+    not catch ``BaseException`` around a request.
     """
 
     agent_name: ClassVar[str]

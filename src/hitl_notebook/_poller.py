@@ -51,7 +51,7 @@ class Poller:
         self._has_waiters = threading.Event()
         self._stop = threading.Event()
         self._live_parks: set[str] = set()
-        self._next_sweep = time.monotonic()
+        self._next_sweep = time.monotonic() + SWEEP_S
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
     def start(self) -> None:
@@ -59,10 +59,19 @@ class Poller:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the poller's thread (waiters are not woken: their runs stop with the runtime)."""
+        """Stop the poller's thread and wake every hot waiter, which then sees ``stopped``."""
         self._stop.set()
         self._has_waiters.set()
+        with self._lock:
+            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
+        for callback in callbacks:
+            callback()
         self._thread.join(timeout=5)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the runtime is shutting down: hot waiters must stop waiting."""
+        return self._stop.is_set()
 
     @property
     def waiting(self) -> int:

@@ -60,7 +60,7 @@ SQLITE_POLL_S = 0.05
 """How often the poller looks for answers to hot waits on SQLite (Postgres uses LISTEN/NOTIFY)."""
 WOKEN_POLL_S = 0.2
 """How often DBOS looks for woken (enqueued) parked runs: bounds an answer's latency once parked."""
-MAX_EXECUTOR_THREADS = 32
+MAX_EXECUTOR_THREADS = 8
 """DBOS's thread pool for async steps; unbounded, a burst of resumed runs would leave idle threads."""
 
 
@@ -129,7 +129,8 @@ def launch(
             if not reconfigure:
                 raise ConfigurationError(
                     f"hitl_notebook is already launched on {_redact(_current.database_url)} "
-                    f"(executor {_current.executor_id!r}, version {_current.app_version!r}); "
+                    f"(executor {_current.executor_id!r}, version {_current.app_version!r}, "
+                    f"park_after {_current.park_after_s!r} s); "
                     "call hitl.launch(..., reconfigure=True) to shut it down and launch again, "
                     "or hitl.shutdown() first."
                 )
