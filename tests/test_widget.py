@@ -355,6 +355,8 @@ def test_search_filters_sort_and_pages(tmp_path: Path) -> None:
     assert (page["page"], [r["id"] for r in page["rows"]]) == (0, [chooser])
     with pytest.raises(ValueError, match="Cannot sort by"):
         widget.set_query({"sort": "colour"})
+    with pytest.raises(ValueError, match="page_size"):
+        hitl.inbox().widget(page_size=0)
 
 
 @pytest.mark.usefixtures("runtime")
@@ -441,6 +443,14 @@ def test_run_card_shows_status_and_answers_in_place(tmp_path: Path) -> None:
     assert card.card["requests"] == []
     assert "'outcome': 'approved'" in card.card["result"]
     assert "finished" in card.html()
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_card_for_an_unknown_run_is_a_clear_error() -> None:
+    """No widget is made for a run that does not exist."""
+    with pytest.raises(hitl.NotFoundError, match="no-such-run"):
+        hitl.run("no-such-run").widget()
+    assert live_widgets() == []
 
 
 @pytest.mark.usefixtures("runtime")

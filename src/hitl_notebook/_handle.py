@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from hitl_notebook._errors import NotWaitingError, ResultTimeoutError
+from hitl_notebook._errors import NotFoundError, NotWaitingError, ResultTimeoutError
 from hitl_notebook._models import Decision, Request, StatusEvent
 from hitl_notebook._store import FINAL_RUN_STATES, Store, store
 
@@ -147,7 +148,8 @@ class RunHandle:
         from hitl_notebook._widget_live import has_widget_frontend  # noqa: PLC0415
 
         if has_widget_frontend():
-            return self.widget()._repr_mimebundle_(**kwargs)
+            with contextlib.suppress(NotFoundError):  # no such run: its text says so
+                return self.widget()._repr_mimebundle_(**kwargs)
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _repr_html_(self) -> str:

@@ -96,6 +96,8 @@ class InboxWidget(LiveWidget):
         page_size: int = PAGE_SIZE,
         live: bool = True,
     ) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
         spec = dataclasses.replace(spec or InboxFilter(), limit=None, offset=0)
         super().__init__(
             key=f"{store!r}|{spec!r}",
@@ -103,8 +105,6 @@ class InboxWidget(LiveWidget):
             view="inbox",
             responder=responder or default_responder(),
         )
-        if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.store = store
         self.spec = spec
         self.page_size = page_size
@@ -149,8 +149,8 @@ class InboxWidget(LiveWidget):
 
     def refresh(self, *, send: bool = True) -> Patch | None:
         """Run one inbox query and send the rows of the page that changed (None: no change)."""
-        rows, total, agents = self._read()
-        with self.lock:
+        with self.lock:  # held while reading too, so a click's refresh and the thread's never cross
+            rows, total, agents = self._read()
             new = {row["id"]: row for row in rows}
             patch = Patch(
                 type="patch",

@@ -156,6 +156,8 @@ class LiveWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop refreshing and close the widget's model in the browser."""
+        if not hasattr(self, "lock"):  # its __init__ refused the arguments: nothing was made
+            return
         self.stop()
         _unregister(self)
         layout = self.layout

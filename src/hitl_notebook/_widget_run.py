@@ -35,6 +35,7 @@ class RunWidget(LiveWidget):
         refresh_s: float = 1.0,
         live: bool = True,
     ) -> None:
+        store.run_state(run_id)  # NotFoundError before any model is made
         super().__init__(key=f"{store!r}|{run_id}", refresh_s=refresh_s, view="run")
         self.store = store
         self.run_id = run_id
@@ -77,8 +78,8 @@ class RunWidget(LiveWidget):
 
     def refresh(self, *, send: bool = True) -> dict[str, Any] | None:
         """Read the run once; send the card when it changed (None: no change)."""
-        card = self._read()
         with self.lock:
+            card = self._read()
             if card == self.card:
                 return None
             self.card = card
