@@ -66,6 +66,8 @@ class Runtime:
     loop_thread: threading.Thread
     claim: ExecutorClaim
     log_level: str
+    application: str | None = None
+    """The DBOS application shared with peer processes (workers), if any."""
 
     def __repr__(self) -> str:
         return (
@@ -85,20 +87,29 @@ def launch(
     app_version: str = DEFAULT_APP_VERSION,
     log_level: str = "WARNING",
     reconfigure: bool = False,
+    application: str | None = None,
 ) -> Runtime:
     """Launch the runtime (idempotent): DBOS on SQLite by default, or on the database you name.
 
     >>> import hitl_notebook as hitl
     >>> rt = hitl.launch()                                  # the embedded SQLite file
     >>> rt = hitl.launch("postgresql://postgres@127.0.0.1:5432/hitl")  # or a team's Postgres
+
+    ``application``: share this DBOS application (and version) with other processes, as workers
+    do (see ``_queueing``); by default each executor is an application of its own.
     """
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
     label = executor or default_label()
     with _lock:
         if _current is not None:
-            wanted = (url, app_version, label)
-            running = (_current.database_url, _current.app_version, _current.claim.label)
+            wanted = (url, app_version, label, application)
+            running = (
+                _current.database_url,
+                _current.app_version,
+                _current.claim.label,
+                _current.application,
+            )
             if wanted == running:
                 _set_log_level(log_level)
                 return _current
@@ -110,19 +121,22 @@ def launch(
                     "or hitl.shutdown() first."
                 )
             _shutdown_locked()
-        _current = _start(url, label, app_version, log_level)
+        _current = _start(url, label, app_version, log_level, application)
         return _current
 
 
-def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
+def _start(
+    url: str, label: str, app_version: str, log_level: str, application: str | None
+) -> Runtime:
     database = Database(url, create=True)
     claim = claim_executor(database, label)
     config: DBOSConfig = {
-        "name": f"hitl-{claim.executor_id}",
+        "name": application or f"hitl-{claim.executor_id}",
         "system_database_url": url,
         # DBOS wants version names unique per application, and each executor is its own
-        # application (so that no other process dequeues its recovered runs).
-        "application_version": f"{app_version}+{claim.executor_id}",
+        # application (so that no other process dequeues its recovered runs), unless it
+        # shares one with its peers (workers).
+        "application_version": app_version if application else f"{app_version}+{claim.executor_id}",
         "executor_id": claim.executor_id,
         "log_level": log_level,
     }
@@ -144,7 +158,15 @@ def _start(url: str, label: str, app_version: str, log_level: str) -> Runtime:
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
     loop_thread.start()
     return Runtime(
-        url, claim.executor_id, app_version, database, loop, loop_thread, claim, log_level
+        url,
+        claim.executor_id,
+        app_version,
+        database,
+        loop,
+        loop_thread,
+        claim,
+        log_level,
+        application,
     )
 
 
