@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hitl_notebook as hitl
+from hitl_notebook import http
 
 
 def test_public_names_are_pinned() -> None:
@@ -67,6 +68,4 @@ def test_every_public_name_exists_and_is_documented() -> None:
 
 def test_the_http_module_exports_the_router_the_app_and_auth() -> None:
     """hitl_notebook.http is the public face of the HTTP API."""
-    from hitl_notebook import http
-
     assert sorted(http.__all__) == ["Authenticate", "TokenAuth", "create_app", "create_router"]
