@@ -1,0 +1,198 @@
+"""Workers on one database: they share the queue, survive restarts, and hand over a dead peer's runs.
+
+Workers are `hitl worker` child processes running tests/processes/worker_agents.py; the test
+process queues runs with only a database URL and answers them over HTTP, as a service would.
+Side effects are lines in a file (outside the database), so "exactly once" is counted for real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import hitl_notebook as hitl
+from hitl_notebook import testing
+from hitl_notebook.http import TokenAuth, create_app
+
+pytestmark = pytest.mark.slow
+
+AGENTS = Path(__file__).parent / "processes" / "worker_agents.py"
+HITL = str(Path(sys.executable).with_name("hitl"))
+TOKENS = {"bob": "bob-token-4567"}
+READY = re.compile(r"hitl worker (\S+) ready")
+
+
+class Workers:
+    """Starts and kills `hitl worker` processes; kills whatever is left at the end of the test."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.db_url = db_url
+        self.counter = tmp_path / "counter.txt"
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def start(self, name: str, concurrency: int = 150) -> tuple[subprocess.Popen[str], str]:
+        """Start a worker; returns its process and executor id once it is ready."""
+        env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
+        command = [HITL, "worker", str(AGENTS), "--db", self.db_url, "--name", name]
+        process = subprocess.Popen(
+            [*command, "--concurrency", str(concurrency)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.processes.append(process)
+        assert process.stdout is not None
+        for line in process.stdout:
+            if found := READY.search(line):
+                return process, found.group(1)
+        raise AssertionError(f"worker {name} exited with {process.wait()} before it was ready")
+
+    @staticmethod
+    def kill(process: subprocess.Popen[str]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+
+    def lines(self) -> Counter[str]:
+        return Counter(self.counter.read_text().splitlines() if self.counter.exists() else [])
+
+
+def prepare(url: str) -> str:
+    """Create and migrate the database once, as a first `hitl.launch` would."""
+    with testing.launched(url, executor="setup"):
+        pass
+    return url
+
+
+@pytest.fixture
+def prepared_db(db_url: str) -> str:
+    """Each kind of database, ready for workers."""
+    return prepare(db_url)
+
+
+@pytest.fixture
+def workers(prepared_db: str, tmp_path: Path) -> Iterator[Workers]:
+    started = Workers(prepared_db, tmp_path)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def pg_workers(tmp_path: Path) -> Iterator[Workers]:
+    """Workers on a fresh Postgres database: several machines' workers share one Postgres."""
+    url = prepare(testing.fresh_database("postgres"))
+    started = Workers(url, tmp_path)
+    yield started
+    started.close()
+    testing.drop_database(url)
+
+
+def wait_all_waiting(store: hitl.Store, count: int) -> None:
+    testing.wait_until(
+        lambda: len(store.inbox()) == count, timeout=120, message=f"{count} requests waiting"
+    )
+
+
+def answer_over_http(client: TestClient, run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        answered = client.post(
+            f"/agents/{run_id}/respond",
+            json={"approve": True},
+            headers={"Authorization": f"Bearer {TOKENS['bob']}"},
+        )
+        assert answered.status_code == 200, answered.text
+
+
+@pytest.mark.postgres
+def test_two_workers_share_200_runs_and_a_dead_ones_runs_are_recovered_by_command(
+    pg_workers: Workers,
+) -> None:
+    """SIGKILL one of two workers mid-run, `hitl recover --from` it: every run finishes once."""
+    workers, prepared_db = pg_workers, pg_workers.db_url
+    a, a_id = workers.start("worker-a")
+    b, b_id = workers.start("worker-b")
+    store = hitl.connect(prepared_db)
+    run_ids = store.enqueue_many("Queued", [((n,), {}) for n in range(200)], requester="carol")
+    wait_all_waiting(store, 200)
+    taken = Counter(
+        store.database.client.retrieve_workflow(r).get_status().executor_id for r in run_ids
+    )
+    assert set(taken) == {a_id, b_id}, taken  # both workers took a share
+
+    with TestClient(create_app(store, TokenAuth(TOKENS))) as client:
+        answer_over_http(client, run_ids[:50])  # mid-run: some finish, the rest wait
+        for run_id in run_ids[:50]:
+            store.result(run_id, timeout=60)
+        workers.kill(a)
+        recovered = subprocess.run(
+            [HITL, "recover", "--from", a_id, "--db", prepared_db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert recovered.returncode == 0, recovered.stderr
+        answer_over_http(client, run_ids[50:])
+
+    results = {run_id: store.result(run_id, timeout=120) for run_id in run_ids}
+    assert sorted(r["order"] for r in results.values()) == list(range(200))
+    assert {r["by"] for r in results.values()} == {"bob"}
+    assert {r["pid"] for r in results.values() if r["order"] >= 50} <= {a.pid, b.pid}
+    late_of_a = [r for r in run_ids[50:] if results[r]["pid"] == a.pid]
+    assert late_of_a == [], "a killed worker cannot finish runs"
+    lines = workers.lines()
+    for run_id in run_ids:
+        assert (lines[f"before {run_id}"], lines[f"after {run_id}"]) == (1, 1), run_id
+    assert sum(lines.values()) == 400
+
+
+def test_a_restarted_worker_recovers_its_own_runs(workers: Workers, prepared_db: str) -> None:
+    """A worker killed while its runs wait gets its identity back on restart and finishes them."""
+    first, first_id = workers.start("worker-a", concurrency=10)
+    store = hitl.connect(prepared_db)
+    run_ids = [store.enqueue("Queued", n, requester="carol") for n in range(3)]
+    wait_all_waiting(store, 3)
+    workers.kill(first)
+    again, again_id = workers.start("worker-a", concurrency=10)
+    assert again_id == first_id
+    for run_id in run_ids:
+        store.respond(run_id, approve=True, by="bob")
+    assert {store.result(r, timeout=60)["pid"] for r in run_ids} == {again.pid}
+    lines = workers.lines()
+    assert [lines[f"after {r}"] for r in run_ids] == [1, 1, 1]
+
+
+def test_recover_refuses_a_live_worker_and_the_requester_rule_holds(
+    workers: Workers, prepared_db: str
+) -> None:
+    """`hitl recover --from` a live worker is refused; the requester of a queued run may not approve."""
+    _, worker_id = workers.start("worker-a", concurrency=10)
+    store = hitl.connect(prepared_db)
+    run_id = store.enqueue("Queued", 1, requester="carol")
+    wait_all_waiting(store, 1)
+    refused = subprocess.run(
+        [HITL, "recover", "--from", worker_id, "--db", prepared_db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "is alive" in refused.stderr
+    with pytest.raises(hitl.NotAllowedError):
+        store.respond(run_id, approve=True, by="carol")
+    store.respond(run_id, approve=True, by="bob")
+    assert store.result(run_id, timeout=60)["by"] == "bob"
