@@ -26,5 +26,7 @@ class RefundAgent(hitl.Agent):
             on_timeout="reject",
         )
         if decision.approved:
-            return f"paid {decision.value.amount:.2f} EUR for {order_id} (approved by {decision.by})"
+            return (
+                f"paid {decision.value.amount:.2f} EUR for {order_id} (approved by {decision.by})"
+            )
         return f"no refund for {order_id} ({decision.outcome})"
