@@ -172,7 +172,7 @@ def build(url: str, agents: int) -> BuildResult:
 
     import hitl_notebook as hitl  # noqa: PLC0415
     from hitl_notebook._database import answers, requests, runs, statuses  # noqa: PLC0415
-    from hitl_notebook._dbos_schema import workflow_status  # noqa: PLC0415
+    from hitl_notebook._dbos_internals import workflow_status  # noqa: PLC0415
 
     started = time.monotonic()
 

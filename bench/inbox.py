@@ -191,7 +191,7 @@ def build(url: str, n: int) -> BuildResult:
 
     import hitl_notebook as hitl  # noqa: PLC0415
     from hitl_notebook._database import requests, runs, statuses  # noqa: PLC0415
-    from hitl_notebook._dbos_schema import DBOS_SCHEMA  # noqa: PLC0415
+    from hitl_notebook._dbos_internals import DBOS_SCHEMA  # noqa: PLC0415
 
     started = time.monotonic()
 

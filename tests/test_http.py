@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser, Guarded, Writer
+from tests.test_processes import Kernels
 
 TOKENS = {"alice": "alice-token-123", "bob": "bob-token-4567", "eve": "eve-token-89012"}
 AUTH = TokenAuth(TOKENS)
@@ -93,7 +95,7 @@ def test_inbox_filters_over_http(client: TestClient) -> None:
     assert listed(assignee="ana") == [ship.id]
     assert listed(search="ship order") == [ship.id]
     assert listed(sort="title", descending=True) == [pick.id, ship.id]
-    assert listed(limit=1, offset=1) == [pick.id]
+    assert listed(sort="title", limit=1, offset=1) == [pick.id]
     assert listed(overdue=True) == []
     assert listed(older_than="1h") == []
     bad = client.get("/requests", params={"older_than": "soon"}, headers=as_("bob"))
@@ -159,18 +161,25 @@ def test_errors_carry_the_python_messages(client: TestClient) -> None:
     assert "No run or request has the id 'nope'" in unknown.json()["detail"]["message"]
 
 
-def test_an_answer_after_the_deadline_is_410(db_url: str, runtime: hitl.Runtime) -> None:
-    """With the agent's process down past the deadline, the answer is refused as late (410)."""
-    run = Chooser.start(timeout=1)
-    request = testing.wait_for_request(run)
-    hitl.shutdown()
+def test_an_answer_after_the_deadline_is_410(db_url: str, tmp_path: Path) -> None:
+    """With the agent's process killed past the deadline, the answer is refused as late (410)."""
+    kernels = Kernels(db_url, tmp_path)
+    try:
+        process, (run_id,) = kernels.launch(
+            "kernel-a", "start", "1", "--timeout", "1", "--on-timeout", "reject"
+        )
+        store = hitl.connect(db_url)
+        (request,) = testing.wait_until(lambda: store.requests(run_id, open_only=True))
+        kernels.kill(process)
+    finally:
+        kernels.close()
     assert request.deadline is not None
     testing.wait_until(lambda: time.time() > request.deadline.timestamp() + 0.1, timeout=30)
-    with TestClient(create_app(hitl.connect(db_url), AUTH)) as client:
+    with TestClient(create_app(store, AUTH)) as client:
         late = client.post(
-            f"/requests/{request.request_id}/respond", json={"choice": "red"}, headers=as_("bob")
+            f"/requests/{request.request_id}/respond", json={"approve": True}, headers=as_("bob")
         )
-    assert late.status_code == 410
+    assert late.status_code == 410, late.text
     assert late.json()["detail"]["error"] == "DeadlinePassedError"
     assert "recorded as late" in late.json()["detail"]["message"]
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook._database import requests
-from hitl_notebook._dbos_schema import workflow_status
+from hitl_notebook._dbos_internals import workflow_status
 from hitl_notebook._time import now_ms
 from tests.agents import Assigned, Chooser, Editor, Writer
 

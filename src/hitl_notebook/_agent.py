@@ -456,7 +456,7 @@ class Agent:
             raise ValueError("Two questions in one ask() have the same key.")
         self._asking = True
         try:
-            decisions = yield from ask(self._db, self._run_id, drafts)
+            decisions = yield from ask(self._db, drafts)
         finally:
             self._asking = False
         return [

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hitl_notebook._database import answers, requests, runs, statuses
-from hitl_notebook._dbos_schema import workflow_status
+from hitl_notebook._dbos_internals import workflow_status
 from hitl_notebook._records import DECIDED, OPEN
 
 __all__ = ["Rows", "decision_rows", "history_rows", "run_rows"]

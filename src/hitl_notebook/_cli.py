@@ -3,8 +3,8 @@ and the service side: ``serve`` (the HTTP API), ``worker`` (runs agents), ``reco
 
 The database comes from the same places as ``launch()`` (``--db``, ``$HITL_DATABASE_URL``,
 dbos-config.yaml, the embedded default). Every command but ``worker`` reads and answers through
-the store and the pandas frames, so it needs no agent code. Tables are for people; ``--json`` and ``--csv`` are
-for scripts. Errors print their typed message and exit with status 1.
+the store and the pandas frames, so it needs no agent code. Tables are for people; ``--json``
+and ``--csv`` are for scripts. Errors print their typed message and exit with status 1.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOSClient
 
-from hitl_notebook._dbos_schema import DBOS_SCHEMA
+from hitl_notebook._dbos_internals import DBOS_SCHEMA
 from hitl_notebook._errors import ConfigurationError
 
 __all__ = ["Database", "answers", "executors", "metadata", "requests", "runs", "statuses"]
@@ -48,6 +48,7 @@ requests = sa.Table(
     sa.Column("channel", sa.Text),
     sa.Column("comment", sa.Text),
     sa.Index("hitl_requests_open", "state", "requested_at_ms"),
+    sa.Index("hitl_requests_decided", "decided_at_ms"),
 )
 
 answers = sa.Table(
@@ -168,6 +169,8 @@ class Database:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(8420017)"))
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
             metadata.create_all(conn, checkfirst=True)
+            for index in requests.indexes:  # indexes added since the table was created
+                index.create(conn, checkfirst=True)
 
 
 def _ensure_postgres_database(url: str, *, create: bool) -> None:

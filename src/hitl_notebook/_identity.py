@@ -30,7 +30,7 @@ from hitl_notebook._database import Database, executors
 from hitl_notebook._errors import ConfigurationError
 from hitl_notebook._time import now_ms
 
-__all__ = ["ExecutorClaim", "claim_executor", "claim_is_live", "default_label"]
+__all__ = ["ExecutorClaim", "claim_executor", "default_label", "is_running"]
 
 ENV_EXECUTOR = "HITL_EXECUTOR"
 HEARTBEAT_S = 5.0
@@ -166,12 +166,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def claim_is_live(database: Database, executor_id: str) -> bool:
-    """True while a live process holds ``executor_id`` (by heartbeat, or by pid on this host)."""
-    with database.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(executors).where(executors.c.executor_id == executor_id)
-        ).first()
-    if row is None:
+def is_running(conn: sa.Connection, executor_id: str) -> bool:
+    """Whether a live process holds ``executor_id`` (a fresh heartbeat and, on this host, a pid)."""
+    row = conn.execute(sa.select(executors).where(executors.c.executor_id == executor_id)).first()
+    if row is None or row.released or now_ms() - int(row.heartbeat_at_ms) > STALE_AFTER_MS:
         return False
-    return not _is_free(row, socket.gethostname(), now_ms())
+    return row.host != socket.gethostname() or _pid_alive(int(row.pid))

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 import sqlalchemy as sa
 
 from hitl_notebook._database import requests, runs
-from hitl_notebook._dbos_schema import ACTIVE_STATES, workflow_status
+from hitl_notebook._dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._records import OPEN
 from hitl_notebook._time import Timeout, from_ms, now_ms, parse_duration
 

@@ -24,6 +24,8 @@ class Status(StrEnum):
 
     WORKING = "working"
     WAITING = "waiting"
+    ANSWERED = "answered"
+    """Answered while the run's process is not running: it resumes when that process runs again."""
     RESUMED = "resumed"
     TIMED_OUT = "timed_out"
     FINISHED = "finished"

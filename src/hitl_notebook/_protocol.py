@@ -1,19 +1,16 @@
 """What an agent does durably, written once as a program of operations, run by a sync or async driver.
 
 A program is a generator that yields operations: ``Step`` (a function whose result DBOS
-checkpoints, so it runs once even across crashes), ``Wait`` (a durable DBOS ``recv`` with a
-deadline) and ``Note`` (an idempotent write that needs no checkpoint). ``run_sync`` drives it
-from a sync agent's thread, ``run_async`` from an async agent's coroutine; the logic of a
-request (store it, check it, wait, apply the deadline) exists once.
+checkpoints, so it runs once even across crashes) and ``Wait`` (a durable wait until a request is
+decided: hot, then parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread,
+``run_async`` from an async agent's coroutine; the logic of a request exists once.
 
 Asking a human (``ask``):
 
 1. step ``hitl.request``: store the requests with their absolute deadlines, publish "waiting";
-2. step ``hitl.check``: collect the decisions; decide a request whose deadline passed as timed
-   out (one conditional update, so an answer stored before the deadline still wins);
-3. while some are open, wait for a wake-up message until the nearest deadline: an answer's
-   message carries its decision (note "resumed" and go on waiting for the rest); no message by
-   the deadline goes back to 2.
+2. while some are open, wait until one is decided or the nearest deadline passes; a request past
+   its deadline is decided as timed out (one conditional update, so an answer stored before the
+   deadline still wins); each decision taken is published ("resumed" or "timed_out").
 """
 
 from __future__ import annotations
@@ -23,31 +20,26 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from dbos import DBOS, StepOptions
+from dbos import DBOS
 
-from hitl_notebook._answers import resolve
 from hitl_notebook._database import Database
 from hitl_notebook._errors import HitlError
-from hitl_notebook._models import Decision, Outcome, Request, Status
+from hitl_notebook._models import Decision, Request, Status
 from hitl_notebook._records import (
-    DECIDED,
     append_status,
-    decide,
     insert_request,
     load_request,
     request_from_row,
 )
-from hitl_notebook._store import wake_topic
+from hitl_notebook._steps import step_options
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
+from hitl_notebook._waiting import wait_async, wait_sync
 
-__all__ = ["Note", "Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
+__all__ = ["Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
 
 T = TypeVar("T")
 
-WAIT_CHUNK_S = 7 * 24 * 3600.0
-"""A wait without a deadline is a loop of week-long durable waits."""
-DEADLINE_SLACK_S = 0.01
+DEADLINE_SLACK_MS = 10
 
 
 @dataclass(frozen=True)
@@ -61,35 +53,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait durably for a message on ``topic`` for at most ``seconds``."""
+    """Wait durably until one of the requests is decided; at ``until_ms`` one is due to time out."""
 
-    topic: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Note:
-    """Run ``fn(*args)`` now without a checkpoint (it runs again on replay): it must be idempotent."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
+    request_ids: tuple[str, ...]
+    until_ms: int | None
 
 
-Program = Generator[Step | Wait | Note, Any, T]
-
-
-def _step_options(name: str) -> StepOptions:
-    """The SDK's own steps retry transient database errors, and nothing else."""
-    return {
-        "name": name,
-        "retries_allowed": True,
-        "max_attempts": 5,
-        "should_retry": _is_transient,
-    }
-
-
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+Program = Generator[Step | Wait, Any, T]
 
 
 def run_sync(program: Program[T]) -> T:
@@ -109,11 +79,9 @@ def run_sync(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = DBOS.run_step(_step_options(op.name), op.fn, *op.args)
-            elif isinstance(op, Note):
-                result = op.fn(*op.args)
+                result = DBOS.run_step(step_options(op.name), op.fn, *op.args)
             else:
-                result = DBOS.recv(op.topic, timeout_seconds=op.seconds)
+                result = wait_sync(op.request_ids, op.until_ms)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -125,11 +93,9 @@ async def run_async(program: Program[T]) -> T:
         while True:
             op = program.send(result)
             if isinstance(op, Step):
-                result = await DBOS.run_step_async(_step_options(op.name), op.fn, *op.args)
-            elif isinstance(op, Note):
-                result = await asyncio.to_thread(op.fn, *op.args)
+                result = await DBOS.run_step_async(step_options(op.name), op.fn, *op.args)
             else:
-                result = await DBOS.recv_async(op.topic, timeout_seconds=op.seconds)
+                result = await wait_async(op.request_ids, op.until_ms)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -151,39 +117,27 @@ def write_status(
 
 
 def ask(
-    database: Database, run_id: str, drafts: list[tuple[dict[str, Any], Timeout | None]]
+    database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
 ) -> Program[list[Decision]]:
     """Store the requests, wait until each is decided (or its deadline passes), return the decisions.
 
     ``drafts`` are the requests' fields and timeouts; the storing step stamps their absolute
-    deadlines once, so a deadline never restarts. An answer's wake-up message carries its
-    decision, recorded by DBOS as the wait's result, so resuming costs no query.
+    deadlines once, so a deadline never restarts.
     """
     stored: list[Request] = yield Step("hitl.request", _store_requests, (database, drafts))
-    decided: dict[str, Decision] = yield Step(
-        "hitl.check", _check, (database, [r.request_id for r in stored])
-    )
+    decided: dict[str, Decision] = {}
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
-        message = yield Wait(wake_topic(run_id), _seconds_until_first_deadline(still_open))
-        if message is None:  # a deadline (or a spurious wake-up): look at the table
-            found: dict[str, Decision] = yield Step(
-                "hitl.check", _check, (database, [r.request_id for r in still_open])
-            )
-            decided |= found
-            continue
-        decision = Decision.model_validate(message)
-        if any(r.request_id == decision.request_id for r in still_open):
-            decided[decision.request_id] = decision
-            yield Note(_mark_resumed, (database, decision))
+        found: dict[str, Decision] = yield Wait(
+            tuple(r.request_id for r in still_open), _first_deadline_ms(still_open)
+        )
+        decided |= found
     return [decided[r.request_id] for r in stored]
 
 
-def _seconds_until_first_deadline(requests: list[Request]) -> float:
-    deadlines = [r.deadline.timestamp() * 1000 for r in requests if r.deadline is not None]
-    if not deadlines:
-        return WAIT_CHUNK_S
-    return max(0.0, (min(deadlines) - now_ms()) / 1000) + DEADLINE_SLACK_S
+def _first_deadline_ms(requests: list[Request]) -> int | None:
+    deadlines = [round(r.deadline.timestamp() * 1000) for r in requests if r.deadline is not None]
+    return min(deadlines) + DEADLINE_SLACK_MS if deadlines else None
 
 
 def _run_id() -> str:
@@ -250,76 +204,3 @@ def _store_requests(
             at_ms=start,
         )
     return stored
-
-
-def _check(database: Database, request_ids: list[str]) -> dict[str, Decision]:
-    """The decisions taken so far; a request past its deadline is decided as timed out."""
-    at = now_ms()
-    decisions = {}
-    with database.engine.begin() as conn:
-        for request_id in request_ids:
-            decision = _decision_or_timeout(conn, request_id, at)
-            if decision is not None:
-                decisions[request_id] = decision
-    return decisions
-
-
-def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decision | None:
-    row = load_request(conn, request_id)
-    assert row is not None, f"request {request_id} vanished"
-    if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
-        approved, value = _timeout_default(request_from_row(row))
-        timed_out = decide(
-            conn,
-            request_id,
-            outcome=Outcome.TIMED_OUT,
-            approved=approved,
-            value=value,
-            by=None,
-            channel="timeout",
-            comment=None,
-            at_ms=at,
-            before_deadline=False,
-        )
-        row = timed_out or load_request(conn, request_id)
-        assert row is not None
-    if row.state != DECIDED:
-        return None
-    decision = request_from_row(row).decision
-    assert decision is not None
-    _append_decided_status(conn, decision, row.title, row.agent, at)
-    return decision
-
-
-def _append_decided_status(
-    conn: sa.Connection, decision: Decision, title: str, agent: str, at_ms: int
-) -> None:
-    if decision.timed_out:
-        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
-    else:
-        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
-    append_status(
-        conn,
-        run_id=decision.run_id,
-        key=f"{decision.request_id}:decided",
-        agent=agent,
-        status=status.value,
-        detail=detail,
-        progress=None,
-        at_ms=at_ms,
-    )
-
-
-def _mark_resumed(database: Database, decision: Decision) -> None:
-    """Publish 'resumed' for a decision that came by message (idempotent: a replay adds nothing)."""
-    with database.engine.begin() as conn:
-        row = load_request(conn, decision.request_id)
-        if row is not None:
-            _append_decided_status(conn, decision, row.title, row.agent, now_ms())
-
-
-def _timeout_default(request: Request) -> tuple[bool | None, Any]:
-    if request.on_timeout != "default" or request.timeout_answer is None:
-        return None, None
-    resolution = resolve(request, request.timeout_answer)
-    return resolution.approved, resolution.value

@@ -16,7 +16,7 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._database import answers, requests, runs, statuses
-from hitl_notebook._dbos_schema import workflow_status
+from hitl_notebook._dbos_internals import workflow_status
 from hitl_notebook._models import (
     FINAL_STATUSES,
     Answer,
@@ -29,21 +29,31 @@ from hitl_notebook._models import (
 from hitl_notebook._time import from_ms
 
 __all__ = [
+    "ANSWERS_CHANNEL",
+    "DECIDED_KEY_SUFFIX",
+    "answer_not_taken",
     "append_status",
     "decide",
+    "decided_or_due",
     "history",
     "insert_request",
     "latest_status",
     "load_request",
     "load_request_and_run_state",
+    "notify_answered",
     "record_answer",
     "request_from_row",
     "requests_of_run",
     "run_state",
+    "runs_decided_since",
 ]
 
 OPEN = "open"
 DECIDED = "decided"
+DECIDED_KEY_SUFFIX = ":decided"
+"""The status key ``<request id>:decided`` marks a decision as taken by its run."""
+ANSWERS_CHANNEL = "hitl_answers"
+"""The Postgres NOTIFY channel on which a decided request's run id is announced."""
 
 
 def insert_request(conn: sa.Connection, request: Request) -> None:
@@ -99,6 +109,52 @@ def load_request_and_run_state(
         .where(requests.c.request_id == request_id)
     ).first()
     return None if row is None else (row, row.run_state)
+
+
+def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
+    """The runs with a request decided at or after ``since_ms``."""
+    found = conn.execute(
+        sa.select(requests.c.run_id).where(requests.c.decided_at_ms >= since_ms).distinct()
+    )
+    return set(found.scalars())
+
+
+def decided_or_due(request_ids: Sequence[str], at_ms: int) -> sa.Exists:
+    """Whether one of the requests is decided, or open past its deadline: an EXISTS clause."""
+    return (
+        sa.select(requests.c.request_id)
+        .where(
+            requests.c.request_id.in_(request_ids),
+            sa.or_(requests.c.state == DECIDED, requests.c.deadline_ms <= at_ms),
+        )
+        .exists()
+    )
+
+
+def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether a request of the run is decided but the run has not taken the decision yet.
+
+    A run takes a decision when it publishes its "decided" status (``_decisions.collect``).
+    """
+    taken = (
+        sa.select(statuses.c.status_id)
+        .where(
+            statuses.c.run_id == requests.c.run_id,
+            statuses.c.key == requests.c.request_id + DECIDED_KEY_SUFFIX,
+        )
+        .exists()
+    )
+    return (
+        sa.select(requests.c.request_id)
+        .where(requests.c.run_id == run_id, requests.c.state == DECIDED, ~taken)
+        .exists()
+    )
+
+
+def notify_answered(conn: sa.Connection, run_id: str) -> None:
+    """On Postgres, tell listening pollers (at commit) that a request of the run was decided."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_notify(ANSWERS_CHANNEL, run_id)))
 
 
 def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:

@@ -8,7 +8,9 @@
 - agents run on the runtime's own event loop thread, so a waiting agent holds no thread;
 - re-running ``launch()`` with the same settings returns the running runtime; asking for another
   database is an error unless ``reconfigure=True`` says to shut down and launch again;
-- DBOS logs only warnings unless ``log_level`` asks for more.
+- DBOS logs only warnings unless ``log_level`` asks for more;
+- a run waiting for a human waits hot (answers land in milliseconds) for ``park_after``, then
+  parks and holds nothing until its answer or deadline (see ``_waiting``).
 
 Replay rule: the application version is pinned (``"1"`` unless you pass ``app_version``), so runs
 survive edits to your agent's code and resume in the edited code. Edits *after* a run's last
@@ -33,8 +35,11 @@ from dbos import DBOS, DBOSConfig
 from hitl_notebook._answers import preload_validator
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import set_internal_queue_polling
 from hitl_notebook._errors import ConfigurationError, NotLaunchedError
 from hitl_notebook._identity import ExecutorClaim, claim_executor, default_label
+from hitl_notebook._poller import Poller
+from hitl_notebook._time import Duration, duration_seconds
 
 __all__ = [
     "DEFAULT_APP_VERSION",
@@ -50,8 +55,13 @@ __all__ = [
 T = TypeVar("T")
 
 DEFAULT_APP_VERSION = "1"
+DEFAULT_PARK_AFTER = "30s"
 SQLITE_POLL_S = 0.05
-"""How often DBOS looks for answers on SQLite (Postgres is woken by LISTEN/NOTIFY)."""
+"""How often the poller looks for answers to hot waits on SQLite (Postgres uses LISTEN/NOTIFY)."""
+WOKEN_POLL_S = 0.2
+"""How often DBOS looks for woken (enqueued) parked runs: bounds an answer's latency once parked."""
+MAX_EXECUTOR_THREADS = 32
+"""DBOS's thread pool for async steps; unbounded, a burst of resumed runs would leave idle threads."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Runtime:
     loop_thread: threading.Thread
     claim: ExecutorClaim
     log_level: str
+    poller: Poller
+    park_after_s: float | None
+    """How long a run waits hot before it parks; None: it never parks."""
     application: str | None = None
     """The DBOS application shared with peer processes (workers), if any."""
 
@@ -86,10 +99,15 @@ def launch(
     executor: str | None = None,
     app_version: str = DEFAULT_APP_VERSION,
     log_level: str = "WARNING",
+    park_after: Duration | None = DEFAULT_PARK_AFTER,
     reconfigure: bool = False,
     application: str | None = None,
 ) -> Runtime:
     """Launch the runtime (idempotent): DBOS on SQLite by default, or on the database you name.
+
+    ``park_after``: how long a run waiting for a human stays hot (an answer resumes it within
+    milliseconds) before it parks (it then costs nothing; an answer resumes it within about a
+    second). ``0`` parks at once; ``None`` never parks.
 
     >>> import hitl_notebook as hitl
     >>> rt = hitl.launch()                                  # the embedded SQLite file
@@ -101,13 +119,15 @@ def launch(
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
     label = executor or default_label()
+    park_after_s = None if park_after is None else duration_seconds(park_after, what="park_after")
     with _lock:
         if _current is not None:
-            wanted = (url, app_version, label, application)
+            wanted = (url, app_version, label, park_after_s, application)
             running = (
                 _current.database_url,
                 _current.app_version,
                 _current.claim.label,
+                _current.park_after_s,
                 _current.application,
             )
             if wanted == running:
@@ -121,12 +141,18 @@ def launch(
                     "or hitl.shutdown() first."
                 )
             _shutdown_locked()
-        _current = _start(url, label, app_version, log_level, application)
+        _current = _start(url, label, app_version, log_level, park_after_s, application=application)
         return _current
 
 
 def _start(
-    url: str, label: str, app_version: str, log_level: str, application: str | None
+    url: str,
+    label: str,
+    app_version: str,
+    log_level: str,
+    park_after_s: float | None,
+    *,
+    application: str | None,
 ) -> Runtime:
     database = Database(url, create=True)
     claim = claim_executor(database, label)
@@ -139,12 +165,12 @@ def _start(
         "application_version": app_version if application else f"{app_version}+{claim.executor_id}",
         "executor_id": claim.executor_id,
         "log_level": log_level,
+        "max_executor_threads": MAX_EXECUTOR_THREADS,
     }
-    if database.is_sqlite:
-        config["notification_listener_polling_interval_sec"] = SQLITE_POLL_S
     _set_log_level(log_level)
     try:
         DBOS(config=config)
+        set_internal_queue_polling(WOKEN_POLL_S)
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hitl-launch") as pool:
             pool.submit(DBOS.launch).result()
     except Exception as error:
@@ -154,6 +180,8 @@ def _start(
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     preload_validator()
+    poller = Poller(database, config["name"], SQLITE_POLL_S)
+    poller.start()
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
     loop_thread.start()
@@ -166,6 +194,8 @@ def _start(
         loop_thread,
         claim,
         log_level,
+        poller,
+        park_after_s,
         application,
     )
 
@@ -189,6 +219,7 @@ def _shutdown_locked() -> None:
     try:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
+        runtime.poller.stop()
         DBOS.destroy()
     finally:
         dbos_logger.setLevel(level)

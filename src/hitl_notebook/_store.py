@@ -5,9 +5,11 @@ agents, another kernel, a CLI or a web server, with no agent code loaded and no 
 
 An answer is checked against its request before anything is stored. Storing it is one transaction
 that decides the request (if it is still open and its deadline has not passed), appends the answer
-to the answer log and sends the agent a DBOS message that wakes it. So the first valid answer wins,
-a retry of the same answer returns the same decision, and an answer after the deadline is refused
-and kept in the log as ``late``.
+to the answer log and wakes the run: a hot run through its process's poller (announced on Postgres,
+polled on SQLite), a parked run by enqueueing it. So the first valid answer wins, a retry of the
+same answer returns the same decision, and an answer after the deadline is refused and kept in the
+log as ``late``. An answer to a run whose process is not running is kept and taken when that
+process runs again; the run's status says so ("answered").
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from dbos._error import DBOSAwaitedWorkflowCancelledError
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from hitl_notebook._access import check_responder
@@ -30,6 +32,7 @@ from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._answers import resolve
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import AwaitedRunCancelledError, wake
 from hitl_notebook._errors import (
     AlreadyDecidedError,
     AnswerError,
@@ -41,6 +44,7 @@ from hitl_notebook._errors import (
     RunCancelledError,
     RunFailedError,
 )
+from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
 from hitl_notebook._queueing import enqueue_runs
@@ -51,6 +55,7 @@ from hitl_notebook._records import (
     latest_status,
     load_request,
     load_request_and_run_state,
+    notify_answered,
     record_answer,
     request_from_row,
     requests_of_run,
@@ -59,7 +64,7 @@ from hitl_notebook._records import (
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._time import Timeout, from_ms, now_ms
 
-__all__ = ["BulkResult", "Store", "connect", "default_responder", "store", "wake_topic"]
+__all__ = ["BulkResult", "Store", "connect", "default_responder", "store"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,11 +77,6 @@ RESULT_POLL_S = 0.05
 def default_responder() -> str:
     """Who answers when ``by`` is not given: ``$HITL_USER``, else the login name."""
     return os.environ.get(ENV_USER) or getpass.getuser()
-
-
-def wake_topic(run_id: str) -> str:
-    """The DBOS message topic that wakes a run waiting for answers."""
-    return f"hitl:{run_id}"
 
 
 def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
@@ -158,14 +158,8 @@ class Store:
                 )
             if decided_row is not None:
                 assert stored.decision is not None
-                # The wake-up message carries the decision, so the agent resumes without a query.
-                self.database.client.send_in_transaction(
-                    conn,
-                    request.run_id,
-                    stored.decision.model_dump(mode="json"),
-                    topic=wake_topic(request.run_id),
-                    idempotency_key=f"hitl:{request.request_id}",
-                )
+                notify_answered(conn, request.run_id)
+                _wake_run(conn, stored, at)
         if decided_row is not None:
             assert stored.decision is not None
             return stored.decision
@@ -395,7 +389,7 @@ class Store:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.")
         try:
             return self.database.client.retrieve_workflow(run_id).get_result()
-        except DBOSAwaitedWorkflowCancelledError as error:
+        except AwaitedRunCancelledError as error:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
         except Exception as error:
             raise RunFailedError(
@@ -440,6 +434,28 @@ class BulkResult:
         lines = [f"BulkResult: {len(self.decided)} answered, {len(self.failed)} refused"]
         lines += [f"  {target}: {type(e).__name__}: {e}" for target, e in self.failed.items()]
         return "\n".join(lines)
+
+
+def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
+    """Enqueue the run if it is parked; say so in its status if its process is not running."""
+    woken = wake(conn, request.run_id, now_ms=at_ms)
+    if woken is None or is_running(conn, woken[1]):
+        return
+    decision = request.decision
+    assert decision is not None
+    append_status(
+        conn,
+        run_id=request.run_id,
+        key=f"{request.request_id}:answered",
+        agent=request.agent,
+        status=Status.ANSWERED.value,
+        detail=(
+            f"{decision.outcome.value} by {decision.by}; resumes when its process "
+            f"({woken[1]}) runs again"
+        ),
+        progress=None,
+        at_ms=at_ms,
+    )
 
 
 def _check_id(value: str) -> None:

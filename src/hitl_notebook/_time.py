@@ -10,11 +10,20 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Timeout", "deadline_ms", "from_ms", "now_ms", "parse_duration"]
+__all__ = [
+    "Duration",
+    "Timeout",
+    "deadline_ms",
+    "duration_seconds",
+    "from_ms",
+    "now_ms",
+    "parse_duration",
+]
 
-Timeout = str | float | int | timedelta | datetime
-"""A duration (``"90s"``, ``"30m"``, ``"4h"``, ``"2d"``, ``"1h30m"``, seconds, ``timedelta``) or an
-absolute tz-aware ``datetime``."""
+Duration = str | float | int | timedelta
+"""A duration: ``"90s"``, ``"30m"``, ``"4h"``, ``"2d"``, ``"1h30m"``, seconds, or a ``timedelta``."""
+Timeout = Duration | datetime
+"""A duration or an absolute tz-aware ``datetime``."""
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -56,14 +65,22 @@ def deadline_ms(timeout: Timeout | None, *, start_ms: int) -> int | None:
                 "datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)."
             )
         return int(timeout.timestamp() * 1000)
-    if isinstance(timeout, str):
-        span = parse_duration(timeout)
-    elif isinstance(timeout, timedelta):
-        span = timeout
-    elif isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a duration or a datetime, not {type(timeout).__name__}")
+    return start_ms + int(duration_seconds(timeout, what="timeout") * 1000)
+
+
+def duration_seconds(value: Duration, *, what: str = "duration") -> float:
+    """A duration in seconds; TypeError or ValueError (naming ``what``) for anything else."""
+    if isinstance(value, str):
+        span = parse_duration(value)
+    elif isinstance(value, timedelta):
+        span = value
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"{what} must be a duration like '30s' or a number of seconds, "
+            f"not {type(value).__name__}"
+        )
     else:
-        span = timedelta(seconds=timeout)
+        span = timedelta(seconds=value)
     if span.total_seconds() < 0:
-        raise ValueError(f"timeout must not be negative, got {timeout!r}")
-    return start_ms + int(span.total_seconds() * 1000)
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return span.total_seconds()

@@ -27,7 +27,7 @@ from dbos import DBOS
 from dbos._utils import INTERNAL_QUEUE_NAME
 
 from hitl_notebook._errors import ConfigurationError
-from hitl_notebook._identity import claim_is_live
+from hitl_notebook._identity import is_running
 from hitl_notebook._queueing import WORKER_APPLICATION, WORKER_QUEUE
 from hitl_notebook._runtime import DEFAULT_APP_VERSION, Runtime, launch, shutdown
 from hitl_notebook._store import Store
@@ -123,7 +123,9 @@ def recover_runs(store: Store, executor_id: str, *, force: bool = False) -> list
 
     Refuses while the executor is alive (its process would keep running them) unless ``force``.
     """
-    if not force and claim_is_live(store.database, executor_id):
+    with store.database.engine.connect() as conn:
+        alive = is_running(conn, executor_id)
+    if alive and not force:
         raise ConfigurationError(
             f"Executor {executor_id!r} is alive; stop it first (a restarted worker recovers its "
             "own runs), or pass force=True (--force) if you know its process is gone."

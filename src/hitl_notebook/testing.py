@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from hitl_notebook._handle import RunHandle
 from hitl_notebook._models import Request
-from hitl_notebook._runtime import Runtime, launch, shutdown
+from hitl_notebook._runtime import DEFAULT_PARK_AFTER, Runtime, launch, shutdown
+from hitl_notebook._time import Duration
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
@@ -75,9 +76,11 @@ def drop_database(url: str) -> None:
 
 
 @contextmanager
-def launched(database: str, *, executor: str = "test") -> Iterator[Runtime]:
+def launched(
+    database: str, *, executor: str = "test", park_after: Duration | None = DEFAULT_PARK_AFTER
+) -> Iterator[Runtime]:
     """Launch the runtime on ``database`` for the duration of a block, then shut it down."""
-    runtime = launch(database, executor=executor, reconfigure=True)
+    runtime = launch(database, executor=executor, park_after=park_after, reconfigure=True)
     try:
         yield runtime
     finally:

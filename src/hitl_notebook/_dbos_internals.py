@@ -1,0 +1,155 @@
+"""Everything the SDK relies on inside DBOS 3.4 that is not public API, in one place.
+
+- **Tables read with SQL.** DBOS has no public query that joins a workflow's state with other rows,
+  and the inbox and the answer path need exactly that in one round trip.
+- **Parking.** A run that waits long for a human is parked: its ``workflow_status`` row becomes
+  ``DELAYED`` on DBOS's internal queue until its deadline, and its code unwinds with ``Parked``, a
+  ``BaseException`` (DBOS records an outcome only for ``Exception``), so it holds no thread, no
+  task and no poll. DBOS's own background job turns the row into ``ENQUEUED`` at the deadline; an
+  answer does it at once (``wake``). Either way DBOS's queue dispatches it again in the process of
+  the application that owns it, which replays it from its checkpoints.
+- **The internal queue's polling interval**, which bounds how fast a parked run resumes.
+- **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
+
+``tests/test_dbos_contract.py`` fails loudly if a DBOS upgrade changes any of this, and
+pyproject.toml pins DBOS to the tested minor release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from dbos._dbos import _get_dbos_instance
+from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
+from dbos._utils import INTERNAL_QUEUE_NAME
+
+__all__ = [
+    "ACTIVE_STATES",
+    "DBOS_SCHEMA",
+    "PARKED_STATE",
+    "AwaitedRunCancelledError",
+    "Parked",
+    "park",
+    "set_internal_queue_polling",
+    "sweep",
+    "wake",
+    "workflow_status",
+]
+
+DBOS_SCHEMA = "dbos"
+"""DBOS's schema on Postgres (SQLite has none; the SDK's SQLite engine maps it away)."""
+
+PARKED_STATE = "DELAYED"
+ACTIVE_STATES = ("PENDING", "ENQUEUED", PARKED_STATE)
+"""Workflow states of a run that can still wait for a human (ENQUEUED while being dispatched,
+DELAYED while parked)."""
+
+_dbos_metadata = sa.MetaData(schema=DBOS_SCHEMA)
+
+workflow_status = sa.Table(
+    "workflow_status",
+    _dbos_metadata,
+    sa.Column("workflow_uuid", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("executor_id", sa.Text),
+    sa.Column("application_version", sa.Text),
+    sa.Column("application_name", sa.Text),
+    sa.Column("created_at", sa.BigInteger),
+    sa.Column("updated_at", sa.BigInteger),
+    sa.Column("recovery_attempts", sa.BigInteger),
+    sa.Column("queue_name", sa.Text),
+    sa.Column("delay_until_epoch_ms", sa.BigInteger),
+    sa.Column("owner_xid", sa.Text),
+    sa.Column("started_at_epoch_ms", sa.BigInteger),
+)
+
+
+class Parked(BaseException):
+    """Unwinds a parked run's code. A BaseException, so neither DBOS nor agent code that catches
+    ``Exception`` records it as a failure; the run's row stays DELAYED."""
+
+
+def park(
+    conn: sa.Connection,
+    run_id: str,
+    *,
+    until_ms: int,
+    now_ms: int,
+    unless: sa.ColumnElement[bool],
+) -> bool:
+    """Turn the executing run into a DELAYED row until ``until_ms``, unless ``unless`` holds.
+
+    Resets the recovery attempts: a run that parks has made progress, and each dispatch counts one.
+    """
+    parked = conn.execute(
+        sa.update(workflow_status)
+        .where(
+            workflow_status.c.workflow_uuid == run_id,
+            workflow_status.c.status == "PENDING",
+            ~unless,
+        )
+        .values(
+            status=PARKED_STATE,
+            queue_name=INTERNAL_QUEUE_NAME,
+            delay_until_epoch_ms=until_ms,
+            owner_xid=None,
+            started_at_epoch_ms=None,
+            recovery_attempts=0,
+            updated_at=now_ms,
+        )
+    )
+    return parked.rowcount == 1
+
+
+def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> tuple[str, str] | None:
+    """Enqueue the run if it is parked; returns its state before and its executor, if it exists.
+
+    The row is locked first, so a run that is parking at this moment either is seen parked here
+    or, once parked, sees this transaction's answer (``park``'s caller looks again after it).
+    """
+    row = conn.execute(
+        sa.select(workflow_status.c.status, workflow_status.c.executor_id)
+        .where(workflow_status.c.workflow_uuid == run_id)
+        .with_for_update(key_share=True)
+    ).first()
+    if row is None:
+        return None
+    if row.status == PARKED_STATE:
+        conn.execute(
+            sa.update(workflow_status)
+            .where(
+                workflow_status.c.workflow_uuid == run_id,
+                workflow_status.c.status == PARKED_STATE,
+            )
+            .values(status="ENQUEUED", updated_at=now_ms)
+        )
+    return str(row.status), str(row.executor_id)
+
+
+def sweep(
+    conn: sa.Connection,
+    application_name: str,
+    *,
+    now_ms: int,
+    answered: Callable[[sa.ColumnElement[str]], sa.ColumnElement[bool]],
+) -> int:
+    """Enqueue this application's parked runs that are ``answered(run_id)``."""
+    woken = conn.execute(
+        sa.update(workflow_status)
+        .where(
+            workflow_status.c.status == PARKED_STATE,
+            workflow_status.c.queue_name == INTERNAL_QUEUE_NAME,
+            workflow_status.c.application_name == application_name,
+            answered(workflow_status.c.workflow_uuid),
+        )
+        .values(status="ENQUEUED", updated_at=now_ms)
+    )
+    return woken.rowcount
+
+
+def set_internal_queue_polling(seconds: float) -> None:
+    """How often this process's DBOS looks for enqueued (woken) runs; call after ``DBOS(...)``."""
+    queue = _get_dbos_instance()._registry.get_internal_queue()
+    queue._polling_interval_sec = seconds

@@ -1,0 +1,100 @@
+"""Taking decisions: what a waiting run collects when it looks at its requests.
+
+A request is decided by an answer (``Store.respond``) or, once its deadline passes, by the run
+itself: it is then decided as timed out, with the request's declared default if it has one. Each
+decision taken is published in the run's status history ("resumed", or "timed_out"), once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from hitl_notebook._answers import resolve
+from hitl_notebook._database import Database
+from hitl_notebook._models import Decision, Outcome, Request, Status
+from hitl_notebook._records import (
+    DECIDED,
+    DECIDED_KEY_SUFFIX,
+    append_status,
+    decide,
+    decided_or_due,
+    load_request,
+    request_from_row,
+)
+from hitl_notebook._time import now_ms
+
+__all__ = ["collect"]
+
+
+def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decision]:
+    """The decisions taken so far; a request past its deadline is decided as timed out.
+
+    Reads first, and writes (the timeouts, the "resumed" statuses) only when there is news.
+    """
+    at = now_ms()
+    with database.engine.connect() as conn:
+        if not conn.execute(sa.select(decided_or_due(request_ids, at))).scalar():
+            return {}
+    decisions = {}
+    with database.engine.begin() as conn:
+        for request_id in request_ids:
+            decision = _decision_or_timeout(conn, request_id, at)
+            if decision is not None:
+                decisions[request_id] = decision
+    return decisions
+
+
+def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decision | None:
+    row = load_request(conn, request_id)
+    assert row is not None, f"request {request_id} vanished"
+    if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
+        approved, value = _timeout_default(request_from_row(row))
+        timed_out = decide(
+            conn,
+            request_id,
+            outcome=Outcome.TIMED_OUT,
+            approved=approved,
+            value=value,
+            by=None,
+            channel="timeout",
+            comment=None,
+            at_ms=at,
+            before_deadline=False,
+        )
+        row = timed_out or load_request(conn, request_id)
+        assert row is not None
+    if row.state != DECIDED:
+        return None
+    decision = request_from_row(row).decision
+    assert decision is not None
+    _append_decided_status(conn, decision, row.title, row.agent, at)
+    return decision
+
+
+def _append_decided_status(
+    conn: sa.Connection, decision: Decision, title: str, agent: str, at_ms: int
+) -> None:
+    if decision.timed_out:
+        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
+    else:
+        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
+    append_status(
+        conn,
+        run_id=decision.run_id,
+        key=decision.request_id + DECIDED_KEY_SUFFIX,
+        agent=agent,
+        status=status.value,
+        detail=detail,
+        progress=None,
+        at_ms=at_ms,
+    )
+
+
+def _timeout_default(request: Request) -> tuple[bool | None, Any]:
+    if request.on_timeout != "default" or request.timeout_answer is None:
+        return None, None
+    resolution = resolve(request, request.timeout_answer)
+    return resolution.approved, resolution.value

@@ -1,0 +1,155 @@
+"""The process's one poller: it wakes the runs that wait hot when their answer is stored.
+
+On SQLite it makes one query per interval for all hot waiters together (the decisions of the last
+few seconds), and only while some run waits hot; on Postgres it listens to the channel on which
+``Store.respond`` announces answers (and queries once a second in case an announcement was
+missed). A woken waiter looks at its own requests, so a wake-up that was not for it costs one query.
+
+Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
+taken: a safety net for a process that died between parking a run and its last look (see
+``_waiting``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+
+import sqlalchemy as sa
+
+from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import sweep
+from hitl_notebook._records import ANSWERS_CHANNEL, answer_not_taken, runs_decided_since
+from hitl_notebook._time import now_ms
+
+__all__ = ["Poller"]
+
+logger = logging.getLogger("hitl_notebook")
+
+DECIDED_WINDOW_MS = 5_000
+"""The poller looks at decisions this far back, so a slow commit or a skewed clock is not missed."""
+LISTEN_FALLBACK_S = 1.0
+"""On Postgres, how often the poller also queries, in case an announcement was missed."""
+SWEEP_S = 10.0
+"""How often parked runs holding an answer they have not taken are enqueued (a safety net)."""
+RECONNECT_S = 1.0
+
+
+class Poller:
+    """One per process: wakes the hot waiters whose run got an answer."""
+
+    def __init__(self, database: Database, application_name: str, interval_s: float) -> None:
+        self._database = database
+        self._application_name = application_name
+        self._interval_s = interval_s
+        self._waiters: dict[str, list[Callable[[], None]]] = {}
+        self._lock = threading.Lock()
+        self._has_waiters = threading.Event()
+        self._stop = threading.Event()
+        self._live_parks: set[str] = set()
+        self._next_sweep = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
+
+    def start(self) -> None:
+        """Start the poller's thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the poller's thread (waiters are not woken: their runs stop with the runtime)."""
+        self._stop.set()
+        self._has_waiters.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def waiting(self) -> int:
+        """How many hot waiters are registered."""
+        with self._lock:
+            return sum(len(callbacks) for callbacks in self._waiters.values())
+
+    @contextlib.contextmanager
+    def watch(self, run_id: str, wake_up: Callable[[], None]) -> Iterator[None]:
+        """Call ``wake_up`` (from the poller's thread) when an answer to ``run_id`` is stored."""
+        with self._lock:
+            self._waiters.setdefault(run_id, []).append(wake_up)
+            self._has_waiters.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                callbacks = self._waiters[run_id]
+                callbacks.remove(wake_up)
+                if not callbacks:
+                    del self._waiters[run_id]
+                if not self._waiters:
+                    self._has_waiters.clear()
+
+    def decide_to_park(self) -> str:
+        """A token for a decision to park taken live in this process (see ``parks_live``)."""
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._live_parks.add(token)
+        return token
+
+    def parks_live(self, token: str) -> bool:
+        """Whether this process decided that park just now (False for a replayed decision)."""
+        with self._lock:
+            if token in self._live_parks:
+                self._live_parks.discard(token)
+                return True
+            return False
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._database.is_sqlite:
+                    self._poll()
+                else:
+                    self._listen()
+            except (sa.exc.SQLAlchemyError, OSError) as error:
+                logger.warning("hitl poller: %s; retrying in %.0f s", error, RECONNECT_S)
+                self._stop.wait(RECONNECT_S)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            if self._has_waiters.wait(timeout=SWEEP_S):
+                self._wake_decided()
+                self._stop.wait(self._interval_s)
+            self._sweep_when_due()
+
+    def _listen(self) -> None:
+        import psycopg  # noqa: PLC0415 - only Postgres needs it
+
+        conninfo = sa.make_url(self._database.url).set(drivername="postgresql")
+        with psycopg.connect(
+            conninfo.render_as_string(hide_password=False), autocommit=True
+        ) as conn:
+            conn.execute(f"LISTEN {ANSWERS_CHANNEL}")
+            while not self._stop.is_set():
+                for note in conn.notifies(timeout=LISTEN_FALLBACK_S):
+                    self._wake([note.payload])
+                if self._has_waiters.is_set():
+                    self._wake_decided()
+                self._sweep_when_due()
+
+    def _wake_decided(self) -> None:
+        with self._database.engine.connect() as conn:
+            self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
+
+    def _wake(self, run_ids: Iterable[str]) -> None:
+        with self._lock:
+            callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
+        for callback in callbacks:
+            callback()
+
+    def _sweep_when_due(self) -> None:
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_S
+        with self._database.engine.begin() as conn:
+            sweep(conn, self._application_name, now_ms=now_ms(), answered=answer_not_taken)
