@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -280,3 +284,47 @@ class TestSecurity:
             assert client.get(f"/agents/{run.id}").status_code == 200
             assert client.post(f"/agents/{run.id}/respond", json={"text": "x"}).status_code == 401
         self.still_waiting(run)
+
+
+def test_hitl_serve_serves_the_api_and_never_logs_tokens(
+    runtime: hitl.Runtime, db_url: str, tmp_path: Path
+) -> None:
+    """`hitl serve` answers with its token file; its output never shows a token."""
+    run = Writer.start()
+    testing.wait_for_request(run)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("".join(f"{who}:{token}\n" for who, token in TOKENS.items()))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hitl_command = str(Path(sys.executable).with_name("hitl"))
+    server = subprocess.Popen(
+        [hitl_command, "serve", "--db", db_url, "--tokens", str(tokens), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        testing.wait_until(up, timeout=60, message="hitl serve listening")
+        answered = httpx.post(
+            f"{base}/agents/{run.id}/respond", json={"text": "over the wire"}, headers=as_("bob")
+        )
+        assert answered.status_code == 200, answered.text
+        assert (
+            httpx.get(f"{base}/requests", headers={"Authorization": "Bearer nope-nope"}).status_code
+            == 401
+        )
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert run.result(timeout=30) == "over the wire"
+    assert "POST /agents" in output  # the access log is there...
+    assert all(token not in output for token in TOKENS.values())  # ...without any token

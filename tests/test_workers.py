@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook.http import TokenAuth, create_app
+from tests.processes.worker_agents import Queued
 
 pytestmark = pytest.mark.slow
 
@@ -196,3 +197,17 @@ def test_recover_refuses_a_live_worker_and_the_requester_rule_holds(
         store.respond(run_id, approve=True, by="carol")
     store.respond(run_id, approve=True, by="bob")
     assert store.result(run_id, timeout=60)["by"] == "bob"
+
+
+def test_an_agent_class_enqueues_for_the_workers(
+    workers: Workers, prepared_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agent.enqueue from code that has the class but runs nothing: a worker runs it."""
+    monkeypatch.setenv("HITL_DATABASE_URL", prepared_db)
+    _, _ = workers.start("worker-a", concurrency=10)
+    queued = Queued.enqueue(7, run_id="by-class", requester="carol")
+    assert queued.id == "by-class"
+    request = queued.wait_for_request(timeout=60)
+    assert (request.requester, request.title) == ("carol", "Ship order 7?")
+    queued.approve(by="bob")
+    assert queued.result(timeout=60)["order"] == 7
