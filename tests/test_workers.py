@@ -40,12 +40,14 @@ class Workers:
         self.counter = tmp_path / "counter.txt"
         self.processes: list[subprocess.Popen[str]] = []
 
-    def start(self, name: str, concurrency: int = 150) -> tuple[subprocess.Popen[str], str]:
+    def start(
+        self, name: str, concurrency: int = 150, *extra: str
+    ) -> tuple[subprocess.Popen[str], str]:
         """Start a worker; returns its process and executor id once it is ready."""
         env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
         command = [HITL, "worker", str(AGENTS), "--db", self.db_url, "--name", name]
         process = subprocess.Popen(
-            [*command, "--concurrency", str(concurrency)],
+            [*command, "--concurrency", str(concurrency), *extra],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -211,3 +213,18 @@ def test_an_agent_class_enqueues_for_the_workers(
     assert (request.requester, request.title) == ("carol", "Ship order 7?")
     queued.approve(by="bob")
     assert queued.result(timeout=60)["order"] == 7
+
+
+def test_a_parked_run_is_taken_by_any_live_worker_when_answered(
+    workers: Workers, prepared_db: str
+) -> None:
+    """A run parked by a worker that died since resumes on another worker, with no recover."""
+    first, _ = workers.start("worker-a", 10, "--park-after", "0.2s")
+    store = hitl.connect(prepared_db)
+    run_id = store.enqueue("Queued", 3, requester="carol")
+    testing.wait_until(lambda: store.run_state(run_id) == "DELAYED", timeout=60)
+    workers.kill(first)
+    second, _ = workers.start("worker-b", 10, "--park-after", "0.2s")
+    store.respond(run_id, approve=True, by="bob")
+    assert store.result(run_id, timeout=60)["pid"] == second.pid
+    assert workers.lines()[f"before {run_id}"] == 1

@@ -28,7 +28,7 @@ from hitl_notebook._demo import run_demo
 from hitl_notebook._errors import HitlError
 from hitl_notebook._inbox import SortKey
 from hitl_notebook._models import RequestKind
-from hitl_notebook._runtime import DEFAULT_APP_VERSION
+from hitl_notebook._runtime import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
 from hitl_notebook._store import Store, connect
 from hitl_notebook._time import parse_duration
 from hitl_notebook._worker import DEFAULT_CONCURRENCY, recover_runs, run_worker
@@ -228,7 +228,7 @@ def worker(
     ],
     concurrency: Annotated[
         int,
-        typer.Option(min=1, help="Runs at once in this worker (waiting runs count)."),
+        typer.Option(min=1, help="Runs at once in this worker (hot waiting runs count)."),
     ] = DEFAULT_CONCURRENCY,
     name: Annotated[
         str | None,
@@ -237,12 +237,23 @@ def worker(
     app_version: Annotated[
         str, typer.Option("--app-version", help="Pinned application version.")
     ] = DEFAULT_APP_VERSION,
+    park_after: Annotated[
+        str,
+        typer.Option("--park-after", help="How long a waiting run stays hot (30s, 5m; 'never')."),
+    ] = DEFAULT_PARK_AFTER,
     db: Db = None,
 ) -> None:
     """Run agents headless: take queued runs (Agent.enqueue, POST /agents) until stopped."""
     try:
-        run_worker(module, database=db, name=name, concurrency=concurrency, app_version=app_version)
-    except HitlError as error:
+        run_worker(
+            module,
+            database=db,
+            name=name,
+            concurrency=concurrency,
+            app_version=app_version,
+            park_after=None if park_after == "never" else park_after,
+        )
+    except (HitlError, ValueError) as error:
         _fail(f"{type(error).__name__}: {error}")
 
 

@@ -3,8 +3,9 @@
 ``hitl worker MODULE`` imports the module that defines the agents, launches the runtime as one
 process of the shared ``hitl-worker`` DBOS application (see ``_queueing``) with an executor
 identity of its own, and registers the ``hitl-agents`` queue with a per-worker concurrency limit
-(waiting runs count: a run holds its slot until it finishes). DBOS does the rest: each worker
-dequeues new runs, and a restarted worker recovers the runs it had taken.
+(a run waiting hot for a human holds its slot; once parked, see ``_waiting``, it holds none). DBOS
+does the rest: each worker dequeues new runs, a restarted worker recovers the runs it had taken,
+and a parked run that gets its answer is enqueued again and taken by any live worker.
 
 A worker that dies for good leaves its runs PENDING under its executor id. ``recover_runs``
 (``hitl recover --from EXECUTOR``) hands them to the live workers through DBOS's own recovery:
@@ -29,8 +30,15 @@ from dbos._utils import INTERNAL_QUEUE_NAME
 from hitl_notebook._errors import ConfigurationError
 from hitl_notebook._identity import is_running
 from hitl_notebook._queueing import WORKER_APPLICATION, WORKER_QUEUE
-from hitl_notebook._runtime import DEFAULT_APP_VERSION, Runtime, launch, shutdown
+from hitl_notebook._runtime import (
+    DEFAULT_APP_VERSION,
+    DEFAULT_PARK_AFTER,
+    Runtime,
+    launch,
+    shutdown,
+)
 from hitl_notebook._store import Store
+from hitl_notebook._time import Duration
 
 __all__ = ["import_agents", "recover_runs", "run_worker", "start_worker"]
 
@@ -61,6 +69,7 @@ def start_worker(
     name: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     app_version: str = DEFAULT_APP_VERSION,
+    park_after: Duration | None = DEFAULT_PARK_AFTER,
     poll_s: float = DEFAULT_POLL_S,
     log_level: str = "WARNING",
 ) -> Runtime:
@@ -73,6 +82,7 @@ def start_worker(
         executor=name or f"worker {module}",
         app_version=app_version,
         log_level=log_level,
+        park_after=park_after,
         application=WORKER_APPLICATION,
     )
     DBOS.register_queue(
@@ -91,6 +101,7 @@ def run_worker(
     name: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     app_version: str = DEFAULT_APP_VERSION,
+    park_after: Duration | None = DEFAULT_PARK_AFTER,
     poll_s: float = DEFAULT_POLL_S,
 ) -> None:
     """Run a worker until SIGTERM or Ctrl-C (see ``start_worker``); its runs stay in the database."""
@@ -100,6 +111,7 @@ def run_worker(
         name=name,
         concurrency=concurrency,
         app_version=app_version,
+        park_after=park_after,
         poll_s=poll_s,
     )
     stop = threading.Event()
