@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hitl_notebook import Runtime, testing
+from tests.kernels import Kernels
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,3 +36,11 @@ def _isolated_home(
     monkeypatch.delenv("HITL_DATABASE_URL", raising=False)
     monkeypatch.delenv("DBOS_SYSTEM_DATABASE_URL", raising=False)
     monkeypatch.delenv("HITL_EXECUTOR", raising=False)
+
+
+@pytest.fixture
+def kernels(db_url: str, tmp_path: Path) -> Iterator[Kernels]:
+    """Child processes playing kernels on the test's database; killed at the end of the test."""
+    launched = Kernels(db_url, tmp_path)
+    yield launched
+    launched.close()

@@ -7,13 +7,7 @@ process with the ``hitl respond`` command, which has no agent code and launches 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,97 +15,9 @@ import sqlalchemy as sa
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._database import answers
+from tests.kernels import Kernels, answer_from_a_third_process, wait_until_waiting
 
 pytestmark = pytest.mark.slow
-
-HERE = Path(__file__).parent / "processes"
-TEMPLATE = (HERE / "agents_template.py").read_text()
-HITL = str(Path(sys.executable).with_name("hitl"))
-
-
-class Kernels:
-    """Starts and kills runner processes; kills whatever is left at the end of the test."""
-
-    def __init__(self, db_url: str, tmp_path: Path) -> None:
-        self.db_url = db_url
-        self.counter = tmp_path / "counter.txt"
-        self.agents = tmp_path / "scenario_agents.py"
-        self.write_agents("v1")
-        self.processes: list[subprocess.Popen[str]] = []
-
-    def write_agents(self, version: str, extra: str = "") -> None:
-        """Write the agent module; ``extra`` code goes after the imports, moving every later line."""
-        head, _, tail = TEMPLATE.partition('VERSION = "v1"')
-        self.agents.write_text(head + extra + f"VERSION = {version!r}" + tail)
-
-    def launch(self, executor: str, *command: str) -> tuple[subprocess.Popen[str], list[str]]:
-        env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "runner.py"),
-                "--db",
-                self.db_url,
-                "--executor",
-                executor,
-                "--agents",
-                str(self.agents),
-                *command,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.processes.append(process)
-        assert process.stdout is not None
-        ids: list[str] = []
-        for line in process.stdout:
-            if line.startswith("["):
-                ids = json.loads(line)
-            if line.strip() == "ready":
-                return process, ids
-        raise AssertionError(f"runner {executor} exited with {process.wait()} before it was ready")
-
-    @staticmethod
-    def kill(process: subprocess.Popen[str]) -> None:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                self.kill(process)
-
-    def lines(self) -> list[str]:
-        return self.counter.read_text().splitlines() if self.counter.exists() else []
-
-
-@pytest.fixture
-def kernels(db_url: str, tmp_path: Path) -> Iterator[Kernels]:
-    launched = Kernels(db_url, tmp_path)
-    yield launched
-    launched.close()
-
-
-def answer_from_a_third_process(
-    db_url: str, target: str, *flags: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [HITL, "respond", target, *flags, "--db", db_url, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def wait_until_waiting(store: hitl.Store, run_ids: list[str]) -> None:
-    for run_id in run_ids:
-        testing.wait_until(
-            lambda r=run_id: store.requests(r, open_only=True),
-            timeout=60,
-            message=f"run {run_id} waiting",
-        )
 
 
 def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(

@@ -53,7 +53,7 @@ class RunHandle:
 
     @property
     def state(self) -> str:
-        """DBOS's state of the run: PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED..."""
+        """DBOS's state of the run: PENDING, ENQUEUED, DELAYED (parked), SUCCESS, ERROR, CANCELLED..."""
         return self.store.run_state(self._run_id)
 
     def history(self) -> list[StatusEvent]:

@@ -51,7 +51,7 @@ class Poller:
         self._has_waiters = threading.Event()
         self._stop = threading.Event()
         self._live_parks: set[str] = set()
-        self._next_sweep = time.monotonic()
+        self._next_sweep = time.monotonic() + SWEEP_S
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
     def start(self) -> None:

@@ -359,7 +359,7 @@ class Store:
             return history(conn, run_id)
 
     def run_state(self, run_id: str) -> str:
-        """DBOS's state of a run: PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED..."""
+        """DBOS's state of a run: PENDING, ENQUEUED, DELAYED (parked), SUCCESS, ERROR, CANCELLED..."""
         state = self._run_state(run_id)
         if state is None:
             raise NotFoundError(f"No run has the id {run_id!r}.")

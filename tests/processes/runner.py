@@ -1,7 +1,8 @@
 """A process that plays a notebook kernel or an agent service in the multi-process tests.
 
-    python runner.py --db URL --executor NAME --agents FILE start N [--timeout S --on-timeout X]
-    python runner.py --db URL --executor NAME --agents FILE serve
+    python runner.py --db URL --executor NAME --agents FILE [--park-after S] start N
+        [--timeout S --on-timeout X]
+    python runner.py --db URL --executor NAME --agents FILE [--park-after S] serve
 
 It launches hitl_notebook, imports the agent module from FILE (so a test can edit it between two
 sessions), optionally starts N runs of ``Counting`` and prints their ids as one JSON line, prints
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--executor", required=True)
     parser.add_argument("--agents", required=True)
+    parser.add_argument("--park-after", type=float, default=30.0)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start")
     start.add_argument("n", type=int)
@@ -32,7 +34,7 @@ def main() -> None:
     commands.add_parser("serve")
     args = parser.parse_args()
 
-    hitl.launch(args.db, executor=args.executor)
+    hitl.launch(args.db, executor=args.executor, park_after=args.park_after)
     spec = importlib.util.spec_from_file_location("scenario_agents", args.agents)
     assert spec is not None
     assert spec.loader is not None

@@ -1,0 +1,87 @@
+"""What hitl_notebook relies on inside DBOS (``_dbos_internals``): fails loudly if an upgrade changes it.
+
+If one of these fails after upgrading DBOS, do not loosen the test: read the new DBOS code for the
+named internal, adapt ``_dbos_internals.py``, and widen the pinned range in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from dbos import DBOS
+from dbos._dbos import _get_dbos_instance
+from dbos._sys_db import WorkflowStatusString
+from dbos._utils import INTERNAL_QUEUE_NAME
+from packaging.version import Version
+
+import hitl_notebook as hitl
+from hitl_notebook import _dbos_internals, testing
+from hitl_notebook._dbos_internals import Parked, park, set_internal_queue_polling, workflow_status
+from hitl_notebook._runtime import WOKEN_POLL_S, current, on_loop
+from hitl_notebook._time import now_ms
+
+TESTED = (Version("3.4"), Version("3.5"))
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+_parked: set[str] = set()
+
+
+@DBOS.workflow(name="hitl.contract.parks_once")
+async def _parks_once() -> str:
+    """Parks itself the first time (as a waiting run does), finishes when dispatched again."""
+    run_id = DBOS.workflow_id
+    assert run_id is not None
+    if run_id not in _parked:
+        _parked.add(run_id)
+        with current().database.engine.begin() as conn:
+            assert park(conn, run_id, until_ms=now_ms() + 500, now_ms=now_ms(), unless=sa.false())
+        raise Parked(run_id)
+    return "dispatched again"
+
+
+def test_the_installed_dbos_is_in_the_tested_range() -> None:
+    installed = Version(importlib.metadata.version("dbos"))
+    assert TESTED[0] <= installed < TESTED[1], (
+        f"DBOS {installed} is outside the range hitl_notebook was tested with; "
+        "see this module's docstring"
+    )
+
+
+def test_the_system_tables_have_the_columns_the_sdk_reads_and_writes() -> None:
+    engine = hitl.store().database.engine
+    schema = None if engine.dialect.name == "sqlite" else _dbos_internals.DBOS_SCHEMA
+    found = {c["name"] for c in sa.inspect(engine).get_columns("workflow_status", schema=schema)}
+    assert {c.name for c in workflow_status.columns} <= found
+
+
+def test_states_queue_and_error_names() -> None:
+    names = {s.value for s in WorkflowStatusString}
+    assert set(_dbos_internals.ACTIVE_STATES) <= names
+    assert WorkflowStatusString.DELAYED.value == _dbos_internals.PARKED_STATE
+    assert INTERNAL_QUEUE_NAME == "_dbos_internal_queue"
+    assert issubclass(_dbos_internals.AwaitedRunCancelledError, Exception)
+
+
+def test_the_internal_queue_polling_interval_is_set_and_read_by_dbos() -> None:
+    queue: Any = _get_dbos_instance()._registry.get_internal_queue()
+    assert queue.polling_interval_sec == WOKEN_POLL_S
+    set_internal_queue_polling(0.3)
+    try:
+        assert queue.polling_interval_sec == 0.3
+    finally:
+        set_internal_queue_polling(WOKEN_POLL_S)
+
+
+def test_a_parked_workflow_records_no_outcome_and_dbos_dispatches_it_at_its_delay() -> None:
+    """The BaseException escape leaves the row DELAYED; DBOS's delayed-run job and internal queue
+    run it again in this process."""
+    store = hitl.store()
+    run_id = on_loop(DBOS.start_workflow_async(_parks_once)).workflow_id
+    testing.wait_until(lambda: run_id in _parked, message="parked")
+    assert store.result(run_id, timeout=30) == "dispatched again"
+    assert store.run_state(run_id) == "SUCCESS"
