@@ -7,13 +7,15 @@ named internal, adapt ``_dbos_internals.py``, and widen the pinned range in pypr
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from dbos import DBOS
 from dbos._dbos import _get_dbos_instance
-from dbos._sys_db import WorkflowStatusString
+from dbos._recovery import _recover_workflow
+from dbos._sys_db import SystemDatabase, WorkflowStatusString
 from dbos._utils import INTERNAL_QUEUE_NAME
 from packaging.version import Version
 
@@ -85,3 +87,10 @@ def test_a_parked_workflow_records_no_outcome_and_dbos_dispatches_it_at_its_dela
     testing.wait_until(lambda: run_id in _parked, message="parked")
     assert store.result(run_id, timeout=30) == "dispatched again"
     assert store.run_state(run_id) == "SUCCESS"
+
+
+def test_recovery_of_another_executor_goes_through_the_call_dbos_recovery_makes() -> None:
+    """``requeue_for_recovery`` calls the method DBOS's own recovery calls, with its arguments."""
+    parameters = list(inspect.signature(SystemDatabase.reenqueue_for_recovery).parameters)
+    assert parameters == ["self", "workflow_id", "executor_ids", "recovery_queue_name"]
+    assert "reenqueue_for_recovery" in inspect.getsource(_recover_workflow)

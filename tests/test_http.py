@@ -17,7 +17,7 @@ import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser, Guarded, Writer
-from tests.test_processes import Kernels
+from tests.kernels import Kernels
 
 TOKENS = {"alice": "alice-token-123", "bob": "bob-token-4567", "eve": "eve-token-89012"}
 AUTH = TokenAuth(TOKENS)

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 from dbos import DBOS
-from dbos._utils import INTERNAL_QUEUE_NAME
 
+from hitl_notebook._dbos_internals import requeue_for_recovery
 from hitl_notebook._errors import ConfigurationError
 from hitl_notebook._identity import is_running
 from hitl_notebook._queueing import WORKER_APPLICATION, WORKER_QUEUE
@@ -150,9 +150,6 @@ def recover_runs(store: Store, executor_id: str, *, force: bool = False) -> list
     for workflow in pending:
         if workflow.application_name != WORKER_APPLICATION:
             continue  # a notebook's runs: relaunch that notebook (its identity) to resume them
-        # DBOS's own recovery step (dbos._recovery._recover_workflow): back to the run's queue.
-        if client._sys_db.reenqueue_for_recovery(
-            workflow.workflow_id, [executor_id], INTERNAL_QUEUE_NAME
-        ):
+        if requeue_for_recovery(client, workflow.workflow_id, executor_id):
             recovered.append(workflow.workflow_id)
     return recovered
