@@ -6,7 +6,7 @@ rule, who may answer) → ``_database`` / ``_records`` (the SDK's tables) → ``
 ``_identity`` / ``_runtime`` (the only DBOS configuration) → ``_queueing`` (runs for workers) →
 ``_store`` (answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` →
 ``_protocol`` / ``_agent`` (what runs inside a workflow) → ``_worker`` (headless workers) →
-``_auth`` / ``_http`` (the HTTP API, public as ``hitl_notebook.http``) → ``_cli`` /
+``_auth`` / ``_http_models`` / ``_http`` (the HTTP API, public as ``hitl_notebook.http``) → ``_cli`` /
 ``_cli_render`` (the command line).
 """
 

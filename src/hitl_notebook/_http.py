@@ -27,7 +27,6 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl_notebook._agent import agent_class
 from hitl_notebook._auth import Authenticate
@@ -40,6 +39,20 @@ from hitl_notebook._errors import (
     NotFoundError,
     NotWaitingError,
 )
+from hitl_notebook._http_models import (
+    TEXT_PATTERN,
+    AnswerBody,
+    ErrorDetail,
+    ErrorResponse,
+    ParseErrorResponse,
+    RunDetail,
+    RunSummary,
+    StartBody,
+    Started,
+    ValidationErrorResponse,
+    WaitingRequest,
+    no_nul,
+)
 from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._store import Store
@@ -50,8 +63,6 @@ __all__ = ["create_app", "create_router"]
 T = TypeVar("T")
 
 CHANNEL = "http"
-NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
-TEXT_PATTERN = r"^[^\x00]*$"
 MAX_PAGE = 10_000
 MAX_OFFSET = 1_000_000
 
@@ -63,143 +74,6 @@ _STATUS_OF: list[tuple[type[HitlError], int]] = [
     (DeadlinePassedError, status.HTTP_410_GONE),
     (InvalidAnswerError, status.HTTP_422_UNPROCESSABLE_CONTENT),
 ]
-
-
-# -- bodies and answers ------------------------------------------------------------------------
-
-
-def _no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in a value (no database stores them in text)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    if isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-class ErrorDetail(BaseModel):
-    """What went wrong: the Python error's class and its message."""
-
-    error: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    detail: ErrorDetail
-
-
-class ValidationErrorResponse(BaseModel):
-    """422: a body or parameter that does not validate, or an answer that does not fit."""
-
-    detail: ErrorDetail | list[dict[str, Any]]
-
-
-class ParseErrorResponse(BaseModel):
-    """400: the body is not JSON."""
-
-    detail: str
-
-
-class AnswerBody(BaseModel):
-    """An answer: fill the field that fits the request's kind (see ``hitl.Answer``).
-
-    Who answers is the authenticated caller; a ``by`` field in the body is ignored.
-    """
-
-    approve: bool | None = None
-    choice: str | None = None
-    text: str | None = None
-    value: dict[str, Any] | None = Field(
-        default=None, description="The edited proposal, for approval and edit requests."
-    )
-    comment: str | None = Field(default=None, description="A comment for the record.")
-
-    _checked = field_validator("choice", "text", "value", "comment")(_no_nul)
-
-
-class StartBody(BaseModel):
-    """Start a run of an agent with ``run(*args, **kwargs)``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    agent: str = Field(pattern=NAME_PATTERN, description="The agent's name (its class name).")
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    run_id: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="Starts the run once for one id."
-    )
-
-    _checked = field_validator("args", "kwargs")(_no_nul)
-
-    @field_validator("kwargs")
-    @classmethod
-    def _not_reserved(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        reserved = {"run_id", "requester"} & set(kwargs)
-        if reserved:
-            raise ValueError(f"{', '.join(sorted(reserved))} cannot be passed to run()")
-        return kwargs
-
-
-class Started(BaseModel):
-    """A run that was started here or queued for the workers."""
-
-    run_id: str
-    agent: str
-    queued: bool = Field(description="True: queued for `hitl worker` processes.")
-    requester: str
-
-
-class WaitingRequest(BaseModel):
-    """One request waiting for a human, as the inbox lists it."""
-
-    request_id: str
-    run_id: str
-    agent: str
-    kind: RequestKind
-    title: str
-    body: str | None
-    options: list[str] | None
-    proposal: dict[str, Any] | None
-    assignees: list[str]
-    requested_at: datetime
-    deadline: datetime | None
-    seconds_left: float | None
-    overdue: bool
-    agent_status: str | None
-    status_detail: str | None
-    run_state: str
-
-
-class RunSummary(BaseModel):
-    """One run and its current status."""
-
-    run_id: str
-    agent: str
-    status: str
-    detail: str | None
-    progress: float | None
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    waiting_since: datetime | None
-    open_requests: int
-    run_state: str | None
-
-
-class RunDetail(BaseModel):
-    """One run: DBOS's state, its current status and its requests."""
-
-    run_id: str
-    state: str
-    status: StatusEvent | None
-    requests: list[Request]
 
 
 # -- the router ----------------------------------------------------------------------------------
@@ -353,7 +227,7 @@ def create_router(
         age = _call(lambda: parse_duration(older_than)) if older_than is not None else None
         waiting = _call(
             lambda: store.inbox(
-                agent=_no_nul(agent),
+                agent=no_nul(agent),
                 kind=[k.value for k in kind] if kind else None,
                 assignee=assignee,
                 overdue=overdue,
