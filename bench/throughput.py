@@ -182,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="runs per round")
     parser.add_argument("--batch", type=int, default=500, help="runs per enqueue transaction")
-    parser.add_argument("--threads", type=int, default=2, help="client threads enqueueing")
+    parser.add_argument("--threads", type=int, default=4, help="client threads enqueueing")
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -228,3 +228,15 @@ def test_a_parked_run_is_taken_by_any_live_worker_when_answered(
     store.respond(run_id, approve=True, by="bob")
     assert store.result(run_id, timeout=60)["pid"] == second.pid
     assert workers.lines()[f"before {run_id}"] == 1
+
+
+def test_stopping_a_busy_worker_loses_no_run(workers: Workers, prepared_db: str) -> None:
+    """SIGTERM while runs are being dispatched: none fails; a restarted worker finishes them all."""
+    first, _ = workers.start("worker-a", 50)
+    store = hitl.connect(prepared_db)
+    run_ids = store.enqueue_many("Quick", [((n,), {}) for n in range(300)])
+    testing.wait_until(lambda: any(store.run_state(r) == "SUCCESS" for r in run_ids), timeout=60)
+    first.terminate()
+    assert first.wait(timeout=60) == 0
+    workers.start("worker-a", 50)
+    assert sorted(store.result(r, timeout=120) for r in run_ids) == list(range(300))

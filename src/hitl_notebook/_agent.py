@@ -30,7 +30,7 @@ from hitl_notebook._models import Decision, Status
 from hitl_notebook._protocol import Program, ask, run_async, run_sync, write_status
 from hitl_notebook._questions import OnTimeout, Question
 from hitl_notebook._queueing import WORKFLOW_NAME, decode_payload, encode_payload
-from hitl_notebook._runtime import current, on_loop
+from hitl_notebook._runtime import current, current_or_none, on_loop
 from hitl_notebook._store import store
 from hitl_notebook._time import Timeout
 
@@ -483,10 +483,13 @@ def _step_name(fn: Callable[..., Any]) -> str:
 async def _run_agent(agent_name: str, payload: str) -> Any:
     """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
     cls = await _registry.wait_for(agent_name)
+    runtime = current_or_none()
+    if runtime is None:  # dispatched while the runtime shuts down
+        raise _NotStarted(agent_name)
     args, kwargs = decode_payload(payload)
     agent = cls()
     agent._run_id = cast("str", DBOS.workflow_id)
-    agent._database = database = current().database
+    agent._database = database = runtime.database
     await run_async(
         write_status(
             database,
@@ -526,6 +529,11 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
         )
     )
     return result
+
+
+class _NotStarted(BaseException):
+    """A run dispatched after the runtime stopped: it stays pending and resumes at the next launch
+    of its process (a BaseException, so DBOS records no outcome for it)."""
 
 
 async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
