@@ -21,7 +21,13 @@ from packaging.version import Version
 
 import hitl_notebook as hitl
 from hitl_notebook import _dbos_internals, testing
-from hitl_notebook._dbos_internals import Parked, park, set_internal_queue_polling, workflow_status
+from hitl_notebook._dbos_internals import (
+    Parked,
+    Stopped,
+    park,
+    set_internal_queue_polling,
+    workflow_status,
+)
 from hitl_notebook._runtime import WOKEN_POLL_S, current, on_loop
 from hitl_notebook._time import now_ms
 
@@ -44,6 +50,16 @@ async def _parks_once() -> str:
             assert park(conn, run_id, until_ms=now_ms() + 500, now_ms=now_ms(), unless=sa.false())
         raise Parked(run_id)
     return "dispatched again"
+
+
+def _stop_once() -> str:
+    raise Stopped("the runtime shut down")
+
+
+@DBOS.workflow(name="hitl.contract.stops_in_a_step")
+async def _stops_in_a_step() -> str:
+    """A hot wait that ends because the runtime shuts down: a BaseException inside a step."""
+    return str(await DBOS.run_step_async({"name": "contract.stops"}, _stop_once))
 
 
 def test_the_installed_dbos_is_in_the_tested_range() -> None:
@@ -87,6 +103,18 @@ def test_a_parked_workflow_records_no_outcome_and_dbos_dispatches_it_at_its_dela
     testing.wait_until(lambda: run_id in _parked, message="parked")
     assert store.result(run_id, timeout=30) == "dispatched again"
     assert store.run_state(run_id) == "SUCCESS"
+
+
+def test_a_base_exception_in_a_step_records_neither_the_step_nor_an_outcome() -> None:
+    """What ``Stopped`` relies on: the run stays PENDING, to be resumed at the next launch."""
+    store = hitl.store()
+    handle = on_loop(DBOS.start_workflow_async(_stops_in_a_step))
+    with pytest.raises(Stopped):
+        on_loop(handle.get_result())
+    run_id = handle.workflow_id
+    assert store.run_state(run_id) == "PENDING"
+    steps = store.database.client.list_workflow_steps(run_id)
+    assert [s["function_name"] for s in steps if s["function_name"] == "contract.stops"] == []
 
 
 def test_recovery_of_another_executor_goes_through_the_call_dbos_recovery_makes() -> None:

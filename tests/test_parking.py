@@ -140,6 +140,18 @@ def test_a_deadline_while_parked_applies_the_default() -> None:
     assert 0 <= late_by < LATENESS_S
 
 
+@pytest.mark.usefixtures("parking")
+def test_a_parked_run_can_be_cancelled() -> None:
+    run = Writer.start()
+    wait_parked(run.id)
+    hitl.store().cancel(run.id, by="ops")
+    assert run.state == "CANCELLED"
+    assert run.status.status == "cancelled"
+    assert hitl.inbox().items == []
+    with pytest.raises(hitl.NotWaitingError, match="CANCELLED"):
+        hitl.respond(run.id, text="too late")
+
+
 def test_a_hot_run_parks_after_the_grace_period(db_url: str) -> None:
     with testing.launched(db_url, executor="pytest", park_after=1.5) as runtime:
         run = Writer.start()
@@ -163,6 +175,19 @@ def test_a_run_that_never_parks_is_answered_hot(db_url: str) -> None:
         assert run.result(timeout=30) == "now"
         assert wait_steps(run.id) == 1
         assert row(run.id).recovery_attempts <= 1
+
+
+def test_shutting_down_ends_hot_waits_and_the_next_launch_resumes_them(db_url: str) -> None:
+    with testing.launched(db_url, executor="pytest", park_after=None) as runtime:
+        run = Writer.start()
+        testing.wait_until(lambda: runtime.poller.waiting == 1, message="waiting hot")
+    testing.wait_until(lambda: not run_threads(run.id), message="the run's thread ended")
+    store = hitl.connect(db_url)
+    assert store.run_state(run.id) == "PENDING"
+    assert store.requests(run.id, open_only=True)
+    with testing.launched(db_url, executor="pytest", park_after=None):
+        hitl.respond(run.id, text="after the restart")
+        assert run.result(timeout=60) == "after the restart"
 
 
 @pytest.mark.usefixtures("parking")

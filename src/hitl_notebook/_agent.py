@@ -6,8 +6,10 @@ the run starts or is recovered. So a kernel that restarts, launches, and only th
 agents in a later cell still resumes their runs: a recovered run waits (as a coroutine, holding no
 thread) until its agent class is defined, then continues from its last checkpoint.
 
-Sync agents run their code in a daemon thread per active run; async agents run on the runtime's
-event loop. Both wait for humans through the same durable protocol (``_protocol``).
+Sync agents run their code in a daemon thread while the run works or waits hot; async agents run
+on the runtime's event loop. Both wait for humans through the same durable protocol
+(``_protocol``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
+holds nothing until its answer or deadline brings it back (``_waiting``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
 from pydantic import BaseModel
 
 from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import Stopped
 from hitl_notebook._errors import HitlError, RequestTimeoutError
 from hitl_notebook._handle import RunHandle
 from hitl_notebook._models import Decision, Status
@@ -103,8 +106,10 @@ class Agent:
     ...         return decision.outcome
 
     Inside ``run``, side effects belong in ``self.step(...)``: a step's result is checkpointed and
-    it never runs again, also when the run resumes after a crash. The agent is created anew for
-    each execution, so keep state in local variables and steps, not on ``self``.
+    it never runs again, also when the run resumes after a crash or after parking. The agent is
+    created anew for each execution, so keep state in local variables and steps, not on ``self``.
+    A run that parks unwinds with a ``BaseException``: ``finally`` blocks run then, and code must
+    not catch ``BaseException`` around a request.
     """
 
     agent_name: ClassVar[str]
@@ -484,8 +489,8 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
     """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
     cls = await _registry.wait_for(agent_name)
     runtime = current_or_none()
-    if runtime is None:  # dispatched while the runtime shuts down
-        raise _NotStarted(agent_name)
+    if runtime is None:  # dispatched while the runtime shuts down: it resumes at the next launch
+        raise Stopped(agent_name)
     args, kwargs = decode_payload(payload)
     agent = cls()
     agent._run_id = cast("str", DBOS.workflow_id)
@@ -529,11 +534,6 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
         )
     )
     return result
-
-
-class _NotStarted(BaseException):
-    """A run dispatched after the runtime stopped: it stays pending and resumes at the next launch
-    of its process (a BaseException, so DBOS records no outcome for it)."""
 
 
 async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -214,5 +214,7 @@ def _create_engine(url: str, is_sqlite: bool) -> sa.Engine:
         # processes answering at once queue up instead of failing with "database is locked".
         dbapi_conn.isolation_level = "IMMEDIATE"
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
     return engine

@@ -33,6 +33,7 @@ __all__ = [
     "PARKED_STATE",
     "AwaitedRunCancelledError",
     "Parked",
+    "Stopped",
     "park",
     "requeue_for_recovery",
     "set_internal_queue_polling",
@@ -73,6 +74,12 @@ workflow_status = sa.Table(
 class Parked(BaseException):
     """Unwinds a parked run's code. A BaseException, so neither DBOS nor agent code that catches
     ``Exception`` records it as a failure; the run's row stays DELAYED."""
+
+
+class Stopped(BaseException):
+    """Unwinds a run that waits hot when the runtime shuts down. Raised inside a step, a
+    BaseException is not recorded by DBOS either: the run stays PENDING and resumes at the next
+    launch."""
 
 
 def park(

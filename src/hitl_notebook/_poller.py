@@ -59,10 +59,19 @@ class Poller:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the poller's thread (waiters are not woken: their runs stop with the runtime)."""
+        """Stop the poller's thread and wake every hot waiter, which then sees ``stopped``."""
         self._stop.set()
         self._has_waiters.set()
+        with self._lock:
+            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
+        for callback in callbacks:
+            callback()
         self._thread.join(timeout=5)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the runtime is shutting down: hot waiters must stop waiting."""
+        return self._stop.is_set()
 
     @property
     def waiting(self) -> int:

@@ -1,8 +1,9 @@
 """What an agent does durably, written once as a program of operations, run by a sync or async driver.
 
 A program is a generator that yields operations: ``Step`` (a function whose result DBOS
-checkpoints, so it runs once even across crashes) and ``Wait`` (a durable wait until a request is
-decided: hot, then parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread,
+checkpoints, so it runs once even across crashes), ``Write`` (an idempotent write that needs no
+checkpoint: it runs again on replay and changes nothing) and ``Wait`` (a durable wait until a
+request is decided: hot, then parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread,
 ``run_async`` from an async agent's coroutine; the logic of a request exists once.
 
 Asking a human (``ask``):
@@ -35,7 +36,7 @@ from hitl_notebook._steps import step_options
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 from hitl_notebook._waiting import wait_async, wait_sync
 
-__all__ = ["Program", "Step", "Wait", "ask", "run_async", "run_sync", "write_status"]
+__all__ = ["Program", "Step", "Wait", "Write", "ask", "run_async", "run_sync", "write_status"]
 
 T = TypeVar("T")
 
@@ -59,7 +60,15 @@ class Wait:
     until_ms: int | None
 
 
-Program = Generator[Step | Wait, Any, T]
+@dataclass(frozen=True)
+class Write:
+    """Run ``fn(*args)`` without a checkpoint: it must be idempotent, as replay runs it again."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+
+Program = Generator[Step | Write | Wait, Any, T]
 
 
 def run_sync(program: Program[T]) -> T:
@@ -80,6 +89,8 @@ def run_sync(program: Program[T]) -> T:
             op = program.send(result)
             if isinstance(op, Step):
                 result = DBOS.run_step(step_options(op.name), op.fn, *op.args)
+            elif isinstance(op, Write):
+                result = op.fn(*op.args)
             else:
                 result = wait_sync(op.request_ids, op.until_ms)
     except StopIteration as done:
@@ -94,6 +105,8 @@ async def run_async(program: Program[T]) -> T:
             op = program.send(result)
             if isinstance(op, Step):
                 result = await DBOS.run_step_async(step_options(op.name), op.fn, *op.args)
+            elif isinstance(op, Write):
+                result = await asyncio.to_thread(op.fn, *op.args)
             else:
                 result = await wait_async(op.request_ids, op.until_ms)
     except StopIteration as done:
@@ -109,11 +122,9 @@ def write_status(
     detail: str | None,
     progress: float | None,
 ) -> Program[None]:
-    """Publish a status transition of the current run."""
+    """Publish a status transition of the current run (once per ``key``: no checkpoint needed)."""
     run_id = _run_id()
-    yield Step(
-        "hitl.status", _append_status, (database, run_id, key, agent, status, detail, progress)
-    )
+    yield Write(_append_status, (database, run_id, key, agent, status, detail, progress))
 
 
 def ask(

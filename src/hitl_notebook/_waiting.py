@@ -17,7 +17,8 @@ Each hot phase is one checkpointed step, ``hitl.wait``, whose result is either t
 decision to park parks only in the execution that took it (the poller remembers those); on replay,
 after a wake-up, the run takes a fresh look with a new ``hitl.wait`` step. So replay stays
 deterministic, a spurious wake-up costs a look and a new park, and steps before the wait never run
-again.
+again. When the runtime shuts down, hot waits end without a result (``Stopped``): the run stays
+waiting in the database and resumes at the next launch.
 
 An answer may arrive while the run parks. ``Store.respond`` locks the run's DBOS row and enqueues
 it if it is parked; parking is one conditional update that refuses if a request is already decided;
@@ -37,7 +38,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, park, wake
+from hitl_notebook._dbos_internals import Parked, Stopped, park, wake
 from hitl_notebook._decisions import collect
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
@@ -97,6 +98,8 @@ def _hot_wait_sync(run_id: str, request_ids: list[str], until_ms: int | None) ->
     signal = threading.Event()
     with runtime.poller.watch(run_id, signal.set):
         while True:
+            if runtime.poller.stopped:
+                raise Stopped(run_id)
             signal.clear()  # before looking, so an answer stored during the look still wakes
             found = collect(runtime.database, request_ids)
             if found:
@@ -119,6 +122,8 @@ async def _hot_wait_async(run_id: str, request_ids: list[str], until_ms: int | N
 
     with runtime.poller.watch(run_id, wake_up):
         while True:
+            if runtime.poller.stopped:
+                raise Stopped(run_id)
             signal.clear()
             found = await asyncio.to_thread(collect, runtime.database, request_ids)
             if found:
@@ -159,8 +164,8 @@ def _park(run_id: str, request_ids: Sequence[str], until_ms: int | None, token: 
             now_ms=at,
             unless=decided_or_due(request_ids, at),
         )
-    if not parked:
-        return False
+    if not parked or database.is_sqlite:  # SQLite serialises the answer and the park
+        return parked
     with database.engine.begin() as conn:
         # An answer that committed while the row was being parked saw the run still executing
         # and did not enqueue it: enqueue it now.
