@@ -73,6 +73,17 @@ def test_relaunching_is_harmless_and_another_database_is_an_explicit_error(db_ur
         assert moved is not runtime
 
 
+def test_park_after_is_checked_and_changing_it_needs_reconfigure(db_url: str) -> None:
+    with pytest.raises(ValueError, match="Cannot read 'soon' as a duration"):
+        hitl.launch(db_url, executor="pytest", park_after="soon")
+    with testing.launched(db_url, executor="pytest", park_after="2m") as runtime:
+        assert runtime.park_after_s == 120
+        assert hitl.launch(db_url, executor="pytest", park_after=120) is runtime
+        with pytest.raises(hitl.ConfigurationError, match="reconfigure=True"):
+            hitl.launch(db_url, executor="pytest", park_after=None)
+        assert hitl.launch(db_url, executor="pytest", park_after=None, reconfigure=True)
+
+
 def test_sdk_calls_before_launch_say_what_to_do() -> None:
     """Starting an agent before launch raises NotLaunchedError."""
     with pytest.raises(hitl.NotLaunchedError, match=r"hitl.launch\(\)"):

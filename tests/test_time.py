@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hitl_notebook._time import deadline_ms, from_ms, parse_duration
+from hitl_notebook._time import deadline_ms, duration_seconds, from_ms, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,13 @@ def test_bad_deadlines_are_refused() -> None:
         deadline_ms(-5, start_ms=0)
     with pytest.raises(TypeError, match="duration or a datetime"):
         deadline_ms(True, start_ms=0)
+
+
+def test_durations_in_seconds() -> None:
+    assert duration_seconds("1m30s") == 90
+    assert duration_seconds(timedelta(minutes=2)) == 120
+    assert duration_seconds(0) == 0
+    with pytest.raises(ValueError, match="park_after must not be negative"):
+        duration_seconds(-1, what="park_after")
+    with pytest.raises(TypeError, match="park_after must be a duration"):
+        duration_seconds(None, what="park_after")  # type: ignore[arg-type]

@@ -136,7 +136,8 @@ def launch(
             if not reconfigure:
                 raise ConfigurationError(
                     f"hitl_notebook is already launched on {_redact(_current.database_url)} "
-                    f"(executor {_current.executor_id!r}, version {_current.app_version!r}); "
+                    f"(executor {_current.executor_id!r}, version {_current.app_version!r}, "
+                    f"park_after {_current.park_after_s!r} s); "
                     "call hitl.launch(..., reconfigure=True) to shut it down and launch again, "
                     "or hitl.shutdown() first."
                 )

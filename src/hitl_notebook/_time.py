@@ -65,6 +65,8 @@ def deadline_ms(timeout: Timeout | None, *, start_ms: int) -> int | None:
                 "datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)."
             )
         return int(timeout.timestamp() * 1000)
+    if isinstance(timeout, bool) or not isinstance(timeout, str | timedelta | int | float):
+        raise TypeError(f"timeout must be a duration or a datetime, not {type(timeout).__name__}")
     return start_ms + int(duration_seconds(timeout, what="timeout") * 1000)
 
 
