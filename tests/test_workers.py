@@ -140,6 +140,16 @@ def test_two_workers_share_200_runs_and_a_dead_ones_runs_are_recovered_by_comman
         for run_id in run_ids[:50]:
             store.result(run_id, timeout=60)
         workers.kill(a)
+        listed = subprocess.run(
+            [HITL, "recover", "--db", prepared_db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert f"{a_id}  " in listed.stdout
+        assert f"(gone: hitl recover --from {a_id})" in listed.stdout
+        assert f"{b_id}  " in listed.stdout
         recovered = subprocess.run(
             [HITL, "recover", "--from", a_id, "--db", prepared_db],
             capture_output=True,
@@ -148,6 +158,7 @@ def test_two_workers_share_200_runs_and_a_dead_ones_runs_are_recovered_by_comman
             check=False,
         )
         assert recovered.returncode == 0, recovered.stderr
+        assert "returned to the queue" in recovered.stdout
         answer_over_http(client, run_ids[50:])
 
     results = {run_id: store.result(run_id, timeout=120) for run_id in run_ids}

@@ -31,7 +31,12 @@ from hitl_notebook._models import RequestKind
 from hitl_notebook._runtime import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
 from hitl_notebook._store import Store, connect
 from hitl_notebook._time import parse_duration
-from hitl_notebook._worker import DEFAULT_CONCURRENCY, recover_runs, run_worker
+from hitl_notebook._worker import (
+    DEFAULT_CONCURRENCY,
+    recover_runs,
+    run_worker,
+    worker_holdings,
+)
 
 app = typer.Typer(
     name="hitl",
@@ -260,8 +265,11 @@ def worker(
 @app.command()
 def recover(
     executor: Annotated[
-        str, typer.Option("--from", help="The executor id of the dead worker.", show_default=False)
-    ],
+        str | None,
+        typer.Option(
+            "--from", help="The executor id of the dead worker (without: list the workers)."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Even if its claim looks alive (the process is gone).")
     ] = False,
@@ -269,10 +277,21 @@ def recover(
 ) -> None:
     """Hand a dead worker's pending runs to the live workers (DBOS recovery)."""
     try:
-        recovered = recover_runs(connect(db), executor, force=force)
+        store = connect(db)
+        if executor is None:
+            holdings = worker_holdings(store)
+        else:
+            recovered = recover_runs(store, executor, force=force)
     except HitlError as error:
         _fail(f"{type(error).__name__}: {error}")
-    print(f"{len(recovered)} runs of {executor} returned to the queue for the live workers.")
+    if executor is not None:
+        print(f"{len(recovered)} runs of {executor} returned to the queue for the live workers.")
+        return
+    if not holdings:
+        print("No worker holds a pending run.")
+    for worker_id, (count, alive) in holdings.items():
+        state = "alive" if alive else "gone: hitl recover --from " + worker_id
+        print(f"{worker_id}  {count} pending runs  ({state})")
 
 
 @app.command()

@@ -21,6 +21,7 @@ import importlib.util
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from types import FrameType, ModuleType
 
@@ -40,7 +41,7 @@ from hitl_notebook._runtime import (
 from hitl_notebook._store import Store
 from hitl_notebook._time import Duration
 
-__all__ = ["import_agents", "recover_runs", "run_worker", "start_worker"]
+__all__ = ["import_agents", "recover_runs", "run_worker", "start_worker", "worker_holdings"]
 
 DEFAULT_CONCURRENCY = 100
 DEFAULT_POLL_S = 0.1
@@ -153,3 +154,17 @@ def recover_runs(store: Store, executor_id: str, *, force: bool = False) -> list
         if requeue_for_recovery(client, workflow.workflow_id, executor_id):
             recovered.append(workflow.workflow_id)
     return recovered
+
+
+def worker_holdings(store: Store) -> dict[str, tuple[int, bool]]:
+    """The workers holding PENDING runs: executor id -> (how many runs, whether it is alive)."""
+    pending = store.database.client.list_workflows(
+        status="PENDING", load_input=False, load_output=False
+    )
+    counts = Counter(w.executor_id for w in pending if w.application_name == WORKER_APPLICATION)
+    with store.database.engine.connect() as conn:
+        return {
+            executor: (count, is_running(conn, executor))
+            for executor, count in sorted(counts.items())
+            if executor is not None
+        }
