@@ -251,3 +251,13 @@ def test_stopping_a_busy_worker_loses_no_run(workers: Workers, prepared_db: str)
     assert first.wait(timeout=60) == 0
     workers.start("worker-a", 50)
     assert sorted(store.result(r, timeout=120) for r in run_ids) == list(range(300))
+
+
+def test_two_workers_with_one_name_get_their_own_identities(
+    workers: Workers, prepared_db: str
+) -> None:
+    """Each live worker process claims an executor identity of its own, even under one name."""
+    _, first_id = workers.start("same-name", 10)
+    _, second_id = workers.start("same-name", 10)
+    assert first_id != second_id
+    assert second_id.startswith(first_id)  # the next free slot of the same label
