@@ -388,3 +388,29 @@ def test_sigkill_while_parked_then_an_answer_then_a_restart(kernels: Kernels, db
             "resumed",
             "finished",
         ]
+
+
+@pytest.mark.postgres
+def test_the_poller_listens_again_after_losing_its_postgres_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = testing.fresh_database("postgres")
+    try:
+        with testing.launched(url, executor="pytest", park_after=None) as runtime:
+            run = Writer.start()
+            testing.wait_until(lambda: runtime.poller.waiting == 1, message="waiting hot")
+            with runtime.database.engine.begin() as conn:
+                killed = conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query = 'LISTEN hitl_answers'"
+                    )
+                ).all()
+            assert killed == [(True,)]
+            testing.wait_until(
+                lambda: "hitl poller" in caplog.text, message="the lost connection is logged"
+            )
+            hitl.respond(run.id, text="still heard")
+            assert run.result(timeout=30) == "still heard"
+    finally:
+        testing.drop_database(url)

@@ -120,7 +120,7 @@ class Poller:
                     self._poll()
                 else:
                     self._listen()
-            except (sa.exc.SQLAlchemyError, OSError) as error:
+            except Exception as error:  # the poller must outlive a lost connection or a bad row
                 logger.warning("hitl poller: %s; retrying in %.0f s", error, RECONNECT_S)
                 self._stop.wait(RECONNECT_S)
 
