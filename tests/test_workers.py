@@ -261,3 +261,19 @@ def test_two_workers_with_one_name_get_their_own_identities(
     _, second_id = workers.start("same-name", 10)
     assert first_id != second_id
     assert second_id.startswith(first_id)  # the next free slot of the same label
+
+
+@pytest.mark.parametrize("module", ["no_such_module", "missing/agents.py"])
+def test_a_worker_without_its_module_says_so(module: str, tmp_path: Path) -> None:
+    """A wrong module name or path is a one-line error, not a traceback."""
+    failed = subprocess.run(
+        [HITL, "worker", module, "--db", f"sqlite:///{tmp_path / 'hitl.sqlite'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: ConfigurationError: No ")
+    assert "Traceback" not in failed.stderr

@@ -60,7 +60,15 @@ def import_agents(module: str) -> ModuleType:
         return loaded
     if "" not in sys.path:
         sys.path.insert(0, "")  # a module in the working directory, as `python -m` finds it
-    return importlib.import_module(module)
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is None or not module.startswith(error.name):
+            raise  # the module exists but imports something missing: show where
+        raise ConfigurationError(
+            f"No module named {module!r} here; give a dotted module name on the Python path "
+            "or a path to a .py file."
+        ) from error
 
 
 def start_worker(
