@@ -272,7 +272,6 @@ def test_a_worker_without_its_module_says_so(module: str, tmp_path: Path) -> Non
         text=True,
         timeout=60,
         check=False,
-        cwd=tmp_path,
     )
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: ConfigurationError: No ")
