@@ -328,3 +328,28 @@ def test_hitl_serve_serves_the_api_and_never_logs_tokens(
     assert run.result(timeout=30) == "over the wire"
     assert "POST /agents" in output  # the access log is there...
     assert all(token not in output for token in TOKENS.values())  # ...without any token
+
+
+def test_one_answer_to_many_requests(client: TestClient) -> None:
+    """POST /requests/respond answers each target on its own and lists the refusals."""
+    mine = Assigned.start(["bob"], "For bob")
+    theirs = Assigned.start(["ana"], "For ana")
+    testing.wait_for_request(mine)
+    testing.wait_for_request(theirs)
+    answered = client.post(
+        "/requests/respond",
+        json={"targets": [mine.id, theirs.id, "nope"], "approve": True, "comment": "batch"},
+        headers=as_("bob"),
+    )
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert list(body["decided"]) == [mine.id]
+    assert body["decided"][mine.id]["by"] == "bob"
+    assert {target: e["error"] for target, e in body["failed"].items()} == {
+        theirs.id: "NotAllowedError",
+        "nope": "NotFoundError",
+    }
+    assert mine.result(timeout=30) is True
+    assert theirs.requests(open_only=True)
+    empty = client.post("/requests/respond", json={"targets": []}, headers=as_("bob"))
+    assert empty.status_code == 422

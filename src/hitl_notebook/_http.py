@@ -42,6 +42,8 @@ from hitl_notebook._errors import (
 from hitl_notebook._http_models import (
     TEXT_PATTERN,
     AnswerBody,
+    BulkAnswerBody,
+    BulkAnswered,
     ErrorDetail,
     ErrorResponse,
     ParseErrorResponse,
@@ -251,6 +253,27 @@ def create_router(
     def get_request(request_id: RequestIdPath, _: Reader) -> Request:
         """One request, open or decided."""
         return _call(lambda: store.request(request_id))
+
+    @router.post("/requests/respond", responses=_BODY_ERRORS)
+    def respond_to_many(body: BulkAnswerBody, caller: Caller) -> BulkAnswered:
+        """Give the same answer to many requests, each on its own; refusals are listed."""
+        result = store.respond_many(
+            body.targets,
+            approve=body.approve,
+            choice=body.choice,
+            text=body.text,
+            value=body.value,
+            comment=body.comment,
+            by=caller,
+            channel=CHANNEL,
+        )
+        return BulkAnswered(
+            decided=result.decided,
+            failed={
+                target: ErrorDetail(error=type(error).__name__, message=str(error))
+                for target, error in result.failed.items()
+            },
+        )
 
     @router.post("/requests/{request_id}/respond", responses=_ANSWER_ERRORS)
     def respond_to_request(request_id: RequestIdPath, body: AnswerBody, caller: Caller) -> Decision:

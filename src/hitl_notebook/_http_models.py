@@ -11,12 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hitl_notebook._models import Request, RequestKind, StatusEvent
+from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 
 __all__ = [
     "NAME_PATTERN",
     "TEXT_PATTERN",
     "AnswerBody",
+    "BulkAnswerBody",
+    "BulkAnswered",
     "ErrorDetail",
     "ErrorResponse",
     "ParseErrorResponse",
@@ -31,6 +33,8 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
 TEXT_PATTERN = r"^[^\x00]*$"
+MAX_BULK = 500
+"""At most this many targets in one bulk answer."""
 
 
 def no_nul(value: Any) -> Any:
@@ -87,6 +91,23 @@ class AnswerBody(BaseModel):
     comment: str | None = Field(default=None, description="A comment for the record.")
 
     _checked = field_validator("choice", "text", "value", "comment")(no_nul)
+
+
+class BulkAnswerBody(AnswerBody):
+    """The same answer to many requests ("approve these 40"), each validated and stored alone."""
+
+    targets: list[str] = Field(
+        min_length=1, max_length=MAX_BULK, description="Request ids, or ids of runs waiting once."
+    )
+
+    _targets_checked = field_validator("targets")(no_nul)
+
+
+class BulkAnswered(BaseModel):
+    """What a bulk answer did: the decision per answered target, the error per refused one."""
+
+    decided: dict[str, Decision]
+    failed: dict[str, ErrorDetail]
 
 
 class StartBody(BaseModel):
