@@ -57,11 +57,7 @@ ANSWERS_CHANNEL = "hitl_answers"
 
 
 def insert_request(conn: sa.Connection, request: Request) -> None:
-    """Store a new open request (nothing happens if it is already stored)."""
-    if conn.execute(
-        sa.select(requests.c.request_id).where(requests.c.request_id == request.request_id)
-    ).first():
-        return
+    """Store a new open request (its id must not be stored yet: look with ``load_request``)."""
     spec = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
