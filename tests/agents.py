@@ -129,3 +129,23 @@ class Assigned(hitl.Agent):
 
     def run(self, assignees: list[str], title: str) -> bool | None:
         return self.request_approval(title, assignees=assignees).approved
+
+
+class Guarded(hitl.Agent):
+    """Asks an approval its requester may not give, optionally of named people."""
+
+    def run(self, assignees: list[str]) -> str | None:
+        decision = self.request_approval(
+            "Approve my own refund?", assignees=assignees, allow_requester=False
+        )
+        return decision.by
+
+
+class AsyncGuarded(hitl.Agent):
+    """The async face of Guarded: a choice its requester may not make."""
+
+    async def run(self) -> object:
+        decision = await self.request_choice_async(
+            "Pick a carrier", ["ups", "dhl"], allow_requester=False
+        )
+        return decision.value

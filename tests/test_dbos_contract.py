@@ -7,13 +7,15 @@ named internal, adapt ``_dbos_internals.py``, and widen the pinned range in pypr
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from dbos import DBOS
 from dbos._dbos import _get_dbos_instance
-from dbos._sys_db import WorkflowStatusString
+from dbos._recovery import _recover_workflow
+from dbos._sys_db import SystemDatabase, WorkflowStatusString
 from dbos._utils import INTERNAL_QUEUE_NAME
 from packaging.version import Version
 
@@ -113,3 +115,10 @@ def test_a_base_exception_in_a_step_records_neither_the_step_nor_an_outcome() ->
     assert store.run_state(run_id) == "PENDING"
     steps = store.database.client.list_workflow_steps(run_id)
     assert [s["function_name"] for s in steps if s["function_name"] == "contract.stops"] == []
+
+
+def test_recovery_of_another_executor_goes_through_the_call_dbos_recovery_makes() -> None:
+    """``requeue_for_recovery`` calls the method DBOS's own recovery calls, with its arguments."""
+    parameters = list(inspect.signature(SystemDatabase.reenqueue_for_recovery).parameters)
+    assert parameters == ["self", "workflow_id", "executor_ids", "recovery_queue_name"]
+    assert "reenqueue_for_recovery" in inspect.getsource(_recover_workflow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hitl_notebook as hitl
+from hitl_notebook import http
 
 
 def test_public_names_are_pinned() -> None:
@@ -63,3 +64,8 @@ def test_every_public_name_exists_and_is_documented() -> None:
         obj = getattr(hitl, name)
         if name not in ("__version__", "Timeout"):  # a type alias has no docstring of its own
             assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_the_http_module_exports_the_router_the_app_and_auth() -> None:
+    """hitl_notebook.http is the public face of the HTTP API."""
+    assert sorted(http.__all__) == ["Authenticate", "TokenAuth", "create_app", "create_router"]

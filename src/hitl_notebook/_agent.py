@@ -15,25 +15,26 @@ holds nothing until its answer or deadline brings it back (``_waiting``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import inspect
-import pickle
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
 from pydantic import BaseModel
 
 from hitl_notebook._database import Database
+from hitl_notebook._dbos_internals import Stopped
 from hitl_notebook._errors import HitlError, RequestTimeoutError
 from hitl_notebook._handle import RunHandle
 from hitl_notebook._models import Decision, Status
 from hitl_notebook._protocol import Program, ask, run_async, run_sync, write_status
 from hitl_notebook._questions import OnTimeout, Question
-from hitl_notebook._runtime import current, on_loop
+from hitl_notebook._queueing import WORKFLOW_NAME, decode_payload, encode_payload
+from hitl_notebook._runtime import current, current_or_none, on_loop
+from hitl_notebook._store import store
 from hitl_notebook._time import Timeout
 
 __all__ = ["Agent", "agent_class"]
@@ -41,7 +42,6 @@ __all__ = ["Agent", "agent_class"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-WORKFLOW_NAME = "hitl.agent"
 MAX_RECOVERY_ATTEMPTS = 1000
 """Each restart of a run's process counts one attempt; a run that crashes this often is stopped."""
 
@@ -136,19 +136,41 @@ class Agent:
     # -- starting runs -------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle:
-        """Start a run with ``run(*args, **kwargs)``; the same ``run_id`` twice starts it once."""
+    def start(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
+        """Start a run with ``run(*args, **kwargs)`` in this process.
+
+        The same ``run_id`` twice starts it once. ``requester``: who asks for the run (recorded;
+        requests with ``allow_requester=False`` refuse this person's answers).
+        """
         current()
-        return on_loop(cls.start_async(*args, run_id=run_id, **kwargs))
+        return on_loop(cls.start_async(*args, run_id=run_id, requester=requester, **kwargs))
 
     @classmethod
-    async def start_async(cls, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle:
+    async def start_async(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
         """Awaitable twin of ``start``."""
         current()
-        payload = base64.b64encode(pickle.dumps((args, kwargs))).decode()
-        with SetWorkflowID(run_id) if run_id else contextlib.nullcontext():
+        payload = encode_payload(args, kwargs)
+        with (
+            SetWorkflowID(run_id) if run_id else contextlib.nullcontext(),
+            DBOSContextSetAuth(requester, None),
+        ):
             handle = await DBOS.start_workflow_async(_run_agent, cls.agent_name, payload)
         return RunHandle(handle.workflow_id, agent=cls.agent_name)
+
+    @classmethod
+    def enqueue(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
+        """Queue a run for the workers (``hitl worker``) instead of running it here.
+
+        Needs only the database: the store of the launched runtime, or of the configured one.
+        """
+        run = store().enqueue(cls.agent_name, *args, run_id=run_id, requester=requester, **kwargs)
+        return RunHandle(run, agent=cls.agent_name)
 
     # -- inside a run --------------------------------------------------------------------------
 
@@ -201,6 +223,7 @@ class Agent:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Ask a human to approve or reject; a ``proposal`` (pydantic model) may be edited first.
 
@@ -216,6 +239,7 @@ class Agent:
             on_timeout=on_timeout,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return self.ask(question)[0]
 
@@ -229,6 +253,7 @@ class Agent:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Awaitable twin of ``request_approval``."""
         question = Question.approval(
@@ -239,6 +264,7 @@ class Agent:
             on_timeout=on_timeout,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return (await self.ask_async(question))[0]
 
@@ -252,6 +278,7 @@ class Agent:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Ask a human to review and edit ``proposal``; ``decision.value`` is the edited model."""
         question = Question.edit(
@@ -262,6 +289,7 @@ class Agent:
             on_timeout=on_timeout,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return self.ask(question)[0]
 
@@ -275,6 +303,7 @@ class Agent:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Awaitable twin of ``request_edit``."""
         question = Question.edit(
@@ -285,6 +314,7 @@ class Agent:
             on_timeout=on_timeout,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return (await self.ask_async(question))[0]
 
@@ -298,6 +328,7 @@ class Agent:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises)."""
         question = Question.choice(
@@ -308,6 +339,7 @@ class Agent:
             default=default,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return self.ask(question)[0]
 
@@ -321,6 +353,7 @@ class Agent:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Awaitable twin of ``request_choice``."""
         question = Question.choice(
@@ -331,6 +364,7 @@ class Agent:
             default=default,
             assignees=assignees,
             key=key,
+            allow_requester=allow_requester,
         )
         return (await self.ask_async(question))[0]
 
@@ -343,10 +377,17 @@ class Agent:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Ask a human for a free-text answer; at the deadline ``default`` applies (or it raises)."""
         question = Question.text(
-            title, body=body, timeout=timeout, default=default, assignees=assignees, key=key
+            title,
+            body=body,
+            timeout=timeout,
+            default=default,
+            assignees=assignees,
+            key=key,
+            allow_requester=allow_requester,
         )
         return self.ask(question)[0]
 
@@ -359,10 +400,17 @@ class Agent:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Decision:
         """Awaitable twin of ``request_text``."""
         question = Question.text(
-            title, body=body, timeout=timeout, default=default, assignees=assignees, key=key
+            title,
+            body=body,
+            timeout=timeout,
+            default=default,
+            assignees=assignees,
+            key=key,
+            allow_requester=allow_requester,
         )
         return (await self.ask_async(question))[0]
 
@@ -403,7 +451,9 @@ class Agent:
             request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
             drafts.append(
                 (
-                    question.request_fields(request_id, self._run_id, self.agent_name),
+                    question.request_fields(
+                        request_id, self._run_id, self.agent_name, DBOS.authenticated_user
+                    ),
                     question.timeout,
                 )
             )
@@ -438,10 +488,13 @@ def _step_name(fn: Callable[..., Any]) -> str:
 async def _run_agent(agent_name: str, payload: str) -> Any:
     """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
     cls = await _registry.wait_for(agent_name)
-    args, kwargs = pickle.loads(base64.b64decode(payload))
+    runtime = current_or_none()
+    if runtime is None:  # dispatched while the runtime shuts down: it resumes at the next launch
+        raise Stopped(agent_name)
+    args, kwargs = decode_payload(payload)
     agent = cls()
     agent._run_id = cast("str", DBOS.workflow_id)
-    agent._database = database = current().database
+    agent._database = database = runtime.database
     await run_async(
         write_status(
             database,

@@ -1,9 +1,10 @@
-"""The ``hitl`` command: the inbox, answers (one or many), runs, history and decisions, a demo.
+"""The ``hitl`` command: the inbox, answers (one or many), runs, history and decisions, a demo;
+and the service side: ``serve`` (the HTTP API), ``worker`` (runs agents), ``recover``.
 
 The database comes from the same places as ``launch()`` (``--db``, ``$HITL_DATABASE_URL``,
-dbos-config.yaml, the embedded default). Every command reads and answers through the store and
-the pandas frames, so it needs no agent code. Tables are for people; ``--json`` and ``--csv`` are
-for scripts. Errors print their typed message and exit with status 1.
+dbos-config.yaml, the embedded default). Every command but ``worker`` reads and answers through
+the store and the pandas frames, so it needs no agent code. Tables are for people; ``--json``
+and ``--csv`` are for scripts. Errors print their typed message and exit with status 1.
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ from hitl_notebook._demo import run_demo
 from hitl_notebook._errors import HitlError
 from hitl_notebook._inbox import SortKey
 from hitl_notebook._models import RequestKind
+from hitl_notebook._runtime import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
 from hitl_notebook._store import Store, connect
 from hitl_notebook._time import parse_duration
+from hitl_notebook._worker import (
+    DEFAULT_CONCURRENCY,
+    recover_runs,
+    run_worker,
+    worker_holdings,
+)
 
 app = typer.Typer(
     name="hitl",
-    help="Durable human-in-the-loop agents: answer requests, inspect runs, try the demo.",
+    help="Durable human-in-the-loop agents: answer requests, inspect runs, serve, run workers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -216,6 +224,106 @@ def status(
     for request in requests:
         decided = render.describe(request.decision) if request.decision else "open"
         print(f"  {request.request_id}  [{request.kind.value}] {request.title}: {decided}")
+
+
+@app.command()
+def worker(
+    module: Annotated[
+        str, typer.Argument(help="The module defining the agents: a dotted name or a .py file.")
+    ],
+    concurrency: Annotated[
+        int,
+        typer.Option(min=1, help="Runs at once in this worker (hot waiting runs count)."),
+    ] = DEFAULT_CONCURRENCY,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Identity label (default: the module); a restart reuses it."),
+    ] = None,
+    app_version: Annotated[
+        str, typer.Option("--app-version", help="Pinned application version.")
+    ] = DEFAULT_APP_VERSION,
+    park_after: Annotated[
+        str,
+        typer.Option("--park-after", help="How long a waiting run stays hot (30s, 5m; 'never')."),
+    ] = DEFAULT_PARK_AFTER,
+    db: Db = None,
+) -> None:
+    """Run agents headless: take queued runs (Agent.enqueue, POST /agents) until stopped."""
+    try:
+        run_worker(
+            module,
+            database=db,
+            name=name,
+            concurrency=concurrency,
+            app_version=app_version,
+            park_after=None if park_after == "never" else park_after,
+        )
+    except (HitlError, ValueError) as error:
+        _fail(f"{type(error).__name__}: {error}")
+
+
+@app.command()
+def recover(
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="The executor id of the dead worker (without: list the workers)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if its claim looks alive (the process is gone).")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Hand a dead worker's pending runs to the live workers (DBOS recovery)."""
+    try:
+        store = connect(db)
+        if executor is None:
+            holdings = worker_holdings(store)
+        else:
+            recovered = recover_runs(store, executor, force=force)
+    except HitlError as error:
+        _fail(f"{type(error).__name__}: {error}")
+    if executor is not None:
+        print(f"{len(recovered)} runs of {executor} returned to the queue for the live workers.")
+        return
+    if not holdings:
+        print("No worker holds a pending run.")
+    for worker_id, (count, alive) in holdings.items():
+        state = "alive" if alive else "gone: hitl recover --from " + worker_id
+        print(f"{worker_id}  {count} pending runs  ({state})")
+
+
+@app.command()
+def serve(
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", help="File of identity:token lines (default: $HITL_API_TOKENS)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option("--agent", help="Only these agents may be started (repeatable)."),
+    ] = None,
+    anonymous_reads: Annotated[
+        bool, typer.Option("--anonymous-reads", help="Let reads through without a token.")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Serve the HTTP API (needs hitl-notebook[service]); runs are queued for the workers."""
+    try:
+        import uvicorn  # noqa: PLC0415 - an optional extra, needed only here
+
+        from hitl_notebook.http import TokenAuth, create_app  # noqa: PLC0415 - same
+    except ImportError as error:
+        _fail(f"{error}: install the service extra, pip install 'hitl-notebook[service]'.")
+    try:
+        auth = TokenAuth.from_file(tokens) if tokens else TokenAuth.from_env()
+        api = create_app(connect(db), auth, agents=agent, anonymous_reads=anonymous_reads)
+    except HitlError as error:
+        _fail(f"{type(error).__name__}: {error}")
+    uvicorn.run(api, host=host, port=port)
 
 
 @app.command("db")

@@ -10,6 +10,8 @@
   the application that owns it, which replays it from its checkpoints.
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
+- **Recovery of another executor's runs** (``requeue_for_recovery``): the step DBOS's own recovery
+  takes for each pending run, used to hand a dead worker's runs to the live ones.
 
 ``tests/test_dbos_contract.py`` fails loudly if a DBOS upgrade changes any of this, and
 pyproject.toml pins DBOS to the tested minor release.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from dbos import DBOSClient
 from dbos._dbos import _get_dbos_instance
 from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
 from dbos._utils import INTERNAL_QUEUE_NAME
@@ -32,6 +35,7 @@ __all__ = [
     "Parked",
     "Stopped",
     "park",
+    "requeue_for_recovery",
     "set_internal_queue_polling",
     "sweep",
     "wake",
@@ -160,3 +164,15 @@ def set_internal_queue_polling(seconds: float) -> None:
     """How often this process's DBOS looks for enqueued (woken) runs; call after ``DBOS(...)``."""
     queue = _get_dbos_instance()._registry.get_internal_queue()
     queue._polling_interval_sec = seconds
+
+
+def requeue_for_recovery(client: DBOSClient, run_id: str, dead_executor: str) -> bool:
+    """Return a PENDING run of ``dead_executor`` to its queue, as DBOS's recovery does.
+
+    The same call as ``dbos._recovery._recover_workflow``; guarded by the executor id, so a run
+    that a live executor took meanwhile is left alone. Returns whether the run was requeued.
+    """
+    requeued: bool = client._sys_db.reenqueue_for_recovery(
+        run_id, [dead_executor], INTERNAL_QUEUE_NAME
+    )
+    return requeued

@@ -119,7 +119,17 @@ class InvalidAnswerError(AnswerError):
 
 
 class NotAllowedError(AnswerError):
-    """The responder is not allowed to answer this request."""
+    """The responder is not allowed to answer this request; nothing was stored."""
+
+    def __init__(self, request_id: str, responder: str, reason: str) -> None:
+        self._init_args = (request_id, responder, reason)
+        self.request_id = request_id
+        self.responder = responder
+        self.reason = reason
+        super().__init__(
+            f"{responder!r} may not answer request {request_id!r}: {reason}. "
+            "Nothing was stored; the agent keeps waiting."
+        )
 
 
 class RequestTimeoutError(HitlError):

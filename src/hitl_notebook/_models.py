@@ -107,6 +107,11 @@ class Request(BaseModel):
     proposal_model: str | None = None
     """Where the proposal's pydantic model lives (``module:qualname``), for validation where loaded."""
     assignees: list[str] = Field(default_factory=list)
+    """Who may answer (empty: anyone)."""
+    requester: str | None = None
+    """Who started the run (``Agent.start(..., requester=...)``), when known."""
+    allow_requester: bool = True
+    """False: the run's requester may not answer this request (no approving one's own request)."""
     requested_at: datetime
     deadline: datetime | None = None
     on_timeout: str = "raise"

@@ -25,6 +25,10 @@ class Question:
     ...     hitl.Question.approval("Refund?", proposal=refund, timeout="4h", on_timeout="reject"),
     ...     hitl.Question.choice("Carrier?", ["ups", "dhl"], default="ups", timeout="4h"),
     ... )
+
+    Who may answer: ``assignees`` (empty: anyone) and ``allow_requester=False`` (the person who
+    started the run may not answer, e.g. approve their own refund). The store enforces both, for
+    every channel.
     """
 
     kind: RequestKind
@@ -36,6 +40,7 @@ class Question:
     timeout_answer: Answer | None = None
     assignees: tuple[str, ...] = field(default=())
     key: str | None = None
+    allow_requester: bool = True
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -53,6 +58,7 @@ class Question:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Question:
         """Approve or reject; a pydantic ``proposal`` may be edited before approving."""
         return cls(
@@ -65,6 +71,7 @@ class Question:
             _approval_default(on_timeout),
             tuple(assignees),
             key,
+            allow_requester,
         )
 
     @classmethod
@@ -78,6 +85,7 @@ class Question:
         on_timeout: OnTimeout = "raise",
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Question:
         """Review and edit a pydantic ``proposal``, then submit it (or reject it)."""
         if not isinstance(proposal, BaseModel):
@@ -94,6 +102,7 @@ class Question:
             _approval_default(on_timeout),
             tuple(assignees),
             key,
+            allow_requester,
         )
 
     @classmethod
@@ -107,6 +116,7 @@ class Question:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Question:
         """Pick one of ``options``; at the deadline ``default`` applies (without one, it raises)."""
         choices = tuple(str(option) for option in options)
@@ -116,7 +126,16 @@ class Question:
             raise ValueError(f"The default {default!r} is not one of the options {list(choices)}")
         answer = Answer(choice=default) if default is not None else None
         return cls(
-            RequestKind.CHOICE, title, body, choices, None, timeout, answer, tuple(assignees), key
+            RequestKind.CHOICE,
+            title,
+            body,
+            choices,
+            None,
+            timeout,
+            answer,
+            tuple(assignees),
+            key,
+            allow_requester,
         )
 
     @classmethod
@@ -129,14 +148,26 @@ class Question:
         default: str | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
+        allow_requester: bool = True,
     ) -> Question:
         """A free-text answer; at the deadline ``default`` applies (without one, it raises)."""
         answer = Answer(text=default) if default is not None else None
         return cls(
-            RequestKind.TEXT, title, body, None, None, timeout, answer, tuple(assignees), key
+            RequestKind.TEXT,
+            title,
+            body,
+            None,
+            None,
+            timeout,
+            answer,
+            tuple(assignees),
+            key,
+            allow_requester,
         )
 
-    def request_fields(self, request_id: str, run_id: str, agent: str) -> dict[str, Any]:
+    def request_fields(
+        self, request_id: str, run_id: str, agent: str, requester: str | None = None
+    ) -> dict[str, Any]:
         """The fields of the stored request (all but its times, which the storing step stamps)."""
         fields: dict[str, Any] = {
             "request_id": request_id,
@@ -147,6 +178,8 @@ class Question:
             "body": self.body,
             "options": list(self.options) if self.options is not None else None,
             "assignees": list(self.assignees),
+            "requester": requester,
+            "allow_requester": self.allow_requester,
         }
         if self.proposal is not None:
             fields |= {

@@ -62,6 +62,8 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
         "on_timeout": request.on_timeout,
+        "requester": request.requester,
+        "allow_requester": request.allow_requester,
         "timeout_answer": (
             request.timeout_answer.model_dump(exclude_none=True) if request.timeout_answer else None
         ),
@@ -181,6 +183,8 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         proposal_schema=spec.get("proposal_schema"),
         proposal_model=spec.get("proposal_model"),
         assignees=list(row.assignees or []),
+        requester=spec.get("requester"),
+        allow_requester=spec.get("allow_requester", True),
         requested_at=from_ms(row.requested_at_ms),
         deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
         on_timeout=spec.get("on_timeout", "raise"),

@@ -79,6 +79,8 @@ class Runtime:
     poller: Poller
     park_after_s: float | None
     """How long a run waits hot before it parks; None: it never parks."""
+    application: str | None = None
+    """The DBOS application shared with peer processes (workers), if any."""
 
     def __repr__(self) -> str:
         return (
@@ -99,6 +101,7 @@ def launch(
     log_level: str = "WARNING",
     park_after: Duration | None = DEFAULT_PARK_AFTER,
     reconfigure: bool = False,
+    application: str | None = None,
 ) -> Runtime:
     """Launch the runtime (idempotent): DBOS on SQLite by default, or on the database you name.
 
@@ -109,6 +112,9 @@ def launch(
     >>> import hitl_notebook as hitl
     >>> rt = hitl.launch()                                  # the embedded SQLite file
     >>> rt = hitl.launch("postgresql://postgres@127.0.0.1:5432/hitl")  # or a team's Postgres
+
+    ``application``: share this DBOS application (and version) with other processes, as workers
+    do (see ``_queueing``); by default each executor is an application of its own.
     """
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
@@ -116,12 +122,13 @@ def launch(
     park_after_s = None if park_after is None else duration_seconds(park_after, what="park_after")
     with _lock:
         if _current is not None:
-            wanted = (url, app_version, label, park_after_s)
+            wanted = (url, app_version, label, park_after_s, application)
             running = (
                 _current.database_url,
                 _current.app_version,
                 _current.claim.label,
                 _current.park_after_s,
+                _current.application,
             )
             if wanted == running:
                 _set_log_level(log_level)
@@ -135,21 +142,28 @@ def launch(
                     "or hitl.shutdown() first."
                 )
             _shutdown_locked()
-        _current = _start(url, label, app_version, log_level, park_after_s)
+        _current = _start(url, label, app_version, log_level, park_after_s, application=application)
         return _current
 
 
 def _start(
-    url: str, label: str, app_version: str, log_level: str, park_after_s: float | None
+    url: str,
+    label: str,
+    app_version: str,
+    log_level: str,
+    park_after_s: float | None,
+    *,
+    application: str | None,
 ) -> Runtime:
     database = Database(url, create=True)
     claim = claim_executor(database, label)
     config: DBOSConfig = {
-        "name": f"hitl-{claim.executor_id}",
+        "name": application or f"hitl-{claim.executor_id}",
         "system_database_url": url,
         # DBOS wants version names unique per application, and each executor is its own
-        # application (so that no other process dequeues its recovered runs).
-        "application_version": f"{app_version}+{claim.executor_id}",
+        # application (so that no other process dequeues its recovered runs), unless it
+        # shares one with its peers (workers).
+        "application_version": app_version if application else f"{app_version}+{claim.executor_id}",
         "executor_id": claim.executor_id,
         "log_level": log_level,
         "max_executor_threads": MAX_EXECUTOR_THREADS,
@@ -183,6 +197,7 @@ def _start(
         log_level,
         poller,
         park_after_s,
+        application,
     )
 
 

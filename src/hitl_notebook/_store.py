@@ -27,6 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from hitl_notebook._access import check_responder
 from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._answers import resolve
 from hitl_notebook._config import resolve_database_url
@@ -46,6 +47,7 @@ from hitl_notebook._errors import (
 from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
+from hitl_notebook._queueing import enqueue_runs
 from hitl_notebook._records import (
     append_status,
     decide,
@@ -113,13 +115,15 @@ class Store:
     ) -> Decision:
         """Answer a request, by request id or by the id of a run that waits for one request.
 
-        Returns the decision. Raises NotFoundError, NotWaitingError, InvalidAnswerError,
+        Returns the decision. Raises NotFoundError, NotWaitingError, NotAllowedError (``by`` is
+        not an assignee, or is the run's requester where that is forbidden), InvalidAnswerError,
         AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
         is recorded as late). Sending the same answer again returns the same decision.
         """
         answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
         responder = by or default_responder()
         request = self._target_request(target)
+        check_responder(request, responder)
         if request.decision is not None:
             return _same_or_refuse(request, answer, responder)
         resolution = resolve(request, answer)
@@ -236,6 +240,37 @@ class Store:
         raise NotWaitingError(
             f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
         )
+
+    # -- queueing runs for workers -------------------------------------------------------------
+
+    def enqueue(
+        self,
+        agent: str,
+        *args: Any,
+        run_id: str | None = None,
+        requester: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Queue a run of the agent named ``agent`` for the workers; returns its run id.
+
+        Needs no agent code: a worker (``hitl worker MODULE``) that defines the agent runs it.
+        The same ``run_id`` twice queues it once.
+        """
+        calls = [(args, kwargs)]
+        return enqueue_runs(self.database, agent, calls, run_ids=[run_id], requester=requester)[0]
+
+    enqueue_async = _async_twin(enqueue)
+
+    def enqueue_many(
+        self,
+        agent: str,
+        calls: Iterable[tuple[Sequence[Any], dict[str, Any]]],
+        *,
+        requester: str | None = None,
+    ) -> list[str]:
+        """Queue many runs of ``agent`` at once (one transaction): ``calls`` are (args, kwargs)."""
+        prepared = [(tuple(args), dict(kwargs)) for args, kwargs in calls]
+        return enqueue_runs(self.database, agent, prepared, requester=requester)
 
     # -- reading -------------------------------------------------------------------------------
 
