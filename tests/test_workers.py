@@ -235,8 +235,14 @@ def test_a_parked_run_is_taken_by_any_live_worker_when_answered(
     run_id = store.enqueue("Queued", 3, requester="carol")
     testing.wait_until(lambda: store.run_state(run_id) == "DELAYED", timeout=60)
     workers.kill(first)
-    second, _ = workers.start("worker-b", 10, "--park-after", "0.2s")
     store.respond(run_id, approve=True, by="bob")
+    status = store.status(run_id)
+    assert status is not None
+    assert (status.status, status.detail) == (
+        "answered",
+        "approved by bob; resumes on the next live worker",
+    )
+    second, _ = workers.start("worker-b", 10, "--park-after", "0.2s")
     assert store.result(run_id, timeout=60)["pid"] == second.pid
     assert workers.lines()[f"before {run_id}"] == 1
 

@@ -20,6 +20,7 @@ pyproject.toml pins DBOS to the tested minor release.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from dbos import DBOSClient
@@ -34,6 +35,7 @@ __all__ = [
     "AwaitedRunCancelledError",
     "Parked",
     "Stopped",
+    "Woken",
     "park",
     "requeue_for_recovery",
     "set_internal_queue_polling",
@@ -114,14 +116,26 @@ def park(
     return parked.rowcount == 1
 
 
-def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> tuple[str, str] | None:
-    """Enqueue the run if it is parked; returns its state before and its executor, if it exists.
+class Woken(NamedTuple):
+    """What ``wake`` found: the run's state before, and who owns it."""
+
+    state: str
+    executor_id: str
+    application: str
+
+
+def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> Woken | None:
+    """Enqueue the run if it is parked; returns its state before and its owner, if it exists.
 
     The row is locked first, so a run that is parking at this moment either is seen parked here
     or, once parked, sees this transaction's answer (``park``'s caller looks again after it).
     """
     row = conn.execute(
-        sa.select(workflow_status.c.status, workflow_status.c.executor_id)
+        sa.select(
+            workflow_status.c.status,
+            workflow_status.c.executor_id,
+            workflow_status.c.application_name,
+        )
         .where(workflow_status.c.workflow_uuid == run_id)
         .with_for_update(key_share=True)
     ).first()
@@ -136,7 +150,7 @@ def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> tuple[str, str] | 
             )
             .values(status="ENQUEUED", updated_at=now_ms)
         )
-    return str(row.status), str(row.executor_id)
+    return Woken(str(row.status), str(row.executor_id), str(row.application_name))
 
 
 def sweep(

@@ -32,7 +32,7 @@ from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._answers import resolve
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import AwaitedRunCancelledError, wake
+from hitl_notebook._dbos_internals import PARKED_STATE, AwaitedRunCancelledError, Woken, wake
 from hitl_notebook._errors import (
     AlreadyDecidedError,
     AnswerError,
@@ -47,7 +47,7 @@ from hitl_notebook._errors import (
 from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
-from hitl_notebook._queueing import enqueue_runs
+from hitl_notebook._queueing import WORKER_APPLICATION, enqueue_runs
 from hitl_notebook._records import (
     append_status,
     decide,
@@ -441,7 +441,7 @@ class BulkResult:
 def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
     """Enqueue the run if it is parked; say so in its status if its process is not running."""
     woken = wake(conn, request.run_id, now_ms=at_ms)
-    if woken is None or is_running(conn, woken[1]):
+    if woken is None or is_running(conn, woken.executor_id):
         return
     decision = request.decision
     assert decision is not None
@@ -451,12 +451,20 @@ def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
         key=f"{request.request_id}:answered",
         agent=request.agent,
         status=Status.ANSWERED.value,
-        detail=(
-            f"{decision.outcome.value} by {decision.by}; resumes when its process "
-            f"({woken[1]}) runs again"
-        ),
+        detail=f"{decision.outcome.value} by {decision.by}; {_who_resumes(woken)}",
         progress=None,
         at_ms=at_ms,
+    )
+
+
+def _who_resumes(woken: Woken) -> str:
+    if woken.application != WORKER_APPLICATION:
+        return f"resumes when its process ({woken.executor_id}) runs again"
+    if woken.state == PARKED_STATE:
+        return "resumes on the next live worker"
+    return (
+        f"resumes when worker {woken.executor_id} runs again "
+        f"(or after `hitl recover --from {woken.executor_id}`)"
     )
 
 
