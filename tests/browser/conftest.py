@@ -1,4 +1,8 @@
-"""Fixtures of the browser tests: one Jupyter server and one Chromium per session."""
+"""Fixtures of the browser tests: one Jupyter server and one Chromium for this package.
+
+Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running on the main
+thread while it is open, which later tests that call ``asyncio.run`` must not see.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +26,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A Jupyter server on 127.0.0.1 with its own HITL_HOME."""
     with jupyter_server(tmp_path_factory.mktemp("lab")) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     with sync_playwright() as playwright:
