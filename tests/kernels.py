@@ -17,15 +17,36 @@ TEMPLATE = (HERE / "agents_template.py").read_text()
 HITL = str(Path(sys.executable).with_name("hitl"))
 
 
-class Kernels:
-    """Starts and kills runner processes; kills whatever is left at the end of the test."""
+class ChildProcesses:
+    """A test's child processes, sharing a side-effect counter file; close() kills what is left."""
 
     def __init__(self, db_url: str, tmp_path: Path) -> None:
         self.db_url = db_url
         self.counter = tmp_path / "counter.txt"
+        self.processes: list[subprocess.Popen[str]] = []
+
+    @staticmethod
+    def kill(process: subprocess.Popen[str]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+
+    def counted(self) -> list[str]:
+        """The lines the children wrote to the counter file."""
+        return self.counter.read_text().splitlines() if self.counter.exists() else []
+
+
+class Kernels(ChildProcesses):
+    """Starts and kills runner processes playing kernels."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        super().__init__(db_url, tmp_path)
         self.agents = tmp_path / "scenario_agents.py"
         self.write_agents("v1")
-        self.processes: list[subprocess.Popen[str]] = []
 
     def write_agents(self, version: str, extra: str = "") -> None:
         """Write the agent module; ``extra`` code goes after the imports, moving every later line."""
@@ -60,18 +81,8 @@ class Kernels:
                 return process, ids
         raise AssertionError(f"runner {executor} exited with {process.wait()} before it was ready")
 
-    @staticmethod
-    def kill(process: subprocess.Popen[str]) -> None:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                self.kill(process)
-
     def lines(self) -> list[str]:
-        return self.counter.read_text().splitlines() if self.counter.exists() else []
+        return self.counted()
 
 
 def answer_from_a_third_process(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -22,6 +21,7 @@ from fastapi.testclient import TestClient
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook.http import TokenAuth, create_app
+from tests.kernels import ChildProcesses
 from tests.processes.worker_agents import Queued
 
 pytestmark = pytest.mark.slow
@@ -32,13 +32,8 @@ TOKENS = {"bob": "bob-token-4567"}
 READY = re.compile(r"hitl worker (\S+) ready")
 
 
-class Workers:
-    """Starts and kills `hitl worker` processes; kills whatever is left at the end of the test."""
-
-    def __init__(self, db_url: str, tmp_path: Path) -> None:
-        self.db_url = db_url
-        self.counter = tmp_path / "counter.txt"
-        self.processes: list[subprocess.Popen[str]] = []
+class Workers(ChildProcesses):
+    """Starts and kills `hitl worker` processes."""
 
     def start(
         self, name: str, concurrency: int = 150, *extra: str
@@ -59,18 +54,8 @@ class Workers:
                 return process, found.group(1)
         raise AssertionError(f"worker {name} exited with {process.wait()} before it was ready")
 
-    @staticmethod
-    def kill(process: subprocess.Popen[str]) -> None:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                self.kill(process)
-
     def lines(self) -> Counter[str]:
-        return Counter(self.counter.read_text().splitlines() if self.counter.exists() else [])
+        return Counter(self.counted())
 
 
 def prepare(url: str) -> str:
