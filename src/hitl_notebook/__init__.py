@@ -6,10 +6,10 @@ rule, who may answer) → ``_dbos_internals`` (everything tied to DBOS internals
 ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_poller`` / ``_runtime`` (the
 only DBOS configuration, one poller per process) → ``_queueing`` (runs for workers) → ``_store``
 (answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` → ``_steps`` /
-``_decisions`` / ``_waiting`` / ``_protocol`` / ``_agent`` (what runs inside a workflow) →
-``_worker`` (headless workers) → ``_auth`` / ``_http_models`` / ``_http`` (the HTTP API, public as
-``hitl_notebook.http``) → ``_cli`` / ``_cli_render`` (the command line); ``_widget_*`` /
-``_forms`` (notebook widgets).
+``_decisions`` / ``_waiting`` / ``_protocol`` / ``_request_methods`` / ``_agent`` (what runs
+inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` / ``_http``
+(the HTTP API, public as ``hitl_notebook.http``) → ``_cli`` / ``_cli_render`` (the command line);
+``_widget_*`` / ``_forms`` (notebook widgets).
 """
 
 from __future__ import annotations
