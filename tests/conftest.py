@@ -26,6 +26,13 @@ def runtime(db_url: str) -> Iterator[Runtime]:
         yield launched
 
 
+@pytest.fixture
+def hot_runtime(db_url: str) -> Iterator[Runtime]:
+    """The runtime with waits that never park, for tests that read DBOS's PENDING state."""
+    with testing.launched(db_url, executor="pytest", park_after=None) as launched:
+        yield launched
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
