@@ -10,6 +10,10 @@ child processes: importing this module loads nothing but the standard library.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -102,7 +106,34 @@ def recreate_postgres_database(name: str) -> None:
         admin.dispose()
 
 
+def run_child(
+    script: str, phase: str, url: str, n: int, *extra: str, timeout: float
+) -> dict[str, Any]:
+    """Run ``script --phase PHASE --db URL --n N EXTRA...`` and return the JSON it prints last.
+
+    Each phase runs in a child process of its own, as DBOS is one per process.
+    """
+    command = [sys.executable, script, "--phase", phase, "--db", url, "--n", str(n), *extra]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{phase} of {n} on {url} failed (exit {done.returncode}):\n{done.stdout}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
 # -- measuring and printing --------------------------------------------------------------------
+
+
+def idle_cpu_pct(seconds: float) -> float:
+    """CPU used by this process (all threads, user + system) over ``seconds``, in % of one core."""
+    before, wall = os.times(), time.monotonic()
+    time.sleep(seconds)
+    after = os.times()
+    cpu = (after.user - before.user) + (after.system - before.system)
+    return round(100 * cpu / (time.monotonic() - wall), 2)
 
 
 def timed(fn: Callable[[], T], repeats: int) -> tuple[list[float], T]:

@@ -54,15 +54,15 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+from _rows import PG_SERVER, idle_cpu_pct, recreate_postgres_database, run_child
+
 PG_SDK_DB = "hitl_bench_sdk"
 PG_RAW_DB = "hitl_bench_raw"
 
@@ -134,15 +134,6 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_T
         time.sleep(READY_POLL_S)
 
 
-def idle_cpu_pct(seconds: float = IDLE_SECONDS) -> float:
-    """CPU used by this process (all threads, user + system) over ``seconds``, in % of one core."""
-    before, wall = os.times(), time.monotonic()
-    time.sleep(seconds)
-    after = os.times()
-    cpu = (after.user - before.user) + (after.system - before.system)
-    return round(100 * cpu / (time.monotonic() - wall), 2)
-
-
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
@@ -210,7 +201,7 @@ def run_sdk_phase(url: str, n: int) -> PhaseResult:
     for run in idle:
         wait_open(run, f"{run.id}.idle")
     time.sleep(0.5)  # let the last agents get from storing their request into DBOS's wait
-    result["idle_cpu_pct"] = idle_cpu_pct()
+    result["idle_cpu_pct"] = idle_cpu_pct(IDLE_SECONDS)
     return result
 
 
@@ -257,7 +248,7 @@ def run_raw_phase(url: str, n: int) -> PhaseResult:
     for waiter in idle:
         wait_until(functools.partial(is_ready, waiter.workflow_id, 0), "idle waiter ready")
     time.sleep(0.5)
-    result["idle_cpu_pct"] = idle_cpu_pct()
+    result["idle_cpu_pct"] = idle_cpu_pct(IDLE_SECONDS)
     return result
 
 
@@ -271,36 +262,6 @@ def child_main(phase: str, url: str, n: int) -> None:
 
 
 # -- parent: fresh databases, one child per phase, the table ---------------------------------
-
-
-def recreate_postgres_databases(*names: str) -> None:
-    import sqlalchemy as sa  # noqa: PLC0415 - see run_sdk_phase
-
-    admin = sa.create_engine(
-        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
-def run_child(phase: str, url: str, n: int) -> PhaseResult:
-    command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(n)]
-    done = subprocess.run(
-        command, stdout=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT_S, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"phase {phase} on {url} failed (exit {done.returncode}):\n{done.stdout}"
-        )
-    result: PhaseResult = json.loads(lines[-1])
-    return result
 
 
 def ratio(a: float, b: float) -> str:
@@ -367,7 +328,8 @@ def print_table(results: dict[str, PhaseResult], load: tuple[float, float]) -> N
 
 def parent_main(n: int) -> None:
     load_before = os.getloadavg()[0]
-    recreate_postgres_databases(PG_SDK_DB, PG_RAW_DB)
+    for name in (PG_SDK_DB, PG_RAW_DB):
+        recreate_postgres_database(name)
     folder = Path(tempfile.mkdtemp(prefix="hitl_bench_"))
     urls = {
         ("sdk", "sqlite"): f"sqlite:///{folder / 'sdk.sqlite'}",
@@ -379,7 +341,10 @@ def parent_main(n: int) -> None:
     try:
         for key, (phase, backend) in PHASES.items():
             print(f"running {key} ({n} answers) ...", file=sys.stderr, flush=True)
-            results[key] = run_child(phase, urls[phase, backend], n)
+            url = urls[phase, backend]
+            results[key] = cast(
+                "PhaseResult", run_child(__file__, phase, url, n, timeout=CHILD_TIMEOUT_S)
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print_table(results, (load_before, os.getloadavg()[0]))

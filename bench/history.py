@@ -47,7 +47,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ from _rows import (
     copy_row,
     insert_chunks,
     recreate_postgres_database,
+    run_child,
     table_row,
     template_rows,
     timed,
@@ -362,18 +362,6 @@ def child_main(phase: str, url: str, agents: int, expected: str | None) -> None:
 # -- parent: fresh databases, a builder and a reader per database, the table -------------------
 
 
-def run_child(phase: str, url: str, agents: int, *extra: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(agents), *extra]
-    done = subprocess.run(
-        command, stdout=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT_S, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{phase} on {url} failed (exit {done.returncode}):\n{done.stdout}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 COLUMNS = (
     "db",
     "agents",
@@ -433,7 +421,9 @@ def parent_main(agents: int) -> None:
         }
         for backend, url in urls.items():
             print(f"building {agents:,} finished agents on {backend} ...", file=sys.stderr)
-            built = cast("BuildResult", run_child("build", url, agents))
+            built = cast(
+                "BuildResult", run_child(__file__, "build", url, agents, timeout=CHILD_TIMEOUT_S)
+            )
             builds[backend] = built
             expected: Expected = {
                 "agents": built["agents"],
@@ -442,7 +432,15 @@ def parent_main(agents: int) -> None:
                 "late_answers": built["late_answers"],
             }
             print(f"measuring on {backend} ...", file=sys.stderr, flush=True)
-            measured = run_child("measure", url, agents, "--expect", json.dumps(expected))
+            measured = run_child(
+                __file__,
+                "measure",
+                url,
+                agents,
+                "--expect",
+                json.dumps(expected),
+                timeout=CHILD_TIMEOUT_S,
+            )
             results[backend] = cast("Measurement", measured)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -53,7 +53,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,6 +66,7 @@ from _rows import (
     copy_row,
     insert_chunks,
     recreate_postgres_database,
+    run_child,
     table_row,
     template_rows,
     timed,
@@ -321,20 +321,6 @@ def child_main(phase: str, url: str, n: int) -> None:
 # -- parent: fresh databases, a builder and a reader per size, the table -----------------------
 
 
-def run_child(phase: str, url: str, n: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(n)]
-    done = subprocess.run(
-        command, stdout=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT_S, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"{phase} of {n} on {url} failed (exit {done.returncode}):\n{done.stdout}"
-        )
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 COLUMNS = ("db", "n", "sdk_ms", "sdk_median_ms", "page50_ms", "seed_ms", "ratio")
 WIDTHS = (8, 7, 8, 14, 10, 10, 9)
 
@@ -388,10 +374,12 @@ def parent_main(sizes: tuple[int, ...]) -> None:
                     recreate_postgres_database(PG_DB)
                     url = f"{PG_SERVER}/{PG_DB}"
                 print(f"building {n:,} waiting requests on {backend} ...", file=sys.stderr)
-                built = run_child("build", url, n)
+                built = run_child(__file__, "build", url, n, timeout=CHILD_TIMEOUT_S)
                 builds.append(f"{backend} {n:,} in {built['seconds']:g} s")
                 print(f"measuring {n:,} on {backend} ...", file=sys.stderr, flush=True)
-                by_size[n] = cast("Measurement", run_child("measure", url, n))
+                by_size[n] = cast(
+                    "Measurement", run_child(__file__, "measure", url, n, timeout=CHILD_TIMEOUT_S)
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print_table(results, builds)

@@ -58,13 +58,11 @@ class Quick(hitl.Agent):
 
 
 def fresh(name: str) -> str:
-    import sqlalchemy as sa  # noqa: PLC0415 - only the parent needs it
+    """The URL of the Postgres database ``name``, dropped and created again."""
+    # Only the parent needs it; the workers import this file without bench/ on their path.
+    from _rows import recreate_postgres_database  # noqa: PLC0415
 
-    admin = sa.create_engine(f"{PG_SERVER.replace('postgresql', 'postgresql+psycopg')}/postgres")
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    recreate_postgres_database(name)
     return f"{PG_SERVER}/{name}"
 
 

@@ -43,7 +43,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _rows import PG_SERVER
+from _rows import PG_SERVER, idle_cpu_pct, recreate_postgres_database, run_child
 
 PARK_AFTER_S = 5.0
 LATENCY_N = 20
@@ -85,14 +84,6 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def idle_cpu_pct(seconds: float = IDLE_S) -> float:
-    before, wall = os.times(), time.monotonic()
-    time.sleep(seconds)
-    after = os.times()
-    cpu = (after.user - before.user) + (after.system - before.system)
-    return round(100 * cpu / (time.monotonic() - wall), 2)
-
-
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 900) -> None:
     give_up = time.monotonic() + timeout
     while not condition():
@@ -114,7 +105,7 @@ def process_figures(result: Result) -> None:
     time.sleep(SETTLE_S)
     result["threads"] = threads()
     result["rss_mb"] = rss_mb()
-    result["idle_cpu_pct"] = idle_cpu_pct()
+    result["idle_cpu_pct"] = idle_cpu_pct(IDLE_S)
 
 
 # -- child: the SDK ----------------------------------------------------------------------------
@@ -245,30 +236,10 @@ def child_main(phase: str, url: str, n: int) -> None:
 # -- parent ------------------------------------------------------------------------------------
 
 
-def fresh_postgres(name: str) -> str:
-    import sqlalchemy as sa  # noqa: PLC0415
-
-    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+def postgres(name: str) -> str:
+    """The URL of the Postgres database ``name``, dropped and created again."""
+    recreate_postgres_database(name)
     return f"{PG_SERVER}/{name}"
-
-
-def run_child(phase: str, url: str, n: int) -> Result:
-    done = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--db", url, "--n", str(n)],
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"phase {phase} on {url} failed ({done.returncode}):\n{done.stdout}")
-    result: Result = json.loads(lines[-1])
-    return result
 
 
 COLUMNS = ("n", "threads", "idle CPU %", "RSS MB", "start s", "hot p50", "hot p90", "parked p50")
@@ -315,18 +286,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plan = [
             ("sqlite", "sdk", f"sqlite:///{tmp}/sdk.sqlite", args.n),
-            ("postgres", "sdk", fresh_postgres("hitl_bench_waiting"), args.n),
+            ("postgres", "sdk", postgres("hitl_bench_waiting"), args.n),
             (f"seed_sqlite_{args.seed_n}", "seed", f"sqlite:///{tmp}/seed.sqlite", args.seed_n),
             (
                 f"seed_postgres_{args.seed_n}",
                 "seed",
-                fresh_postgres("hitl_bench_seed"),
+                postgres("hitl_bench_seed"),
                 args.seed_n,
             ),
         ]
         for name, phase, url, n in plan:
             print(f"{name}: {n} agents ...", file=sys.stderr, flush=True)
-            results[name] = run_child(phase, url, n)
+            results[name] = run_child(__file__, phase, url, n, timeout=CHILD_TIMEOUT_S)
             print(f"  {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print_table(results, args.seed_n)
     print(json.dumps(results))
