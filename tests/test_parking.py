@@ -53,10 +53,19 @@ def wait_parked(run_id: str) -> None:
     )
 
 
-def wait_steps(run_id: str) -> int:
-    """How many hot waits the run has begun (each park/wake cycle adds one)."""
-    steps = hitl.store().database.client.list_workflow_steps(run_id)
-    return sum(1 for step in steps if step["function_name"] == "hitl.wait")
+def parked_at(run_id: str) -> int:
+    """When the parked run parked (its row's update time), in epoch ms."""
+    wait_parked(run_id)
+    return int(row(run_id).updated_at)
+
+
+def wait_parked_again(run_id: str, since: int) -> None:
+    """Wait until the run, woken after parking at ``since``, looked and parked again."""
+    testing.wait_until(
+        lambda: (found := row(run_id)).status == PARKED and int(found.updated_at) > since,
+        timeout=60,
+        message=f"run {run_id} woken and parked again",
+    )
 
 
 def run_threads(run_id: str) -> list[threading.Thread]:
@@ -91,11 +100,10 @@ def test_an_async_run_with_three_questions_parks_again_until_all_are_answered() 
     run = Parallel.start()
     wait_parked(run.id)
     first, second, third = run.requests(open_only=True)
-    cycles = wait_steps(run.id)
+    since = parked_at(run.id)
 
     hitl.respond(first.request_id, text="one")
-    testing.wait_until(lambda: wait_steps(run.id) > cycles, timeout=60, message="woken")
-    wait_parked(run.id)
+    wait_parked_again(run.id, since)
     assert [r.request_id for r in run.requests(open_only=True)] == [
         second.request_id,
         third.request_id,
@@ -111,10 +119,9 @@ def test_spurious_wakes_re_park_and_duplicate_answers_change_nothing() -> None:
     wait_parked(run.id)
     client = hitl.store().database.client
     for _ in range(2):
-        cycles = wait_steps(run.id)
+        since = parked_at(run.id)
         client.resume_workflow(run.id)  # a wake-up with no answer
-        testing.wait_until(lambda c=cycles: wait_steps(run.id) > c, timeout=60, message="woken")
-        wait_parked(run.id)
+        wait_parked_again(run.id, since)
     assert run.requests(open_only=True)
 
     first = hitl.respond(run.id, text="hello", by="alice")
@@ -173,8 +180,9 @@ def test_a_run_that_never_parks_is_answered_hot(db_url: str) -> None:
         testing.wait_until(lambda: runtime.poller.waiting == 1, message="waiting hot")
         hitl.respond(run.id, text="now")
         assert run.result(timeout=30) == "now"
-        assert wait_steps(run.id) == 1
-        assert row(run.id).recovery_attempts <= 1
+        never_parked = row(run.id)
+        assert never_parked.queue_name is None
+        assert never_parked.recovery_attempts <= 1
 
 
 def test_shutting_down_ends_hot_waits_and_the_next_launch_resumes_them(db_url: str) -> None:

@@ -5,7 +5,7 @@ Layers, each importing only the ones above it in this list:
 rule, who may answer) → ``_dbos_internals`` (everything tied to DBOS internals) → ``_database`` /
 ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_poller`` / ``_runtime`` (the
 only DBOS configuration, one poller per process) → ``_queueing`` (runs for workers) → ``_store``
-(answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` → ``_steps`` /
+(answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` → ``_retries`` /
 ``_decisions`` / ``_waiting`` / ``_protocol`` / ``_request_methods`` / ``_agent`` (what runs
 inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` / ``_http``
 (the HTTP API, public as ``hitl_notebook.http``) → ``_cli`` / ``_cli_render`` (the command line);

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 import sqlalchemy as sa
@@ -50,7 +49,6 @@ class Poller:
         self._lock = threading.Lock()
         self._has_waiters = threading.Event()
         self._stop = threading.Event()
-        self._live_parks: set[str] = set()
         self._next_sweep = time.monotonic() + SWEEP_S
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
@@ -95,21 +93,6 @@ class Poller:
                     del self._waiters[run_id]
                 if not self._waiters:
                     self._has_waiters.clear()
-
-    def decide_to_park(self) -> str:
-        """A token for a decision to park taken live in this process (see ``parks_live``)."""
-        token = uuid.uuid4().hex
-        with self._lock:
-            self._live_parks.add(token)
-        return token
-
-    def parks_live(self, token: str) -> bool:
-        """Whether this process decided that park just now (False for a replayed decision)."""
-        with self._lock:
-            if token in self._live_parks:
-                self._live_parks.discard(token)
-                return True
-            return False
 
     # -- the thread ------------------------------------------------------------------------------
 

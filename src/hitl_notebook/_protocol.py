@@ -1,14 +1,19 @@
 """What an agent does durably, written once as a program of operations, run by a sync or async driver.
 
-A program is a generator that yields operations: ``Step`` (a function whose result DBOS
-checkpoints, so it runs once even across crashes), ``Write`` (an idempotent write that needs no
-checkpoint: it runs again on replay and changes nothing) and ``Wait`` (a durable wait until a
-request is decided: hot, then parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread,
-``run_async`` from an async agent's coroutine; the logic of a request exists once.
+A program is a generator that yields operations: ``Write`` (an idempotent write: replay runs it
+again and it changes nothing) and ``Wait`` (a durable wait until a request is decided: hot, then
+parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread, ``run_async`` from an
+async agent's coroutine; the logic of a request exists once.
+
+None of them is a DBOS step: what they store is keyed by the run (a request's id is the run's id
+and its key), and a decision never changes once taken, so a replay finds the same requests, the
+same deadlines and the same decisions in the SDK's tables. The agent's own steps still are DBOS
+steps, and their ids do not depend on how often the run looked at its requests.
 
 Asking a human (``ask``):
 
-1. step ``hitl.request``: store the requests with their absolute deadlines, publish "waiting";
+1. store the requests with their absolute deadlines (a request stored before keeps its own) and
+   publish "waiting";
 2. while some are open, wait until one is decided or the nearest deadline passes; a request past
    its deadline is decided as timed out (one conditional update, so an answer stored before the
    deadline still wins); each decision taken is published ("resumed" or "timed_out").
@@ -32,24 +37,15 @@ from hitl_notebook._records import (
     load_request,
     request_from_row,
 )
-from hitl_notebook._steps import step_options
+from hitl_notebook._retries import retrying
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 from hitl_notebook._waiting import wait_async, wait_sync
 
-__all__ = ["Program", "Step", "Wait", "Write", "ask", "run_async", "run_sync", "write_status"]
+__all__ = ["Program", "Wait", "Write", "ask", "run_async", "run_sync", "write_status"]
 
 T = TypeVar("T")
 
 DEADLINE_SLACK_MS = 10
-
-
-@dataclass(frozen=True)
-class Step:
-    """Run ``fn(*args)`` as a checkpointed DBOS step named ``name``."""
-
-    name: str
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,13 +58,16 @@ class Wait:
 
 @dataclass(frozen=True)
 class Write:
-    """Run ``fn(*args)`` without a checkpoint: it must be idempotent, as replay runs it again."""
+    """Run ``fn(*args)`` without a checkpoint: it must be idempotent, as replay runs it again.
+
+    A transient database error is retried (``_retries``).
+    """
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
 
 
-Program = Generator[Step | Write | Wait, Any, T]
+Program = Generator[Write | Wait, Any, T]
 
 
 def run_sync(program: Program[T]) -> T:
@@ -87,10 +86,8 @@ def run_sync(program: Program[T]) -> T:
     try:
         while True:
             op = program.send(result)
-            if isinstance(op, Step):
-                result = DBOS.run_step(step_options(op.name), op.fn, *op.args)
-            elif isinstance(op, Write):
-                result = op.fn(*op.args)
+            if isinstance(op, Write):
+                result = retrying(op.fn, *op.args)
             else:
                 result = wait_sync(op.request_ids, op.until_ms)
     except StopIteration as done:
@@ -103,10 +100,8 @@ async def run_async(program: Program[T]) -> T:
     try:
         while True:
             op = program.send(result)
-            if isinstance(op, Step):
-                result = await DBOS.run_step_async(step_options(op.name), op.fn, *op.args)
-            elif isinstance(op, Write):
-                result = await asyncio.to_thread(op.fn, *op.args)
+            if isinstance(op, Write):
+                result = await asyncio.to_thread(retrying, op.fn, *op.args)
             else:
                 result = await wait_async(op.request_ids, op.until_ms)
     except StopIteration as done:
@@ -132,10 +127,10 @@ def ask(
 ) -> Program[list[Decision]]:
     """Store the requests, wait until each is decided (or its deadline passes), return the decisions.
 
-    ``drafts`` are the requests' fields and timeouts; the storing step stamps their absolute
-    deadlines once, so a deadline never restarts.
+    ``drafts`` are the requests' fields and timeouts; their absolute deadlines are stamped when
+    they are first stored, so a deadline never restarts.
     """
-    stored: list[Request] = yield Step("hitl.request", _store_requests, (database, drafts))
+    stored: list[Request] = yield Write(_store_requests, (database, drafts))
     decided: dict[str, Decision] = {}
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
@@ -158,7 +153,7 @@ def _run_id() -> str:
     return run_id
 
 
-def _append_status(  # noqa: PLR0917 - a step's arguments are positional (DBOS.run_step)
+def _append_status(  # noqa: PLR0917 - an operation's arguments are positional
     database: Database,
     run_id: str,
     key: str,
@@ -183,7 +178,10 @@ def _append_status(  # noqa: PLR0917 - a step's arguments are positional (DBOS.r
 def _store_requests(
     database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
 ) -> list[Request]:
-    """Stamp each request with its time and absolute deadline, store them, publish 'waiting'."""
+    """Stamp each request with its time and absolute deadline, store them, publish 'waiting'.
+
+    A request stored before (this is a replay) is returned as stored, with its own deadline.
+    """
     start = now_ms()
     stamped = []
     for fields, timeout in drafts:

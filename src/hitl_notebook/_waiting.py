@@ -10,20 +10,19 @@ A wait for answers has two phases.
    becomes DELAYED until the nearest deadline and its code unwinds (see ``_dbos_internals``). It
    then holds no thread, no task and no poll. An answer (``Store.respond``, from any process) or
    the deadline enqueues it again; DBOS dispatches it in the process that owns it, which replays
-   its checkpoints up to the wait and takes the decision.
+   its checkpoints up to the wait and looks again.
 
-Each hot phase is one checkpointed step, ``hitl.wait``, whose result is either the decisions found
-(taken exactly once: on replay DBOS returns the recorded ones) or a decision to park. A recorded
-decision to park parks only in the execution that took it (the poller remembers those); on replay,
-after a wake-up, the run takes a fresh look with a new ``hitl.wait`` step. So replay stays
-deterministic, a spurious wake-up costs a look and a new park, and steps before the wait never run
-again. When the runtime shuts down, hot waits end without a result (``Stopped``): the run stays
-waiting in the database and resumes at the next launch.
+A wait is not a DBOS step: a decision is stored in the request's row and never changes, so a
+replay that looks finds the same decision, and taking it again publishes nothing twice (see
+``_decisions``). A spurious wake-up costs a look and a new hot phase, and steps before the wait
+never run again. When the runtime shuts down, hot waits end without a result (``Stopped``): the
+run stays waiting in the database and resumes at the next launch.
 
 An answer may arrive while the run parks. ``Store.respond`` locks the run's DBOS row and enqueues
-it if it is parked; parking is one conditional update that refuses if a request is already decided;
-and after parking the run looks once more and wakes itself if an answer committed meanwhile. So one
-of the two always sees the other, on SQLite and on Postgres (READ COMMITTED).
+it if it is parked; parking is one conditional update that refuses if a request is already
+decided, and on Postgres the same transaction looks once more after it and takes the park back if
+an answer committed meanwhile. So one of the two always sees the other, on SQLite (which
+serialises them) and on Postgres (READ COMMITTED).
 """
 
 from __future__ import annotations
@@ -38,61 +37,26 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, Stopped, park, wake
+from hitl_notebook._dbos_internals import Parked, Stopped, park
 from hitl_notebook._decisions import collect
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
 from hitl_notebook._records import decided_or_due
+from hitl_notebook._retries import retrying
 from hitl_notebook._runtime import Runtime, current
-from hitl_notebook._steps import step_options
 from hitl_notebook._time import now_ms
 
 __all__ = ["wait_async", "wait_sync"]
 
-WAIT_STEP = "hitl.wait"
 MIN_WAIT_S = 0.01
 """The shortest sleep between two looks, so a clock that disagrees by a little cannot spin."""
 PARKED_RECHECK_MS = 365 * 24 * 3600 * 1000
 """A parked run without a deadline is woken once a year to look again."""
 
-Looked = tuple[dict[str, Decision], str | None]
-"""What a hot wait found: the decisions, or none and a token for the decision to park."""
-
 
 def wait_sync(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
     """Wait until one of the requests is decided (at ``until_ms`` one is due to time out)."""
     run_id = _run_id()
-    while True:
-        found, park_token = DBOS.run_step(
-            step_options(WAIT_STEP), _hot_wait_sync, run_id, list(request_ids), until_ms
-        )
-        if park_token is None:
-            return found
-        if _park(run_id, request_ids, until_ms, park_token):
-            raise Parked(run_id)
-
-
-async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
-    """Awaitable twin of ``wait_sync``, for async agents."""
-    run_id = _run_id()
-    while True:
-        found, park_token = await DBOS.run_step_async(
-            step_options(WAIT_STEP), _hot_wait_async, run_id, list(request_ids), until_ms
-        )
-        if park_token is None:
-            return found
-        if await asyncio.to_thread(_park, run_id, request_ids, until_ms, park_token):
-            raise Parked(run_id)
-
-
-def _run_id() -> str:
-    run_id: str | None = DBOS.workflow_id
-    if run_id is None:
-        raise HitlError("Agent methods work only inside a run: start the agent with Agent.start().")
-    return run_id
-
-
-def _hot_wait_sync(run_id: str, request_ids: list[str], until_ms: int | None) -> Looked:
     runtime = current()
     park_at = _park_at(runtime)
     signal = threading.Event()
@@ -101,16 +65,20 @@ def _hot_wait_sync(run_id: str, request_ids: list[str], until_ms: int | None) ->
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()  # before looking, so an answer stored during the look still wakes
-            found = collect(runtime.database, request_ids)
+            found = retrying(collect, runtime.database, request_ids)
             if found:
-                return found, None
+                return found
             seconds = _seconds_to_sleep(until_ms, park_at)
             if seconds is None:
-                return {}, runtime.poller.decide_to_park()
+                if retrying(_park, runtime.database, run_id, request_ids, until_ms):
+                    raise Parked(run_id)
+                continue  # an answer came or a deadline passed meanwhile: look again
             signal.wait(None if math.isinf(seconds) else seconds)
 
 
-async def _hot_wait_async(run_id: str, request_ids: list[str], until_ms: int | None) -> Looked:
+async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
+    """Awaitable twin of ``wait_sync``, for async agents."""
+    run_id = _run_id()
     runtime = current()
     park_at = _park_at(runtime)
     loop = asyncio.get_running_loop()
@@ -125,14 +93,25 @@ async def _hot_wait_async(run_id: str, request_ids: list[str], until_ms: int | N
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()
-            found = await asyncio.to_thread(collect, runtime.database, request_ids)
+            found = await asyncio.to_thread(retrying, collect, runtime.database, request_ids)
             if found:
-                return found, None
+                return found
             seconds = _seconds_to_sleep(until_ms, park_at)
             if seconds is None:
-                return {}, runtime.poller.decide_to_park()
+                if await asyncio.to_thread(
+                    retrying, _park, runtime.database, run_id, request_ids, until_ms
+                ):
+                    raise Parked(run_id)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), None if math.isinf(seconds) else seconds)
+
+
+def _run_id() -> str:
+    run_id: str | None = DBOS.workflow_id
+    if run_id is None:
+        raise HitlError("Agent methods work only inside a run: start the agent with Agent.start().")
+    return run_id
 
 
 def _park_at(runtime: Runtime) -> int | None:
@@ -149,14 +128,12 @@ def _seconds_to_sleep(until_ms: int | None, park_at: int | None) -> float | None
     return max(MIN_WAIT_S, (min(ends) - now) / 1000) if ends else math.inf
 
 
-def _park(run_id: str, request_ids: Sequence[str], until_ms: int | None, token: str) -> bool:
-    """Park the run if this execution decided to; False means: look again."""
-    runtime = current()
-    if not runtime.poller.parks_live(token):
-        return False
-    database: Database = runtime.database
+def _park(
+    database: Database, run_id: str, request_ids: Sequence[str], until_ms: int | None
+) -> bool:
+    """Park the run unless one of its requests is decided or due; False means: look again."""
     at = now_ms()
-    with database.engine.begin() as conn:
+    with database.engine.connect() as conn, conn.begin() as transaction:
         parked = park(
             conn,
             run_id,
@@ -164,11 +141,14 @@ def _park(run_id: str, request_ids: Sequence[str], until_ms: int | None, token: 
             now_ms=at,
             unless=decided_or_due(request_ids, at),
         )
-    if not parked or database.is_sqlite:  # SQLite serialises the answer and the park
+        # On Postgres, an answer that committed while this update waited for the row's lock saw
+        # the run still executing and did not enqueue it; this statement's fresh snapshot sees it.
+        # (SQLite serialises the answer and the park.)
+        if (
+            parked
+            and not database.is_sqlite
+            and conn.execute(sa.select(decided_or_due(request_ids, now_ms()))).scalar()
+        ):
+            transaction.rollback()
+            return False
         return parked
-    with database.engine.begin() as conn:
-        # An answer that committed while the row was being parked saw the run still executing
-        # and did not enqueue it: enqueue it now.
-        if conn.execute(sa.select(decided_or_due(request_ids, now_ms()))).scalar():
-            wake(conn, run_id, now_ms=now_ms())
-    return True
