@@ -20,8 +20,8 @@ from hitl_notebook._records import (
     DECIDED_KEY_SUFFIX,
     append_status,
     decide,
-    decided_or_due,
     load_request,
+    load_requests,
     request_from_row,
 )
 from hitl_notebook._time import now_ms
@@ -32,24 +32,23 @@ __all__ = ["collect"]
 def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decision]:
     """The decisions taken so far; a request past its deadline is decided as timed out.
 
-    Reads first, and writes (the timeouts, the "resumed" statuses) only when there is news.
+    One query, and writes (the timeouts, the "resumed" statuses) only when there is news.
     """
     at = now_ms()
-    with database.engine.connect() as conn:
-        if not conn.execute(sa.select(decided_or_due(request_ids, at))).scalar():
-            return {}
-    decisions = {}
     with database.engine.begin() as conn:
+        rows = {row.request_id: row for row in load_requests(conn, request_ids)}
+        decisions = {}
         for request_id in request_ids:
-            decision = _decision_or_timeout(conn, request_id, at)
+            row = rows.get(request_id)
+            assert row is not None, f"request {request_id} vanished"
+            decision = _decision_or_timeout(conn, row, at)
             if decision is not None:
                 decisions[request_id] = decision
     return decisions
 
 
-def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decision | None:
-    row = load_request(conn, request_id)
-    assert row is not None, f"request {request_id} vanished"
+def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Decision | None:
+    request_id = row.request_id
     if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
         approved, value = _timeout_default(request_from_row(row))
         timed_out = decide(
@@ -64,8 +63,9 @@ def _decision_or_timeout(conn: sa.Connection, request_id: str, at: int) -> Decis
             at_ms=at,
             before_deadline=False,
         )
-        row = timed_out or load_request(conn, request_id)
-        assert row is not None
+        reread = timed_out or load_request(conn, request_id)
+        assert reread is not None
+        row = reread
     if row.state != DECIDED:
         return None
     decision = request_from_row(row).decision

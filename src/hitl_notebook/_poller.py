@@ -4,6 +4,8 @@ On SQLite it makes one query per interval for all hot waiters together (the deci
 few seconds), and only while some run waits hot; on Postgres it listens to the channel on which
 ``Store.respond`` announces answers (and queries once a second in case an announcement was
 missed). A woken waiter looks at its own requests, so a wake-up that was not for it costs one query.
+As the query looks a few seconds back, a run that begins to wait just after its request was
+answered is woken too: a run need not look before it listens.
 
 Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
 taken: a safety net for a process that died between parking a run and its last look (see

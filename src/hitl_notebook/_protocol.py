@@ -50,10 +50,15 @@ DEADLINE_SLACK_MS = 10
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait durably until one of the requests is decided; at ``until_ms`` one is due to time out."""
+    """Wait durably until one of the requests is decided; at ``until_ms`` one is due to time out.
+
+    ``look_first``: False for requests stored just now, which nobody can have answered before
+    the wait began to listen (an answer in between wakes it, see ``_poller``).
+    """
 
     request_ids: tuple[str, ...]
     until_ms: int | None
+    look_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def run_sync(program: Program[T]) -> T:
             if isinstance(op, Write):
                 result = retrying(op.fn, *op.args)
             else:
-                result = wait_sync(op.request_ids, op.until_ms)
+                result = wait_sync(op.request_ids, op.until_ms, look_first=op.look_first)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -103,7 +108,7 @@ async def run_async(program: Program[T]) -> T:
             if isinstance(op, Write):
                 result = await asyncio.to_thread(retrying, op.fn, *op.args)
             else:
-                result = await wait_async(op.request_ids, op.until_ms)
+                result = await wait_async(op.request_ids, op.until_ms, look_first=op.look_first)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -130,14 +135,17 @@ def ask(
     ``drafts`` are the requests' fields and timeouts; their absolute deadlines are stamped when
     they are first stored, so a deadline never restarts.
     """
-    stored: list[Request] = yield Write(_store_requests, (database, drafts))
+    stored: list[Request]
+    stored, all_new = yield Write(_store_requests, (database, drafts))
     decided: dict[str, Decision] = {}
+    look_first = not all_new
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
         found: dict[str, Decision] = yield Wait(
-            tuple(r.request_id for r in still_open), _first_deadline_ms(still_open)
+            tuple(r.request_id for r in still_open), _first_deadline_ms(still_open), look_first
         )
         decided |= found
+        look_first = True
     return [decided[r.request_id] for r in stored]
 
 
@@ -177,10 +185,11 @@ def _append_status(  # noqa: PLR0917 - an operation's arguments are positional
 
 def _store_requests(
     database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
-) -> list[Request]:
+) -> tuple[list[Request], bool]:
     """Stamp each request with its time and absolute deadline, store them, publish 'waiting'.
 
     A request stored before (this is a replay) is returned as stored, with its own deadline.
+    Returns the requests and whether all of them were stored just now.
     """
     start = now_ms()
     stamped = []
@@ -195,11 +204,15 @@ def _store_requests(
         )
     with database.engine.begin() as conn:
         stored = []
+        all_new = True
         for request in stamped:
+            if insert_request(conn, request):
+                stored.append(request)
+                continue
+            all_new = False
             existing = load_request(conn, request.request_id)
-            if existing is None:
-                insert_request(conn, request)
-            stored.append(request_from_row(existing) if existing is not None else request)
+            assert existing is not None
+            stored.append(request_from_row(existing))
         first = stored[0]
         detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
         append_status(
@@ -212,4 +225,4 @@ def _store_requests(
             progress=None,
             at_ms=start,
         )
-    return stored
+    return stored, all_new

@@ -40,6 +40,7 @@ __all__ = [
     "latest_status",
     "load_request",
     "load_request_and_run_state",
+    "load_requests",
     "notify_answered",
     "record_answer",
     "request_from_row",
@@ -56,8 +57,8 @@ ANSWERS_CHANNEL = "hitl_answers"
 """The Postgres NOTIFY channel on which a decided request's run id is announced."""
 
 
-def insert_request(conn: sa.Connection, request: Request) -> None:
-    """Store a new open request (its id must not be stored yet: look with ``load_request``)."""
+def insert_request(conn: sa.Connection, request: Request) -> bool:
+    """Store a new open request; False if a request with its id is stored already (kept as is)."""
     spec = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
@@ -68,8 +69,9 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
             request.timeout_answer.model_dump(exclude_none=True) if request.timeout_answer else None
         ),
     }
-    conn.execute(
-        requests.insert().values(
+    inserted = conn.execute(
+        _insert_for(conn, requests)
+        .values(
             request_id=request.request_id,
             run_id=request.run_id,
             agent=request.agent,
@@ -84,7 +86,10 @@ def insert_request(conn: sa.Connection, request: Request) -> None:
             deadline_ms=_ms(request.deadline) if request.deadline else None,
             state=OPEN,
         )
+        .on_conflict_do_nothing(index_elements=[requests.c.request_id])
+        .returning(requests.c.request_id)
     )
+    return inserted.first() is not None
 
 
 def run_state(conn: sa.Connection, run_id: str) -> str | None:
@@ -156,6 +161,11 @@ def notify_answered(conn: sa.Connection, run_id: str) -> None:
 def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
     """The stored row of one request."""
     return conn.execute(sa.select(requests).where(requests.c.request_id == request_id)).first()
+
+
+def load_requests(conn: sa.Connection, request_ids: Sequence[str]) -> Sequence[sa.Row[Any]]:
+    """The stored rows of these requests (in no particular order)."""
+    return conn.execute(sa.select(requests).where(requests.c.request_id.in_(request_ids))).all()
 
 
 def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
@@ -284,16 +294,10 @@ def append_status(
     progress: float | None,
     at_ms: int,
 ) -> None:
-    """Append a status transition (once per ``(run_id, key)``, so a re-run step adds nothing)."""
-    exists = conn.execute(
-        sa.select(statuses.c.status_id)
-        .where(statuses.c.run_id == run_id)
-        .where(statuses.c.key == key)
-    ).first()
-    if exists:
-        return
-    conn.execute(
-        statuses.insert().values(
+    """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing)."""
+    appended = conn.execute(
+        _insert_for(conn, statuses)
+        .values(
             run_id=run_id,
             key=key,
             agent=agent,
@@ -302,7 +306,11 @@ def append_status(
             progress=progress,
             at_ms=at_ms,
         )
+        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+        .returning(statuses.c.status_id)
     )
+    if appended.first() is None:
+        return
     finished = at_ms if status in FINAL_STATUSES else None
     current = {
         "status": status,
@@ -311,15 +319,17 @@ def append_status(
         "updated_at_ms": at_ms,
         "finished_at_ms": finished,
     }
-    upsert = _insert_for(conn).values(run_id=run_id, agent=agent, started_at_ms=at_ms, **current)
+    upsert = _insert_for(conn, runs).values(
+        run_id=run_id, agent=agent, started_at_ms=at_ms, **current
+    )
     conn.execute(upsert.on_conflict_do_update(index_elements=[runs.c.run_id], set_=current))
 
 
-def _insert_for(conn: sa.Connection) -> Any:
+def _insert_for(conn: sa.Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and Postgres alike)."""
     if conn.dialect.name == "postgresql":
-        return sa.dialects.postgresql.insert(runs)
-    return sa.dialects.sqlite.insert(runs)
+        return sa.dialects.postgresql.insert(table)
+    return sa.dialects.sqlite.insert(table)
 
 
 def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:

@@ -441,7 +441,7 @@ class BulkResult:
 def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
     """Enqueue the run if it is parked; say so in its status if its process is not running."""
     woken = wake(conn, request.run_id, now_ms=at_ms)
-    if woken is None or is_running(conn, woken.executor_id):
+    if woken is None or _runs_here(woken) or is_running(conn, woken.executor_id):
         return
     decision = request.decision
     assert decision is not None
@@ -455,6 +455,12 @@ def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
         progress=None,
         at_ms=at_ms,
     )
+
+
+def _runs_here(woken: Woken) -> bool:
+    """Whether the run belongs to this process's launched runtime (no need to ask the database)."""
+    runtime = current_or_none()
+    return runtime is not None and runtime.executor_id == woken.executor_id
 
 
 def _who_resumes(woken: Woken) -> str:

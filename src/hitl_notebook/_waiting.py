@@ -54,29 +54,39 @@ PARKED_RECHECK_MS = 365 * 24 * 3600 * 1000
 """A parked run without a deadline is woken once a year to look again."""
 
 
-def wait_sync(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
-    """Wait until one of the requests is decided (at ``until_ms`` one is due to time out)."""
+def wait_sync(
+    request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
+) -> dict[str, Decision]:
+    """Wait until one of the requests is decided (at ``until_ms`` one is due to time out).
+
+    ``look_first=False`` skips the first look, for requests stored just now.
+    """
     run_id = _run_id()
     runtime = current()
     park_at = _park_at(runtime)
     signal = threading.Event()
+    look = look_first
     with runtime.poller.watch(run_id, signal.set):
         while True:
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()  # before looking, so an answer stored during the look still wakes
-            found = retrying(collect, runtime.database, request_ids)
+            found = retrying(collect, runtime.database, request_ids) if look else {}
             if found:
                 return found
             seconds = _seconds_to_sleep(until_ms, park_at)
             if seconds is None:
                 if retrying(_park, runtime.database, run_id, request_ids, until_ms):
                     raise Parked(run_id)
-                continue  # an answer came or a deadline passed meanwhile: look again
+                look = True  # an answer came or a deadline passed meanwhile
+                continue
             signal.wait(None if math.isinf(seconds) else seconds)
+            look = _worth_a_look(signal.is_set(), until_ms, park_at)
 
 
-async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[str, Decision]:
+async def wait_async(
+    request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
+) -> dict[str, Decision]:
     """Awaitable twin of ``wait_sync``, for async agents."""
     run_id = _run_id()
     runtime = current()
@@ -88,12 +98,17 @@ async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[s
         with contextlib.suppress(RuntimeError):  # the loop closed: the run stopped anyway
             loop.call_soon_threadsafe(signal.set)
 
+    look = look_first
     with runtime.poller.watch(run_id, wake_up):
         while True:
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()
-            found = await asyncio.to_thread(retrying, collect, runtime.database, request_ids)
+            found = (
+                await asyncio.to_thread(retrying, collect, runtime.database, request_ids)
+                if look
+                else {}
+            )
             if found:
                 return found
             seconds = _seconds_to_sleep(until_ms, park_at)
@@ -102,9 +117,11 @@ async def wait_async(request_ids: Sequence[str], until_ms: int | None) -> dict[s
                     retrying, _park, runtime.database, run_id, request_ids, until_ms
                 ):
                     raise Parked(run_id)
+                look = True
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), None if math.isinf(seconds) else seconds)
+            look = _worth_a_look(signal.is_set(), until_ms, park_at)
 
 
 def _run_id() -> str:
@@ -122,10 +139,19 @@ def _park_at(runtime: Runtime) -> int | None:
 def _seconds_to_sleep(until_ms: int | None, park_at: int | None) -> float | None:
     """How long to sleep before the next look (inf: until woken); None: time to park."""
     now = now_ms()
-    if park_at is not None and now >= park_at and (until_ms is None or park_at < until_ms):
+    if _time_to_park(now, until_ms, park_at):
         return None
     ends = [t for t in (until_ms, park_at) if t is not None]
     return max(MIN_WAIT_S, (min(ends) - now) / 1000) if ends else math.inf
+
+
+def _time_to_park(now: int, until_ms: int | None, park_at: int | None) -> bool:
+    return park_at is not None and now >= park_at and (until_ms is None or park_at < until_ms)
+
+
+def _worth_a_look(signalled: bool, until_ms: int | None, park_at: int | None) -> bool:
+    """After a sleep: look, unless it only ended because it is time to park (parking looks)."""
+    return signalled or not _time_to_park(now_ms(), until_ms, park_at)
 
 
 def _park(
