@@ -25,6 +25,7 @@ from hitl_notebook._dbos_internals import (
     Parked,
     Stopped,
     park,
+    parking,
     set_internal_queue_polling,
     workflow_status,
 )
@@ -47,7 +48,8 @@ async def _parks_once() -> str:
     if run_id not in _parked:
         _parked.add(run_id)
         with current().database.engine.begin() as conn:
-            assert park(conn, run_id, until_ms=now_ms() + 500, now_ms=now_ms(), unless=sa.false())
+            statement = parking(unless=sa.false())
+            assert park(conn, statement, run_id=run_id, until_ms=now_ms() + 500, now_ms=now_ms())
         raise Parked(run_id)
     return "dispatched again"
 

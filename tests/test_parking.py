@@ -269,18 +269,19 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
     answer_locked, release_answer = threading.Event(), threading.Event()
     state: dict[str, Any] = {}
 
-    def racing_park(conn: sa.Connection, run_id: str, **kwargs: Any) -> bool:
+    def racing_park(conn: sa.Connection, statement: sa.Update, run_id: str, **kwargs: Any) -> bool:
         if run_id != state.get("run_id"):
-            return real_park(conn, run_id, **kwargs)
+            return real_park(conn, statement, run_id=run_id, **kwargs)
         if first == "park":
-            parked = real_park(conn, run_id, **kwargs)  # the row is ours until we commit
+            # the row is ours until we commit
+            parked = real_park(conn, statement, run_id=run_id, **kwargs)
             state["answering"] = _answer_in_thread(run_id, state["text"])
             _until_blocked(db_url)
             return parked
         state["answering"] = _answer_in_thread(run_id, state["text"])
         assert answer_locked.wait(30)
         threading.Thread(target=_release_when_blocked, daemon=True).start()
-        return real_park(conn, run_id, **kwargs)
+        return real_park(conn, statement, run_id=run_id, **kwargs)
 
     def _release_when_blocked() -> None:
         _until_blocked(db_url)

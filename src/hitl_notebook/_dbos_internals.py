@@ -20,7 +20,7 @@ pyproject.toml pins DBOS to the tested minor release.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from dbos import DBOSClient
@@ -37,6 +37,7 @@ __all__ = [
     "Stopped",
     "Woken",
     "park",
+    "parking",
     "requeue_for_recovery",
     "set_internal_queue_polling",
     "sweep",
@@ -84,36 +85,46 @@ class Stopped(BaseException):
     launch."""
 
 
-def park(
-    conn: sa.Connection,
-    run_id: str,
-    *,
-    until_ms: int,
-    now_ms: int,
-    unless: sa.ColumnElement[bool],
-) -> bool:
-    """Turn the executing run into a DELAYED row until ``until_ms``, unless ``unless`` holds.
+def parking(unless: sa.ColumnElement[bool]) -> sa.Update:
+    """The UPDATE that parks a run (``park``), refused while ``unless`` holds; build it once.
 
-    Resets the recovery attempts: a run that parks has made progress, and each dispatch counts one.
+    Its parameters: ``run_id``, ``until_ms``, ``now_ms`` and those of ``unless``.
     """
-    parked = conn.execute(
+    return (
         sa.update(workflow_status)
         .where(
-            workflow_status.c.workflow_uuid == run_id,
+            workflow_status.c.workflow_uuid == sa.bindparam("run_id"),
             workflow_status.c.status == "PENDING",
             ~unless,
         )
         .values(
             status=PARKED_STATE,
             queue_name=INTERNAL_QUEUE_NAME,
-            delay_until_epoch_ms=until_ms,
+            delay_until_epoch_ms=sa.bindparam("until_ms"),
             owner_xid=None,
             started_at_epoch_ms=None,
             recovery_attempts=0,
-            updated_at=now_ms,
+            updated_at=sa.bindparam("now_ms"),
         )
     )
-    return parked.rowcount == 1
+
+
+def park(
+    conn: sa.Connection,
+    statement: sa.Update,
+    *,
+    run_id: str,
+    until_ms: int,
+    now_ms: int,
+    **unless_parameters: Any,
+) -> bool:
+    """Turn the executing run into a DELAYED row until ``until_ms``, unless ``statement``'s
+    condition (see ``parking``) holds.
+
+    Resets the recovery attempts: a run that parks has made progress, and each dispatch counts one.
+    """
+    parameters = {"run_id": run_id, "until_ms": until_ms, "now_ms": now_ms, **unless_parameters}
+    return conn.execute(statement, parameters).rowcount == 1
 
 
 class Woken(NamedTuple):

@@ -8,8 +8,8 @@ the deadline) wins on SQLite and on Postgres alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
@@ -70,24 +70,22 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         ),
     }
     inserted = conn.execute(
-        _insert_for(conn, requests)
-        .values(
-            request_id=request.request_id,
-            run_id=request.run_id,
-            agent=request.agent,
-            kind=request.kind.value,
-            title=request.title,
-            body=request.body,
-            spec=spec,
-            options=request.options,
-            proposal=request.proposal,
-            assignees=list(request.assignees),
-            requested_at_ms=_ms(request.requested_at),
-            deadline_ms=_ms(request.deadline) if request.deadline else None,
-            state=OPEN,
-        )
-        .on_conflict_do_nothing(index_elements=[requests.c.request_id])
-        .returning(requests.c.request_id)
+        _inserts(conn).request,
+        {
+            "request_id": request.request_id,
+            "run_id": request.run_id,
+            "agent": request.agent,
+            "kind": request.kind.value,
+            "title": request.title,
+            "body": request.body,
+            "spec": spec,
+            "options": request.options,
+            "proposal": request.proposal,
+            "assignees": list(request.assignees),
+            "requested_at_ms": _ms(request.requested_at),
+            "deadline_ms": _ms(request.deadline) if request.deadline else None,
+            "state": OPEN,
+        },
     )
     return inserted.first() is not None
 
@@ -120,13 +118,14 @@ def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
     return set(found.scalars())
 
 
-def decided_or_due(request_ids: Sequence[str], at_ms: int) -> sa.Exists:
-    """Whether one of the requests is decided, or open past its deadline: an EXISTS clause."""
+def decided_or_due() -> sa.Exists:
+    """Whether one of the requests ``request_ids`` is decided, or open at ``due_at`` (epoch ms)
+    past its deadline: an EXISTS clause with these two parameters."""
     return (
         sa.select(requests.c.request_id)
         .where(
-            requests.c.request_id.in_(request_ids),
-            sa.or_(requests.c.state == DECIDED, requests.c.deadline_ms <= at_ms),
+            requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True)),
+            sa.or_(requests.c.state == DECIDED, requests.c.deadline_ms <= sa.bindparam("due_at")),
         )
         .exists()
     )
@@ -165,7 +164,12 @@ def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
 
 def load_requests(conn: sa.Connection, request_ids: Sequence[str]) -> Sequence[sa.Row[Any]]:
     """The stored rows of these requests (in no particular order)."""
-    return conn.execute(sa.select(requests).where(requests.c.request_id.in_(request_ids))).all()
+    return conn.execute(_LOAD_REQUESTS, {"request_ids": list(request_ids)}).all()
+
+
+_LOAD_REQUESTS = sa.select(requests).where(
+    requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True))
+)
 
 
 def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
@@ -295,41 +299,60 @@ def append_status(
     at_ms: int,
 ) -> None:
     """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing)."""
-    appended = conn.execute(
-        _insert_for(conn, statuses)
-        .values(
-            run_id=run_id,
-            key=key,
-            agent=agent,
-            status=status,
-            detail=detail,
-            progress=progress,
-            at_ms=at_ms,
-        )
-        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
-        .returning(statuses.c.status_id)
-    )
-    if appended.first() is None:
-        return
-    finished = at_ms if status in FINAL_STATUSES else None
-    current = {
+    transition = {
+        "run_id": run_id,
+        "agent": agent,
         "status": status,
         "detail": detail,
         "progress": progress,
-        "updated_at_ms": at_ms,
-        "finished_at_ms": finished,
     }
-    upsert = _insert_for(conn, runs).values(
-        run_id=run_id, agent=agent, started_at_ms=at_ms, **current
+    inserts = _inserts(conn)
+    if conn.execute(inserts.status, {**transition, "key": key, "at_ms": at_ms}).first() is None:
+        return
+    finished = at_ms if status in FINAL_STATUSES else None
+    conn.execute(
+        inserts.run,
+        {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms, "finished_at_ms": finished},
     )
-    conn.execute(upsert.on_conflict_do_update(index_elements=[runs.c.run_id], set_=current))
 
 
-def _insert_for(conn: sa.Connection, table: sa.Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and Postgres alike)."""
-    if conn.dialect.name == "postgresql":
-        return sa.dialects.postgresql.insert(table)
-    return sa.dialects.sqlite.insert(table)
+class _Inserts(NamedTuple):
+    """The writes agents make most often, built once per dialect: executing a prebuilt statement
+    skips SQLAlchemy's construction and cache-key work, a large part of an agent's start."""
+
+    request: Any
+    """A new request, unless its id is stored (RETURNING the id if inserted)."""
+    status: Any
+    """A status transition, unless its key is stored for the run (RETURNING its id if inserted)."""
+    run: Any
+    """The run's current status: inserted, or updated (all but ``agent`` and ``started_at_ms``)."""
+
+
+def _build_inserts(insert: Callable[[sa.Table], Any]) -> _Inserts:
+    run = insert(runs)
+    current = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
+    return _Inserts(
+        request=insert(requests)
+        .on_conflict_do_nothing(index_elements=[requests.c.request_id])
+        .returning(requests.c.request_id),
+        status=insert(statuses)
+        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+        .returning(statuses.c.status_id),
+        run=run.on_conflict_do_update(
+            index_elements=[runs.c.run_id],
+            set_={column: run.excluded[column] for column in current},
+        ),
+    )
+
+
+_INSERTS = {
+    "postgresql": _build_inserts(sa.dialects.postgresql.insert),
+    "sqlite": _build_inserts(sa.dialects.sqlite.insert),
+}
+
+
+def _inserts(conn: sa.Connection) -> _Inserts:
+    return _INSERTS[conn.dialect.name]
 
 
 def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, Stopped, park
+from hitl_notebook._dbos_internals import Parked, Stopped, park, parking
 from hitl_notebook._decisions import collect
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
@@ -52,6 +52,8 @@ MIN_WAIT_S = 0.01
 """The shortest sleep between two looks, so a clock that disagrees by a little cannot spin."""
 PARKED_RECHECK_MS = 365 * 24 * 3600 * 1000
 """A parked run without a deadline is woken once a year to look again."""
+PARKING = parking(unless=decided_or_due())
+DECIDED_OR_DUE = sa.select(decided_or_due())
 
 
 def wait_sync(
@@ -162,10 +164,12 @@ def _park(
     with database.engine.connect() as conn, conn.begin() as transaction:
         parked = park(
             conn,
-            run_id,
+            PARKING,
+            run_id=run_id,
             until_ms=until_ms if until_ms is not None else at + PARKED_RECHECK_MS,
             now_ms=at,
-            unless=decided_or_due(request_ids, at),
+            request_ids=list(request_ids),
+            due_at=at,
         )
         # On Postgres, an answer that committed while this update waited for the row's lock saw
         # the run still executing and did not enqueue it; this statement's fresh snapshot sees it.
@@ -173,7 +177,9 @@ def _park(
         if (
             parked
             and not database.is_sqlite
-            and conn.execute(sa.select(decided_or_due(request_ids, now_ms()))).scalar()
+            and conn.execute(
+                DECIDED_OR_DUE, {"request_ids": list(request_ids), "due_at": now_ms()}
+            ).scalar()
         ):
             transaction.rollback()
             return False
