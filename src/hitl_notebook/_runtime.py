@@ -58,7 +58,7 @@ DEFAULT_APP_VERSION = "1"
 DEFAULT_PARK_AFTER = "30s"
 SQLITE_POLL_S = 0.05
 """How often the poller looks for answers to hot waits on SQLite (Postgres uses LISTEN/NOTIFY)."""
-WOKEN_POLL_S = 0.2
+WOKEN_POLL_S = 0.5
 """How often DBOS looks for woken (enqueued) parked runs: bounds an answer's latency once parked."""
 MAX_EXECUTOR_THREADS = 8
 """DBOS's thread pool for async steps; unbounded, a burst of resumed runs would leave idle threads."""
