@@ -11,8 +11,10 @@ agent waits hot for that long, then parks.
 - ``threads`` (entries of /proc/self/task), ``rss_mb`` (VmRSS) and ``idle_cpu_pct`` (user+system
   CPU of the whole process over ``IDLE_S`` s, in % of one core), all taken once every agent is
   parked and the process has settled for ``SETTLE_S`` s;
-- ``hot_p50_ms`` / ``hot_p90_ms``: one more agent asks ``LATENCY_N`` questions in a row and each
-  is answered ``0.05-0.5 s`` after it opens, so within the hot phase; latency = from just before
+- ``hot_p50_ms`` / ``hot_p90_ms``: one more agent asks ``LATENCY_N`` questions in a row; each is
+  answered ``0.05-0.5 s`` after the previous answer (the next question opens within milliseconds,
+  so well within the hot phase; the benchmark waits for it to be open only after that pause, so
+  its own polling does not compete with the agent being measured); latency = from just before
   ``hitl.respond`` until the agent's code after the request runs (the answer carries its send time,
   the agent subtracts it); ``respond`` itself, the poller's wake-up and the agent's look are in it;
 - ``parked_p50_ms`` / ``parked_p90_ms``: ``LATENCY_N`` more agents park, then each is answered,
@@ -175,8 +177,8 @@ def run_sdk(url: str, n: int) -> Result:
 
     run = Latency.start(LATENCY_N)
     for i in range(LATENCY_N):
+        time.sleep(random.uniform(0.05, 0.5))  # think first: no polling while the agent resumes
         wait_open(run, f"{run.id}.q{i}")
-        time.sleep(random.uniform(0.05, 0.5))
         hitl.respond(f"{run.id}.q{i}", text=repr(time.time()), by="bench")
     result["hot_p50_ms"], result["hot_p90_ms"] = percentiles(run.result(timeout=120))
 

@@ -135,6 +135,15 @@ class Database:
                 "once (hitl.launch(url)) or point --db / $HITL_DATABASE_URL at the right one."
             )
         self.engine = _create_engine(normalize_url(url), self.is_sqlite)
+        self.autocommit = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        """The engine for reads and for writes of one statement. On Postgres each statement is
+        its own transaction (one round trip instead of BEGIN, the statement and COMMIT or
+        ROLLBACK); under READ COMMITTED each statement sees its own snapshot anyway. On SQLite it
+        is ``engine`` (a read begins nothing there): write through it with ``begin()``."""
         if not create and not sa.inspect(self.engine).has_table(
             "workflow_status", schema=None if self.is_sqlite else DBOS_SCHEMA
         ):

@@ -135,33 +135,48 @@ class Woken(NamedTuple):
     application: str
 
 
-def wake(conn: sa.Connection, run_id: str, *, now_ms: int) -> Woken | None:
+def wake(
+    conn: sa.Connection, run_id: str, *, now_ms: int, announce_on: str | None = None
+) -> Woken | None:
     """Enqueue the run if it is parked; returns its state before and its owner, if it exists.
 
     The row is locked first, so a run that is parking at this moment either is seen parked here
     or, once parked, sees this transaction's answer (``park``'s caller looks again after it).
+    On Postgres, ``announce_on`` names a channel on which the run's id is announced at commit
+    (NOTIFY), in the same statement.
     """
+    announce = announce_on is not None and conn.dialect.name == "postgresql"
     row = conn.execute(
-        sa.select(
-            workflow_status.c.status,
-            workflow_status.c.executor_id,
-            workflow_status.c.application_name,
-        )
-        .where(workflow_status.c.workflow_uuid == run_id)
-        .with_for_update(key_share=True)
+        _LOCK_AND_ANNOUNCE if announce else _LOCK,
+        {"run_id": run_id, "channel": announce_on},
     ).first()
     if row is None:
         return None
     if row.status == PARKED_STATE:
-        conn.execute(
-            sa.update(workflow_status)
-            .where(
-                workflow_status.c.workflow_uuid == run_id,
-                workflow_status.c.status == PARKED_STATE,
-            )
-            .values(status="ENQUEUED", updated_at=now_ms)
-        )
+        conn.execute(_ENQUEUE_PARKED, {"run_id": run_id, "now_ms": now_ms})
     return Woken(str(row.status), str(row.executor_id), str(row.application_name))
+
+
+_LOCK = (
+    sa.select(
+        workflow_status.c.status,
+        workflow_status.c.executor_id,
+        workflow_status.c.application_name,
+    )
+    .where(workflow_status.c.workflow_uuid == sa.bindparam("run_id"))
+    .with_for_update(key_share=True)
+)
+_LOCK_AND_ANNOUNCE = _LOCK.add_columns(
+    sa.func.pg_notify(sa.bindparam("channel", type_=sa.Text), workflow_status.c.workflow_uuid)
+)
+_ENQUEUE_PARKED = (
+    sa.update(workflow_status)
+    .where(
+        workflow_status.c.workflow_uuid == sa.bindparam("run_id"),
+        workflow_status.c.status == PARKED_STATE,
+    )
+    .values(status="ENQUEUED", updated_at=sa.bindparam("now_ms"))
+)
 
 
 def sweep(

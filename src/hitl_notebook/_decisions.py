@@ -32,10 +32,12 @@ __all__ = ["collect"]
 def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decision]:
     """The decisions taken so far; a request past its deadline is decided as timed out.
 
-    One query, and writes (the timeouts, the "resumed" statuses) only when there is news.
+    One query, and writes (the timeouts, the "resumed" statuses) only when there is news. Each
+    write stands on its own (a look that fails halfway is simply made again), so on Postgres
+    each is its own transaction: one round trip.
     """
     at = now_ms()
-    with database.engine.begin() as conn:
+    with database.autocommit.begin() as conn:
         rows = {row.request_id: row for row in load_requests(conn, request_ids)}
         decisions = {}
         for request_id in request_ids:

@@ -132,7 +132,7 @@ class Poller:
                 self._sweep_when_due()
 
     def _wake_decided(self) -> None:
-        with self._database.engine.connect() as conn:
+        with self._database.autocommit.connect() as conn:
             self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
 
     def _wake(self, run_ids: Iterable[str]) -> None:

@@ -170,7 +170,7 @@ def _append_status(  # noqa: PLR0917 - an operation's arguments are positional
     detail: str | None,
     progress: float | None,
 ) -> None:
-    with database.engine.begin() as conn:
+    with database.autocommit.begin() as conn:
         append_status(
             conn,
             run_id=run_id,

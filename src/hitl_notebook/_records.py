@@ -41,7 +41,6 @@ __all__ = [
     "load_request",
     "load_request_and_run_state",
     "load_requests",
-    "notify_answered",
     "record_answer",
     "request_from_row",
     "requests_of_run",
@@ -149,12 +148,6 @@ def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
         .where(requests.c.run_id == run_id, requests.c.state == DECIDED, ~taken)
         .exists()
     )
-
-
-def notify_answered(conn: sa.Connection, run_id: str) -> None:
-    """On Postgres, tell listening pollers (at commit) that a request of the run was decided."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_notify(ANSWERS_CHANNEL, run_id)))
 
 
 def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
@@ -298,22 +291,31 @@ def append_status(
     progress: float | None,
     at_ms: int,
 ) -> None:
-    """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing)."""
+    """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
+
+    On Postgres this is one statement, so it needs no transaction of its own (see
+    ``Database.autocommit``); on SQLite, two.
+    """
     transition = {
         "run_id": run_id,
         "agent": agent,
         "status": status,
         "detail": detail,
         "progress": progress,
+        "key": key,
+        "at_ms": at_ms,
+        "finished_at_ms": at_ms if status in FINAL_STATUSES else None,
     }
-    inserts = _inserts(conn)
-    if conn.execute(inserts.status, {**transition, "key": key, "at_ms": at_ms}).first() is None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(_APPEND_STATUS_POSTGRES, transition)
         return
-    finished = at_ms if status in FINAL_STATUSES else None
-    conn.execute(
-        inserts.run,
-        {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms, "finished_at_ms": finished},
-    )
+    inserts = _inserts(conn)
+    if conn.execute(inserts.status, transition).first() is not None:
+        conn.execute(inserts.run, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms})
+
+
+_RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
+"""The columns of a run's row that each status transition updates."""
 
 
 class _Inserts(NamedTuple):
@@ -330,7 +332,6 @@ class _Inserts(NamedTuple):
 
 def _build_inserts(insert: Callable[[sa.Table], Any]) -> _Inserts:
     run = insert(runs)
-    current = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
     return _Inserts(
         request=insert(requests)
         .on_conflict_do_nothing(index_elements=[requests.c.request_id])
@@ -340,7 +341,7 @@ def _build_inserts(insert: Callable[[sa.Table], Any]) -> _Inserts:
         .returning(statuses.c.status_id),
         run=run.on_conflict_do_update(
             index_elements=[runs.c.run_id],
-            set_={column: run.excluded[column] for column in current},
+            set_={column: run.excluded[column] for column in _RUN_CURRENT},
         ),
     )
 
@@ -349,6 +350,41 @@ _INSERTS = {
     "postgresql": _build_inserts(sa.dialects.postgresql.insert),
     "sqlite": _build_inserts(sa.dialects.sqlite.insert),
 }
+
+
+def _build_append_status_postgres() -> Any:
+    """``append_status`` in one statement: the transition, then (if it was new) the run's row."""
+    transition = {
+        column: sa.bindparam(column, type_=statuses.c[column].type)
+        for column in ("run_id", "key", "agent", "status", "detail", "progress", "at_ms")
+    }
+    appended = (
+        sa.dialects.postgresql.insert(statuses)
+        .values(transition)
+        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+        .returning(statuses.c.run_id)
+        .cte("appended")
+    )
+    run = sa.dialects.postgresql.insert(runs).from_select(
+        ["run_id", "agent", *_RUN_CURRENT[:3], "started_at_ms", "updated_at_ms", "finished_at_ms"],
+        sa.select(
+            appended.c.run_id,
+            transition["agent"],
+            transition["status"],
+            transition["detail"],
+            transition["progress"],
+            transition["at_ms"],
+            transition["at_ms"],
+            sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
+        ),
+    )
+    return run.on_conflict_do_update(
+        index_elements=[runs.c.run_id],
+        set_={column: run.excluded[column] for column in _RUN_CURRENT},
+    ).add_cte(appended)
+
+
+_APPEND_STATUS_POSTGRES = _build_append_status_postgres()
 
 
 def _inserts(conn: sa.Connection) -> _Inserts:

@@ -49,13 +49,13 @@ from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
 from hitl_notebook._queueing import WORKER_APPLICATION, enqueue_runs
 from hitl_notebook._records import (
+    ANSWERS_CHANNEL,
     append_status,
     decide,
     history,
     latest_status,
     load_request,
     load_request_and_run_state,
-    notify_answered,
     record_answer,
     request_from_row,
     requests_of_run,
@@ -158,7 +158,6 @@ class Store:
                 )
             if decided_row is not None:
                 assert stored.decision is not None
-                notify_answered(conn, request.run_id)
                 _wake_run(conn, stored, at)
         if decided_row is not None:
             assert stored.decision is not None
@@ -208,7 +207,7 @@ class Store:
 
     def _target_request(self, target: str) -> Request:
         _check_id(target)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             found_request = load_request_and_run_state(conn, target)
             if found_request is not None:
                 row, state = found_request
@@ -303,7 +302,7 @@ class Store:
         spec = InboxFilter(
             agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
         )
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             found = query_inbox(conn, spec)
         found.store = self
         return found
@@ -312,12 +311,12 @@ class Store:
 
     def run_rows(self, *, agent: str | None = None) -> Rows:
         """One row per run (for ``hitl.agents()``)."""
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             return run_rows(conn, agent)
 
     def history_rows(self, run_id: str | None = None) -> Rows:
         """Every status transition (for ``hitl.history()``); NotFoundError for an unknown run."""
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             found = history_rows(conn, run_id)
         if run_id is not None and not found.rows:
             self.run_state(run_id)
@@ -325,7 +324,7 @@ class Store:
 
     def decision_rows(self, run_id: str | None = None) -> Rows:
         """Every decision (for ``hitl.decisions()``); NotFoundError for an unknown run."""
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             found = decision_rows(conn, run_id)
         if run_id is not None and not found.rows:
             self.run_state(run_id)
@@ -334,7 +333,7 @@ class Store:
     def request(self, request_id: str) -> Request:
         """One request, open or decided."""
         _check_id(request_id)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             row = load_request(conn, request_id)
         if row is None:
             raise NotFoundError(f"No request has the id {request_id!r}.")
@@ -343,7 +342,7 @@ class Store:
     def requests(self, run_id: str, *, open_only: bool = False) -> list[Request]:
         """The requests of one run, oldest first."""
         _check_id(run_id)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             rows = requests_of_run(conn, run_id)
         found = [request_from_row(r) for r in rows]
         return [r for r in found if r.is_open] if open_only else found
@@ -351,13 +350,13 @@ class Store:
     def status(self, run_id: str) -> StatusEvent | None:
         """A run's current status (None before its first transition)."""
         _check_id(run_id)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             return latest_status(conn, run_id)
 
     def history(self, run_id: str) -> list[StatusEvent]:
         """A run's status transitions, in order."""
         _check_id(run_id)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             return history(conn, run_id)
 
     def run_state(self, run_id: str) -> str:
@@ -369,7 +368,7 @@ class Store:
 
     def _run_state(self, run_id: str) -> str | None:
         _check_id(run_id)
-        with self.database.engine.connect() as conn:
+        with self.database.autocommit.connect() as conn:
             return run_state(conn, run_id)
 
     # -- run control ---------------------------------------------------------------------------
@@ -439,8 +438,9 @@ class BulkResult:
 
 
 def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
-    """Enqueue the run if it is parked; say so in its status if its process is not running."""
-    woken = wake(conn, request.run_id, now_ms=at_ms)
+    """Announce the answer to listening pollers (Postgres) and enqueue the run if it is parked;
+    say so in its status if its process is not running."""
+    woken = wake(conn, request.run_id, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
     if woken is None or _runs_here(woken) or is_running(conn, woken.executor_id):
         return
     decision = request.decision
