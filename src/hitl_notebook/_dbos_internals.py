@@ -148,7 +148,7 @@ def wake(
     announce = announce_on is not None and conn.dialect.name == "postgresql"
     row = conn.execute(
         _LOCK_AND_ANNOUNCE if announce else _LOCK,
-        {"run_id": run_id, "channel": announce_on},
+        {"run_id": run_id, "channel": announce_on} if announce else {"run_id": run_id},
     ).first()
     if row is None:
         return None

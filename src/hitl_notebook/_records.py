@@ -9,7 +9,7 @@ the deadline) wins on SQLite and on Postgres alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
@@ -69,7 +69,7 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         ),
     }
     inserted = conn.execute(
-        _inserts(conn).request,
+        _INSERT_REQUEST[conn.dialect.name],
         {
             "request_id": request.request_id,
             "run_id": request.run_id,
@@ -308,48 +308,46 @@ def append_status(
     }
     if conn.dialect.name == "postgresql":
         conn.execute(_APPEND_STATUS_POSTGRES, transition)
-        return
-    inserts = _inserts(conn)
-    if conn.execute(inserts.status, transition).first() is not None:
-        conn.execute(inserts.run, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms})
+    elif conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None:
+        conn.execute(
+            _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
+        )
 
+
+# The writes agents make most often are built once: executing a prebuilt statement skips
+# SQLAlchemy's construction and cache-key work, a large part of an agent's start.
 
 _RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
 """The columns of a run's row that each status transition updates."""
 
 
-class _Inserts(NamedTuple):
-    """The writes agents make most often, built once per dialect: executing a prebuilt statement
-    skips SQLAlchemy's construction and cache-key work, a large part of an agent's start."""
-
-    request: Any
+def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
     """A new request, unless its id is stored (RETURNING the id if inserted)."""
-    status: Any
-    """A status transition, unless its key is stored for the run (RETURNING its id if inserted)."""
-    run: Any
-    """The run's current status: inserted, or updated (all but ``agent`` and ``started_at_ms``)."""
-
-
-def _build_inserts(insert: Callable[[sa.Table], Any]) -> _Inserts:
-    run = insert(runs)
-    return _Inserts(
-        request=insert(requests)
+    return (
+        insert(requests)
         .on_conflict_do_nothing(index_elements=[requests.c.request_id])
-        .returning(requests.c.request_id),
-        status=insert(statuses)
-        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
-        .returning(statuses.c.status_id),
-        run=run.on_conflict_do_update(
-            index_elements=[runs.c.run_id],
-            set_={column: run.excluded[column] for column in _RUN_CURRENT},
-        ),
+        .returning(requests.c.request_id)
     )
 
 
-_INSERTS = {
-    "postgresql": _build_inserts(sa.dialects.postgresql.insert),
-    "sqlite": _build_inserts(sa.dialects.sqlite.insert),
+def _updating_current(run: Any) -> Any:
+    """An INSERT into hitl_runs that updates the run's current status if its row exists."""
+    return run.on_conflict_do_update(
+        index_elements=[runs.c.run_id],
+        set_={column: run.excluded[column] for column in _RUN_CURRENT},
+    )
+
+
+_INSERT_REQUEST = {
+    "postgresql": _new_request(sa.dialects.postgresql.insert),
+    "sqlite": _new_request(sa.dialects.sqlite.insert),
 }
+_ADD_STATUS_SQLITE = (
+    sa.dialects.sqlite.insert(statuses)
+    .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+    .returning(statuses.c.status_id)
+)
+_SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
 
 
 def _build_append_status_postgres() -> Any:
@@ -378,17 +376,10 @@ def _build_append_status_postgres() -> Any:
             sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
         ),
     )
-    return run.on_conflict_do_update(
-        index_elements=[runs.c.run_id],
-        set_={column: run.excluded[column] for column in _RUN_CURRENT},
-    ).add_cte(appended)
+    return _updating_current(run).add_cte(appended)
 
 
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()
-
-
-def _inserts(conn: sa.Connection) -> _Inserts:
-    return _INSERTS[conn.dialect.name]
 
 
 def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:
