@@ -257,16 +257,7 @@ def create_router(
     @router.post("/requests/respond", responses=_BODY_ERRORS)
     def respond_to_many(body: BulkAnswerBody, caller: Caller) -> BulkAnswered:
         """Give the same answer to many requests, each on its own; refusals are listed."""
-        result = store.respond_many(
-            body.targets,
-            approve=body.approve,
-            choice=body.choice,
-            text=body.text,
-            value=body.value,
-            comment=body.comment,
-            by=caller,
-            channel=CHANNEL,
-        )
+        result = store.respond_many(body.targets, **body.answer(), by=caller, channel=CHANNEL)
         return BulkAnswered(
             decided=result.decided,
             failed={
@@ -300,18 +291,7 @@ def create_app(
 
 
 def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decision:
-    return _call(
-        lambda: store.respond(
-            target,
-            approve=body.approve,
-            choice=body.choice,
-            text=body.text,
-            value=body.value,
-            comment=body.comment,
-            by=caller,
-            channel=CHANNEL,
-        )
-    )
+    return _call(lambda: store.respond(target, **body.answer(), by=caller, channel=CHANNEL))
 
 
 def _call(fn: Callable[[], T]) -> T:

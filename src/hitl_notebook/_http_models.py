@@ -92,6 +92,16 @@ class AnswerBody(BaseModel):
 
     _checked = field_validator("choice", "text", "value", "comment")(no_nul)
 
+    def answer(self) -> dict[str, Any]:
+        """The answer as ``Store.respond`` takes it (all but who answers and through what)."""
+        return {
+            "approve": self.approve,
+            "choice": self.choice,
+            "text": self.text,
+            "value": self.value,
+            "comment": self.comment,
+        }
+
 
 class BulkAnswerBody(AnswerBody):
     """The same answer to many requests ("approve these 40"), each validated and stored alone."""
