@@ -26,8 +26,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dbos import DBOS
-
 from hitl_notebook._database import Database
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision, Request, Status
@@ -39,7 +37,7 @@ from hitl_notebook._records import (
 )
 from hitl_notebook._retries import retrying
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
-from hitl_notebook._waiting import wait_async, wait_sync
+from hitl_notebook._waiting import current_run_id, wait_async, wait_sync
 
 __all__ = ["Program", "Wait", "Write", "ask", "run_async", "run_sync", "write_status"]
 
@@ -123,7 +121,7 @@ def write_status(
     progress: float | None,
 ) -> Program[None]:
     """Publish a status transition of the current run (once per ``key``: no checkpoint needed)."""
-    run_id = _run_id()
+    run_id = current_run_id()
     yield Write(_append_status, (database, run_id, key, agent, status, detail, progress))
 
 
@@ -152,13 +150,6 @@ def ask(
 def _first_deadline_ms(requests: list[Request]) -> int | None:
     deadlines = [round(r.deadline.timestamp() * 1000) for r in requests if r.deadline is not None]
     return min(deadlines) + DEADLINE_SLACK_MS if deadlines else None
-
-
-def _run_id() -> str:
-    run_id: str | None = DBOS.workflow_id
-    if run_id is None:
-        raise HitlError("Agent methods work only inside a run: start the agent with Agent.start().")
-    return run_id
 
 
 def _append_status(  # noqa: PLR0917 - an operation's arguments are positional

@@ -46,7 +46,7 @@ from hitl_notebook._retries import retrying
 from hitl_notebook._runtime import Runtime, current
 from hitl_notebook._time import now_ms
 
-__all__ = ["wait_async", "wait_sync"]
+__all__ = ["current_run_id", "wait_async", "wait_sync"]
 
 MIN_WAIT_S = 0.01
 """The shortest sleep between two looks, so a clock that disagrees by a little cannot spin."""
@@ -63,7 +63,7 @@ def wait_sync(
 
     ``look_first=False`` skips the first look, for requests stored just now.
     """
-    run_id = _run_id()
+    run_id = current_run_id()
     runtime = current()
     park_at = _park_at(runtime)
     signal = threading.Event()
@@ -90,7 +90,7 @@ async def wait_async(
     request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
 ) -> dict[str, Decision]:
     """Awaitable twin of ``wait_sync``, for async agents."""
-    run_id = _run_id()
+    run_id = current_run_id()
     runtime = current()
     park_at = _park_at(runtime)
     loop = asyncio.get_running_loop()
@@ -126,7 +126,8 @@ async def wait_async(
             look = _worth_a_look(signal.is_set(), until_ms, park_at)
 
 
-def _run_id() -> str:
+def current_run_id() -> str:
+    """The id of the run this code executes in (HitlError outside a run)."""
     run_id: str | None = DBOS.workflow_id
     if run_id is None:
         raise HitlError("Agent methods work only inside a run: start the agent with Agent.start().")
