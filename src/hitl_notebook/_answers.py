@@ -18,7 +18,21 @@ from pydantic import BaseModel, ValidationError
 from hitl_notebook._errors import InvalidAnswerError
 from hitl_notebook._models import Answer, Outcome, Request, RequestKind
 
-__all__ = ["Resolution", "model_path", "preload_validator", "resolve", "resolve_model"]
+__all__ = [
+    "APPROVE_WORDS",
+    "REJECT_WORDS",
+    "Resolution",
+    "answer_for_response",
+    "model_path",
+    "preload_validator",
+    "resolve",
+    "resolve_model",
+]
+
+APPROVE_WORDS = ("approve", "approved", "confirm", "confirmed", "yes")
+"""One-word responses that approve (the DBOS guide's agents answer ``"confirm"``)."""
+REJECT_WORDS = ("reject", "rejected", "deny", "denied", "no")
+"""One-word responses that reject (the DBOS guide's ``"deny"``)."""
 
 _FIELDS_BY_KIND = {
     RequestKind.APPROVAL: {"approve", "value"},
@@ -85,6 +99,29 @@ def resolve(request: Request, answer: Answer) -> Resolution:
     if request.kind is RequestKind.TEXT:
         return _resolve_text(request, answer)
     return _resolve_approval(request, answer)
+
+
+def answer_for_response(request: Request, response: str) -> Answer:
+    """A one-word response, as the DBOS guide's agents are answered, as an answer to ``request``.
+
+    An approval or edit takes an approving or rejecting word (``"confirm"``, ``"deny"``...), a
+    choice one of its options, a text request any text.
+    """
+    if request.kind is RequestKind.CHOICE:
+        return Answer(choice=response)
+    if request.kind is RequestKind.TEXT:
+        return Answer(text=response)
+    word = response.strip().lower()
+    if word in APPROVE_WORDS or word in REJECT_WORDS:
+        return Answer(approve=word in APPROVE_WORDS)
+    raise InvalidAnswerError(
+        request.request_id,
+        [
+            f"{response!r} is not a response to {_a(request.kind)} request; "
+            f"say one of {', '.join(APPROVE_WORDS)} to approve or "
+            f"{', '.join(REJECT_WORDS)} to reject"
+        ],
+    )
 
 
 def _a(kind: RequestKind) -> str:

@@ -14,8 +14,10 @@ __all__ = [
     "Outcome",
     "Request",
     "RequestKind",
+    "RequestState",
     "Status",
     "StatusEvent",
+    "run_state_word",
 ]
 
 
@@ -47,6 +49,42 @@ class RequestKind(StrEnum):
     """Write a free-text answer."""
     EDIT = "edit"
     """Review a proposal, edit it and submit it (or reject it)."""
+
+
+class RequestState(StrEnum):
+    """Where a request stands."""
+
+    OPEN = "open"
+    """Waiting for an answer (or for its deadline)."""
+    DECIDED = "decided"
+    """Answered, or decided by its deadline: see its ``decision``."""
+    CANCELLED = "cancelled"
+    """Its run was cancelled before anybody decided it; it takes no answer."""
+
+
+_RUN_STATE_WORDS = {
+    "PENDING": "running",
+    "ENQUEUED": "resuming",
+    "DELAYED": "parked",
+    "SUCCESS": "done",
+    "ERROR": "failed",
+    "CANCELLED": "cancelled",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "gave up",
+}
+
+
+def run_state_word(state: str | None, *, waiting: bool = False, started: bool = True) -> str:
+    """What people call a run's engine state: waiting, running, parked, resuming, queued, done,
+    failed, cancelled or gave up (after too many restarts); never DBOS's own words.
+
+    ``waiting``: the run has an open request (a running run then waits for a human);
+    ``started``: the run has begun (an enqueued run that has not is ``queued``).
+    """
+    if state == "PENDING" and waiting:
+        return "waiting"
+    if state == "ENQUEUED" and not started:
+        return "queued"
+    return _RUN_STATE_WORDS.get(state or "", "unknown")
 
 
 class Outcome(StrEnum):
@@ -118,11 +156,12 @@ class Request(BaseModel):
     """``"raise"``, or ``"default"`` when ``timeout_answer`` is applied at the deadline."""
     timeout_answer: Answer | None = None
     decision: Decision | None = None
+    state: RequestState = RequestState.OPEN
 
     @property
     def is_open(self) -> bool:
-        """True while nobody has decided the request."""
-        return self.decision is None
+        """True while the request waits for an answer (not decided, its run not cancelled)."""
+        return self.state is RequestState.OPEN
 
 
 class Decision(BaseModel):

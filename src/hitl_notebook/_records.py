@@ -24,6 +24,7 @@ from hitl_notebook._models import (
     Outcome,
     Request,
     RequestKind,
+    RequestState,
     StatusEvent,
 )
 from hitl_notebook._time import from_ms
@@ -48,8 +49,9 @@ __all__ = [
     "runs_decided_since",
 ]
 
-OPEN = "open"
-DECIDED = "decided"
+OPEN = RequestState.OPEN.value
+DECIDED = RequestState.DECIDED.value
+CANCELLED = RequestState.CANCELLED.value
 DECIDED_KEY_SUFFIX = ":decided"
 """The status key ``<request id>:decided`` marks a decision as taken by its run."""
 ANSWERS_CHANNEL = "hitl_answers"
@@ -197,6 +199,7 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         on_timeout=spec.get("on_timeout", "raise"),
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
         decision=_decision_from_row(row) if row.state == DECIDED else None,
+        state=RequestState(row.state),
     )
 
 

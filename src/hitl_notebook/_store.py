@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from hitl_notebook._access import check_responder
 from hitl_notebook._analysis import Rows, decision_rows, history_rows, run_rows
-from hitl_notebook._answers import resolve
+from hitl_notebook._answers import answer_for_response, resolve
 from hitl_notebook._config import resolve_database_url
 from hitl_notebook._database import Database
 from hitl_notebook._dbos_internals import PARKED_STATE, AwaitedRunCancelledError, Woken, wake
@@ -112,8 +112,13 @@ class Store:
         by: str | None = None,
         comment: str | None = None,
         channel: str = "python",
+        response: str | None = None,
     ) -> Decision:
         """Answer a request, by request id or by the id of a run that waits for one request.
+
+        ``response`` is a one-word answer as the DBOS guide sends it (``"confirm"``/``"deny"``
+        for an approval, an option for a choice, the text of a text request), instead of the
+        other fields.
 
         Returns the decision. Raises NotFoundError, NotWaitingError, NotAllowedError (``by`` is
         not an assignee, or is the run's requester where that is forbidden), InvalidAnswerError,
@@ -121,8 +126,14 @@ class Store:
         is recorded as late). Sending the same answer again returns the same decision.
         """
         answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
+        if response is not None and answer != Answer():
+            raise InvalidAnswerError(
+                target, ["a response goes alone, without approve, choice, text or value"]
+            )
         responder = by or default_responder()
         request = self._target_request(target)
+        if response is not None:
+            answer = answer_for_response(request, response)
         check_responder(request, responder)
         if request.decision is not None:
             return _same_or_refuse(request, answer, responder)
@@ -180,6 +191,7 @@ class Store:
         by: str | None = None,
         comment: str | None = None,
         channel: str = "python",
+        response: str | None = None,
     ) -> BulkResult:
         """Give the same answer to many requests ("approve these 40"), each one on its own.
 
@@ -198,6 +210,7 @@ class Store:
                     by=by,
                     comment=comment,
                     channel=channel,
+                    response=response,
                 )
             except AnswerError as error:
                 result.failed[target] = error
