@@ -31,8 +31,8 @@ def test_inbox_lists_every_waiting_request_with_its_details() -> None:
     assert choice.proposal is None
     assert edit.proposal == {"order_id": "E-1", "amount": 5.0, "note": ""}
     assert (edit.agent_status, edit.status_detail, edit.run_state) == (
-        "waiting",
-        "Fix the refund",
+        "working",
+        "started",
         "PENDING",
     )
     assert choice.deadline is None

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hitl_notebook._database import answers, requests, runs, statuses
-from hitl_notebook._dbos_internals import workflow_status
+from hitl_notebook._dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._records import DECIDED, OPEN
 
 __all__ = ["Rows", "decision_rows", "history_rows", "run_rows"]
@@ -27,8 +27,10 @@ class Rows:
     rows: Sequence[tuple[Any, ...]]
 
 
-def run_rows(conn: sa.Connection, agent: str | None = None) -> Rows:
-    """One row per run: current status, times, open requests, DBOS state."""
+def run_rows(conn: sa.Connection, agent: str | None = None, *, waiting: bool | None = None) -> Rows:
+    """One row per run: current status, the agent's own status, times, open requests (of runs
+    that can still be answered), DBOS state. ``waiting``: only runs waiting for a human (True) or
+    only the others (False)."""
     open_requests = (
         sa.select(
             requests.c.run_id,
@@ -39,6 +41,7 @@ def run_rows(conn: sa.Connection, agent: str | None = None) -> Rows:
         .group_by(requests.c.run_id)
         .subquery()
     )
+    active = workflow_status.c.status.in_(ACTIVE_STATES)
     query = (
         sa.select(
             runs.c.run_id,
@@ -49,9 +52,11 @@ def run_rows(conn: sa.Connection, agent: str | None = None) -> Rows:
             runs.c.started_at_ms,
             runs.c.updated_at_ms,
             runs.c.finished_at_ms,
-            open_requests.c.waiting_since_ms,
-            open_requests.c.open_requests,
+            sa.case((active, open_requests.c.waiting_since_ms)).label("waiting_since_ms"),
+            sa.case((active, open_requests.c.open_requests)).label("open_requests"),
             workflow_status.c.status.label("run_state"),
+            runs.c.agent_status,
+            runs.c.agent_detail,
         )
         .select_from(runs)
         .outerjoin(open_requests, open_requests.c.run_id == runs.c.run_id)
@@ -60,6 +65,9 @@ def run_rows(conn: sa.Connection, agent: str | None = None) -> Rows:
     )
     if agent is not None:
         query = query.where(runs.c.agent == agent)
+    if waiting is not None:
+        is_waiting = sa.and_(active, open_requests.c.open_requests > 0)
+        query = query.where(is_waiting if waiting else sa.not_(is_waiting))
     return _rows(conn, query)
 
 

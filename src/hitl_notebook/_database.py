@@ -19,7 +19,16 @@ from dbos import DBOSClient
 from hitl_notebook._dbos_internals import DBOS_SCHEMA
 from hitl_notebook._errors import ConfigurationError
 
-__all__ = ["Database", "answers", "executors", "metadata", "requests", "runs", "statuses"]
+__all__ = [
+    "Database",
+    "answers",
+    "executors",
+    "fold",
+    "metadata",
+    "requests",
+    "runs",
+    "statuses",
+]
 
 SCHEMA = "hitl"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -32,6 +41,7 @@ requests = sa.Table(
     sa.Column("agent", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_folded", sa.Text),
     sa.Column("body", sa.Text),
     sa.Column("options", sa.JSON),
     sa.Column("proposal", sa.JSON),
@@ -91,8 +101,12 @@ runs = sa.Table(
     sa.Column("started_at_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
     sa.Column("finished_at_ms", sa.BigInteger),
+    sa.Column("agent_status", sa.Text),
+    sa.Column("agent_detail", sa.Text),
 )
-"""One row per run: its current status, kept with every transition (the history is hitl_status)."""
+"""One row per run: its current status, kept with every transition (the history is hitl_status),
+and the last status the agent published itself (``agent_status``: "pending_approval", not the
+SDK's "waiting"), which listings show while the run waits."""
 
 executors = sa.Table(
     "hitl_executors",
@@ -178,8 +192,44 @@ class Database:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(8420017)"))
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
             metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn)
             for index in requests.indexes:  # indexes added since the table was created
                 index.create(conn, checkfirst=True)
+
+
+_ADDED_COLUMNS = (
+    (requests, requests.c.title_folded),
+    (runs, runs.c.agent_status),
+    (runs, runs.c.agent_detail),
+)
+"""Columns added since the first release of the tables, added to older databases on open."""
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring tables made by an older version up to date (new nullable columns, then backfills)."""
+    inspector = sa.inspect(conn)
+    schema = None if conn.dialect.name == "sqlite" else SCHEMA
+    for table, column in _ADDED_COLUMNS:
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=conn.dialect)
+        name = table.name if schema is None else f'"{schema}"."{table.name}"'
+        conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
+        if column is requests.c.title_folded:
+            titles = conn.execute(sa.select(requests.c.request_id, requests.c.title)).all()
+            for request_id, title in titles:
+                conn.execute(
+                    requests.update()
+                    .where(requests.c.request_id == request_id)
+                    .values(title_folded=fold(title))
+                )
+
+
+def fold(text: str) -> str:
+    """Text as searches compare it: Unicode case folding, the same on every database
+    ("Ärger" finds "ÄRGER", a final sigma finds a medial one)."""
+    return text.casefold()
 
 
 def _ensure_postgres_database(url: str, *, create: bool) -> None:

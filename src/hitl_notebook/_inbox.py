@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
-from hitl_notebook._database import requests, runs
+from hitl_notebook._database import fold, requests, runs
 from hitl_notebook._dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._records import OPEN
 from hitl_notebook._time import Timeout, from_ms, now_ms, parse_duration
@@ -246,8 +246,8 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             requests.c.body,
             requests.c.requested_at_ms,
             requests.c.deadline_ms,
-            runs.c.status,
-            runs.c.detail,
+            runs.c.agent_status,
+            runs.c.agent_detail,
             workflow_status.c.status,
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
@@ -294,10 +294,10 @@ def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) 
         seconds = span.total_seconds() if isinstance(span, timedelta) else float(span)
         query = query.where(requests.c.requested_at_ms <= now - int(seconds * 1000))
     if spec.search:
-        words = spec.search.lower().split()
+        words = fold(spec.search).split()
         for word in words:
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(sa.func.lower(requests.c.title).like(pattern, escape="\\"))
+            query = query.where(requests.c.title_folded.like(pattern, escape="\\"))
     if spec.assignee is not None:
         query = query.where(_has_assignee(spec.assignee, dialect))
     return query

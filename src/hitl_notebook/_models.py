@@ -36,6 +36,8 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset({Status.FINISHED, Status.FAILED, Status.CANCELLED})
+WAITING_STATUSES = frozenset({Status.WAITING, Status.ANSWERED, Status.RESUMED, Status.TIMED_OUT})
+"""What the SDK says of a run's wait for a human; every other status is the agent's own."""
 
 
 class RequestKind(StrEnum):

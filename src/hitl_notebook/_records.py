@@ -15,10 +15,11 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
-from hitl_notebook._database import answers, requests, runs, statuses
+from hitl_notebook._database import answers, fold, requests, runs, statuses
 from hitl_notebook._dbos_internals import workflow_status
 from hitl_notebook._models import (
     FINAL_STATUSES,
+    WAITING_STATUSES,
     Answer,
     Decision,
     Outcome,
@@ -78,6 +79,7 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             "agent": request.agent,
             "kind": request.kind.value,
             "title": request.title,
+            "title_folded": fold(request.title),
             "body": request.body,
             "spec": spec,
             "options": request.options,
@@ -308,6 +310,9 @@ def append_status(
         "key": key,
         "at_ms": at_ms,
         "finished_at_ms": at_ms if status in FINAL_STATUSES else None,
+        # The agent's own statuses stay visible while the SDK says it waits (see ``runs``).
+        "agent_status": None if status in WAITING_STATUSES else status,
+        "agent_detail": None if status in WAITING_STATUSES else detail,
     }
     if conn.dialect.name == "postgresql":
         conn.execute(_APPEND_STATUS_POSTGRES, transition)
@@ -322,6 +327,8 @@ def append_status(
 
 _RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
 """The columns of a run's row that each status transition updates."""
+_AGENT_CURRENT = ("agent_status", "agent_detail")
+"""The columns of a run's row that only the agent's own transitions update."""
 
 
 def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
@@ -334,10 +341,16 @@ def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
 
 
 def _updating_current(run: Any) -> Any:
-    """An INSERT into hitl_runs that updates the run's current status if its row exists."""
+    """An INSERT into hitl_runs that updates the run's current status if its row exists, and
+    the agent's own status when the transition is one (its ``agent_status`` is not NULL)."""
+    agents_own = run.excluded.agent_status.is_not(None)
     return run.on_conflict_do_update(
         index_elements=[runs.c.run_id],
-        set_={column: run.excluded[column] for column in _RUN_CURRENT},
+        set_={column: run.excluded[column] for column in _RUN_CURRENT}
+        | {
+            column: sa.case((agents_own, run.excluded[column]), else_=runs.c[column])
+            for column in _AGENT_CURRENT
+        },
     )
 
 
@@ -367,7 +380,15 @@ def _build_append_status_postgres() -> Any:
         .cte("appended")
     )
     run = sa.dialects.postgresql.insert(runs).from_select(
-        ["run_id", "agent", *_RUN_CURRENT[:3], "started_at_ms", "updated_at_ms", "finished_at_ms"],
+        [
+            "run_id",
+            "agent",
+            *_RUN_CURRENT[:3],
+            "started_at_ms",
+            "updated_at_ms",
+            "finished_at_ms",
+            *_AGENT_CURRENT,
+        ],
         sa.select(
             appended.c.run_id,
             transition["agent"],
@@ -377,6 +398,7 @@ def _build_append_status_postgres() -> Any:
             transition["at_ms"],
             transition["at_ms"],
             sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
+            *(sa.bindparam(column, type_=runs.c[column].type) for column in _AGENT_CURRENT),
         ),
     )
     return _updating_current(run).add_cte(appended)

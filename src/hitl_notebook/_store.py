@@ -322,10 +322,11 @@ class Store:
 
     inbox_async = _async_twin(inbox)
 
-    def run_rows(self, *, agent: str | None = None) -> Rows:
-        """One row per run (for ``hitl.agents()``)."""
+    def run_rows(self, *, agent: str | None = None, waiting: bool | None = None) -> Rows:
+        """One row per run (for ``hitl.agents()``); ``waiting``: only runs waiting for a human
+        (True), or only the others (False)."""
         with self.database.autocommit.connect() as conn:
-            return run_rows(conn, agent)
+            return run_rows(conn, agent, waiting=waiting)
 
     def history_rows(self, run_id: str | None = None) -> Rows:
         """Every status transition (for ``hitl.history()``); NotFoundError for an unknown run."""
