@@ -149,3 +149,10 @@ class AsyncGuarded(hitl.Agent):
             "Pick a carrier", ["ups", "dhl"], allow_requester=False
         )
         return decision.value
+
+
+class AsyncWaiter(hitl.Agent):
+    """The async face of Waiter: waits for a text answer forever."""
+
+    async def run(self) -> str:
+        return str((await self.request_text_async("Anything, async?")).value)

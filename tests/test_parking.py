@@ -155,7 +155,7 @@ def test_a_parked_run_can_be_cancelled() -> None:
     assert run.state == "CANCELLED"
     assert run.status.status == "cancelled"
     assert hitl.inbox().items == []
-    with pytest.raises(hitl.NotWaitingError, match="CANCELLED"):
+    with pytest.raises(hitl.NotWaitingError, match="was cancelled"):
         hitl.respond(run.id, text="too late")
 
 

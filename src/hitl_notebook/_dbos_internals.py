@@ -33,9 +33,11 @@ __all__ = [
     "DBOS_SCHEMA",
     "PARKED_STATE",
     "AwaitedRunCancelledError",
+    "Cancelled",
     "Parked",
     "Stopped",
     "Woken",
+    "executing_state",
     "park",
     "parking",
     "requeue_for_recovery",
@@ -79,6 +81,11 @@ class Parked(BaseException):
     ``Exception`` records it as a failure; the run's row stays DELAYED."""
 
 
+class Cancelled(BaseException):
+    """Unwinds a run that was cancelled while it waited for a human. A BaseException, so neither
+    DBOS nor agent code that catches ``Exception`` records it: the row stays CANCELLED."""
+
+
 class Stopped(BaseException):
     """Unwinds a run that waits hot when the runtime shuts down. Raised inside a step, a
     BaseException is not recorded by DBOS either: the run stays PENDING and resumes at the next
@@ -107,6 +114,17 @@ def parking(unless: sa.ColumnElement[bool]) -> sa.Update:
             updated_at=sa.bindparam("now_ms"),
         )
     )
+
+
+def executing_state(conn: sa.Connection, run_id: str) -> str | None:
+    """DBOS's state of a run (PENDING while it executes), None for an unknown id."""
+    state = conn.execute(_STATE, {"run_id": run_id}).scalar_one_or_none()
+    return None if state is None else str(state)
+
+
+_STATE = sa.select(workflow_status.c.status).where(
+    workflow_status.c.workflow_uuid == sa.bindparam("run_id")
+)
 
 
 def park(

@@ -3,22 +3,28 @@
 A request is decided by an answer (``Store.respond``) or, once its deadline passes, by the run
 itself: it is then decided as timed out, with the request's declared default if it has one. Each
 decision taken is published in the run's status history ("resumed", or "timed_out"), once.
+
+A run that finds its requests closed by a cancel (``Store.cancel``), or its DBOS row cancelled
+(``dbos workflow cancel``), stops waiting at once: ``Cancelled`` unwinds its code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
 from hitl_notebook._answers import resolve
-from hitl_notebook._database import Database
+from hitl_notebook._database import Database, requests
+from hitl_notebook._dbos_internals import Cancelled
 from hitl_notebook._models import Decision, Outcome, Request, Status
 from hitl_notebook._records import (
+    CANCELLED,
     DECIDED,
     DECIDED_KEY_SUFFIX,
     append_status,
+    close_for_cancel,
     decide,
     load_request,
     load_requests,
@@ -26,7 +32,7 @@ from hitl_notebook._records import (
 )
 from hitl_notebook._time import now_ms
 
-__all__ = ["collect"]
+__all__ = ["collect", "stop_cancelled"]
 
 
 def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decision]:
@@ -39,6 +45,8 @@ def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decisio
     at = now_ms()
     with database.autocommit.begin() as conn:
         rows = {row.request_id: row for row in load_requests(conn, request_ids)}
+        if any(row.state == CANCELLED for row in rows.values()):
+            raise Cancelled(next(iter(rows.values())).run_id)
         decisions = {}
         for request_id in request_ids:
             row = rows.get(request_id)
@@ -47,6 +55,28 @@ def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decisio
             if decision is not None:
                 decisions[request_id] = decision
     return decisions
+
+
+def stop_cancelled(database: Database, run_id: str, request_ids: Sequence[str]) -> NoReturn:
+    """End the wait of a run whose DBOS row was cancelled: close its open requests, publish
+    "cancelled" (once), and unwind its code."""
+    at = now_ms()
+    with database.engine.begin() as conn:
+        close_for_cancel(conn, run_id, by=None, channel="cancel", at_ms=at)
+        agent = conn.execute(
+            sa.select(requests.c.agent).where(requests.c.request_id.in_(list(request_ids)))
+        ).scalar()
+        append_status(
+            conn,
+            run_id=run_id,
+            key=Status.CANCELLED.value,
+            agent=agent or "",
+            status=Status.CANCELLED.value,
+            detail="cancelled",
+            progress=None,
+            at_ms=at,
+        )
+    raise Cancelled(run_id)
 
 
 def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Decision | None:

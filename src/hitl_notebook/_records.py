@@ -35,6 +35,7 @@ __all__ = [
     "DECIDED_KEY_SUFFIX",
     "answer_not_taken",
     "append_status",
+    "close_for_cancel",
     "decide",
     "decided_or_due",
     "history",
@@ -122,13 +123,13 @@ def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
 
 
 def decided_or_due() -> sa.Exists:
-    """Whether one of the requests ``request_ids`` is decided, or open at ``due_at`` (epoch ms)
-    past its deadline: an EXISTS clause with these two parameters."""
+    """Whether one of the requests ``request_ids`` is decided (or closed by a cancel), or open at
+    ``due_at`` (epoch ms) past its deadline: an EXISTS clause with these two parameters."""
     return (
         sa.select(requests.c.request_id)
         .where(
             requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True)),
-            sa.or_(requests.c.state == DECIDED, requests.c.deadline_ms <= sa.bindparam("due_at")),
+            sa.or_(requests.c.state != OPEN, requests.c.deadline_ms <= sa.bindparam("due_at")),
         )
         .exists()
     )
@@ -257,6 +258,22 @@ def decide(
             sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
         )
     return conn.execute(query.returning(*requests.c)).first()
+
+
+def close_for_cancel(
+    conn: sa.Connection, run_id: str, *, by: str | None, channel: str, at_ms: int
+) -> int:
+    """Close a cancelled run's open requests (state ``cancelled``; no answer is taken any more).
+
+    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait.
+    Returns how many were open.
+    """
+    closed = conn.execute(
+        requests.update()
+        .where(requests.c.run_id == run_id, requests.c.state == OPEN)
+        .values(state=CANCELLED, decided_by=by, decided_at_ms=at_ms, channel=channel)
+    )
+    return closed.rowcount
 
 
 def record_answer(

@@ -46,11 +46,21 @@ from hitl_notebook._errors import (
 )
 from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
-from hitl_notebook._models import Answer, Decision, Request, RequestKind, Status, StatusEvent
+from hitl_notebook._models import (
+    Answer,
+    Decision,
+    Request,
+    RequestKind,
+    RequestState,
+    Status,
+    StatusEvent,
+    run_state_word,
+)
 from hitl_notebook._queueing import WORKER_APPLICATION, enqueue_runs
 from hitl_notebook._records import (
     ANSWERS_CHANNEL,
     append_status,
+    close_for_cancel,
     decide,
     history,
     latest_status,
@@ -135,28 +145,35 @@ class Store:
         if response is not None:
             answer = answer_for_response(request, response)
         check_responder(request, responder)
-        if request.decision is not None:
+        if request.decision is not None and not request.decision.timed_out:
             return _same_or_refuse(request, answer, responder)
         resolution = resolve(request, answer)
         at = now_ms()
         with self.database.engine.begin() as conn:
-            decided_row = decide(
-                conn,
-                request.request_id,
-                outcome=resolution.outcome,
-                approved=resolution.approved,
-                value=resolution.value,
-                by=responder,
-                channel=channel,
-                comment=comment,
-                at_ms=at,
-                before_deadline=True,
+            decided_row = (
+                decide(
+                    conn,
+                    request.request_id,
+                    outcome=resolution.outcome,
+                    approved=resolution.approved,
+                    value=resolution.value,
+                    by=responder,
+                    channel=channel,
+                    comment=comment,
+                    at_ms=at,
+                    before_deadline=True,
+                )
+                if request.is_open
+                else None
             )
             row = decided_row or load_request(conn, request.request_id)
             assert row is not None
             stored = request_from_row(row)
-            if decided_row is not None or stored.decision is None:
-                # Accepted, or open past its deadline: a late answer is kept in the log too.
+            # Late: open past its deadline (its run has not looked yet), or timed out already.
+            late = decided_row is None and (
+                stored.is_open or (stored.decision is not None and stored.decision.timed_out)
+            )
+            if decided_row is not None or late:
                 record_answer(
                     conn,
                     row,
@@ -168,15 +185,16 @@ class Store:
                     result="accepted" if decided_row is not None else "late",
                 )
             if decided_row is not None:
-                assert stored.decision is not None
                 _wake_run(conn, stored, at)
         if decided_row is not None:
             assert stored.decision is not None
             return stored.decision
-        if stored.decision is not None:
-            return _same_or_refuse(stored, answer, responder)
-        assert stored.deadline is not None
-        raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at))
+        if late:
+            assert stored.deadline is not None
+            raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at))
+        if stored.state is RequestState.CANCELLED:
+            raise NotWaitingError(_not_waiting(stored.run_id, "CANCELLED"))
+        return _same_or_refuse(stored, answer, responder)
 
     respond_async = _async_twin(respond)
 
@@ -225,10 +243,10 @@ class Store:
             if found_request is not None:
                 row, state = found_request
                 request = request_from_row(row)
-                if request.is_open and state in FINAL_RUN_STATES:
+                cancelled = request.state is RequestState.CANCELLED
+                if cancelled or (request.is_open and state in FINAL_RUN_STATES):
                     raise NotWaitingError(
-                        f"Run {request.run_id!r} is not waiting for an answer any more "
-                        f"(run state: {state})."
+                        _not_waiting(request.run_id, "CANCELLED" if cancelled else state)
                     )
                 return request
             rows = requests_of_run(conn, target)
@@ -249,9 +267,7 @@ class Store:
             return open_ones[0]
         if found and found[-1].decision is not None:
             return found[-1]  # decided: the answer is a retry (same decision) or comes second
-        raise NotWaitingError(
-            f"Run {target!r} is not waiting for an answer (run state: {state or 'unknown'})."
-        )
+        raise NotWaitingError(_not_waiting(target, state))
 
     # -- queueing runs for workers -------------------------------------------------------------
 
@@ -413,24 +429,37 @@ class Store:
 
     result_async = _async_twin(result)
 
-    def cancel(self, run_id: str, *, by: str | None = None) -> None:
-        """Cancel a run; its open requests are no longer answerable."""
-        state = self.run_state(run_id)
-        if state in FINAL_RUN_STATES:
+    def cancel(self, run_id: str, *, by: str | None = None, channel: str = "python") -> None:
+        """Cancel a run: it stops at once, also while it waits for a human (hot or parked), and
+        its open requests close as ``cancelled`` (they take no answer any more).
+
+        Authorised like an answer: NotAllowedError when ``by`` may not answer one of the run's
+        open requests (assignees, the requester rule). Cancelling a run that has ended changes
+        nothing; NotFoundError for an unknown id.
+        """
+        canceller = by or default_responder()
+        if self.run_state(run_id) in FINAL_RUN_STATES:
             return
+        for request in self.requests(run_id, open_only=True):
+            check_responder(request, canceller)
         self.database.client.cancel_workflow(run_id)
         current = self.status(run_id)
+        at = now_ms()
         with self.database.engine.begin() as conn:
+            close_for_cancel(conn, run_id, by=canceller, channel=channel, at_ms=at)
             append_status(
                 conn,
                 run_id=run_id,
-                key="cancelled",
+                key=Status.CANCELLED.value,
                 agent=current.agent if current else "",
                 status=Status.CANCELLED.value,
-                detail=f"cancelled by {by or default_responder()}",
+                detail=f"cancelled by {canceller}",
                 progress=None,
-                at_ms=now_ms(),
+                at_ms=at,
             )
+            # Tells a hot wait at once (announced on Postgres; the poller sees the closed
+            # requests on SQLite); a parked run's row is CANCELLED now and is never dispatched.
+            wake(conn, run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
 
 
 @dataclass
@@ -486,6 +515,20 @@ def _who_resumes(woken: Woken) -> str:
         f"resumes when worker {woken.executor_id} runs again "
         f"(or after `hitl recover --from {woken.executor_id}`)"
     )
+
+
+_ENDED = {
+    "SUCCESS": "it has finished",
+    "ERROR": "it failed",
+    "CANCELLED": "it was cancelled",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "it gave up after too many restarts",
+}
+
+
+def _not_waiting(run_id: str, state: str | None) -> str:
+    """Why a run takes no answer, in people's words."""
+    why = _ENDED.get(state or "", f"it is {run_state_word(state)} and asks nothing now")
+    return f"Run {run_id!r} is not waiting for an answer: {why}."
 
 
 def _check_id(value: str) -> None:

@@ -37,8 +37,8 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, Stopped, park, parking
-from hitl_notebook._decisions import collect
+from hitl_notebook._dbos_internals import Parked, Stopped, executing_state, park, parking
+from hitl_notebook._decisions import collect, stop_cancelled
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
 from hitl_notebook._records import decided_or_due
@@ -160,7 +160,11 @@ def _worth_a_look(signalled: bool, until_ms: int | None, park_at: int | None) ->
 def _park(
     database: Database, run_id: str, request_ids: Sequence[str], until_ms: int | None
 ) -> bool:
-    """Park the run unless one of its requests is decided or due; False means: look again."""
+    """Park the run unless one of its requests is decided or due; False means: look again.
+
+    A run whose DBOS row is no longer executing (PENDING) does not look again: cancelled, it
+    stops (``stop_cancelled``); otherwise this execution is stale and stops (``Stopped``).
+    """
     at = now_ms()
     with database.engine.connect() as conn, conn.begin() as transaction:
         parked = park(
@@ -184,4 +188,9 @@ def _park(
         ):
             transaction.rollback()
             return False
-        return parked
+        state = None if parked else executing_state(conn, run_id)
+    if state == "CANCELLED":
+        stop_cancelled(database, run_id, request_ids)
+    if state not in (None, "PENDING"):
+        raise Stopped(run_id)
+    return parked
