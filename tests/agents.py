@@ -156,3 +156,30 @@ class AsyncWaiter(hitl.Agent):
 
     async def run(self) -> str:
         return str((await self.request_text_async("Anything, async?")).value)
+
+
+class PaymentDeclined(Exception):
+    """An exception whose constructor takes more than a message (it cannot be rebuilt from args)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {reason}")
+
+
+class StatusError(Exception):
+    """Keyword-only arguments, as httpx's errors take them."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class Declining(hitl.Agent):
+    """Fails with an exception of the kind named by ``kind``."""
+
+    def run(self, kind: str) -> None:
+        if kind == "payment":
+            raise PaymentDeclined(402, "card declined")
+        if kind == "status":
+            raise StatusError("server said 503", status=503)
+        raise ValueError("plain and simple")

@@ -10,6 +10,7 @@ def test_public_names_are_pinned() -> None:
     """Adding or removing a public name is a deliberate change to this list."""
     assert sorted(hitl.__all__) == [
         "Agent",
+        "AgentError",
         "AlreadyDecidedError",
         "Answer",
         "AnswerError",

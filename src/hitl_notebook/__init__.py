@@ -21,6 +21,7 @@ from typing import Any
 from hitl_notebook._agent import Agent
 from hitl_notebook._config import default_sqlite_path
 from hitl_notebook._errors import (
+    AgentError,
     AlreadyDecidedError,
     AnswerError,
     ConfigurationError,
@@ -58,6 +59,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentError",
     "AlreadyDecidedError",
     "Answer",
     "AnswerError",

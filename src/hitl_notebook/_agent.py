@@ -28,9 +28,17 @@ from pydantic import BaseModel
 from hitl_notebook._database import Database
 from hitl_notebook._dbos_internals import Stopped
 from hitl_notebook._errors import HitlError, RequestTimeoutError
+from hitl_notebook._failures import failure_of, recordable
 from hitl_notebook._handle import RunHandle
 from hitl_notebook._models import Decision, Status
-from hitl_notebook._protocol import Program, ask, run_async, run_sync, write_status
+from hitl_notebook._protocol import (
+    Program,
+    ask,
+    run_async,
+    run_sync,
+    write_failure,
+    write_status,
+)
 from hitl_notebook._questions import Question
 from hitl_notebook._queueing import WORKFLOW_NAME, decode_payload, encode_payload
 from hitl_notebook._request_methods import RequestMethods
@@ -321,7 +329,12 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
                 progress=None,
             )
         )
-        raise
+        failure = failure_of(error)
+        await run_async(write_failure(database, failure))
+        recorded = recordable(error, failure)
+        if recorded is error:
+            raise
+        raise recorded from error
     await run_async(
         write_status(
             database,

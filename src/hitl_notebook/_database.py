@@ -103,10 +103,12 @@ runs = sa.Table(
     sa.Column("finished_at_ms", sa.BigInteger),
     sa.Column("agent_status", sa.Text),
     sa.Column("agent_detail", sa.Text),
+    sa.Column("failure", sa.JSON),
 )
 """One row per run: its current status, kept with every transition (the history is hitl_status),
 and the last status the agent published itself (``agent_status``: "pending_approval", not the
-SDK's "waiting"), which listings show while the run waits."""
+SDK's "waiting"), which listings show while the run waits; a failed run's ``failure`` (its
+exception's type, message and traceback, see ``_failures``)."""
 
 executors = sa.Table(
     "hitl_executors",
@@ -201,6 +203,7 @@ _ADDED_COLUMNS = (
     (requests, requests.c.title_folded),
     (runs, runs.c.agent_status),
     (runs, runs.c.agent_detail),
+    (runs, runs.c.failure),
 )
 """Columns added since the first release of the tables, added to older databases on open."""
 

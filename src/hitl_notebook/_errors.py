@@ -11,10 +11,12 @@ HitlError
 │   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
 │   └── NotAllowedError       this responder may not answer this request
 ├── RequestTimeoutError       raised inside an agent when a request with on_timeout="raise" expires
-└── RunError                  waiting for a run's result failed
-    ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
-    ├── RunCancelledError     the run was cancelled
-    └── RunFailedError        the run raised; the original error is the __cause__
+├── RunError                  waiting for a run's result failed
+│   ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
+│   ├── RunCancelledError     the run was cancelled
+│   └── RunFailedError        the run raised: its type, message and traceback; the original
+│                             error is the __cause__ (or an AgentError when it cannot be rebuilt)
+└── AgentError                an agent's exception that cannot be rebuilt in another process
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "AgentError",
     "AlreadyDecidedError",
     "AnswerError",
     "ConfigurationError",
@@ -158,4 +161,32 @@ class RunCancelledError(RunError):
 
 
 class RunFailedError(RunError):
-    """The run raised an exception; it is attached as ``__cause__``."""
+    """The run raised an exception: its type, message and the agent's traceback are attributes,
+    and the exception itself (rebuilt from the database) is the ``__cause__``."""
+
+    def __init__(
+        self, run_id: str, error_type: str, error_message: str, traceback: str | None = None
+    ) -> None:
+        self._init_args = (run_id, error_type, error_message, traceback)
+        self.run_id = run_id
+        self.error_type = error_type
+        """The qualified name of the exception's class (``mymodule.PaymentDeclined``)."""
+        self.error_message = error_message
+        self.traceback = traceback
+        """The agent's traceback as text, where the run recorded it."""
+        short = error_type.rpartition(".")[2]
+        told = f": {error_message}" if error_message else ""
+        trace = f"\n\nThe agent's traceback:\n{traceback.rstrip()}" if traceback else ""
+        super().__init__(f"Run {run_id!r} failed: {short}{told}{trace}")
+
+
+class AgentError(HitlError):
+    """An agent's exception that cannot be rebuilt from its record (its constructor takes other
+    arguments than its ``args``); it keeps the type's name, the message and the traceback."""
+
+    def __init__(self, error_type: str, error_message: str, traceback: str) -> None:
+        self._init_args = (error_type, error_message, traceback)
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+        super().__init__(f"{error_type}: {error_message}" if error_message else error_type)

@@ -28,18 +28,29 @@ from typing import Any, TypeVar
 
 from hitl_notebook._database import Database
 from hitl_notebook._errors import HitlError
+from hitl_notebook._failures import Failure
 from hitl_notebook._models import Decision, Request, Status
 from hitl_notebook._records import (
     append_status,
     insert_request,
     load_request,
+    record_failure,
     request_from_row,
 )
 from hitl_notebook._retries import retrying
 from hitl_notebook._time import Timeout, deadline_ms, from_ms, now_ms
 from hitl_notebook._waiting import current_run_id, wait_async, wait_sync
 
-__all__ = ["Program", "Wait", "Write", "ask", "run_async", "run_sync", "write_status"]
+__all__ = [
+    "Program",
+    "Wait",
+    "Write",
+    "ask",
+    "run_async",
+    "run_sync",
+    "write_failure",
+    "write_status",
+]
 
 T = TypeVar("T")
 
@@ -123,6 +134,16 @@ def write_status(
     """Publish a status transition of the current run (once per ``key``: no checkpoint needed)."""
     run_id = current_run_id()
     yield Write(_append_status, (database, run_id, key, agent, status, detail, progress))
+
+
+def write_failure(database: Database, failure: Failure) -> Program[None]:
+    """Keep what the current run's exception was (idempotent: replay writes the same)."""
+    yield Write(_record_failure, (database, current_run_id(), failure))
+
+
+def _record_failure(database: Database, run_id: str, failure: Failure) -> None:
+    with database.autocommit.begin() as conn:
+        record_failure(conn, run_id, failure)
 
 
 def ask(

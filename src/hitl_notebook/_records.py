@@ -17,6 +17,7 @@ import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._database import answers, fold, requests, runs, statuses
 from hitl_notebook._dbos_internals import workflow_status
+from hitl_notebook._failures import Failure
 from hitl_notebook._models import (
     FINAL_STATUSES,
     WAITING_STATUSES,
@@ -41,10 +42,12 @@ __all__ = [
     "history",
     "insert_request",
     "latest_status",
+    "load_failure",
     "load_request",
     "load_request_and_run_state",
     "load_requests",
     "record_answer",
+    "record_failure",
     "request_from_row",
     "requests_of_run",
     "run_state",
@@ -422,6 +425,19 @@ def _build_append_status_postgres() -> Any:
 
 
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()
+
+
+def record_failure(conn: sa.Connection, run_id: str, failure: Failure) -> None:
+    """Keep what a failed run's exception was (its status says "failed")."""
+    conn.execute(runs.update().where(runs.c.run_id == run_id).values(failure=failure))
+
+
+def load_failure(conn: sa.Connection, run_id: str) -> Failure | None:
+    """What a failed run's exception was, if the run recorded it."""
+    failure: Failure | None = conn.execute(
+        sa.select(runs.c.failure).where(runs.c.run_id == run_id)
+    ).scalar_one_or_none()
+    return failure
 
 
 def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:

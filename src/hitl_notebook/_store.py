@@ -42,8 +42,8 @@ from hitl_notebook._errors import (
     NotWaitingError,
     ResultTimeoutError,
     RunCancelledError,
-    RunFailedError,
 )
+from hitl_notebook._failures import cause_of, run_failed
 from hitl_notebook._identity import is_running
 from hitl_notebook._inbox import Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._models import (
@@ -64,6 +64,7 @@ from hitl_notebook._records import (
     decide,
     history,
     latest_status,
+    load_failure,
     load_request,
     load_request_and_run_state,
     record_answer,
@@ -423,9 +424,9 @@ class Store:
         except AwaitedRunCancelledError as error:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
         except Exception as error:
-            raise RunFailedError(
-                f"Run {run_id!r} failed: {type(error).__name__}: {error}"
-            ) from error
+            with self.database.autocommit.connect() as conn:
+                failure = load_failure(conn, run_id)
+            raise run_failed(run_id, error, failure) from cause_of(error, failure)
 
     result_async = _async_twin(result)
 
