@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -183,3 +184,24 @@ class Declining(hitl.Agent):
         if kind == "status":
             raise StatusError("server said 503", status=503)
         raise ValueError("plain and simple")
+
+
+class FreeForm(BaseModel):
+    """A proposal whose one field takes any JSON value."""
+
+    data: Any = None
+
+
+class FreeEditor(hitl.Agent):
+    """Asks for an edit of a free-form proposal and returns the edited data."""
+
+    def run(self) -> object:
+        decision = self.request_edit("Edit anything", FreeForm(data={"start": 1}))
+        return decision.value.data if isinstance(decision.value, FreeForm) else None
+
+
+class Asker(hitl.Agent):
+    """Asks a choice with the given title, body and options (for odd-input tests)."""
+
+    def run(self, title: str, options: list[str], body: str | None) -> object:
+        return self.request_choice(title, options, body=body).value

@@ -19,20 +19,59 @@ from hitl_notebook._time import deadline_ms, duration_seconds, from_ms, parse_du
         ("1w", 604800),
         ("500ms", 0.5),
         ("1h30m", 5400),
-        (" 1H 30M ", 5400),
+        (" 1h 30m ", 5400),
+        ("1 h", 3600),
         ("1.5h", 5400),
+        ("0s", 0),
     ],
 )
 def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
-    """Units from milliseconds to weeks, combined, any case and spacing."""
+    """Units from milliseconds to weeks, combined, with spaces between parts."""
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "4", "4 hours", "h", "1h-5m", "soon"])
+@pytest.mark.parametrize(
+    "text", ["", "4", "4 hours", "h", "1h-5m", "soon", "1m s", "1 m s", "1msx", "1e400s", "-1s"]
+)
 def test_unreadable_durations_say_how_to_write_one(text: str) -> None:
-    """A duration that cannot be read names the accepted forms."""
+    """A duration that cannot be read names the accepted forms; nothing is guessed."""
     with pytest.raises(ValueError, match="'90s', '30m', '4h'"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["1M", "1H", "2D", "1h30M"])
+def test_units_are_lowercase_and_a_month_is_not_a_duration(text: str) -> None:
+    """'1M' is not a minute (nor a month): uppercase units are refused with the reason."""
+    with pytest.raises(ValueError, match="units are lowercase"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "message"),
+    [
+        (float("inf"), "too long"),
+        (1e300, "too long"),
+        ("1000000000d", "too long"),
+        (timedelta.max, "too long"),
+        (float("nan"), "not NaN"),
+        (float("-inf"), "negative"),
+        ("1m s", "Cannot read '1m s' as a duration for timeout"),
+    ],
+)
+def test_durations_no_deadline_can_hold_are_refused_naming_the_argument(
+    timeout: object, message: str
+) -> None:
+    """Infinite, NaN, absurdly long: a ValueError naming the argument, never an OverflowError."""
+    with pytest.raises(ValueError, match=message) as refused:
+        deadline_ms(timeout, start_ms=0)  # type: ignore[arg-type]
+    assert "timeout" in str(refused.value)
+
+
+def test_zero_and_past_deadlines_are_due_at_once() -> None:
+    """A zero timeout is due when the request is made; a past datetime is taken as it is."""
+    assert deadline_ms(0, start_ms=5_000) == 5_000
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+    assert deadline_ms(past, start_ms=5_000) == int(past.timestamp() * 1000)
 
 
 def test_a_deadline_is_absolute_and_counted_from_the_request() -> None:

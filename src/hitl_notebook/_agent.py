@@ -44,6 +44,7 @@ from hitl_notebook._queueing import WORKFLOW_NAME, decode_payload, encode_payloa
 from hitl_notebook._request_methods import RequestMethods
 from hitl_notebook._runtime import current, current_or_none, on_loop
 from hitl_notebook._store import store
+from hitl_notebook._values import check_text, check_texts, storable
 
 __all__ = ["Agent", "agent_class"]
 
@@ -161,6 +162,8 @@ class Agent(RequestMethods):
     ) -> RunHandle:
         """Awaitable twin of ``start``."""
         current()
+        check_texts([run_id], "run_id")
+        check_texts([requester], "requester")
         payload = encode_payload(args, kwargs)
         with (
             SetWorkflowID(run_id) if run_id else contextlib.nullcontext(),
@@ -234,6 +237,8 @@ class Agent(RequestMethods):
     ) -> Program[None]:
         if progress is not None and not 0.0 <= progress <= 1.0:
             raise ValueError(f"progress is a fraction from 0 to 1, got {progress}")
+        check_text(status, "status")
+        check_texts([detail], "detail")
         self._statuses += 1
         return write_status(
             self._db,
@@ -318,7 +323,7 @@ async def _run_agent(agent_name: str, payload: str) -> Any:
         else:
             result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
     except Exception as error:
-        detail = f"{type(error).__name__}: {error}"
+        detail = storable(f"{type(error).__name__}: {error}")
         await run_async(
             write_status(
                 database,

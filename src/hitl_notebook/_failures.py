@@ -17,6 +17,7 @@ import traceback
 from typing import TypedDict
 
 from hitl_notebook._errors import AgentError, RunFailedError
+from hitl_notebook._values import storable
 
 __all__ = ["Failure", "cause_of", "failure_of", "recordable", "run_failed"]
 
@@ -33,8 +34,8 @@ def failure_of(error: BaseException) -> Failure:
     """The record of ``error``."""
     return Failure(
         type=_qualified_name(type(error)),
-        message=str(error),
-        traceback="".join(traceback.format_exception(error)),
+        message=storable(str(error)),
+        traceback=storable("".join(traceback.format_exception(error))),
     )
 
 

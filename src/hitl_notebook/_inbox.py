@@ -13,22 +13,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import sqlalchemy as sa
 
 from hitl_notebook._database import fold, requests, runs
 from hitl_notebook._dbos_internals import ACTIVE_STATES, workflow_status
+from hitl_notebook._models import RequestKind
 from hitl_notebook._records import OPEN
-from hitl_notebook._time import Timeout, from_ms, now_ms, parse_duration
+from hitl_notebook._time import Timeout, duration_seconds, from_ms, now_ms
+from hitl_notebook._values import check_text
 
 if TYPE_CHECKING:
     from hitl_notebook._store import Store
     from hitl_notebook._widget_inbox import InboxWidget
 
-__all__ = ["Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
+__all__ = ["SORT_KEYS", "Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
 
 SortKey = Literal["requested_at", "deadline", "agent", "title"]
+SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 
 
 class InboxItem(NamedTuple):
@@ -135,6 +138,34 @@ class InboxFilter:
     descending: bool = False
     limit: int | None = None
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse a filter that cannot be asked (ValueError or TypeError naming it)."""
+        for name in ("agent", "kind", "assignee", "search"):
+            given = getattr(self, name)
+            for value in [] if given is None else _as_list(given):
+                if not isinstance(value, str):
+                    raise TypeError(f"{name} must be text or a list of text, not {value!r}")
+                check_text(value, name)
+        kinds = [k.value for k in RequestKind]
+        for value in [] if self.kind is None else _as_list(self.kind):
+            if value not in kinds:
+                raise ValueError(f"Unknown request kind {value!r}; use {', '.join(kinds)}.")
+        if isinstance(self.older_than, datetime):
+            raise TypeError("older_than is a duration such as '1h', not a datetime")
+        if self.older_than is not None:
+            duration_seconds(self.older_than, what="older_than")
+        if self.sort not in SORT_KEYS:
+            raise ValueError(f"Cannot sort by {self.sort!r}; use one of {', '.join(SORT_KEYS)}.")
+        _check_count("limit", self.limit, optional=True)
+        _check_count("offset", self.offset, optional=False)
+
+
+def _check_count(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number, 0 or more, not {value!r}")
 
 
 class Inbox(Sequence[InboxItem]):
@@ -287,11 +318,8 @@ def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) 
         late = sa.and_(requests.c.deadline_ms.is_not(None), requests.c.deadline_ms < now)
         query = query.where(late if spec.overdue else sa.not_(late))
     if spec.older_than is not None:
-        age = spec.older_than
-        span = parse_duration(age) if isinstance(age, str) else age
-        if isinstance(span, datetime):
-            raise TypeError("older_than is a duration such as '1h', not a datetime")
-        seconds = span.total_seconds() if isinstance(span, timedelta) else float(span)
+        assert not isinstance(spec.older_than, datetime)
+        seconds = duration_seconds(spec.older_than, what="older_than")
         query = query.where(requests.c.requested_at_ms <= now - int(seconds * 1000))
     if spec.search:
         words = fold(spec.search).split()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from hitl_notebook._answers import model_path
 from hitl_notebook._models import Answer, RequestKind
 from hitl_notebook._time import Timeout, deadline_ms
+from hitl_notebook._values import check_json, check_text, check_texts
 
 __all__ = ["OnTimeout", "Question"]
 
@@ -43,8 +44,17 @@ class Question:
     allow_requester: bool = True
 
     def __post_init__(self) -> None:
+        check_text(self.title, "title")
         if not self.title.strip():
             raise ValueError("A question needs a title: what the human is asked.")
+        check_texts([self.body], "body")
+        check_texts(self.options or (), "an option")
+        check_texts(self.assignees, "an assignee")
+        check_texts([self.key], "key")
+        if self.timeout_answer is not None:
+            check_texts([self.timeout_answer.choice, self.timeout_answer.text], "default")
+        if self.proposal is not None:
+            check_json(self.proposal.model_dump(mode="json"), "proposal")
         deadline_ms(self.timeout, start_ms=0)
 
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 from dbos import EnqueueOptions, WorkflowHandle
 
 from hitl_notebook._database import Database
+from hitl_notebook._values import check_text, check_texts
 
 __all__ = [
     "WORKER_APPLICATION",
@@ -64,6 +65,9 @@ def enqueue_runs(
     ids = list(run_ids) if run_ids is not None else [None] * len(calls)
     if len(ids) != len(calls):
         raise ValueError("Give one run id per call, or none.")
+    check_text(agent, "agent")
+    check_texts(ids, "run_id")
+    check_texts([requester], "requester")
     client = database.client
     queued = []
     with database.engine.begin() as conn:

@@ -40,6 +40,7 @@ from hitl_notebook._errors import ConfigurationError, NotLaunchedError
 from hitl_notebook._identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._poller import Poller
 from hitl_notebook._time import Duration, duration_seconds
+from hitl_notebook._values import check_text
 
 __all__ = [
     "DEFAULT_APP_VERSION",
@@ -119,6 +120,7 @@ def launch(
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
     label = executor or default_label()
+    check_text(label, "executor")
     park_after_s = None if park_after is None else duration_seconds(park_after, what="park_after")
     with _lock:
         if _current is not None:

@@ -50,7 +50,6 @@ from hitl_notebook._models import (
     Answer,
     Decision,
     Request,
-    RequestKind,
     RequestState,
     Status,
     StatusEvent,
@@ -74,6 +73,7 @@ from hitl_notebook._records import (
 )
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._time import Timeout, from_ms, now_ms
+from hitl_notebook._values import check_json, check_text, check_texts
 
 __all__ = ["BulkResult", "Store", "connect", "default_responder", "store"]
 
@@ -137,6 +137,7 @@ class Store:
         is recorded as late). Sending the same answer again returns the same decision.
         """
         answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
+        _check_answer_texts(target, by=by, comment=comment, response=response, channel=channel)
         if response is not None and answer != Answer():
             raise InvalidAnswerError(
                 target, ["a response goes alone, without approve, choice, text or value"]
@@ -324,11 +325,6 @@ class Store:
         at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
         requested_at, deadline, agent or title; ``limit``/``offset`` to page.
         """
-        for given in [kind] if isinstance(kind, str) else list(kind or []):
-            if given not in {k.value for k in RequestKind}:
-                raise ValueError(
-                    f"Unknown request kind {given!r}; use {', '.join(k.value for k in RequestKind)}."
-                )
         spec = InboxFilter(
             agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
         )
@@ -533,7 +529,11 @@ def _not_waiting(run_id: str, state: str | None) -> str:
 
 
 def _check_id(value: str) -> None:
-    if not value or "\x00" in value:
+    try:
+        check_text(value, "the id")
+    except ValueError:
+        raise NotFoundError(f"{value!r} is not a run or request id.") from None
+    if not value:
         raise NotFoundError(f"{value!r} is not a run or request id.")
 
 
@@ -542,11 +542,25 @@ def _make_answer(target: str, **fields: Any) -> Answer:
     if value is not None and hasattr(value, "model_dump"):
         fields["value"] = value.model_dump(mode="json")
     try:
-        return Answer(**fields)
+        check_json(fields["value"], "value")
+        answer = Answer(**fields)
+        check_texts([answer.choice, answer.text], "the answer")
     except ValidationError as error:
         raise InvalidAnswerError(
             target, [f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
         ) from None
+    except ValueError as error:
+        raise InvalidAnswerError(target, [str(error)]) from None
+    return answer
+
+
+def _check_answer_texts(target: str, **texts: str | None) -> None:
+    """Refuse a responder, comment or response no database stores as it is."""
+    try:
+        for name, text in texts.items():
+            check_texts([text], name)
+    except ValueError as error:
+        raise InvalidAnswerError(target, [str(error)]) from None
 
 
 def _same_or_refuse(request: Request, answer: Answer, by: str) -> Decision:

@@ -2,15 +2,30 @@
 
 Every instant is stored as integer milliseconds since the epoch (UTC) and shown as a tz-aware
 ``datetime``.
+
+A duration is written as one or more parts, each a number and a lowercase unit, optionally
+separated by spaces: ``"90s"``, ``"30m"``, ``"4h"``, ``"2d"``, ``"1w"``, ``"500ms"``, ``"1h30m"``,
+``"1h 30m"``, ``"1.5h"``. Units: ``ms``, ``s``, ``m`` (minutes), ``h``, ``d``, ``w``; ``"1M"`` is
+refused (a month is not a duration) and so is ``"1m s"``. A duration may also be a number of
+seconds or a ``timedelta``; it is never negative, NaN or infinite, and at most ``MAX_DURATION``.
+
+A timeout is a duration (counted from the moment the request is made) or an absolute tz-aware
+``datetime``; ``None`` means no deadline. A zero timeout, or a deadline already past, applies the
+request's timeout rule at the run's first look: its default, or ``RequestTimeoutError``.
+
+Bad input raises ``ValueError`` (a value that cannot be a duration) or ``TypeError`` (a value of
+the wrong type), naming the argument.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "MAX_DURATION",
     "Duration",
     "Timeout",
     "deadline_ms",
@@ -25,8 +40,12 @@ Duration = str | float | int | timedelta
 Timeout = Duration | datetime
 """A duration or an absolute tz-aware ``datetime``."""
 
+MAX_DURATION = timedelta(days=100 * 365)
+"""The longest duration: a hundred years (deadlines stay dates every database and Python keep)."""
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)(?![A-Za-z])")
+_HOW = "write it like '90s', '30m', '4h', '2d' or '1h30m' (units ms, s, m, h, d, w, lowercase)"
 
 
 def now_ms() -> int:
@@ -39,50 +58,69 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, *, what: str = "duration") -> timedelta:
     """Parse ``"90s"``, ``"30m"``, ``"4h"``, ``"2d"``, ``"1w"``, ``"500ms"`` or ``"1h30m"``.
 
     >>> parse_duration("1h30m")
     datetime.timedelta(seconds=5400)
     """
-    compact = text.strip().lower().replace(" ", "")
-    parts = _PART.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(
-            f"Cannot read {text!r} as a duration; write it like '90s', '30m', '4h', '2d' or '1h30m'."
-        )
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    position, seconds = 0, 0.0
+    while match := _PART.match(text, position):
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position == 0 or text[position:].strip():
+        hint = ""
+        if any(c.isupper() for c in text):
+            hint = " (units are lowercase; 'M' is not a unit: a month is not a duration)"
+        purpose = "" if what == "duration" else f" for {what}"
+        raise ValueError(f"Cannot read {text!r} as a duration{purpose}{hint}; {_HOW}.")
+    return _bounded(seconds, what=what, given=text)
 
 
-def deadline_ms(timeout: Timeout | None, *, start_ms: int) -> int | None:
+def deadline_ms(timeout: Timeout | None, *, start_ms: int, what: str = "timeout") -> int | None:
     """The absolute deadline for ``timeout`` counted from ``start_ms`` (None: no deadline)."""
     if timeout is None:
         return None
     if isinstance(timeout, datetime):
         if timeout.tzinfo is None:
             raise ValueError(
-                "An absolute deadline must be timezone-aware, e.g. "
+                f"An absolute {what} must be timezone-aware, e.g. "
                 "datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)."
             )
         return int(timeout.timestamp() * 1000)
     if isinstance(timeout, bool) or not isinstance(timeout, str | timedelta | int | float):
-        raise TypeError(f"timeout must be a duration or a datetime, not {type(timeout).__name__}")
-    return start_ms + int(duration_seconds(timeout, what="timeout") * 1000)
+        raise TypeError(f"{what} must be a duration or a datetime, not {type(timeout).__name__}")
+    return start_ms + int(duration_seconds(timeout, what=what) * 1000)
 
 
 def duration_seconds(value: Duration, *, what: str = "duration") -> float:
     """A duration in seconds; TypeError or ValueError (naming ``what``) for anything else."""
     if isinstance(value, str):
-        span = parse_duration(value)
-    elif isinstance(value, timedelta):
-        span = value
+        return parse_duration(value, what=what).total_seconds()
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(
             f"{what} must be a duration like '30s' or a number of seconds, "
             f"not {type(value).__name__}"
         )
     else:
-        span = timedelta(seconds=value)
-    if span.total_seconds() < 0:
-        raise ValueError(f"{what} must not be negative, got {value!r}")
-    return span.total_seconds()
+        seconds = float(value)
+    return _bounded(seconds, what=what, given=value).total_seconds()
+
+
+def _bounded(seconds: float, *, what: str, given: object) -> timedelta:
+    if math.isnan(seconds):
+        raise ValueError(f"{what} must be a number of seconds, not NaN")
+    if seconds < 0:
+        raise ValueError(f"{what} must not be negative, got {given!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"{what} {given!r} is too long: at most {MAX_DURATION.days // 365} years"
+            + (
+                " (for no deadline, leave the timeout out or pass None)"
+                if what == "timeout"
+                else ""
+            )
+        )
+    return timedelta(seconds=seconds)
