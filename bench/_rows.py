@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -125,6 +126,20 @@ def run_child(
 
 
 # -- measuring and printing --------------------------------------------------------------------
+
+MIN_DELAY_S = 0.05
+DELAY_SPAN_S = 0.45
+DBOS_DEFAULT_POLL_S = 1.0
+"""DBOS's default ``notification_listener_polling_interval_sec``: how often SQLite waits poll."""
+
+
+def answer_delay(poll_s: float) -> float:
+    """A random pause before an answer that lands it at a uniformly random phase of a
+    ``poll_s`` polling cycle: uniform over MIN_DELAY_S..MIN_DELAY_S + DELAY_SPAN_S, widened to a
+    whole cycle when the cycle is longer. A waiter woken by a poll tick is answered a fixed span
+    after that tick otherwise, so a pause shorter than the cycle lands every answer in the same
+    part of it (with a 1 s poll, 0.05..0.5 s after a tick: 0.5..0.95 s of latency, not 0..1 s)."""
+    return MIN_DELAY_S + random.random() * max(DELAY_SPAN_S, poll_s)
 
 
 def idle_cpu_pct(seconds: float) -> float:

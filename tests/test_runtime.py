@@ -98,8 +98,8 @@ def test_waiting_runs_survive_shutdown_and_relaunch_in_the_same_process(db_url: 
         testing.wait_for_request(sync_run)
         testing.wait_until(lambda: len(async_run.requests(open_only=True)) == 3)
     store = hitl.connect(db_url)
-    assert store.run_state(sync_run.id) in ("PENDING", "ENQUEUED")
-    assert store.run_state(async_run.id) in ("PENDING", "ENQUEUED")
+    assert store.run_state(sync_run.id) == "PENDING"
+    assert store.run_state(async_run.id) == "PENDING"
     with testing.launched(db_url, executor="pytest"):
         hitl.respond(sync_run.id, text="after relaunch")
         for request in async_run.requests(open_only=True):
