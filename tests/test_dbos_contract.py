@@ -31,6 +31,7 @@ from hitl_notebook._dbos_internals import (
 )
 from hitl_notebook._runtime import WOKEN_POLL_S, current, on_loop
 from hitl_notebook._time import now_ms
+from tests.agents import Reporter
 
 TESTED = (Version("3.4"), Version("3.5"))
 
@@ -125,3 +126,28 @@ def test_recovery_of_another_executor_goes_through_the_call_dbos_recovery_makes(
     parameters = list(inspect.signature(SystemDatabase.reenqueue_for_recovery).parameters)
     assert parameters == ["self", "workflow_id", "executor_ids", "recovery_queue_name"]
     assert "reenqueue_for_recovery" in inspect.getsource(_recover_workflow)
+
+
+def test_messages_land_where_the_sdk_reads_them() -> None:
+    """DBOS.send writes a ``notifications`` row (no topic stored as DBOS's null topic), which
+    ``messages_to`` reads back and ``consume_message`` takes once; Postgres announces it on the
+    channel the poller listens to."""
+    engine = hitl.store().database.engine
+    schema = None if engine.dialect.name == "sqlite" else _dbos_internals.DBOS_SCHEMA
+    found = {c["name"] for c in sa.inspect(engine).get_columns("notifications", schema=schema)}
+    assert {c.name for c in _dbos_internals.notifications.columns} <= found
+    run = Reporter.start(1)  # no open request: the poller leaves its messages alone
+    run.result(timeout=30)
+    DBOS.send(run.id, {"answer": 42})
+    DBOS.send(run.id, "topical", topic="t")
+    with engine.begin() as conn:
+        messages = _dbos_internals.messages_to(
+            conn, lambda run_id: run_id == run.id, run_ids=None, limit=10
+        )
+        assert {(m.topic, repr(m.value), m.readable) for m in messages} == {
+            (None, "{'answer': 42}", True),
+            ("t", "'topical'", True),
+        }
+        assert _dbos_internals.consume_message(conn, messages[0].message_id)
+        assert not _dbos_internals.consume_message(conn, messages[0].message_id)
+    assert _dbos_internals.MESSAGES_CHANNEL == "dbos_notifications_channel"

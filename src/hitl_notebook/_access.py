@@ -14,13 +14,24 @@ from hitl_notebook._models import Request
 __all__ = ["check_responder"]
 
 
-def check_responder(request: Request, responder: str) -> None:
-    """Raise NotAllowedError unless ``responder`` may answer ``request``."""
+def check_responder(request: Request, responder: str | None) -> None:
+    """Raise NotAllowedError unless ``responder`` may answer ``request``.
+
+    ``None`` is an anonymous responder (a DBOS message naming nobody): it may answer only
+    requests open to anyone, as nobody can tell it is not the run's requester.
+    """
     if request.assignees and responder not in request.assignees:
         raise NotAllowedError(
             request.request_id,
             responder,
             f"it is assigned to {', '.join(request.assignees)}",
+        )
+    if not request.allow_requester and responder is None:
+        raise NotAllowedError(
+            request.request_id,
+            responder,
+            "the request does not let its run's requester answer, and an anonymous answer "
+            "might come from them",
         )
     if not request.allow_requester and responder == request.requester:
         raise NotAllowedError(

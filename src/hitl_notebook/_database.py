@@ -73,7 +73,10 @@ answers = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Column("answer", sa.JSON, nullable=False),
     sa.Column("result", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
 )
+"""Every answer that arrived: ``accepted``, ``late`` (after the deadline), or ``refused`` with
+its ``reason`` (an answer that came as a DBOS message, with nobody to tell it was refused)."""
 
 statuses = sa.Table(
     "hitl_status",
@@ -204,6 +207,7 @@ _ADDED_COLUMNS = (
     (runs, runs.c.agent_status),
     (runs, runs.c.agent_detail),
     (runs, runs.c.failure),
+    (answers, answers.c.reason),
 )
 """Columns added since the first release of the tables, added to older databases on open."""
 

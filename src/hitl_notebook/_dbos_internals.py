@@ -12,6 +12,9 @@
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **Recovery of another executor's runs** (``requeue_for_recovery``): the step DBOS's own recovery
   takes for each pending run, used to hand a dead worker's runs to the live ones.
+- **Messages** (``DBOS.send``, ``DBOSClient.send``): the ``notifications`` table they land in, the
+  topic DBOS stores for "no topic", the channel Postgres announces them on, and how a message's
+  value is read back; a message to a waiting run is taken as an answer (``_dbos_messages``).
 
 ``tests/test_dbos_contract.py`` fails loudly if a DBOS upgrade changes any of this, and
 pyproject.toml pins DBOS to the tested minor release.
@@ -19,25 +22,31 @@ pyproject.toml pins DBOS to the tested minor release.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from dbos import DBOSClient
 from dbos._dbos import _get_dbos_instance
 from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
+from dbos._serialization import DefaultSerializer, deserialize_value
+from dbos._sys_db import _dbos_notifications_channel, _dbos_null_topic
 from dbos._utils import INTERNAL_QUEUE_NAME
 
 __all__ = [
     "ACTIVE_STATES",
     "DBOS_SCHEMA",
+    "MESSAGES_CHANNEL",
     "PARKED_STATE",
     "AwaitedRunCancelledError",
     "Cancelled",
+    "Message",
     "Parked",
     "Stopped",
     "Woken",
+    "consume_message",
     "executing_state",
+    "messages_to",
     "park",
     "parking",
     "requeue_for_recovery",
@@ -74,6 +83,78 @@ workflow_status = sa.Table(
     sa.Column("owner_xid", sa.Text),
     sa.Column("started_at_epoch_ms", sa.BigInteger),
 )
+
+
+notifications = sa.Table(
+    "notifications",
+    _dbos_metadata,
+    sa.Column("message_uuid", sa.Text, primary_key=True),
+    sa.Column("destination_uuid", sa.Text),
+    sa.Column("topic", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("serialization", sa.Text),
+    sa.Column("created_at_epoch_ms", sa.BigInteger),
+    sa.Column("consumed", sa.Boolean),
+)
+
+MESSAGES_CHANNEL: str = _dbos_notifications_channel
+"""The Postgres channel on which DBOS announces each message (payload ``<run id>::<topic>``)."""
+
+
+class Message(NamedTuple):
+    """A DBOS message to a run, not consumed yet."""
+
+    message_id: str
+    run_id: str
+    topic: str | None
+    """None when it was sent without a topic."""
+    value: Any
+    """What was sent (read back as DBOS does), or the error that stopped reading it back."""
+    readable: bool
+
+
+def messages_to(
+    conn: sa.Connection,
+    waiting: Callable[[sa.ColumnElement[str]], sa.ColumnElement[bool]],
+    *,
+    run_ids: Collection[str] | None,
+    limit: int,
+) -> list[Message]:
+    """The unconsumed messages, oldest first, to runs (``run_ids``, or any) that are
+    ``waiting(run_id)``."""
+    to = notifications.c.destination_uuid
+    chosen = waiting(to) if run_ids is None else sa.and_(to.in_(list(run_ids)), waiting(to))
+    rows = conn.execute(
+        sa.select(
+            notifications.c.message_uuid,
+            notifications.c.destination_uuid,
+            notifications.c.topic,
+            notifications.c.message,
+            notifications.c.serialization,
+        )
+        .where(notifications.c.consumed == sa.false(), chosen)
+        .order_by(notifications.c.created_at_epoch_ms, notifications.c.message_uuid)
+        .limit(limit)
+    ).all()
+    found = []
+    for message_id, run_id, topic, raw, serialization in rows:
+        try:
+            value, readable = deserialize_value(raw, serialization, DefaultSerializer()), True
+        except Exception as error:  # a message no process here can read is refused, not fatal
+            value, readable = f"{type(error).__name__}: {error}", False
+        named = None if topic == _dbos_null_topic else topic
+        found.append(Message(message_id, run_id, named, value, readable))
+    return found
+
+
+def consume_message(conn: sa.Connection, message_id: str) -> bool:
+    """Mark a message consumed; False if another process consumed it first."""
+    taken = conn.execute(
+        sa.update(notifications)
+        .where(notifications.c.message_uuid == message_id, notifications.c.consumed == sa.false())
+        .values(consumed=True)
+    )
+    return taken.rowcount == 1
 
 
 class Parked(BaseException):

@@ -112,7 +112,7 @@ def _append_decided_status(
     if decision.timed_out:
         status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
     else:
-        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.by}"
+        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.who}"
     append_status(
         conn,
         run_id=decision.run_id,

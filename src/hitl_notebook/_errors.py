@@ -84,7 +84,10 @@ class AlreadyDecidedError(AnswerError):
         self.outcome = outcome
         self.decided_by = decided_by
         self.decided_at = decided_at
-        who = decided_by if decided_by is not None else "the deadline"
+        if decided_by is not None:
+            who = decided_by
+        else:
+            who = "the deadline" if outcome == "timed_out" else "someone anonymous"
         super().__init__(
             f"Request {request_id!r} was already decided by {who} at "
             f"{decided_at.isoformat(timespec='seconds')} ({outcome}); this answer was not applied."
@@ -124,13 +127,15 @@ class InvalidAnswerError(AnswerError):
 class NotAllowedError(AnswerError):
     """The responder is not allowed to answer this request; nothing was stored."""
 
-    def __init__(self, request_id: str, responder: str, reason: str) -> None:
+    def __init__(self, request_id: str, responder: str | None, reason: str) -> None:
         self._init_args = (request_id, responder, reason)
         self.request_id = request_id
         self.responder = responder
+        """Who tried to answer (None: an anonymous answer)."""
         self.reason = reason
+        who = "Someone anonymous" if responder is None else repr(responder)
         super().__init__(
-            f"{responder!r} may not answer request {request_id!r}: {reason}. "
+            f"{who} may not answer request {request_id!r}: {reason}. "
             "Nothing was stored; the agent keeps waiting."
         )
 

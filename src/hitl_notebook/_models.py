@@ -18,6 +18,7 @@ __all__ = [
     "Status",
     "StatusEvent",
     "run_state_word",
+    "who_decided",
 ]
 
 
@@ -130,6 +131,13 @@ class Answer(BaseModel):
     value: dict[str, Any] | None = None
 
 
+def who_decided(by: str | None, outcome: str) -> str:
+    """Who decided a request, for people (see ``Decision.who``)."""
+    if by is not None:
+        return by
+    return "the deadline" if outcome == Outcome.TIMED_OUT else "someone anonymous"
+
+
 class Request(BaseModel):
     """One question to a human inside a run, with its own id, deadline and allowed answers."""
 
@@ -181,7 +189,7 @@ class Decision(BaseModel):
     """The chosen option, the text, or the (possibly edited) proposal: inside the agent an
     instance of the proposal's model, read through the store its JSON form (a dict)."""
     by: str | None = None
-    """Who answered; None when the deadline decided."""
+    """Who answered; None when the deadline decided (or an anonymous DBOS message answered)."""
     at: datetime
     channel: str
     """``python``, ``cli``, ``widget``, ``http``... or ``timeout``."""
@@ -193,6 +201,12 @@ class Decision(BaseModel):
     def timed_out(self) -> bool:
         """True when nobody answered and the deadline applied the default."""
         return self.outcome is Outcome.TIMED_OUT
+
+    @property
+    def who(self) -> str:
+        """Who decided, for people: the responder, "the deadline", or "someone anonymous" (an
+        answer that arrived as a DBOS message naming nobody)."""
+        return who_decided(self.by, self.outcome)
 
     @property
     def waited_seconds(self) -> float:

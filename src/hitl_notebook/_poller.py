@@ -10,6 +10,10 @@ answered is woken too: a run need not look before it listens.
 Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
 taken: a safety net for a process that died between parking a run and its last look (see
 ``_waiting``).
+
+It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
+as answers (``_dbos_messages``): at once on Postgres, where DBOS announces each message (and every
+``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 import sqlalchemy as sa
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import sweep
+from hitl_notebook._dbos_internals import MESSAGES_CHANNEL, sweep
 from hitl_notebook._records import ANSWERS_CHANNEL, answer_not_taken, runs_decided_since
 from hitl_notebook._time import now_ms
 
@@ -38,13 +42,26 @@ LISTEN_FALLBACK_S = 1.0
 SWEEP_S = 10.0
 """How often parked runs holding an answer they have not taken are enqueued (a safety net)."""
 RECONNECT_S = 1.0
+MESSAGES_S = 1.0
+"""On SQLite, how often DBOS messages to waiting runs are looked for."""
+
+OnMessages = Callable[[Collection[str] | None], object]
+"""Takes the DBOS messages to these runs (None: to any waiting run) as answers."""
 
 
 class Poller:
     """One per process: wakes the hot waiters whose run got an answer."""
 
-    def __init__(self, database: Database, application_name: str, interval_s: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        application_name: str,
+        interval_s: float,
+        on_messages: OnMessages | None = None,
+    ) -> None:
         self._database = database
+        self._on_messages = on_messages
+        self._next_messages = time.monotonic()
         self._application_name = application_name
         self._interval_s = interval_s
         self._waiters: dict[str, list[Callable[[], None]]] = {}
@@ -111,9 +128,10 @@ class Poller:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            if self._has_waiters.wait(timeout=SWEEP_S):
+            if self._has_waiters.wait(timeout=MESSAGES_S):
                 self._wake_decided()
                 self._stop.wait(self._interval_s)
+            self._messages_when_due(MESSAGES_S)
             self._sweep_when_due()
 
     def _listen(self) -> None:
@@ -124,11 +142,17 @@ class Poller:
             conninfo.render_as_string(hide_password=False), autocommit=True
         ) as conn:
             conn.execute(f"LISTEN {ANSWERS_CHANNEL}")
+            if self._on_messages is not None:
+                conn.execute(f"LISTEN {MESSAGES_CHANNEL}")
             while not self._stop.is_set():
                 for note in conn.notifies(timeout=LISTEN_FALLBACK_S):
-                    self._wake([note.payload])
+                    if note.channel == MESSAGES_CHANNEL:
+                        self._take_messages([note.payload.partition("::")[0]])
+                    else:
+                        self._wake([note.payload])
                 if self._has_waiters.is_set():
                     self._wake_decided()
+                self._messages_when_due(SWEEP_S)
                 self._sweep_when_due()
 
     def _wake_decided(self) -> None:
@@ -140,6 +164,19 @@ class Poller:
             callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
         for callback in callbacks:
             callback()
+
+    def _messages_when_due(self, every_s: float) -> None:
+        if self._on_messages is None or time.monotonic() < self._next_messages:
+            return
+        self._next_messages = time.monotonic() + every_s
+        self._take_messages(None)
+
+    def _take_messages(self, run_ids: Collection[str] | None) -> None:
+        assert self._on_messages is not None
+        try:
+            self._on_messages(run_ids)
+        except Exception as error:  # one bad message must not stop the poller, or its listening
+            logger.warning("hitl poller: could not take DBOS messages as answers: %s", error)
 
     def _sweep_when_due(self) -> None:
         if time.monotonic() < self._next_sweep:

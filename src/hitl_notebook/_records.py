@@ -39,6 +39,7 @@ __all__ = [
     "close_for_cancel",
     "decide",
     "decided_or_due",
+    "has_open_request",
     "history",
     "insert_request",
     "latest_status",
@@ -154,6 +155,15 @@ def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
     return (
         sa.select(requests.c.request_id)
         .where(requests.c.run_id == run_id, requests.c.state == DECIDED, ~taken)
+        .exists()
+    )
+
+
+def has_open_request(run_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether the run has a request waiting for an answer."""
+    return (
+        sa.select(requests.c.request_id)
+        .where(requests.c.run_id == run_id, requests.c.state == OPEN)
         .exists()
     )
 
@@ -281,16 +291,19 @@ def close_for_cancel(
 
 def record_answer(
     conn: sa.Connection,
-    row: sa.Row[Any],
-    answer: Answer,
+    row: Any,
+    answer: Any,
     *,
     by: str | None,
     channel: str,
     comment: str | None,
     at_ms: int,
     result: str,
+    reason: str | None = None,
 ) -> None:
-    """Append an answer that arrived (``accepted`` or ``late``) to the answer log."""
+    """Append an answer that arrived (``accepted``, ``late``, or ``refused`` with its
+    ``reason``) to the answer log. ``row`` has the request's ``request_id`` and ``run_id``;
+    ``answer`` is an Answer, or what arrived when it was none."""
     conn.execute(
         answers.insert().values(
             request_id=row.request_id,
@@ -299,8 +312,9 @@ def record_answer(
             by=by,
             channel=channel,
             comment=comment,
-            answer=answer.model_dump(exclude_none=True),
+            answer=answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
             result=result,
+            reason=reason,
         )
     )
 

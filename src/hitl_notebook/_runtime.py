@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -183,7 +184,16 @@ def _start(
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     preload_validator()
-    poller = Poller(database, config["name"], SQLITE_POLL_S)
+    # ``_store`` imports this module (for the launched runtime), so it is imported here.
+    from hitl_notebook._dbos_messages import answer_messages  # noqa: PLC0415
+    from hitl_notebook._store import Store  # noqa: PLC0415
+
+    poller = Poller(
+        database,
+        config["name"],
+        SQLITE_POLL_S,
+        on_messages=functools.partial(answer_messages, Store(database)),
+    )
     poller.start()
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)

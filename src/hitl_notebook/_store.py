@@ -136,13 +136,43 @@ class Store:
         AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
         is recorded as late). Sending the same answer again returns the same decision.
         """
+        return self.respond_as(
+            by or default_responder(),
+            target,
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            comment=comment,
+            channel=channel,
+            response=response,
+        )
+
+    respond_async = _async_twin(respond)
+
+    def respond_as(
+        self,
+        responder: str | None,
+        target: str,
+        *,
+        approve: bool | None = None,
+        choice: str | None = None,
+        text: str | None = None,
+        value: Any = None,
+        comment: str | None = None,
+        channel: str,
+        response: str | None = None,
+    ) -> Decision:
+        """``respond`` for ``responder``; None is an anonymous answer (a DBOS message that names
+        nobody), which only requests open to anyone take."""
         answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
-        _check_answer_texts(target, by=by, comment=comment, response=response, channel=channel)
+        _check_answer_texts(
+            target, by=responder, comment=comment, response=response, channel=channel
+        )
         if response is not None and answer != Answer():
             raise InvalidAnswerError(
                 target, ["a response goes alone, without approve, choice, text or value"]
             )
-        responder = by or default_responder()
         request = self._target_request(target)
         if response is not None:
             answer = answer_for_response(request, response)
@@ -197,8 +227,6 @@ class Store:
         if stored.state is RequestState.CANCELLED:
             raise NotWaitingError(_not_waiting(stored.run_id, "CANCELLED"))
         return _same_or_refuse(stored, answer, responder)
-
-    respond_async = _async_twin(respond)
 
     def respond_many(
         self,
@@ -491,7 +519,7 @@ def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
         key=f"{request.request_id}:answered",
         agent=request.agent,
         status=Status.ANSWERED.value,
-        detail=f"{decision.outcome.value} by {decision.by}; {_who_resumes(woken)}",
+        detail=f"{decision.outcome.value} by {decision.who}; {_who_resumes(woken)}",
         progress=None,
         at_ms=at_ms,
     )
@@ -563,7 +591,7 @@ def _check_answer_texts(target: str, **texts: str | None) -> None:
         raise InvalidAnswerError(target, [str(error)]) from None
 
 
-def _same_or_refuse(request: Request, answer: Answer, by: str) -> Decision:
+def _same_or_refuse(request: Request, answer: Answer, by: str | None) -> Decision:
     decision = request.decision
     assert decision is not None
     if decision.by == by and not decision.timed_out:
