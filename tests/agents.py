@@ -205,3 +205,10 @@ class Asker(hitl.Agent):
 
     def run(self, title: str, options: list[str], body: str | None) -> object:
         return self.request_choice(title, options, body=body).value
+
+
+class KeyedSteps(hitl.Agent):
+    """Returns the step keys of two steps."""
+
+    def run(self) -> list[str]:
+        return [self.step(hitl.step_key), self.step(hitl.step_key)]

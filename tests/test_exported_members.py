@@ -55,6 +55,7 @@ def test_public_names_are_pinned() -> None:
         "respond_many",
         "run",
         "shutdown",
+        "step_key",
         "store",
     ]
 

@@ -135,3 +135,22 @@ def test_editing_the_agent_between_sessions_does_not_orphan_waiting_runs(
         result = store.result(run_id, timeout=60)
         assert (result["outcome"], result["version"]) == ("approved", "v2")
     assert sorted(kernels.lines()).count(f"before {run_ids[0]}") == 1
+
+
+def test_a_step_that_dies_after_its_side_effect_runs_again_with_the_same_key(
+    kernels: Kernels, db_url: str
+) -> None:
+    """Steps are at-least-once: killed after paying, the step pays again on recovery, with the
+    same step_key, so the payment API's ledger holds the payment once."""
+    first, (run_id,) = kernels.launch("kernel-a", "start", "1", "--agent", "Paying")
+    store = hitl.connect(db_url)
+    wait_until_waiting(store, [run_id])
+    done = answer_from_a_third_process(db_url, run_id, "--approve", "--by", "alice")
+    assert done.returncode == 0, done.stderr
+    assert first.wait(timeout=60) == -9  # the step killed its own process
+    kernels.launch("kernel-a", "serve")
+    key = store.result(run_id, timeout=60)
+    assert key.startswith(f"{run_id}:")
+    assert kernels.lines() == [f"paid {key}", f"paid {key}"]
+    ledger = (kernels.counter.parent / "counter.txt.ledger").read_text().splitlines()
+    assert ledger == [f"{key} 42"]

@@ -18,6 +18,7 @@ from tests.agents import (
     Failing,
     Gatherer,
     Interviewer,
+    KeyedSteps,
     Parallel,
     Reporter,
     Waiter,
@@ -244,3 +245,13 @@ def test_async_twins_work_from_a_running_event_loop() -> None:
         return str(await run.result_async(timeout=30))
 
     assert asyncio.run(cell()) == "from a loop"
+
+
+def test_a_step_key_names_the_run_and_the_step_and_only_works_in_a_step() -> None:
+    """step_key() inside a step is '<run id>:<step index>'; outside one it says where it works."""
+    run = KeyedSteps.start()
+    first, second = run.result(timeout=30)
+    assert first == f"{run.id}:{first.rpartition(':')[2]}"
+    assert int(second.rpartition(":")[2]) > int(first.rpartition(":")[2])
+    with pytest.raises(hitl.HitlError, match="only inside a step"):
+        hitl.step_key()

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hitl_notebook._agent import Agent
+from hitl_notebook._agent import Agent, step_key
 from hitl_notebook._config import default_sqlite_path
 from hitl_notebook._errors import (
     AgentError,
@@ -104,6 +104,7 @@ __all__ = [
     "respond_many",
     "run",
     "shutdown",
+    "step_key",
     "store",
 ]
 

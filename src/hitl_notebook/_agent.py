@@ -46,7 +46,7 @@ from hitl_notebook._runtime import current, current_or_none, on_loop
 from hitl_notebook._store import store
 from hitl_notebook._values import check_text, check_texts, storable
 
-__all__ = ["Agent", "agent_class"]
+__all__ = ["Agent", "agent_class", "step_key"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -114,9 +114,13 @@ class Agent(RequestMethods):
     ...             self.step(pay_refund, decision.value)
     ...         return decision.outcome
 
-    Inside ``run``, side effects belong in ``self.step(...)``: a step's result is checkpointed and
-    it never runs again, also when the run resumes after a crash or after parking. The agent is
-    created anew for each execution, so keep state in local variables and steps, not on ``self``.
+    Inside ``run``, side effects belong in ``self.step(...)``: a step's result is recorded once,
+    and a run that resumes (after parking, a restart or a crash) gets the recorded result
+    instead of running the step again. A step is at-least-once, though: if the process dies
+    inside it, after its side effect and before its result is recorded, it runs again on
+    recovery. Give side effects that must not repeat the step's ``hitl.step_key()`` as an
+    idempotency key (a payment API then deduplicates). The agent is created anew for each
+    execution, so keep state in local variables and steps, not on ``self``.
     A run that parks unwinds with a ``BaseException``: ``finally`` blocks run then, and code must
     not catch ``BaseException`` around a request.
     """
@@ -203,7 +207,13 @@ class Agent(RequestMethods):
         await run_async(self._status_program(status, detail, progress))
 
     def step(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` once, durably: on replay its recorded result is returned."""
+        """Run ``fn(*args, **kwargs)`` as a durable step: its result is recorded, and a run that
+        resumes gets the recorded result without running it again.
+
+        At least once: a process that dies inside the step, after its side effect and before
+        the result is recorded, runs it again on recovery; inside ``fn``, ``hitl.step_key()``
+        is a key that stays the same across such repeats, for an idempotent API call.
+        """
         return DBOS.run_step({"name": _step_name(fn)}, fn, *args, **kwargs)
 
     async def step_async(
@@ -280,6 +290,24 @@ class Agent(RequestMethods):
             _typed(d, type(q.proposal) if q.proposal is not None else None)
             for d, q in zip(decisions, questions, strict=True)
         ]
+
+
+def step_key() -> str:
+    """The idempotency key of the step being executed: its run's id and its index in the run
+    (``"refund-A-1001:2"``), the same each time the step runs again after a crash.
+
+    >>> def pay_refund(refund: Refund) -> None:
+    ...     payments.refund(refund.order_id, refund.amount, idempotency_key=hitl.step_key())
+
+    Raises HitlError outside a step (call it in a function given to ``Agent.step``).
+    """
+    run_id: str | None = DBOS.workflow_id
+    step: int | None = DBOS.step_id
+    if run_id is None or step is None:
+        raise HitlError(
+            "step_key() works only inside a step: call it in a function run by self.step(...)."
+        )
+    return f"{run_id}:{step}"
 
 
 def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import hitl_notebook as hitl
 
@@ -29,3 +30,24 @@ class Counting(hitl.Agent):
             "pid": os.getpid(),
             "version": VERSION,
         }
+
+
+def pay(counter: str, ledger: str, amount: int) -> str:
+    """A payment API that deduplicates by idempotency key; dies the first time after paying."""
+    key = hitl.step_key()
+    mark(counter, f"paid {key}")
+    with open(ledger, "a+") as f:
+        f.seek(0)
+        if key not in f.read().split():
+            f.write(f"{key} {amount}\n")
+    if not os.path.exists(counter + ".died"):
+        open(counter + ".died", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)  # after the side effect, before the step's record
+    return key
+
+
+class Paying(hitl.Agent):
+    def run(self, timeout: float | None, on_timeout: str) -> str:
+        counter = os.environ["HITL_TEST_COUNTER"]
+        self.request_approval("Pay?", timeout=timeout, on_timeout=on_timeout)
+        return self.step(pay, counter, counter + ".ledger", 42)

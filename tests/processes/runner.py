@@ -1,12 +1,12 @@
 """A process that plays a notebook kernel or an agent service in the multi-process tests.
 
     python runner.py --db URL --executor NAME --agents FILE [--park-after S] start N
-        [--timeout S --on-timeout X]
+        [--timeout S --on-timeout X --agent NAME]
     python runner.py --db URL --executor NAME --agents FILE [--park-after S] serve
 
 It launches hitl_notebook, imports the agent module from FILE (so a test can edit it between two
-sessions), optionally starts N runs of ``Counting`` and prints their ids as one JSON line, prints
-``ready``, and then keeps the process alive until it is killed.
+sessions), optionally starts N runs of ``Counting`` (or ``--agent``) and prints their ids as one
+JSON line, prints ``ready``, and then keeps the process alive until it is killed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main() -> None:
     start.add_argument("n", type=int)
     start.add_argument("--timeout", type=float, default=None)
     start.add_argument("--on-timeout", default="raise")
+    start.add_argument("--agent", default="Counting")
     commands.add_parser("serve")
     args = parser.parse_args()
 
@@ -43,7 +44,8 @@ def main() -> None:
     spec.loader.exec_module(module)  # the agents are defined after launch, as in a notebook
 
     if args.command == "start":
-        runs = [module.Counting.start(args.timeout, args.on_timeout) for _ in range(args.n)]
+        agent = getattr(module, args.agent)
+        runs = [agent.start(args.timeout, args.on_timeout) for _ in range(args.n)]
         print(json.dumps([run.id for run in runs]), flush=True)
     print("ready", flush=True)
     while True:
