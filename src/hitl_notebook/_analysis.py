@@ -74,7 +74,9 @@ def run_rows(
     if run_id is not None:
         query = query.where(runs.c.run_id == run_id)
     if waiting is not None:
-        is_waiting = sa.and_(active, open_requests.c.open_requests > 0)
+        # COALESCE: a run with no open request has NULL here, and NOT (active AND NULL) is NULL,
+        # which would drop every running run from the others.
+        is_waiting = sa.and_(active, sa.func.coalesce(open_requests.c.open_requests, 0) > 0)
         query = query.where(is_waiting if waiting else sa.not_(is_waiting))
     return _rows(conn, query)
 

@@ -7,22 +7,28 @@ store's typed errors to status codes with the Python API's own messages:
 error                   code  meaning
 ======================  ====  ==============================================================
 (no or unknown token)   401   authenticate with ``Authorization: Bearer <token>``
-NotAllowedError         403   this identity may not answer this request (assignees, requester)
+NotAllowedError         403   this identity may not answer this request (assignees, requester),
+                              nor cancel a run whose open requests it may not answer
 NotFoundError           404   no such run or request
-NotWaitingError         409   the run waits for no answer (or for several: name one)
+NotWaitingError         409   the run waits for no answer (or for several: name one), or it
+                              ended (done or failed) before a cancel
 AlreadyDecidedError     409   someone answered first
 DeadlinePassedError     410   too late; recorded as late, the timeout rule applies
 InvalidAnswerError      422   the answer does not fit the request; the agent keeps waiting
+(body or parameter)     422   unknown fields (named), a value of the wrong type, or a body that
+                              is not I-JSON (NaN, lone surrogates: see ``_http_json``)
 ======================  ====  ==============================================================
 
-Who answers is the authenticated identity, never a field of the body. Tokens are not logged.
+Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
+DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
+"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunState``). Tokens
+are not logged.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 # run time, and they refer to dependencies built inside ``create_router``.
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
@@ -39,6 +45,7 @@ from hitl_notebook._errors import (
     NotFoundError,
     NotWaitingError,
 )
+from hitl_notebook._http_json import IJSONRoute
 from hitl_notebook._http_models import (
     TEXT_PATTERN,
     AnswerBody,
@@ -48,6 +55,7 @@ from hitl_notebook._http_models import (
     ErrorResponse,
     ParseErrorResponse,
     RunDetail,
+    RunListing,
     RunSummary,
     StartBody,
     Started,
@@ -55,10 +63,11 @@ from hitl_notebook._http_models import (
     WaitingRequest,
     no_nul,
 )
+from hitl_notebook._http_runs import cancel, run_detail, run_summaries, state_word
 from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._store import Store
-from hitl_notebook._time import from_ms, parse_duration
+from hitl_notebook._time import parse_duration
 
 __all__ = ["create_app", "create_router"]
 
@@ -88,6 +97,10 @@ _BODY_ERRORS = _ERRORS | {
     422: {"model": ValidationErrorResponse, "description": "The body does not validate."},
 }
 _READ_ERRORS = _ERRORS | {404: {"model": ErrorResponse, "description": "No such run."}}
+_CANCEL_ERRORS = _READ_ERRORS | {
+    403: {"model": ErrorResponse, "description": "This identity may not answer the run."},
+    409: {"model": ErrorResponse, "description": "The run already ended (done or failed)."},
+}
 _ANSWER_ERRORS = _BODY_ERRORS | {
     403: {"model": ErrorResponse, "description": "This identity may not answer."},
     404: {"model": ErrorResponse, "description": "No such run or request."},
@@ -144,7 +157,7 @@ def create_router(
 
     Caller = Annotated[str, Depends(identify)]
     Reader = Annotated[str | None, Depends(reader)]
-    router = APIRouter(tags=["hitl"])
+    router = APIRouter(tags=["hitl"], route_class=IJSONRoute)
 
     @router.post(
         "/agents",
@@ -169,22 +182,32 @@ def create_router(
     def list_agents(
         _: Reader,
         agent: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        status: Annotated[
+            RunListing | None,
+            Query(
+                description="Only these runs: waiting (for a human, parked ones included), "
+                "running (not ended, not waiting for a human), done, failed or cancelled."
+            ),
+        ] = None,
     ) -> list[RunSummary]:
-        """Every run, oldest first, with its current status."""
-        found = store.run_rows(agent=agent)
-        return [_run_summary(dict(zip(found.columns, row, strict=True))) for row in found.rows]
+        """Every run, oldest first, with its current status and the agent's own."""
+        return run_summaries(store, agent, status)
+
+    @router.get("/agents/waiting", responses=_ERRORS)
+    def list_waiting_agents(
+        _: Reader,
+        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+    ) -> list[RunSummary]:
+        """The runs waiting for a human, oldest first (the DBOS guide's path; the same as
+        ``GET /agents?status=waiting``). A run with the id "waiting" is read at
+        ``GET /agents?status=...`` or through its requests."""
+        return run_summaries(store, agent, "waiting")
 
     @router.get("/agents/{run_id}", responses=_READ_ERRORS)
     def get_agent(run_id: RunIdPath, _: Reader) -> RunDetail:
-        """One run: its state, current status and requests."""
-        return _call(
-            lambda: RunDetail(
-                run_id=run_id,
-                state=store.run_state(run_id),
-                status=store.status(run_id),
-                requests=store.requests(run_id),
-            )
-        )
+        """One run: its state, current status, the agent's own status and its requests, and
+        once it has ended its result or its error (this never waits for the run)."""
+        return _call(lambda: run_detail(store, run_id))
 
     @router.get("/agents/{run_id}/history", responses=_READ_ERRORS)
     def get_history(run_id: RunIdPath, _: Reader) -> list[StatusEvent]:
@@ -200,8 +223,16 @@ def create_router(
 
     @router.post("/agents/{run_id}/respond", responses=_ANSWER_ERRORS)
     def respond_to_agent(run_id: RunIdPath, body: AnswerBody, caller: Caller) -> Decision:
-        """Answer the one request a run waits for, as the authenticated caller."""
+        """Answer the one request a run waits for, as the authenticated caller (the DBOS
+        guide's ``{"response": "confirm"}`` works too)."""
         return _answer(store, run_id, body, caller)
+
+    @router.post("/agents/{run_id}/cancel", responses=_CANCEL_ERRORS)
+    def cancel_agent(run_id: RunIdPath, caller: Caller) -> RunDetail:
+        """Cancel a run, as the authenticated caller (who must be allowed to answer its open
+        requests); its open requests close. Returns the run's detail. A cancelled run cancelled
+        again is 200 (a retry is harmless); a run that is done or failed is 409."""
+        return _call(lambda: cancel(store, run_id, caller))
 
     @router.get(
         "/requests",
@@ -243,8 +274,9 @@ def create_router(
         )
         return [
             WaitingRequest(
-                **{k: v for k, v in item.to_dict().items() if k != "time_left"},
+                **{k: v for k, v in item.to_dict().items() if k not in {"time_left", "run_state"}},
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
+                run_state=state_word(item.run_state, waiting=True),
             )
             for item in waiting
         ]
@@ -311,23 +343,4 @@ def _fail(error: HitlError) -> NoReturn:
     code = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), 400)
     raise HTTPException(
         code, detail=ErrorDetail(error=type(error).__name__, message=str(error)).model_dump()
-    )
-
-
-def _run_summary(row: dict[str, Any]) -> RunSummary:
-    def at(ms: int | None) -> datetime | None:
-        return None if ms is None else from_ms(ms)
-
-    return RunSummary(
-        run_id=row["run_id"],
-        agent=row["agent"],
-        status=row["status"],
-        detail=row["detail"],
-        progress=row["progress"],
-        started_at=from_ms(row["started_at_ms"]),
-        updated_at=from_ms(row["updated_at_ms"]),
-        finished_at=at(row["finished_at_ms"]),
-        waiting_since=at(row["waiting_since_ms"]),
-        open_requests=row["open_requests"] or 0,
-        run_state=row["run_state"],
     )
