@@ -15,8 +15,11 @@ NotWaitingError         409   the run waits for no answer (or for several: name 
 AlreadyDecidedError     409   someone answered first
 DeadlinePassedError     410   too late; recorded as late, the timeout rule applies
 InvalidAnswerError      422   the answer does not fit the request; the agent keeps waiting
+(body too long)         413   a body longer than 1 MiB
 (body or parameter)     422   unknown fields (named), a value of the wrong type, or a body that
-                              is not I-JSON (NaN, lone surrogates: see ``_http_json``)
+                              is not I-JSON or exceeds a limit (NaN, lone surrogates, integers
+                              beyond 2^53, texts over 65,536 characters, nesting deeper than 32
+                              levels: see ``_http_json``)
 ======================  ====  ==============================================================
 
 Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
@@ -47,6 +50,7 @@ from hitl_notebook._errors import (
 )
 from hitl_notebook._http_json import IJSONRoute
 from hitl_notebook._http_models import (
+    MAX_QUERY_TEXT,
     TEXT_PATTERN,
     AnswerBody,
     BulkAnswerBody,
@@ -54,6 +58,7 @@ from hitl_notebook._http_models import (
     ErrorDetail,
     ErrorResponse,
     ParseErrorResponse,
+    QueryText,
     RunDetail,
     RunListing,
     RunSummary,
@@ -61,9 +66,9 @@ from hitl_notebook._http_models import (
     Started,
     ValidationErrorResponse,
     WaitingRequest,
-    no_nul,
 )
 from hitl_notebook._http_runs import cancel, run_detail, run_summaries, state_word
+from hitl_notebook._inbox import SortKey
 from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._store import Store
@@ -94,6 +99,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _BODY_ERRORS = _ERRORS | {
     400: {"model": ParseErrorResponse, "description": "The body is not JSON."},
+    413: {"model": ErrorResponse, "description": "The body is longer than 1 MiB."},
     422: {"model": ValidationErrorResponse, "description": "The body does not validate."},
 }
 _READ_ERRORS = _ERRORS | {404: {"model": ErrorResponse, "description": "No such run."}}
@@ -181,7 +187,7 @@ def create_router(
     @router.get("/agents", responses=_ERRORS)
     def list_agents(
         _: Reader,
-        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
         status: Annotated[
             RunListing | None,
             Query(
@@ -196,7 +202,7 @@ def create_router(
     @router.get("/agents/waiting", responses=_ERRORS)
     def list_waiting_agents(
         _: Reader,
-        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
     ) -> list[RunSummary]:
         """The runs waiting for a human, oldest first (the DBOS guide's path; the same as
         ``GET /agents?status=waiting``). A run with the id "waiting" is read at
@@ -241,32 +247,40 @@ def create_router(
     def list_requests(  # every filter is a query parameter
         *,
         _: Reader,
-        agent: Annotated[list[str] | None, Query(description="Only these agents.")] = None,
+        agent: Annotated[list[QueryText] | None, Query(description="Only these agents.")] = None,
         kind: Annotated[list[RequestKind] | None, Query(description="Only these kinds.")] = None,
-        assignee: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        assignee: Annotated[
+            str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
+        ] = None,
         overdue: bool | None = None,
         older_than: Annotated[
-            str | None, Query(description="Asked at least this long ago: 30m, 1h, 2d.")
+            str | None,
+            Query(
+                description="Asked at least this long ago: 30m, 1h, 2d.",
+                max_length=MAX_QUERY_TEXT,
+            ),
         ] = None,
-        search: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
-        sort: Annotated[str, Query(pattern="^(requested_at|deadline|agent|title)$")] = (
-            "requested_at"
-        ),
+        search: Annotated[
+            str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
+        ] = None,
+        sort: SortKey = "requested_at",
         descending: bool = False,
         limit: Annotated[int | None, Query(ge=0, le=MAX_PAGE)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[WaitingRequest]:
         """The requests waiting for a human (the inbox), filtered, sorted and paged."""
-        age = _call(lambda: parse_duration(older_than)) if older_than is not None else None
+        age = None
+        if older_than is not None:
+            age = _call(lambda: parse_duration(older_than), about="older_than")
         waiting = _call(
             lambda: store.inbox(
-                agent=no_nul(agent),
+                agent=agent,
                 kind=[k.value for k in kind] if kind else None,
                 assignee=assignee,
                 overdue=overdue,
                 older_than=age,
                 search=search,
-                sort=sort,  # type: ignore[arg-type]  # checked by the pattern above
+                sort=sort,
                 descending=descending,
                 limit=limit,
                 offset=offset,
@@ -326,16 +340,18 @@ def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decisio
     return _call(lambda: store.respond(target, **body.answer(), by=caller, channel=CHANNEL))
 
 
-def _call(fn: Callable[[], T]) -> T:
-    """Call the store; its typed errors become HTTP errors with the same message."""
+def _call(fn: Callable[[], T], *, about: str | None = None) -> T:
+    """Call the store; its typed errors become HTTP errors with the same message (a ValueError's
+    prefixed with the parameter it is ``about``)."""
     try:
         return fn()
     except HitlError as error:
         _fail(error)
     except ValueError as error:
+        message = str(error) if about is None else f"{about}: {error}"
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=ErrorDetail(error="ValueError", message=str(error)).model_dump(),
+            detail=ErrorDetail(error="ValueError", message=message).model_dump(),
         ) from None
 
 

@@ -1,11 +1,25 @@
-"""Request bodies read as I-JSON (RFC 7493): JSON that every client and both databases can hold.
+"""The bodies the API reads: I-JSON (RFC 7493) within size limits, checked before anything else.
 
 Python's ``json`` reads more than JSON: ``NaN`` and ``Infinity``, numbers that overflow to
-infinity (``1e400``), lone surrogates (``"\\ud800"``, text that is not Unicode) and keys given
-twice (the last one silently wins). None of these can be stored on Postgres, sent back in a JSON
-response or shown in a frame, so the API refuses them where they enter: before any endpoint or
-validator reads the body, with a 422 that says where in the body the value is and what to send
-instead. Every route of the router reads its body through ``IJSONRoute``.
+infinity (``1e400``), lone surrogates (``"\\ud800"``, text that is not Unicode), keys given twice
+(the last one silently wins). None of these can be stored on Postgres, sent back in a JSON
+response or shown in a frame, and integers beyond 2^53 are silently rounded by JavaScript
+readers (the inbox widget among them). Huge or deeply nested values cost memory and recursion
+in every layer below. So every route of the router reads its body through ``IJSONRoute``, which
+refuses all of these where they enter, before any validator or endpoint sees the body, with a
+status that says which limit and a message that says where in the body (``body.value.amount``):
+
+=========================================  ====  ============================================
+refused                                    code  limit
+=========================================  ====  ============================================
+a body longer than ``MAX_BODY_BYTES``      413   1 MiB
+NaN, Infinity, a float that overflows      422   finite 64-bit floats only
+an integer beyond +-2^53                   422   send it as a string
+a lone surrogate in a text or a key        422   valid Unicode only
+a text or key longer than ``MAX_TEXT``     422   65,536 characters
+nesting deeper than ``MAX_DEPTH``          422   32 levels, the body itself being the first
+a key twice in one object                  422   once
+=========================================  ====  ============================================
 """
 
 from __future__ import annotations
@@ -20,12 +34,20 @@ from fastapi.routing import APIRoute
 
 from hitl_notebook._http_models import ErrorDetail
 
-__all__ = ["IJSONRoute", "read_body"]
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "MAX_TEXT", "IJSONRoute", "read_body"]
 
+MAX_BODY_BYTES = 1 << 20
+"""The longest body read, in bytes."""
+MAX_TEXT = 65_536
+"""The longest text (or key) in a body, in characters."""
+MAX_DEPTH = 32
+"""The deepest nesting of objects and lists in a body (the body itself is level 1)."""
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer every JSON reader holds exactly (a double's 53-bit mantissa)."""
 MAX_SHOWN = 40
 """Keys longer than this are cut short in messages."""
 ERROR = "InvalidJSON"
-"""The ``error`` of the 422 that refuses a body (it is no Python exception)."""
+"""The ``error`` of a refused body (it is no Python exception)."""
 
 
 class _Constant:
@@ -35,17 +57,31 @@ class _Constant:
         self.text = text
 
 
+class _LongInteger:
+    """An integer written with more digits than a safe integer has, found by the walk."""
+
+
 class _Refused(ValueError):
-    """A body that is not I-JSON; the message says why."""
+    """A body outside the limits; the message says where and why."""
 
 
 def read_body(raw: bytes) -> Any:
-    """The body as a Python value; HTTPException 422 when it is not I-JSON.
+    """The body as a Python value; HTTPException 413 or 422 when it is outside the limits.
 
     Malformed JSON raises ``json.JSONDecodeError``, which FastAPI answers with its own 422.
     """
+    if len(raw) > MAX_BODY_BYTES:
+        raise _refusal(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"The body is {len(raw):,} bytes long, more than {MAX_BODY_BYTES:,}; send less.",
+        )
     try:
-        value = json.loads(raw, parse_constant=_Constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            raw,
+            parse_constant=_Constant,
+            parse_int=_integer,
+            object_pairs_hook=_unique_keys,
+        )
         _check(value)
     except json.JSONDecodeError:
         raise
@@ -54,9 +90,7 @@ def read_body(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise _unprocessable("the body is not UTF-8 text") from None
     except RecursionError:
-        raise _unprocessable("the body is nested too deeply to read") from None
-    except ValueError:  # Python reads integers of at most 4300 digits
-        raise _unprocessable("a number has too many digits (4300 at most)") from None
+        raise _unprocessable(f"the body is nested deeper than {MAX_DEPTH} levels") from None
     return value
 
 
@@ -79,6 +113,10 @@ class IJSONRoute(APIRoute):
         return read_as_ijson
 
 
+def _integer(text: str) -> int | _LongInteger:
+    return _LongInteger() if len(text.lstrip("-")) > len(str(MAX_SAFE_INTEGER)) else int(text)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
@@ -89,54 +127,63 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check(value: Any) -> None:
-    """Walk the parsed body (without recursion) and refuse what I-JSON does not allow."""
-    pending: list[tuple[str, Any]] = [("body", value)]
+    """Walk the parsed body (without recursion) and refuse what is outside the limits."""
+    pending: list[tuple[str, int, Any]] = [("body", 1, value)]
     while pending:
-        where, item = pending.pop()
-        if isinstance(item, _Constant):
-            raise _Refused(
-                f"{where} is {item.text}, which JSON has no number for; send a number or null"
-            )
-        if isinstance(item, float) and math.isinf(item):
-            raise _Refused(f"{where} is a number too large for a 64-bit float")
-        if isinstance(item, str) and not _is_unicode(item):
-            raise _Refused(f"{where} {_NOT_UNICODE}")
+        where, depth, item = pending.pop()
+        problem = _problem(item)
+        if problem is not None:
+            raise _Refused(f"{where}: {problem}")
+        if isinstance(item, dict | list) and depth > MAX_DEPTH:
+            raise _Refused(f"{where}: nested deeper than {MAX_DEPTH} levels; send a flatter value")
         if isinstance(item, dict):
             for key, inner in item.items():
-                if not _is_unicode(key):
-                    raise _Refused(f"a key in {where} {_NOT_UNICODE}")
-                step = (
-                    f".{key}"
-                    if key.isidentifier() and len(key) <= MAX_SHOWN
-                    else f"[{_shown(key)}]"
-                )
-                pending.append((where + step, inner))
+                problem = _text_problem(key)
+                if problem is not None:
+                    raise _Refused(f"a key in {where}: {problem}")
+                pending.append((where + _step(key), depth + 1, inner))
         elif isinstance(item, list):
-            pending.extend((f"{where}[{index}]", inner) for index, inner in enumerate(item))
+            pending.extend((f"{where}[{i}]", depth + 1, inner) for i, inner in enumerate(item))
 
 
-_NOT_UNICODE = (
-    "holds a lone surrogate (such as \\ud800), which is not Unicode text; "
-    "escape a character outside the BMP as a surrogate pair, or send it as UTF-8"
-)
+def _problem(item: Any) -> str | None:
+    if isinstance(item, _Constant):
+        return f"{item.text} is not a JSON number; send a number or null"
+    if isinstance(item, float) and math.isinf(item):
+        return "the number is too large for a 64-bit float; send a smaller one"
+    if isinstance(item, _LongInteger) or (
+        type(item) is int and abs(item) > MAX_SAFE_INTEGER  # bool is an int too: not counted
+    ):
+        return "the integer is beyond +-2^53, which not every JSON reader holds exactly; send it as a string"
+    if isinstance(item, str):
+        return _text_problem(item)
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    if len(text) > MAX_TEXT:
+        return f"the text is {len(text):,} characters long, more than {MAX_TEXT:,}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "the text holds a lone surrogate (such as \\ud800), which is not Unicode; send a "
+            "character outside the BMP as a surrogate pair, or as UTF-8"
+        )
+    return None
+
+
+def _step(key: str) -> str:
+    return f".{key}" if key.isidentifier() and len(key) <= MAX_SHOWN else f"[{_shown(key)}]"
 
 
 def _shown(key: str) -> str:
     return repr(key if len(key) <= MAX_SHOWN else key[:MAX_SHOWN] + "...")
 
 
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _unprocessable(reason: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=ErrorDetail(
-            error=ERROR, message=f"The body is not I-JSON (RFC 7493): {reason}."
-        ).model_dump(),
-    )
+    return _refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Refused body: {reason}.")
+
+
+def _refusal(code: int, message: str) -> HTTPException:
+    return HTTPException(code, detail=ErrorDetail(error=ERROR, message=message).model_dump())

@@ -9,14 +9,22 @@ states are people's words (``RunState``), never DBOS's.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 
 __all__ = [
+    "MAX_QUERY_TEXT",
     "NAME_PATTERN",
     "TEXT_PATTERN",
     "AnswerBody",
@@ -26,6 +34,7 @@ __all__ = [
     "ErrorDetail",
     "ErrorResponse",
     "ParseErrorResponse",
+    "QueryText",
     "RunDetail",
     "RunFailure",
     "RunListing",
@@ -40,6 +49,10 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
 TEXT_PATTERN = r"^[^\x00]*$"
+MAX_QUERY_TEXT = 1000
+"""The longest text a query parameter takes, in characters."""
+QueryText = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)]
+"""A text query parameter: no NUL (no database stores it), at most ``MAX_QUERY_TEXT`` long."""
 MAX_BULK = 500
 """At most this many targets in one bulk answer."""
 MAX_NAMED = 10
@@ -66,17 +79,21 @@ RunListing = Literal["waiting", "running", "done", "failed", "cancelled"]
 (started and not ended, not waiting for a human), done, failed (gave up included), cancelled."""
 
 
-def no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in a value (no database stores them in text)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            no_nul(key)
-            no_nul(item)
-    if isinstance(value, list):
-        for item in value:
-            no_nul(item)
+def no_nul(value: Any, info: ValidationInfo) -> Any:
+    """Refuse NUL characters anywhere in a field's value (no database stores them in text),
+    saying where: ``value.note``, ``args[0]``, a key in ``kwargs``."""
+    pending: list[tuple[str, Any]] = [(info.field_name or "value", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise ValueError(f"{where} holds a NUL character, which no database stores in text")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    raise ValueError(f"a key in {where} holds a NUL character")
+                pending.append((f"{where}.{key}", inner))
+        if isinstance(item, list):
+            pending.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
     return value
 
 
