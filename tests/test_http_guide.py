@@ -20,7 +20,7 @@ from hitl_notebook import testing
 from hitl_notebook._http_models import RunState
 from hitl_notebook._models import run_state_word
 from hitl_notebook.http import TokenAuth, create_app
-from tests.agents import Assigned, Failing, Waiter, Writer
+from tests.agents import Assigned, Chooser, Failing, Waiter, Writer
 
 TOKENS = {"alice": "alice-token-123", "bob": "bob-token-4567", "eve": "eve-token-89012"}
 DBOS_WORDS = re.compile(r"\b(PENDING|ENQUEUED|DELAYED|SUCCESS|ERROR|CANCELLED)\b")
@@ -112,7 +112,14 @@ def test_the_guides_confirm_and_deny_answer_a_run(client: TestClient) -> None:
 
 
 def test_a_response_answers_by_request_id_and_in_bulk_with_a_comment(client: TestClient) -> None:
-    """The response field works on every answer endpoint, and goes with a comment."""
+    """The response field works on every answer endpoint, for every kind, with a comment."""
+    pick, write = Chooser.start(), Writer.start()
+    for run, word, outcome in [(pick, "green", "chose"), (write, "ship it", "answered")]:
+        testing.wait_for_request(run)
+        decided = ok(
+            client.post(f"/agents/{run.id}/respond", json={"response": word}, headers=as_("bob"))
+        )
+        assert (decided["outcome"], decided["value"]) == (outcome, word)
     one, many = start(client, "one"), [start(client, "two"), start(client, "three")]
     (request,) = hitl.run(one).requests()
     decided = ok(

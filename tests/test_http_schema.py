@@ -22,6 +22,9 @@ from hitl_notebook import testing
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser
 
+# DBOS's queue thread jitters its polls with ``random``, which hypothesis takes for a strategy
+# using the global random state while it draws.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 TOKEN = "schema-token-0123"
 CHECKS = [
     not_a_server_error,

@@ -188,25 +188,26 @@ def create_router(
     def list_agents(
         _: Reader,
         agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
-        status: Annotated[
+        listing: Annotated[
             RunListing | None,
             Query(
+                alias="status",
                 description="Only these runs: waiting (for a human, parked ones included), "
-                "running (not ended, not waiting for a human), done, failed or cancelled."
+                "running (not ended, not waiting for a human), done, failed or cancelled.",
             ),
         ] = None,
     ) -> list[RunSummary]:
         """Every run, oldest first, with its current status and the agent's own."""
-        return run_summaries(store, agent, status)
+        return run_summaries(store, agent, listing)
 
     @router.get("/agents/waiting", responses=_ERRORS)
     def list_waiting_agents(
         _: Reader,
         agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
     ) -> list[RunSummary]:
-        """The runs waiting for a human, oldest first (the DBOS guide's path; the same as
-        ``GET /agents?status=waiting``). A run with the id "waiting" is read at
-        ``GET /agents?status=...`` or through its requests."""
+        """The runs waiting for a human, oldest first: the DBOS guide's path, the same list as
+        ``GET /agents?status=waiting`` (so the detail of a run whose id is "waiting" is not
+        served here: read its requests)."""
         return run_summaries(store, agent, "waiting")
 
     @router.get("/agents/{run_id}", responses=_READ_ERRORS)
