@@ -51,7 +51,7 @@ def test_start_list_answer_and_read_a_run(client: TestClient) -> None:
     assert (body["agent"], body["queued"], body["requester"]) == ("Writer", False, "alice")
     run_id = body["run_id"]
     item = wait_waiting(client, run_id)
-    assert (item["kind"], item["title"], item["run_state"]) == ("text", "Say something", "PENDING")
+    assert (item["kind"], item["title"], item["run_state"]) == ("text", "Say something", "waiting")
 
     answered = client.post(
         f"/agents/{run_id}/respond", json={"text": "hello", "comment": "hi"}, headers=as_("bob")
@@ -67,7 +67,8 @@ def test_start_list_answer_and_read_a_run(client: TestClient) -> None:
     assert hitl.run(run_id).result(timeout=30) == "hello"
 
     detail = client.get(f"/agents/{run_id}", headers=as_("bob")).json()
-    assert (detail["state"], detail["status"]["status"]) == ("SUCCESS", "finished")
+    assert (detail["state"], detail["status"]["status"]) == ("done", "finished")
+    assert (detail["agent"], detail["result"], detail["error"]) == ("Writer", "hello", None)
     assert detail["requests"][0]["decision"]["by"] == "bob"
     history = client.get(f"/agents/{run_id}/history", headers=as_("bob")).json()
     assert [event["status"] for event in history] == ["working", "waiting", "resumed", "finished"]
@@ -198,6 +199,13 @@ def test_queued_starts_and_the_agent_allowlist(client: TestClient, db_url: str) 
     assert queued.status_code == 201, queued.text
     assert (queued.json()["run_id"], queued.json()["queued"]) == ("q-1", True)
     assert hitl.store().run_state("q-1") == "ENQUEUED"
+    detail = client.get("/agents/q-1", headers=as_("alice")).json()
+    assert (detail["state"], detail["agent"], detail["status"], detail["result"]) == (
+        "queued",
+        None,
+        None,
+        None,
+    )
     reserved = client.post(
         "/agents", json={"agent": "Writer", "kwargs": {"run_id": "x"}}, headers=as_("alice")
     )
@@ -263,10 +271,18 @@ class TestSecurity:
     def test_the_body_cannot_claim_another_identity(self, client: TestClient) -> None:
         run = Guarded.start(["alice"], requester="bob")
         testing.wait_for_request(run)
-        answered = client.post(
+        claimed = client.post(
             f"/agents/{run.id}/respond",
             json={"approve": True, "by": "bob", "channel": "python"},
             headers=as_("alice"),
+        )
+        assert claimed.status_code == 422, claimed.text
+        (problem,) = claimed.json()["detail"]
+        assert problem["msg"].startswith("unknown fields 'by', 'channel'; who answers is the ")
+        assert "authenticated caller" in problem["msg"]
+        self.still_waiting(run)
+        answered = client.post(
+            f"/agents/{run.id}/respond", json={"approve": True}, headers=as_("alice")
         )
         assert answered.status_code == 200
         assert (answered.json()["by"], answered.json()["channel"]) == ("alice", "http")

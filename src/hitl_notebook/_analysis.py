@@ -27,10 +27,16 @@ class Rows:
     rows: Sequence[tuple[Any, ...]]
 
 
-def run_rows(conn: sa.Connection, agent: str | None = None, *, waiting: bool | None = None) -> Rows:
+def run_rows(
+    conn: sa.Connection,
+    agent: str | None = None,
+    *,
+    waiting: bool | None = None,
+    run_id: str | None = None,
+) -> Rows:
     """One row per run: current status, the agent's own status, times, open requests (of runs
     that can still be answered), DBOS state. ``waiting``: only runs waiting for a human (True) or
-    only the others (False)."""
+    only the others (False); ``run_id``: only that run."""
     open_requests = (
         sa.select(
             requests.c.run_id,
@@ -65,8 +71,12 @@ def run_rows(conn: sa.Connection, agent: str | None = None, *, waiting: bool | N
     )
     if agent is not None:
         query = query.where(runs.c.agent == agent)
+    if run_id is not None:
+        query = query.where(runs.c.run_id == run_id)
     if waiting is not None:
-        is_waiting = sa.and_(active, open_requests.c.open_requests > 0)
+        # COALESCE: a run with no open request has NULL here, and NOT (active AND NULL) is NULL,
+        # which would drop every running run from the others.
+        is_waiting = sa.and_(active, sa.func.coalesce(open_requests.c.open_requests, 0) > 0)
         query = query.where(is_waiting if waiting else sa.not_(is_waiting))
     return _rows(conn, query)
 

@@ -7,22 +7,31 @@ store's typed errors to status codes with the Python API's own messages:
 error                   code  meaning
 ======================  ====  ==============================================================
 (no or unknown token)   401   authenticate with ``Authorization: Bearer <token>``
-NotAllowedError         403   this identity may not answer this request (assignees, requester)
+NotAllowedError         403   this identity may not answer this request (assignees, requester),
+                              nor cancel a run whose open requests it may not answer
 NotFoundError           404   no such run or request
-NotWaitingError         409   the run waits for no answer (or for several: name one)
+NotWaitingError         409   the run waits for no answer (or for several: name one), or it
+                              ended (done or failed) before a cancel
 AlreadyDecidedError     409   someone answered first
 DeadlinePassedError     410   too late; recorded as late, the timeout rule applies
 InvalidAnswerError      422   the answer does not fit the request; the agent keeps waiting
+(body too long)         413   a body longer than 1 MiB
+(body or parameter)     422   unknown fields (named), a value of the wrong type, or a body that
+                              is not I-JSON or exceeds a limit (NaN, lone surrogates, integers
+                              beyond 2^53, texts over 65,536 characters, nesting deeper than 32
+                              levels: see ``_http_json``)
 ======================  ====  ==============================================================
 
-Who answers is the authenticated identity, never a field of the body. Tokens are not logged.
+Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
+DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
+"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunState``). Tokens
+are not logged.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 # run time, and they refer to dependencies built inside ``create_router``.
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
@@ -39,7 +48,9 @@ from hitl_notebook._errors import (
     NotFoundError,
     NotWaitingError,
 )
+from hitl_notebook._http_json import IJSONRoute
 from hitl_notebook._http_models import (
+    MAX_QUERY_TEXT,
     TEXT_PATTERN,
     AnswerBody,
     BulkAnswerBody,
@@ -47,18 +58,21 @@ from hitl_notebook._http_models import (
     ErrorDetail,
     ErrorResponse,
     ParseErrorResponse,
+    QueryText,
     RunDetail,
+    RunListing,
     RunSummary,
     StartBody,
     Started,
     ValidationErrorResponse,
     WaitingRequest,
-    no_nul,
 )
+from hitl_notebook._http_runs import cancel, run_detail, run_summaries, state_word
+from hitl_notebook._inbox import SortKey
 from hitl_notebook._models import Decision, Request, RequestKind, StatusEvent
 from hitl_notebook._runtime import current_or_none
 from hitl_notebook._store import Store
-from hitl_notebook._time import from_ms, parse_duration
+from hitl_notebook._time import parse_duration
 
 __all__ = ["create_app", "create_router"]
 
@@ -85,9 +99,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _BODY_ERRORS = _ERRORS | {
     400: {"model": ParseErrorResponse, "description": "The body is not JSON."},
+    413: {"model": ErrorResponse, "description": "The body is longer than 1 MiB."},
     422: {"model": ValidationErrorResponse, "description": "The body does not validate."},
 }
 _READ_ERRORS = _ERRORS | {404: {"model": ErrorResponse, "description": "No such run."}}
+_CANCEL_ERRORS = _READ_ERRORS | {
+    403: {"model": ErrorResponse, "description": "This identity may not answer the run."},
+    409: {"model": ErrorResponse, "description": "The run already ended (done or failed)."},
+}
 _ANSWER_ERRORS = _BODY_ERRORS | {
     403: {"model": ErrorResponse, "description": "This identity may not answer."},
     404: {"model": ErrorResponse, "description": "No such run or request."},
@@ -144,7 +163,7 @@ def create_router(
 
     Caller = Annotated[str, Depends(identify)]
     Reader = Annotated[str | None, Depends(reader)]
-    router = APIRouter(tags=["hitl"])
+    router = APIRouter(tags=["hitl"], route_class=IJSONRoute)
 
     @router.post(
         "/agents",
@@ -168,23 +187,34 @@ def create_router(
     @router.get("/agents", responses=_ERRORS)
     def list_agents(
         _: Reader,
-        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
+        listing: Annotated[
+            RunListing | None,
+            Query(
+                alias="status",
+                description="Only these runs: waiting (for a human, parked ones included), "
+                "running (not ended, not waiting for a human), done, failed or cancelled.",
+            ),
+        ] = None,
     ) -> list[RunSummary]:
-        """Every run, oldest first, with its current status."""
-        found = store.run_rows(agent=agent)
-        return [_run_summary(dict(zip(found.columns, row, strict=True))) for row in found.rows]
+        """Every run, oldest first, with its current status and the agent's own."""
+        return run_summaries(store, agent, listing)
+
+    @router.get("/agents/waiting", responses=_ERRORS)
+    def list_waiting_agents(
+        _: Reader,
+        agent: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)] = None,
+    ) -> list[RunSummary]:
+        """The runs waiting for a human, oldest first: the DBOS guide's path, the same list as
+        ``GET /agents?status=waiting`` (so the detail of a run whose id is "waiting" is not
+        served here: read its requests)."""
+        return run_summaries(store, agent, "waiting")
 
     @router.get("/agents/{run_id}", responses=_READ_ERRORS)
     def get_agent(run_id: RunIdPath, _: Reader) -> RunDetail:
-        """One run: its state, current status and requests."""
-        return _call(
-            lambda: RunDetail(
-                run_id=run_id,
-                state=store.run_state(run_id),
-                status=store.status(run_id),
-                requests=store.requests(run_id),
-            )
-        )
+        """One run: its state, current status, the agent's own status and its requests, and
+        once it has ended its result or its error (this never waits for the run)."""
+        return _call(lambda: run_detail(store, run_id))
 
     @router.get("/agents/{run_id}/history", responses=_READ_ERRORS)
     def get_history(run_id: RunIdPath, _: Reader) -> list[StatusEvent]:
@@ -200,8 +230,16 @@ def create_router(
 
     @router.post("/agents/{run_id}/respond", responses=_ANSWER_ERRORS)
     def respond_to_agent(run_id: RunIdPath, body: AnswerBody, caller: Caller) -> Decision:
-        """Answer the one request a run waits for, as the authenticated caller."""
+        """Answer the one request a run waits for, as the authenticated caller (the DBOS
+        guide's ``{"response": "confirm"}`` works too)."""
         return _answer(store, run_id, body, caller)
+
+    @router.post("/agents/{run_id}/cancel", responses=_CANCEL_ERRORS)
+    def cancel_agent(run_id: RunIdPath, caller: Caller) -> RunDetail:
+        """Cancel a run, as the authenticated caller (who must be allowed to answer its open
+        requests); its open requests close. Returns the run's detail. A cancelled run cancelled
+        again is 200 (a retry is harmless); a run that is done or failed is 409."""
+        return _call(lambda: cancel(store, run_id, caller))
 
     @router.get(
         "/requests",
@@ -210,32 +248,40 @@ def create_router(
     def list_requests(  # every filter is a query parameter
         *,
         _: Reader,
-        agent: Annotated[list[str] | None, Query(description="Only these agents.")] = None,
+        agent: Annotated[list[QueryText] | None, Query(description="Only these agents.")] = None,
         kind: Annotated[list[RequestKind] | None, Query(description="Only these kinds.")] = None,
-        assignee: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
+        assignee: Annotated[
+            str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
+        ] = None,
         overdue: bool | None = None,
         older_than: Annotated[
-            str | None, Query(description="Asked at least this long ago: 30m, 1h, 2d.")
+            str | None,
+            Query(
+                description="Asked at least this long ago: 30m, 1h, 2d.",
+                max_length=MAX_QUERY_TEXT,
+            ),
         ] = None,
-        search: Annotated[str | None, Query(pattern=TEXT_PATTERN)] = None,
-        sort: Annotated[str, Query(pattern="^(requested_at|deadline|agent|title)$")] = (
-            "requested_at"
-        ),
+        search: Annotated[
+            str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
+        ] = None,
+        sort: SortKey = "requested_at",
         descending: bool = False,
         limit: Annotated[int | None, Query(ge=0, le=MAX_PAGE)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[WaitingRequest]:
         """The requests waiting for a human (the inbox), filtered, sorted and paged."""
-        age = _call(lambda: parse_duration(older_than)) if older_than is not None else None
+        age = None
+        if older_than is not None:
+            age = _call(lambda: parse_duration(older_than), about="older_than")
         waiting = _call(
             lambda: store.inbox(
-                agent=no_nul(agent),
+                agent=agent,
                 kind=[k.value for k in kind] if kind else None,
                 assignee=assignee,
                 overdue=overdue,
                 older_than=age,
                 search=search,
-                sort=sort,  # type: ignore[arg-type]  # checked by the pattern above
+                sort=sort,
                 descending=descending,
                 limit=limit,
                 offset=offset,
@@ -243,8 +289,9 @@ def create_router(
         )
         return [
             WaitingRequest(
-                **{k: v for k, v in item.to_dict().items() if k != "time_left"},
+                **{k: v for k, v in item.to_dict().items() if k not in {"time_left", "run_state"}},
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
+                run_state=state_word(item.run_state, waiting=True),
             )
             for item in waiting
         ]
@@ -294,16 +341,18 @@ def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decisio
     return _call(lambda: store.respond(target, **body.answer(), by=caller, channel=CHANNEL))
 
 
-def _call(fn: Callable[[], T]) -> T:
-    """Call the store; its typed errors become HTTP errors with the same message."""
+def _call(fn: Callable[[], T], *, about: str | None = None) -> T:
+    """Call the store; its typed errors become HTTP errors with the same message (a ValueError's
+    prefixed with the parameter it is ``about``)."""
     try:
         return fn()
     except HitlError as error:
         _fail(error)
     except ValueError as error:
+        message = str(error) if about is None else f"{about}: {error}"
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=ErrorDetail(error="ValueError", message=str(error)).model_dump(),
+            detail=ErrorDetail(error="ValueError", message=message).model_dump(),
         ) from None
 
 
@@ -311,23 +360,4 @@ def _fail(error: HitlError) -> NoReturn:
     code = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), 400)
     raise HTTPException(
         code, detail=ErrorDetail(error=type(error).__name__, message=str(error)).model_dump()
-    )
-
-
-def _run_summary(row: dict[str, Any]) -> RunSummary:
-    def at(ms: int | None) -> datetime | None:
-        return None if ms is None else from_ms(ms)
-
-    return RunSummary(
-        run_id=row["run_id"],
-        agent=row["agent"],
-        status=row["status"],
-        detail=row["detail"],
-        progress=row["progress"],
-        started_at=from_ms(row["started_at_ms"]),
-        updated_at=from_ms(row["updated_at_ms"]),
-        finished_at=at(row["finished_at_ms"]),
-        waiting_since=at(row["waiting_since_ms"]),
-        open_requests=row["open_requests"] or 0,
-        run_state=row["run_state"],
     )

@@ -363,11 +363,15 @@ class Store:
 
     inbox_async = _async_twin(inbox)
 
-    def run_rows(self, *, agent: str | None = None, waiting: bool | None = None) -> Rows:
+    def run_rows(
+        self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
+    ) -> Rows:
         """One row per run (for ``hitl.agents()``); ``waiting``: only runs waiting for a human
-        (True), or only the others (False)."""
+        (True), or only the others (False); ``run_id``: only that run (no row before it starts)."""
+        if run_id is not None:
+            _check_id(run_id)
         with self.database.autocommit.connect() as conn:
-            return run_rows(conn, agent, waiting=waiting)
+            return run_rows(conn, agent, waiting=waiting, run_id=run_id)
 
     def history_rows(self, run_id: str | None = None) -> Rows:
         """Every status transition (for ``hitl.history()``); NotFoundError for an unknown run."""
