@@ -151,3 +151,9 @@ def test_messages_land_where_the_sdk_reads_them() -> None:
         assert _dbos_internals.consume_message(conn, messages[0].message_id)
         assert not _dbos_internals.consume_message(conn, messages[0].message_id)
     assert _dbos_internals.MESSAGES_CHANNEL == "dbos_notifications_channel"
+
+
+def test_the_default_database_file_is_the_one_dbos_derives_from_the_app_name() -> None:
+    """What the dbos CLI uses for a dbos-config.yaml without a URL (``_app_name_to_db_name``)."""
+    assert _dbos_internals.dbos_default_database("my-App 2") == "my_app_2.sqlite"
+    assert _dbos_internals.dbos_default_database("1st") == "_1st.sqlite"

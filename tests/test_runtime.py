@@ -45,14 +45,18 @@ def test_database_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert resolve_database_url(str(tmp_path / "a.sqlite")) == f"sqlite:///{tmp_path / 'a.sqlite'}"
 
 
-def test_an_unset_variable_in_dbos_config_falls_back_to_the_default(
+def test_a_dbos_config_without_a_url_means_dbos_own_default_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`${VAR}` with VAR unset means "not configured", not an empty URL."""
-    (tmp_path / "dbos-config.yaml").write_text("name: hitl\nsystem_database_url: ${NOT_SET_HERE}\n")
-    monkeypatch.chdir(tmp_path)
+    """`${VAR}` with VAR unset means "not configured": DBOS's default file for the app's name,
+    beside the yaml (what the dbos CLI uses there), also from a folder below it."""
+    (tmp_path / "dbos-config.yaml").write_text(
+        "name: my-app\nsystem_database_url: ${NOT_SET_HERE}\n"
+    )
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
     monkeypatch.delenv("NOT_SET_HERE", raising=False)
-    assert resolve_database_url() == f"sqlite:///{default_sqlite_path()}"
+    assert resolve_database_url() == f"sqlite:///{tmp_path.resolve() / 'my_app.sqlite'}"
 
 
 def test_a_bad_url_is_a_clear_configuration_error() -> None:
@@ -163,3 +167,27 @@ def test_the_dbos_cli_sees_the_same_runs(db_url: str) -> None:
     )
     rows = {row["workflow_id"]: row for row in json.loads(listed.stdout)}
     assert rows["visible-to-dbos"]["name"] == "hitl.agent"
+
+
+def test_the_dbos_cli_in_a_project_folder_sees_the_sdks_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside a dbos-config.yaml without a URL, plain `dbos workflow list` and hitl agree."""
+    (tmp_path / "dbos-config.yaml").write_text(
+        "name: refunds\nlanguage: python\nsystem_database_url: ${DBOS_SYSTEM_DATABASE_URL}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    with testing.launched(resolve_database_url(), executor="pytest"):
+        run = Writer.start(run_id="seen-by-the-dbos-cli")
+        testing.wait_for_request(run)
+        listed = subprocess.run(
+            [str(Path(sys.executable).with_name("dbos")), "workflow", "list"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            cwd=tmp_path,
+        )
+        run.cancel(by="tests")
+    assert "seen-by-the-dbos-cli" in {row["workflow_id"] for row in json.loads(listed.stdout)}
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["refunds.sqlite"]

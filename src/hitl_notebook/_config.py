@@ -4,8 +4,10 @@ Looked up in this order, the first that is set wins:
 
 1. the ``database`` argument of ``launch()`` / ``connect()`` (a URL, or a path to a SQLite file);
 2. the environment variable ``HITL_DATABASE_URL``, then ``DBOS_SYSTEM_DATABASE_URL``;
-3. ``system_database_url`` in the nearest ``dbos-config.yaml`` (this directory or a parent), the
-   file the ``dbos`` CLI reads too, with ``${VAR}`` taken from the environment;
+3. the nearest ``dbos-config.yaml`` (this directory or a parent), the file the ``dbos`` CLI reads
+   too: its ``system_database_url`` (``${VAR}`` taken from the environment), or, when that is
+   not set, DBOS's own default for it, ``<name>.sqlite`` beside the file, so that ``dbos
+   workflow list`` run in that folder shows the same runs;
 4. the embedded default: ``hitl.sqlite`` in ``HITL_HOME`` if set, else in the user data directory
    (``~/.local/share/hitl_notebook`` on Linux), whatever directory a notebook runs in.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
+from hitl_notebook._dbos_internals import dbos_default_database
 from hitl_notebook._errors import ConfigurationError
 
 __all__ = ["default_sqlite_path", "find_dbos_config", "resolve_database_url"]
@@ -69,10 +72,16 @@ def _url_from_config(path: Path) -> str | None:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigurationError(f"Cannot read {path}: {error}") from error
-    raw = data.get("system_database_url") if isinstance(data, dict) else None
-    if not raw:
+    if not isinstance(data, dict):
         return None
-    return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), str(raw)).strip() or None
+    raw = data.get("system_database_url")
+    url = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), str(raw or "")).strip()
+    if url:
+        return url
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return f"sqlite:///{path.parent.resolve() / dbos_default_database(name)}"
 
 
 def _as_url(value: str, *, source: str) -> str:

@@ -12,6 +12,7 @@
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **Recovery of another executor's runs** (``requeue_for_recovery``): the step DBOS's own recovery
   takes for each pending run, used to hand a dead worker's runs to the live ones.
+- **The default database file** DBOS and its CLI use for a ``dbos-config.yaml`` without a URL.
 - **Messages** (``DBOS.send``, ``DBOSClient.send``): the ``notifications`` table they land in, the
   topic DBOS stores for "no topic", the channel Postgres announces them on, and how a message's
   value is read back; a message to a waiting run is taken as an answer (``_dbos_messages``).
@@ -28,6 +29,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from dbos import DBOSClient
 from dbos._dbos import _get_dbos_instance
+from dbos._dbos_config import _app_name_to_db_name
 from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
 from dbos._serialization import DefaultSerializer, deserialize_value
 from dbos._sys_db import _dbos_notifications_channel, _dbos_null_topic
@@ -45,6 +47,7 @@ __all__ = [
     "Stopped",
     "Woken",
     "consume_message",
+    "dbos_default_database",
     "executing_state",
     "messages_to",
     "park",
@@ -297,6 +300,11 @@ def sweep(
         .values(status="ENQUEUED", updated_at=now_ms)
     )
     return woken.rowcount
+
+
+def dbos_default_database(app_name: str) -> str:
+    """The SQLite file DBOS (and its CLI) uses for an application with no database URL set."""
+    return f"{_app_name_to_db_name(app_name)}.sqlite"
 
 
 def set_internal_queue_polling(seconds: float) -> None:
