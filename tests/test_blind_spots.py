@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import hitl_notebook as hitl
-from hitl_notebook import testing
-from hitl_notebook._database import answers
+from hitl_notebook import _answering, testing
+from hitl_notebook._database import Database, answers
 from hitl_notebook._dbos_internals import PARKED_STATE
 from hitl_notebook._store import Store
 from hitl_notebook.http import create_app
@@ -167,14 +167,14 @@ def all_read_then_answer(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
     only the database's first-answer-wins rule can pick the winner.
     """
     barrier = threading.Barrier(RACERS, timeout=60)
-    real_target_request = Store._target_request
+    real_target_request = _answering.target_request
 
-    def target_request_then_wait(self: Store, target: str) -> hitl.Request:
-        request = real_target_request(self, target)
+    def target_request_then_wait(database: Database, target: str) -> hitl.Request:
+        request = real_target_request(database, target)
         barrier.wait()
         return request
 
-    monkeypatch.setattr(Store, "_target_request", target_request_then_wait)
+    monkeypatch.setattr(_answering, "target_request", target_request_then_wait)
     return barrier
 
 

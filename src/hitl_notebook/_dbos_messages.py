@@ -26,6 +26,7 @@ import logging
 from collections.abc import Collection
 from typing import Any, NamedTuple
 
+from hitl_notebook._answering import answer
 from hitl_notebook._dbos_internals import Message, consume_message, messages_to
 from hitl_notebook._errors import AnswerError, DeadlinePassedError, NotFoundError
 from hitl_notebook._records import has_open_request, record_answer
@@ -59,7 +60,7 @@ def _answer(store: Store, message: Message) -> None:
     by: str | None = None
     try:
         fields, by, comment = _read(message)
-        store.respond_as(by, target, comment=comment, channel=CHANNEL, **fields)
+        answer(store.database, by, target, comment=comment, channel=CHANNEL, **fields)
     except DeadlinePassedError:
         pass  # recorded as late by the store
     except NotFoundError as error:
