@@ -428,7 +428,7 @@ function renderInbox({ model, el }) {
     });
     cancel.addEventListener("click", () => bulkConfirm.replaceChildren());
     bulkConfirm.append(
-      h("span", { class: "hitl-bulk-plan", text: `${approve ? "Approve" : "Reject"} ${fit.length}: ${fit.map((row) => row.id).join(", ")}. ${skippedText}` }),
+      h("span", { class: "hitl-bulk-plan", text: `${approve ? "Approve" : "Reject"} ${fit.length}: ${fit.map((row) => row.id).join(", ")}.${skippedText ? ` ${skippedText}` : ""}` }),
       send, cancel);
   };
   bulkApprove.addEventListener("click", () => bulk(true));
