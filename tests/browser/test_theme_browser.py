@@ -115,12 +115,19 @@ CONTRAST_JS = """() => {
 DBOS_STATES = re.compile(r"\b(PENDING|ENQUEUED|DELAYED|SUCCESS|ERROR|CANCELLED)\b")
 
 
+THEMES = {"JupyterLab Dark": "#111", "JupyterLab Light": "white"}
+"""Each theme and its --jp-layout-color0, which says its stylesheet has been applied."""
+
+
 def _theme(page: Page, name: str) -> None:
     page.evaluate(
         "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", name
     )
-    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme", arg=name)
-    page.wait_for_timeout(500)  # the theme's stylesheet applies after the attribute flips
+    page.wait_for_function(
+        """([theme, layout]) => document.body.dataset.jpThemeName === theme
+          && getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() === layout""",
+        arg=[name, THEMES[name]],
+    )
 
 
 def _measure(page: Page) -> list[dict[str, Any]]:
