@@ -19,6 +19,7 @@ from hitl_notebook._widget_text import (
     MAX_FIELDS,
     at_deadline,
     markdown_html,
+    markdown_text,
     proposal_rows,
     request_actions,
     status_text,
@@ -100,6 +101,14 @@ def test_links_open_in_a_new_tab_without_the_opener() -> None:
     """A link in a body cannot reach back into the notebook page."""
     (link,) = [a for tag, a in _elements(markdown_html("[x](https://a.example)")) if tag == "a"]
     assert (link["target"], link["rel"]) == ("_blank", "noopener noreferrer nofollow")
+
+
+def test_a_row_previews_the_bodys_words_without_markdown_marks() -> None:
+    """``**damaged** [order](u)`` previews as ``damaged order``; HTML stays text."""
+    body = "The customer says: **damaged**\non arrival. [Order](https://x.example) `B-3`\n\n- one"
+    assert markdown_text(body) == "The customer says: damaged on arrival. Order B-3 one"
+    assert markdown_text("<b>hi</b>") == "<b>hi</b>"
+    assert markdown_text(None) == ""
 
 
 def test_empty_and_huge_bodies() -> None:

@@ -20,7 +20,7 @@ from hitl_notebook._store import Store, default_responder
 from hitl_notebook._time import from_ms, now_ms
 from hitl_notebook._widget_answers import answer, answer_many, details, edit_form
 from hitl_notebook._widget_live import LiveWidget, escape
-from hitl_notebook._widget_text import request_facts, status_text
+from hitl_notebook._widget_text import markdown_text, request_facts, status_text
 
 __all__ = ["InboxWidget", "Patch", "Row", "Snapshot", "inbox_widget"]
 
@@ -336,7 +336,7 @@ def _iso(ms: int | None) -> str:
 
 
 def _row(item: InboxItem, responder: str) -> Row:
-    body = item.body
+    body = markdown_text(item.body) or None
     if body is not None and len(body) > BODY_PREVIEW:
         body = body[:BODY_PREVIEW] + "…"
     state = run_state_word(item.run_state, waiting=True)

@@ -28,6 +28,7 @@ __all__ = [
     "RequestFacts",
     "at_deadline",
     "markdown_html",
+    "markdown_text",
     "proposal_rows",
     "request_actions",
     "request_facts",
@@ -189,3 +190,20 @@ def markdown_html(text: str | None) -> str:
         text = text[:MAX_BODY] + "…"
     html: str = _MARKDOWN.render(text)
     return html
+
+
+def markdown_text(text: str | None) -> str:
+    """``text``'s words without Markdown's marks (for a one-line preview): ``**a** [b](u)`` is ``a b``."""
+    if not text:
+        return ""
+    words: list[str] = []
+    for block in _MARKDOWN.parse(text[:MAX_BODY]):
+        if block.type == "inline" and block.children:
+            words.append("".join(_BREAKS.get(t.type, t.content) for t in block.children))
+        elif block.type in ("fence", "code_block"):
+            words.append(block.content.strip())
+    return " ".join(word for word in words if word)
+
+
+_BREAKS = {"softbreak": " ", "hardbreak": " "}
+"""Line breaks in a preview (marks such as ``**`` have no content and add nothing)."""
