@@ -101,9 +101,11 @@ FIRST_ROWS_JS = """() => new Promise((resolve) => {
   void window.jupyterapp.commands.execute('notebook:run-cell');
 })"""
 CLICK_JS = """(id) => {
-  const button = document.querySelector(`tr.hitl-row[data-id="${id}"] button.hitl-approve`);
+  // Approve opens a box for an optional comment; the answer leaves with "Send approval".
+  document.querySelector(`tr.hitl-row[data-id="${id}"] button.hitl-approve`).click();
+  const send = document.querySelector(`tr.hitl-panel-row[data-id="${id}"] button.hitl-send-approve`);
   const at = Date.now();
-  button.click();
+  send.click();
   return at;
 }"""
 

@@ -8,6 +8,8 @@ The database and DBOS are real (SQLite and Postgres).
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
@@ -26,6 +28,30 @@ from hitl_notebook._widget_inbox import InboxWidget
 from hitl_notebook._widget_live import LiveWidget, live_widgets
 from hitl_notebook._widget_run import RunWidget
 from tests.agents import Approver, Chooser, Editor, Writer
+
+DBOS_STATES = re.compile(
+    r"\b(PENDING|ENQUEUED|DELAYED|SUCCESS|ERROR|CANCELLED|MAX_RECOVERY_ATTEMPTS_EXCEEDED)\b"
+)
+
+
+class Invoice(BaseModel):
+    number: str
+    amount: float
+    lines: list[dict[str, Any]] = []
+
+
+class Gatekeeper(hitl.Agent):
+    """Asks the finance team about an invoice; whoever started the run may not approve it."""
+
+    def run(self, body: str | None = None) -> str:
+        decision = self.request_approval(
+            "Pay the invoice?",
+            body=body,
+            proposal=Invoice(number="I-7", amount=99.5, lines=[{"sku": "S-1", "qty": 2}]),
+            assignees=["bob", "carol"],
+            allow_requester=False,
+        )
+        return decision.outcome.value
 
 
 class RecordingComm(comm.base_comm.BaseComm):  # type: ignore[misc]
@@ -205,12 +231,14 @@ def test_approve_reject_choose_and_answer_from_the_widget(tmp_path: Path) -> Non
     a, r, c, t = _waiting(approve_run, reject_run, choose_run, answer_run)
     widget = inbox_widget()
 
-    assert click(widget, type="respond", request_id=a, approve=True)["ok"]
+    approved = click(widget, type="respond", request_id=a, approve=True, comment="fine by me")
+    assert approved["ok"]
+    assert approved["message"].startswith(f"“Refund?” ({a}): approved by alice at ")
     assert click(widget, type="respond", request_id=r, approve=False, comment="too much")["ok"]
     assert click(widget, type="respond", request_id=c, choice="green")["ok"]
     reply = click(widget, type="respond", request_id=t, text="ship it")
     assert reply["ok"]
-    assert reply["message"].startswith("Answered by alice at ")
+    assert reply["message"].startswith(f"“Say something” ({t}): answered by alice at ")
 
     assert approve_run.result(timeout=30)["outcome"] == "approved"
     assert reject_run.result(timeout=30)["outcome"] == "rejected"
@@ -218,6 +246,7 @@ def test_approve_reject_choose_and_answer_from_the_widget(tmp_path: Path) -> Non
     assert answer_run.result(timeout=30) == "ship it"
     rejected = reject_run.decisions()[0]
     assert (rejected.by, rejected.channel, rejected.comment) == ("alice", "widget", "too much")
+    assert approve_run.decisions()[0].comment == "fine by me"
     assert widget.rows == []
     assert widget.total == 0
 
@@ -306,7 +335,7 @@ def test_a_click_that_loses_the_race_says_who_decided(tmp_path: Path) -> None:
     reply = click(widget, type="respond", request_id=request_id, approve=True)
     assert not reply["ok"]
     assert reply["decided"]
-    assert reply["message"].startswith("Already rejected by bob at ")
+    assert reply["message"].startswith(f"“Refund?” ({request_id}): already rejected by bob at ")
     assert widget.rows == []
 
 
@@ -367,6 +396,116 @@ def test_details_show_body_proposal_and_status_history(tmp_path: Path) -> None:
     assert details["proposal"] == {"order_id": "D-1", "amount": 42.0, "note": ""}
     assert [e["status"] for e in details["history"]][-1] == "waiting"
     assert details["decided"] is None
+
+
+@pytest.mark.usefixtures("runtime")
+def test_details_show_the_proposal_as_a_table_and_the_body_as_safe_markdown() -> None:
+    """Field/value rows for the proposal; the body's Markdown as HTML with its HTML inert."""
+    body = "**Overdue** since May.\n\n<img src=x onerror=alert(1)> [pay](javascript:alert(2))"
+    run = Gatekeeper.start(body)
+    (request_id,) = _waiting(run)
+    details = click(inbox_widget(), type="details", request_id=request_id)["details"]
+    assert details["proposal_rows"] == [
+        ["number", "I-7"],
+        ["amount", "99.5"],
+        ["lines 1 \u203a sku", "S-1"],
+        ["lines 1 \u203a qty", "2"],
+    ]
+    html = details["body_html"]
+    assert "<strong>Overdue</strong>" in html
+    assert "<img" not in html
+    assert "javascript:" not in html.replace("](javascript:", "")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    run.cancel()
+
+
+@pytest.mark.usefixtures("runtime")
+def test_rows_say_what_their_deadline_will_do(tmp_path: Path) -> None:
+    """Each row carries its timeout rule in words (for when it is overdue), from the stored request."""
+    runs = {
+        "reject": Approver.start("T-1", str(tmp_path / "c"), 3600, "reject"),
+        "raise": Approver.start("T-2", str(tmp_path / "c"), 3600, "raise"),
+        "choose": Chooser.start("1h", "green"),
+        "none": Writer.start(),
+    }
+    ids = dict(zip(runs, _waiting(*runs.values()), strict=True))
+    rows = {row["id"]: row for row in inbox_widget().rows}
+    rule = {name: rows[request_id]["at_deadline"] for name, request_id in ids.items()}
+    assert rule == {
+        "reject": "it will be rejected (its default) when the run next looks; answers are refused",
+        "raise": "it will raise a timeout in the agent when the run next looks; answers are refused",
+        "choose": "it will be answered 'green' (its default) when the run next looks; "
+        "answers are refused",
+        "none": None,
+    }
+    assert rows[ids["reject"]]["actions"] == ["approve", "reject", "edit"]
+    assert rows[ids["choose"]]["actions"] == ["choose"]
+
+
+@pytest.mark.usefixtures("runtime")
+def test_rows_say_when_the_responder_may_not_answer() -> None:
+    """Assignees and the requester rule, as the store applies them, per widget responder."""
+    (request_id,) = _waiting(Gatekeeper.start(requester="carol"))
+    widget = inbox_widget()
+    assert widget.rows[0]["why_not"] == "it is assigned to bob, carol"
+    widget.responder = "bob"
+    assert widget.rows[0]["why_not"] is None
+    widget.responder = "carol"
+    assert widget.rows[0]["why_not"] == (
+        "they started this run and the request does not let its requester answer"
+    )
+    refused = click(widget, type="respond", request_id=request_id, approve=True)
+    assert not refused["ok"]
+    assert refused["message"].startswith(f"“Pay the invoice?” ({request_id}): 'carol' may not")
+
+
+@pytest.mark.usefixtures("runtime")
+def test_the_status_column_does_not_repeat_the_title() -> None:
+    """A row's status is the agent's own, never "waiting — <title>"; its state is in words."""
+    _waiting(Writer.start(), Gatekeeper.start())
+    for row in inbox_widget().rows:
+        assert row["title"] not in row["status"]
+        assert row["state"] == "waiting"
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_finished_run_card_shows_no_progress(tmp_path: Path) -> None:
+    """The SDK's final status carries progress 1.0; a done run's card shows no bar for it."""
+    run = Approver.start("P-1", str(tmp_path / "c"))
+    (request_id,) = _waiting(run)
+    hitl.respond(request_id, approve=True, by="bob")
+    run.result(timeout=30)
+    card = run.widget()
+    assert card.ended
+    assert (card.card["state"], card.card["progress"]) == ("done", None)
+
+
+def test_widgets_speak_peoples_words_never_dbos_states(db_url: str, tmp_path: Path) -> None:
+    """Rows, cards, details and the text/HTML reprs say waiting, parked, done, cancelled."""
+    with testing.launched(db_url, executor="pytest", park_after="0.2s"):
+        parked, finished, cancelled = Writer.start(), Writer.start(), Writer.start()
+        parked_id, finished_id, _ = _waiting(parked, finished, cancelled)
+        hitl.respond(finished_id, text="done here", by="bob")
+        finished.result(timeout=30)
+        cancelled.cancel()
+        widget = inbox_widget()
+
+        def parked_row() -> bool:
+            widget.refresh()
+            return [row["state"] for row in widget.rows] == ["parked"]
+
+        testing.wait_until(parked_row, timeout=30)
+        assert [(row["id"], row["state"]) for row in widget.rows] == [(parked_id, "parked")]
+        click(widget, type="hello")
+        click(widget, type="details", request_id=parked_id)
+        cards = [parked.widget(), finished.widget(), cancelled.widget()]
+        assert [card.card["state"] for card in cards] == ["parked", "done", "cancelled"]
+        for card in cards:
+            click(card, type="hello")
+        said = [json.dumps(m) for w in [widget, *cards] for m in sent(w)]
+        said += [text for w in [widget, *cards] for text in (w.text(), w.html())]
+        assert [DBOS_STATES.findall(text) for text in said if DBOS_STATES.search(text)] == []
+        parked.cancel()
 
 
 @pytest.mark.usefixtures("runtime")
@@ -432,14 +571,14 @@ def test_run_card_shows_status_and_answers_in_place(tmp_path: Path) -> None:
     card = run.widget(refresh_s=0.05)
     assert isinstance(card, RunWidget)
     hello = click(card, type="hello")["card"]
-    assert (hello["status"], hello["state"]) == ("waiting", "PENDING")
+    assert (hello["status"], hello["state"]) == ("waiting", "waiting")
     assert [r["id"] for r in hello["requests"]] == [request_id]
     assert [e["status"] for e in hello["timeline"]][-1] == "waiting"
     assert "waiting for: [approval] Refund?" in card.text()
 
     assert click(card, type="respond", request_id=request_id, approve=True)["ok"]
     testing.wait_until(lambda: card.ended and not card.running, timeout=30)
-    assert card.card["status"] == "finished"
+    assert (card.card["status"], card.card["state"]) == ("finished", "done")
     assert card.card["requests"] == []
     assert "'outcome': 'approved'" in card.card["result"]
     assert "finished" in card.html()

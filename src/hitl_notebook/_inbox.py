@@ -58,6 +58,9 @@ class InboxItem(NamedTuple):
     assignees_json: str | None
     as_of_ms: int
     """When the inbox was read."""
+    rules_json: str | None = None
+    """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester`` and
+    ``allow_requester`` (its stored spec without the proposal's schema)."""
 
     @property
     def requested_at(self) -> datetime:
@@ -92,6 +95,11 @@ class InboxItem(NamedTuple):
     def assignees(self) -> list[str]:
         """Who should answer (empty: anyone)."""
         return _load(self.assignees_json) or []
+
+    @property
+    def rules(self) -> dict[str, Any]:
+        """What happens at the deadline and who may answer (see ``rules_json``)."""
+        return _load(self.rules_json) or {}
 
     @property
     def overdue(self) -> bool:
@@ -283,6 +291,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
+            _rules_text(conn.dialect.name),
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
@@ -299,7 +308,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row, now)) for row in rows]
+    items = [InboxItem._make((*row[:-1], now, row[-1])) for row in rows]
     return Inbox(items, from_ms(now), spec)
 
 
@@ -307,6 +316,14 @@ def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A JSON column as text, with a stored JSON null read as SQL NULL."""
     as_text = sa.cast(column, sa.Text)
     return sa.case((as_text == "null", sa.null()), else_=as_text)
+
+
+def _rules_text(dialect: str) -> sa.ColumnElement[Any]:
+    """The request's stored spec as JSON text, without the (possibly large) proposal schema."""
+    if dialect == "postgresql":
+        spec = sa.cast(requests.c.spec, sa.dialects.postgresql.JSONB)
+        return sa.cast(spec.op("-")("proposal_schema").op("-")("proposal_model"), sa.Text)
+    return sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model")
 
 
 def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:

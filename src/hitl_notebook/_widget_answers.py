@@ -3,7 +3,8 @@
 Every answer from a widget goes through ``Store.respond`` (channel ``widget``), so it is checked by
 the same rule as every other channel. Refusals come back as a message for the row, never as a
 traceback: "decided by X at T" when someone else was faster, the problems per form field when an
-edited proposal does not fit its schema.
+edited proposal does not fit its schema. Each message names the request it is about (its title
+and id), since it also shows as a notice away from the row.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hitl_notebook._errors import AlreadyDecidedError, AnswerError, InvalidAnswe
 from hitl_notebook._forms import FormField, form_for, problems_by_field
 from hitl_notebook._models import Decision, Outcome, Request
 from hitl_notebook._store import Store
+from hitl_notebook._widget_text import markdown_html, proposal_rows, request_facts, request_name
 
 __all__ = [
     "BulkMessage",
@@ -84,13 +86,17 @@ def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -
     given = {name: content[name] for name in _ANSWER_FIELDS if content.get(name) is not None}
     comment = content.get("comment") or None
     try:
+        name = request_name(store.request(request_id).title, request_id)
+    except AnswerError:
+        name = request_id
+    try:
         decision = store.respond(request_id, by=by, comment=comment, channel=CHANNEL, **given)
     except InvalidAnswerError as error:
         return ResultMessage(
             type="result",
             request_id=request_id,
             ok=False,
-            message="Not sent: " + "; ".join(error.problems),
+            message=f"{name}: not sent: " + "; ".join(error.problems),
             decided=False,
             errors=problems_by_field(error.problems),
         )
@@ -100,19 +106,23 @@ def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -
             type="result",
             request_id=request_id,
             ok=False,
-            message=f"Already {error.outcome} by {who} at "
+            message=f"{name}: already {error.outcome} by {who} at "
             f"{error.decided_at:%Y-%m-%d %H:%M:%S} UTC; your answer was not applied.",
             decided=True,
         )
     except AnswerError as error:
         return ResultMessage(
-            type="result", request_id=request_id, ok=False, message=str(error), decided=True
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: {error}",
+            decided=True,
         )
     return ResultMessage(
         type="result",
         request_id=request_id,
         ok=True,
-        message=decided_text(decision)[:1].upper() + decided_text(decision)[1:],
+        message=f"{name}: {decided_text(decision)}",
         decided=True,
     )
 
@@ -153,26 +163,33 @@ def edit_form(store: Store, request_id: str) -> FormMessage:
     return FormMessage(type="form", request_id=request_id, form=form, message="")
 
 
-def details(store: Store, request_id: str) -> DetailsMessage:
+def details(store: Store, request_id: str, *, responder: str) -> DetailsMessage:
     """The request in full, with its run's status history."""
     try:
         request = store.request(request_id)
     except AnswerError as error:
         return DetailsMessage(type="details", request_id=request_id, details={"error": str(error)})
     return DetailsMessage(
-        type="details", request_id=request_id, details=request_details(store, request)
+        type="details", request_id=request_id, details=request_details(store, request, responder)
     )
 
 
-def request_details(store: Store, request: Request) -> dict[str, Any]:
-    """A request and its run's history as JSON for the browser."""
+def request_details(store: Store, request: Request, responder: str) -> dict[str, Any]:
+    """A request and its run's history as JSON for the browser.
+
+    ``body_html`` is the body as sanitised Markdown (safe to insert as HTML); ``proposal_rows``
+    the proposal as field/value rows.
+    """
     return {
         "title": request.title,
         "body": request.body,
+        "body_html": markdown_html(request.body),
         "kind": request.kind.value,
         "options": request.options,
         "proposal": request.proposal,
+        "proposal_rows": None if request.proposal is None else proposal_rows(request.proposal),
         "assignees": request.assignees,
+        **request_facts(request, responder),
         "requested_at_ms": _ms(request.requested_at),
         "deadline_ms": None if request.deadline is None else _ms(request.deadline),
         "decided": None if request.decision is None else decided_text(request.decision),

@@ -15,10 +15,12 @@ from typing import Any, Literal, NotRequired, TypedDict
 import traitlets
 
 from hitl_notebook._inbox import Inbox, InboxFilter, InboxItem
+from hitl_notebook._models import Answer, Request, RequestKind, run_state_word
 from hitl_notebook._store import Store, default_responder
 from hitl_notebook._time import from_ms, now_ms
 from hitl_notebook._widget_answers import answer, answer_many, details, edit_form
 from hitl_notebook._widget_live import LiveWidget, escape
+from hitl_notebook._widget_text import markdown_text, request_facts, status_text
 
 __all__ = ["InboxWidget", "Patch", "Row", "Snapshot", "inbox_widget"]
 
@@ -29,7 +31,7 @@ _SORTS = ("requested_at", "deadline", "agent", "title")
 
 
 class Row(TypedDict):
-    """One waiting request as the browser shows it."""
+    """One waiting request as the browser shows it, in people's words."""
 
     id: str
     run_id: str
@@ -42,9 +44,13 @@ class Row(TypedDict):
     assignees: list[str]
     requested_at_ms: int
     deadline_ms: int | None
-    status: str | None
-    detail: str | None
-    run_state: str
+    state: str
+    """The run's state in people's words: waiting, parked, resuming."""
+    status: str
+    """The agent's own status when it says more than the state and the title ("" otherwise)."""
+    actions: list[str]
+    at_deadline: str | None
+    why_not: str | None
 
 
 class Snapshot(TypedDict):
@@ -119,6 +125,11 @@ class InboxWidget(LiveWidget):
         if live:
             self.start()
 
+    @traitlets.observe("responder")
+    def _responder_changed(self, _change: dict[str, Any]) -> None:
+        if hasattr(self, "store"):  # rows say whether the responder may answer them
+            self.refresh()
+
     @property
     def rows(self) -> list[Row]:
         """The rows of the current page, in order."""
@@ -143,7 +154,7 @@ class InboxWidget(LiveWidget):
         last_page = max(0, (total - 1) // self.page_size)
         self.page = min(self.page, last_page)
         start = self.page * self.page_size
-        rows = [_row(item) for item in inbox.items[start : start + self.page_size]]
+        rows = [_row(item, self.responder) for item in inbox.items[start : start + self.page_size]]
         agents = sorted({item.agent for item in inbox.items})
         return rows, total, agents
 
@@ -247,7 +258,7 @@ class InboxWidget(LiveWidget):
         elif kind == "form":
             self._emit(edit_form(self.store, str(message["request_id"])))
         elif kind == "details":
-            self._emit(details(self.store, str(message["request_id"])))
+            self._emit(details(self.store, str(message["request_id"]), responder=self.responder))
 
     def respond(self, request_id: str, content: dict[str, Any]) -> dict[str, Any]:
         """Answer one request as the browser would (``approve``/``choice``/``text``/``value``)."""
@@ -290,7 +301,8 @@ class InboxWidget(LiveWidget):
             rows = list(self._rows.values())
             total = self.total
         head = "".join(
-            f"<th>{h}</th>" for h in ("request", "agent", "kind", "title", "status", "deadline")
+            f"<th>{h}</th>"
+            for h in ("request", "agent", "kind", "title", "state", "status", "deadline")
         )
         body = "".join(
             "<tr>"
@@ -301,6 +313,7 @@ class InboxWidget(LiveWidget):
                     r["agent"],
                     r["kind"],
                     r["title"],
+                    r["state"],
                     r["status"],
                     _iso(r["deadline_ms"]),
                 )
@@ -322,10 +335,12 @@ def _iso(ms: int | None) -> str:
     return from_ms(ms).isoformat(timespec="seconds")
 
 
-def _row(item: InboxItem) -> Row:
-    body = item.body
+def _row(item: InboxItem, responder: str) -> Row:
+    body = markdown_text(item.body) or None
     if body is not None and len(body) > BODY_PREVIEW:
         body = body[:BODY_PREVIEW] + "…"
+    state = run_state_word(item.run_state, waiting=True)
+    facts = request_facts(_request(item), responder)
     return Row(
         id=item.request_id,
         run_id=item.run_id,
@@ -338,9 +353,28 @@ def _row(item: InboxItem) -> Row:
         assignees=item.assignees,
         requested_at_ms=item.requested_at_ms,
         deadline_ms=item.deadline_ms,
-        status=item.agent_status,
-        detail=item.status_detail,
-        run_state=item.run_state,
+        state=state,
+        status=status_text(item.agent_status, item.status_detail, [item.title], state),
+        actions=facts["actions"],
+        at_deadline=facts["at_deadline"],
+        why_not=facts["why_not"],
+    )
+
+
+def _request(item: InboxItem) -> Request:
+    """The parts of the stored request that say what it takes and who may answer it."""
+    rules = item.rules
+    timeout_answer = rules.get("timeout_answer")
+    return Request.model_construct(
+        request_id=item.request_id,
+        kind=RequestKind(item.kind),
+        proposal=item.proposal,
+        assignees=item.assignees,
+        requester=rules.get("requester"),
+        allow_requester=rules.get("allow_requester", True),
+        deadline=item.deadline,
+        on_timeout=rules.get("on_timeout", "raise"),
+        timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
     )
 
 

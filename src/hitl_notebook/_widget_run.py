@@ -1,7 +1,9 @@
 """The run card: one run's status, progress, open requests (answerable in place) and timeline.
 
 What a ``RunHandle`` shows when displayed in a cell. It refreshes itself like the inbox (see
-``_widget_live``) and stops once the run has ended and its final state was sent.
+``_widget_live``) and stops once the run has ended and its final state was sent. The card says the
+run's state in people's words (``run_state_word``: waiting, parked, done...); DBOS's own state is
+kept here only to know when the run has ended. An ended run shows no progress bar.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from hitl_notebook._errors import HitlError
-from hitl_notebook._models import Request
+from hitl_notebook._models import Request, run_state_word
 from hitl_notebook._store import FINAL_RUN_STATES, Store, default_responder
 from hitl_notebook._widget_answers import answer, details, edit_form
 from hitl_notebook._widget_live import LiveWidget, escape
+from hitl_notebook._widget_text import request_facts, status_text
 
 __all__ = ["RunWidget"]
 
@@ -41,6 +44,7 @@ class RunWidget(LiveWidget):
         self.run_id = run_id
         self.responder = responder or default_responder()
         self.card: dict[str, Any] = {}
+        self._engine_state = ""
         self.refresh(send=False)
         if live and not self.ended:
             self.start()
@@ -48,28 +52,37 @@ class RunWidget(LiveWidget):
     @property
     def ended(self) -> bool:
         """True once the run has finished, failed or been cancelled."""
-        return self.card.get("state") in FINAL_RUN_STATES
+        return self._engine_state in FINAL_RUN_STATES
 
     def _read(self) -> dict[str, Any]:
         history = self.store.history(self.run_id)
         state = self.store.run_state(self.run_id)
-        requests = self.store.requests(self.run_id, open_only=True)
+        ended = state in FINAL_RUN_STATES
+        requests = [] if ended else self.store.requests(self.run_id, open_only=True)
         current = history[-1] if history else None
         result: str | None = None
-        if state in FINAL_RUN_STATES:
+        if ended:
             try:
                 result = repr(self.store.result(self.run_id, timeout=0))
             except HitlError as error:
                 result = str(error)
+        word = run_state_word(state, waiting=bool(requests))
+        self._engine_state = state
         return {
             "run_id": self.run_id,
             "agent": current.agent if current else None,
-            "state": state,
+            "state": word,
             "status": current.status if current else None,
             "detail": current.detail if current else None,
-            "progress": current.progress if current else None,
+            "status_text": status_text(
+                current.status if current else None,
+                current.detail if current else None,
+                [r.title for r in requests],
+                word,
+            ),
+            "progress": None if ended or current is None else current.progress,
             "result": result,
-            "requests": [_request_row(r) for r in requests if state not in FINAL_RUN_STATES],
+            "requests": [_request_row(r, self.responder) for r in requests],
             "timeline": [
                 {"status": e.status, "detail": e.detail, "at_ms": int(e.at.timestamp() * 1000)}
                 for e in history
@@ -99,7 +112,9 @@ class RunWidget(LiveWidget):
         elif kind == "form":
             self.send_message(edit_form(self.store, str(message["request_id"])))
         elif kind == "details":
-            self.send_message(details(self.store, str(message["request_id"])))
+            self.send_message(
+                details(self.store, str(message["request_id"]), responder=self.responder)
+            )
 
     def respond(self, request_id: str, content: dict[str, Any]) -> dict[str, Any]:
         """Answer one of the run's requests as the browser would."""
@@ -111,11 +126,9 @@ class RunWidget(LiveWidget):
     def text(self) -> str:
         """The card as plain text."""
         card = self.card
-        lines = [
-            f"Run {card['run_id']} ({card['agent'] or 'agent unknown'}): {card['state']}",
-            f"  status: {card['status'] or '-'}"
-            + (f" - {card['detail']}" if card["detail"] else ""),
-        ]
+        lines = [f"Run {card['run_id']} ({card['agent'] or 'agent unknown'}): {card['state']}"]
+        if card["status_text"]:
+            lines.append(f"  status: {card['status_text']}")
         lines += [
             f"  waiting for: [{r['kind']}] {r['title']} ({r['id']})" for r in card["requests"]
         ]
@@ -139,16 +152,15 @@ class RunWidget(LiveWidget):
             if card["result"] is not None
             else ""
         )
+        status = f": {escape(card['status_text'])}" if card["status_text"] else ""
         return (
             f'<div class="hitl-run-static"><p><b>{escape(card["agent"] or "run")}</b> '
-            f"<code>{escape(card['run_id'])}</code> {escape(card['state'])}: "
-            f"{escape(card['status'] or '-')}"
-            f"{' — ' + escape(card['detail']) if card['detail'] else ''}</p>"
+            f"<code>{escape(card['run_id'])}</code> {escape(card['state'])}{status}</p>"
             f"{'<ul>' + waiting + '</ul>' if waiting else ''}{result}<ol>{timeline}</ol></div>"
         )
 
 
-def _request_row(request: Request) -> dict[str, Any]:
+def _request_row(request: Request, responder: str) -> dict[str, Any]:
     return {
         "id": request.request_id,
         "kind": request.kind.value,
@@ -158,4 +170,5 @@ def _request_row(request: Request) -> dict[str, Any]:
         "deadline_ms": None
         if request.deadline is None
         else int(request.deadline.timestamp() * 1000),
+        **request_facts(request, responder),
     }

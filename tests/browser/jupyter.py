@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -173,34 +174,99 @@ RUN_CELL_JS = """(index) => {
 def open_and_run_all(page: Page, lab: Lab, notebook: str, ui: str = "lab") -> None:
     """Open ``notebook`` and run its cells in order; the last one may still be running.
 
-    Cells run one after the other once the kernel is connected and idle. (Clicking "Run All" as
-    soon as the toolbar said idle left the cells unrun, "[ ]:", in about 1 run of 5 here, once
-    behind a "Select Kernel" dialog.)
+    Cells run one after the other once the kernel is connected and idle (``run_all``).
+    (Clicking "Run All" as soon as the toolbar said idle left the cells unrun, "[ ]:", in about
+    1 run of 5 here, once behind a "Select Kernel" dialog.)
     """
+    open_notebook(page, lab, notebook, ui)
+    run_all(page)
+
+
+def open_notebook(page: Page, lab: Lab, notebook: str, ui: str = "lab") -> None:
+    """Open ``notebook`` and wait until its kernel is connected and idle."""
     page.goto(lab.page_url(notebook, ui))
     if ui == "lab":
         current = page.locator("#jp-main-dock-panel li.lm-TabBar-tab.lm-mod-current")
         expect(current).to_have_text(notebook, timeout=60_000)
     page.wait_for_function(KERNEL_READY_JS, timeout=90_000)
-    prompts = page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-InputPrompt")
-    count = prompts.count()
-    for index in range(count):
+
+
+CLEAR_AND_RUN_ALL_JS = """() => {
+  const commands = window.jupyterapp.commands;
+  return commands.execute('notebook:clear-all-cell-outputs').then(() => {
+    // Fire and forget: awaiting Run All's promise would wait for every cell.
+    void commands.execute('notebook:run-all-cells');
+  });
+}"""
+STARTED_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    if (cells.get(i).type === 'code' && cells.get(i).executionCount !== null) return true;
+  }
+  return panel.sessionContext.session.kernel.status === 'busy';
+}"""
+RAN_ALL_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel.content.model.cells;
+  let ran = true;
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type !== 'code') continue;
+    for (let j = 0; j < cell.outputs.length; j++) {
+      if (cell.outputs.get(j).type === 'error') return 'error';
+    }
+    if (cell.executionCount === null) ran = false;
+  }
+  const kernel = panel.sessionContext.session.kernel;
+  return ran && kernel.status === 'idle' ? 'done' : false;
+}"""
+
+
+def run_all_to_the_end(page: Page, *, timeout_s: float = 300) -> str:
+    """Clear the outputs, Run All, and wait until every code cell ran (``done``) or one raised
+    (``error``: Run All stops there). For long notebooks, whose off-screen cells JupyterLab does
+    not draw: this reads the notebook's model, not the page."""
+    page.wait_for_function(KERNEL_READY_JS, timeout=90_000)
+    page.evaluate(CLEAR_AND_RUN_ALL_JS)
+    try:
+        page.wait_for_function(STARTED_JS, timeout=10_000)
+    except PlaywrightTimeoutError:  # Run All did nothing (seen on a cold server): once more
+        page.evaluate(
+            "() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+        )
+    outcome: str = page.wait_for_function(RAN_ALL_JS, timeout=timeout_s * 1000).json_value()
+    return outcome
+
+
+def run_all(page: Page, *, wait_for_last: bool = False) -> None:
+    """Run the code cells of the current notebook in order (the last may still be running)."""
+    page.wait_for_function(KERNEL_READY_JS, timeout=90_000)
+    cells = page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-Cell")
+    code = [
+        i
+        for i in range(cells.count())
+        if "jp-CodeCell" in (cells.nth(i).get_attribute("class") or "")
+    ]
+    for index in code:
         run_cell(page, index)
-        if index < count - 1:
-            expect(prompts.nth(index)).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=300_000)
+        if index != code[-1] or wait_for_last:
+            prompt = cells.nth(index).locator(".jp-InputPrompt")
+            expect(prompt).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=300_000)
 
 
 def run_cell(page: Page, index: int) -> None:
     """Start cell ``index`` of the current notebook (without waiting for it to finish)."""
-    prompt = page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-InputPrompt")
+    cells = page.locator(".jp-NotebookPanel").filter(visible=True).locator(".jp-Cell")
+    prompt = cells.nth(index).locator(".jp-InputPrompt")
     for attempt in range(3):
         accept = page.locator(".jp-Dialog .jp-mod-accept")
         if accept.count():  # a "Select Kernel" dialog: keep the notebook's own kernel
             accept.click()
-        before = prompt.nth(index).inner_text()
+        before = prompt.inner_text()
         page.evaluate(RUN_CELL_JS, index)
         try:
-            expect(prompt.nth(index)).not_to_have_text(before, timeout=5_000)
+            expect(prompt).not_to_have_text(before, timeout=5_000)
             return
         except AssertionError:
             if attempt == 2:

@@ -107,7 +107,10 @@ def test_every_action_in_jupyterlab(page: Page, lab: Lab) -> None:
     screenshot(page, "inbox_lab")
 
     _row(page, "approve-me.r1").locator("button.hitl-approve").click()
+    _panel(page, "approve-me.r1").locator("input.hitl-comment").fill("fine")
+    _panel(page, "approve-me.r1").locator("button.hitl-send-approve").click()
     expect(_row(page, "approve-me.r1")).to_have_count(0, timeout=15_000)
+    expect(page.locator(".hitl-notice")).to_contain_text("“Refund approve-me?” (approve-me.r1)")
 
     _row(page, "reject-me.r1").locator("button.hitl-reject").click()
     _panel(page, "reject-me.r1").locator("input.hitl-comment").fill("too generous")
@@ -145,6 +148,7 @@ def test_every_action_in_jupyterlab(page: Page, lab: Lab) -> None:
         "by": "browser-user",
     }
     assert _result(url, "reject-me")["outcome"] == "rejected"
+    assert hitl.connect(url).requests("approve-me")[0].decision.comment == "fine"  # type: ignore[union-attr]
     assert hitl.connect(url).requests("reject-me")[0].decision.comment == "too generous"  # type: ignore[union-attr]
     assert _result(url, "edit-me") == {
         "outcome": "edited",
@@ -185,6 +189,7 @@ def test_smoke_in_notebook7(page: Page, lab: Lab) -> None:
     expect(page.locator("tr.hitl-row")).to_have_count(2, timeout=90_000)
     screenshot(page, "inbox_notebook7")
     _row(page, "nb7-approve.r1").locator("button.hitl-approve").click()
+    _panel(page, "nb7-approve.r1").locator("button.hitl-send-approve").click()
     _row(page, "nb7-choose.r1").locator("button.hitl-choose", has_text="ups").click()
     expect(page.locator("tr.hitl-row")).to_have_count(0, timeout=15_000)
     assert _result(url, "nb7-approve")["outcome"] == "approved"
@@ -229,7 +234,7 @@ def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> N
 
     _row(page, "bulk-1.r1").locator("button.hitl-details-btn").click()
     details = _panel(page, "bulk-1.r1").locator(".hitl-details")
-    expect(details.locator(".hitl-proposal")).to_contain_text('"order_id": "bulk-1"')
+    expect(details.locator(".hitl-proposal tbody tr").first).to_have_text("order_idbulk-1")
     expect(details.locator(".hitl-timeline li").last).to_contain_text("waiting")
     screenshot(page, "inbox_lab_details")
 
@@ -243,16 +248,23 @@ def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> N
         )
     expect(_row(page, "bulk-3.r1")).to_have_class(re.compile("hitl-overdue"))
     expect(_row(page, "bulk-3.r1").locator("td.hitl-deadline")).to_contain_text("overdue 1m")
+    expect(_row(page, "bulk-3.r1").locator(".hitl-overdue-note")).to_contain_text(
+        "it will be rejected (its default) when the run next looks; answers are refused"
+    )
+    expect(_row(page, "bulk-3.r1").locator("button.hitl-approve")).to_have_count(0)
 
     for request_id in ("bulk-1.r1", "bulk-2.r1"):
         _row(page, request_id).locator("input.hitl-select").check()
     page.locator("input.hitl-bulk-comment").fill("batch")
     page.locator("button.hitl-bulk-approve").click()
+    expect(page.locator(".hitl-bulk-plan")).to_have_text("Approve 2: bulk-1.r1, bulk-2.r1.")
+    page.locator("button.hitl-bulk-send").click()
     expect(page.locator(".hitl-bulk-msg")).to_have_text("2 approved")
     _row(page, "bulk-3.r1").locator("input.hitl-select").check()
-    page.locator("button.hitl-bulk-reject").click()  # too late: refused, with the reason
-    expect(page.locator(".hitl-bulk-msg")).to_contain_text("0 rejected, 1 refused: bulk-3.r1")
-    expect(page.locator(".hitl-bulk-msg")).to_contain_text("recorded as late")
+    page.locator("button.hitl-bulk-reject").click()  # too late: skipped, with the reason
+    expect(page.locator(".hitl-bulk-plan")).to_have_text(
+        "Nothing to reject. Skipped 1: bulk-3.r1 (deadline passed)."
+    )
     expect(page.locator("tr.hitl-row")).to_have_count(2)
 
     card.locator("button.hitl-answer").click()

@@ -1,6 +1,8 @@
 // hitl_notebook widgets: the inbox table and the run card (one ESM module for both views).
 // The kernel owns the data; the browser keeps one page of rows and applies the kernel's patches.
 // Every click becomes one model.send({type, ...}); answers come back as "result" messages.
+// The kernel sends people's words (run states, the actions a request takes, what its deadline
+// will do, why the responder may not answer): nothing here maps DBOS states or request rules.
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -22,6 +24,35 @@ function h(tag, attrs = {}, ...children) {
 function fmtTime(ms) {
   if (ms === null || ms === undefined) return "";
   return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+// Append children, skipping null/undefined/false (DOM append would print them as "null").
+function put(node, ...children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child);
+  }
+  return node;
+}
+
+function fmtSpan(ms) {
+  let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hh = Math.floor(s / 3600); s -= hh * 3600;
+  const mm = Math.floor(s / 60); s -= mm * 60;
+  if (d) return `${d} d ${hh} h`;
+  if (hh) return `${hh} h ${mm} min`;
+  if (mm) return `${mm} min`;
+  return `${s} s`;
+}
+
+// What an overdue request says instead of buttons that could only be refused.
+function overdueText(item, now) {
+  return `deadline passed ${fmtSpan(now - item.deadline_ms)} ago: ${item.at_deadline}`;
+}
+
+function isOverdue(item, now) {
+  return item.deadline_ms !== null && item.deadline_ms !== undefined && item.deadline_ms < now;
 }
 
 function fmtLeft(ms) {
@@ -53,8 +84,8 @@ function renderField(field, value) {
       const r = renderField(sub, value ? value[lastName(sub.path)] : undefined);
       return { name: lastName(sub.path), r };
     });
-    const box = h("fieldset", { class: "hitl-object" }, field.label ? h("legend", { text: field.label }) : null, children.map((c) => c.r.node));
-    wrap.append(box, error);
+    const box = h("fieldset", { class: "hitl-object" }, field.label ? h("legend", { text: field.label }) : null, hint, children.map((c) => c.r.node));
+    put(wrap, box, error);
     read = () => {
       const out = {};
       for (const c of children) {
@@ -81,7 +112,7 @@ function renderField(field, value) {
     (Array.isArray(value) ? value : []).forEach(add);
     const addBtn = h("button", { class: "hitl-btn hitl-add-item", type: "button", text: "+ add" });
     addBtn.addEventListener("click", () => add(undefined));
-    wrap.append(label, hint, list, addBtn, error);
+    put(wrap, label, hint, list, addBtn, error);
     read = () => {
       const out = [];
       for (const e of items) {
@@ -129,8 +160,8 @@ function renderField(field, value) {
     read = () => ({ value: input.value === "" && field.nullable ? null : input.value });
   }
   input.setAttribute("name", field.path || "value");
-  wrap.prepend(label || "", input);
-  wrap.append(hint || "", error);
+  wrap.prepend(...[label, input].filter(Boolean));
+  put(wrap, hint, error);
   return { node: wrap, read };
 }
 
@@ -151,20 +182,29 @@ function showErrors(container, errors) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Actions a request allows, shared by the inbox rows and the run card.
+// What a request offers, shared by the inbox rows and the run card: its buttons (as the kernel
+// lists them), or why it offers none (its deadline has passed, or the responder may not answer).
 
-function actionButtons(row) {
-  const b = (action, text, extra = {}) => h("button", { class: `hitl-btn hitl-${action}`, type: "button", "data-action": action, "data-id": row.id, text, ...extra });
+function actionButtons(item) {
+  const b = (action, text, extra = {}) => h("button", { class: `hitl-btn hitl-${action}`, type: "button", "data-action": action, "data-id": item.id, text, ...extra });
   const out = [];
-  if (row.kind === "approval" || row.kind === "edit") out.push(b("approve", "Approve"));
-  if (row.kind === "approval" || row.kind === "edit") out.push(b("reject", "Reject"));
-  if ((row.kind === "approval" && row.has_proposal) || row.kind === "edit") out.push(b("edit", "Edit"));
-  if (row.kind === "choice") for (const option of row.options || []) out.push(b("choose", option, { "data-choice": option }));
-  if (row.kind === "text") out.push(b("answer", "Answer"));
+  for (const action of item.actions || []) {
+    if (action === "approve") out.push(b("approve", "Approve"));
+    else if (action === "reject") out.push(b("reject", "Reject"));
+    else if (action === "edit") out.push(b("edit", "Edit"));
+    else if (action === "answer") out.push(b("answer", "Answer"));
+    else if (action === "choose") for (const option of item.options || []) out.push(b("choose", option, { "data-choice": option }));
+  }
   return out;
 }
 
-// Panels (reject comment, text answer, edit form, details) live under a row, keyed by request id.
+function offer(item, now) {
+  if (isOverdue(item, now)) return h("div", { class: "hitl-note hitl-overdue-note", text: overdueText(item, now) });
+  if (item.why_not) return h("div", { class: "hitl-note hitl-not-yours", text: `you may not answer: ${item.why_not}` });
+  return actionButtons(item);
+}
+
+// Panels (approve/reject comment, text answer, edit form, details) live under a row, by request id.
 class Panels {
   constructor(model) { this.model = model; this.open = new Map(); this.forms = new Map(); }
 
@@ -185,12 +225,15 @@ class Panels {
     this.forms.delete(id);
   }
 
-  reject(id, host) {
-    const node = this.toggle(id, "reject", host);
+  // Approve or reject, with an optional comment; Enter sends.
+  decide(id, host, approve) {
+    const node = this.toggle(id, approve ? "approve" : "reject", host);
     if (!node) return;
-    const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: "why? (comment, optional)" });
-    const send = h("button", { class: "hitl-btn hitl-send-reject", type: "button", text: "Send rejection" });
-    send.addEventListener("click", () => this.model.send({ type: "respond", request_id: id, approve: false, comment: comment.value }));
+    const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: approve ? "comment (optional)" : "why? (comment, optional)" });
+    const send = h("button", { class: `hitl-btn ${approve ? "hitl-send-approve" : "hitl-send-reject"}`, type: "button", text: approve ? "Send approval" : "Send rejection" });
+    const go = () => this.model.send({ type: "respond", request_id: id, approve, comment: comment.value });
+    send.addEventListener("click", go);
+    comment.addEventListener("keydown", (event) => { if (event.key === "Enter") go(); });
     node.append(comment, send);
     comment.focus();
   }
@@ -242,21 +285,33 @@ class Panels {
     this.forms.set(msg.request_id, { node, general });
   }
 
-  onDetails(msg) {
+  onDetails(msg, now) {
     const current = this.open.get(msg.request_id);
     if (!current || current.kind !== "details") return;
     const d = msg.details;
     const node = current.node;
     node.replaceChildren();
     if (d.error) { node.append(h("div", { class: "hitl-msg", text: d.error })); return; }
+    // body_html is Markdown rendered by the kernel with raw HTML off and only safe links.
+    const body = d.body_html ? h("div", { class: "hitl-body hitl-markdown" }) : null;
+    if (body) body.innerHTML = d.body_html;
+    const deadline = d.deadline_ms === null || d.deadline_ms === undefined ? null
+      : isOverdue(d, now) ? h("div", { class: "hitl-note hitl-overdue-note", text: overdueText(d, now) })
+        : h("div", { text: `deadline ${fmtTime(d.deadline_ms)} (${fmtLeft(d.deadline_ms - now)})` });
+    const proposal = d.proposal_rows ? h("table", { class: "hitl-proposal" },
+      h("thead", {}, h("tr", {}, h("th", { text: "field" }), h("th", { text: "value" }))),
+      h("tbody", {}, d.proposal_rows.map(([field, value]) => h("tr", {}, h("th", { scope: "row", text: field }), h("td", { text: value }))))) : null;
     node.append(
       h("div", { class: "hitl-details" },
         h("h4", { text: d.title }),
-        d.body ? h("pre", { class: "hitl-body", text: d.body }) : null,
-        h("div", { text: `asked ${fmtTime(d.requested_at_ms)}` + (d.deadline_ms ? `, deadline ${fmtTime(d.deadline_ms)}` : "") }),
+        body,
+        h("div", { text: `asked ${fmtTime(d.requested_at_ms)}` }),
+        deadline,
         d.assignees && d.assignees.length ? h("div", { text: `for: ${d.assignees.join(", ")}` }) : null,
+        d.why_not ? h("div", { class: "hitl-note hitl-not-yours", text: `you may not answer: ${d.why_not}` }) : null,
         d.options ? h("div", { text: `options: ${d.options.join(", ")}` }) : null,
-        d.proposal ? h("pre", { class: "hitl-proposal", text: JSON.stringify(d.proposal, null, 2) }) : null,
+        d.decided ? h("div", { text: d.decided }) : null,
+        proposal,
         h("div", { class: "hitl-timeline-title", text: "status history" }),
         h("ol", { class: "hitl-timeline" }, d.history.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
       ),
@@ -277,12 +332,29 @@ class Panels {
 function onAction(model, panels, button, host) {
   const id = button.dataset.id;
   const action = button.dataset.action;
-  if (action === "approve") model.send({ type: "respond", request_id: id, approve: true });
+  if (action === "approve") panels.decide(id, host, true);
+  else if (action === "reject") panels.decide(id, host, false);
   else if (action === "choose") model.send({ type: "respond", request_id: id, choice: button.dataset.choice });
-  else if (action === "reject") panels.reject(id, host);
   else if (action === "answer") panels.answer(id, host);
   else if (action === "edit") panels.edit(id, host);
   else if (action === "details") panels.details(id, host);
+}
+
+// Bulk answers go to the selected rows they fit: approve/reject requests, before their deadline,
+// that the responder may answer. The others are named, with the reason, before anything is sent.
+function bulkPlan(rows, now) {
+  const fit = [], skipped = [];
+  for (const row of rows) {
+    if (!(row.actions || []).includes("approve")) skipped.push([row, `a ${row.kind} request`]);
+    else if (isOverdue(row, now)) skipped.push([row, "deadline passed"]);
+    else if (row.why_not) skipped.push([row, `you may not answer: ${row.why_not}`]);
+    else fit.push(row);
+  }
+  return { fit, skipped };
+}
+
+function stateChip(word) {
+  return h("span", { class: `hitl-state hitl-state-${word.replace(/\W+/g, "-")}`, text: word });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,6 +363,7 @@ function onAction(model, panels, button, host) {
 function renderInbox({ model, el }) {
   const state = { rows: [], byId: new Map(), total: 0, agents: [], query: {}, page: 0, pageSize: 25, offset: 0, selected: new Set(), messages: new Map() };
   const panels = new Panels(model);
+  const now = () => Date.now() + state.offset;
   const root = h("div", { class: "hitl-inbox" });
   const badge = h("span", { class: "hitl-badge", text: "…" });
   const who = h("span", { class: "hitl-responder" });
@@ -306,6 +379,7 @@ function renderInbox({ model, el }) {
   const bulkApprove = h("button", { class: "hitl-btn hitl-bulk-approve", type: "button", text: "Approve selected" });
   const bulkReject = h("button", { class: "hitl-btn hitl-bulk-reject", type: "button", text: "Reject selected" });
   const bulkMsg = h("span", { class: "hitl-bulk-msg" });
+  const bulkConfirm = h("div", { class: "hitl-bulk-confirm" });
   const tbody = h("tbody");
   const prev = h("button", { class: "hitl-btn hitl-prev", type: "button", text: "‹ prev" });
   const next = h("button", { class: "hitl-btn hitl-next", type: "button", text: "next ›" });
@@ -315,6 +389,7 @@ function renderInbox({ model, el }) {
     notice,
     h("div", { class: "hitl-filters" }, search, kind, agent, h("label", {}, overdue, " overdue only"), h("label", {}, "sort ", sort), h("label", {}, desc, " newest/last first")),
     h("div", { class: "hitl-bulk" }, bulkComment, bulkApprove, bulkReject, bulkMsg),
+    bulkConfirm,
     h("table", { class: "hitl-table" },
       h("thead", {}, h("tr", {}, h("th", {}, selectAll), ["agent", "request", "kind", "status", "deadline", "actions"].map((t) => h("th", { text: t })))),
       tbody),
@@ -333,10 +408,28 @@ function renderInbox({ model, el }) {
     tbody.querySelectorAll("input.hitl-select").forEach((box) => { box.checked = selectAll.checked; });
   });
   const bulk = (approve) => {
-    const ids = [...state.selected];
-    if (!ids.length) { bulkMsg.textContent = "select requests first"; return; }
-    bulkMsg.textContent = "sending…";
-    model.send({ type: "bulk", request_ids: ids, approve, comment: bulkComment.value });
+    bulkConfirm.replaceChildren();
+    const chosen = state.rows.filter((row) => state.selected.has(row.id));
+    if (!chosen.length) { bulkMsg.textContent = "select requests first"; return; }
+    const { fit, skipped } = bulkPlan(chosen, now());
+    const verb = approve ? "approve" : "reject";
+    const skippedText = skipped.length ? `Skipped ${skipped.length}: ${skipped.map(([row, why]) => `${row.id} (${why})`).join("; ")}.` : "";
+    bulkMsg.textContent = "";
+    if (!fit.length) {
+      bulkConfirm.append(h("span", { class: "hitl-bulk-plan", text: `Nothing to ${verb}. ${skippedText}` }));
+      return;
+    }
+    const send = h("button", { class: `hitl-btn hitl-bulk-send ${approve ? "hitl-send-approve" : "hitl-send-reject"}`, type: "button", text: `${approve ? "Approve" : "Reject"} ${fit.length}` });
+    const cancel = h("button", { class: "hitl-btn hitl-bulk-cancel", type: "button", text: "Cancel" });
+    send.addEventListener("click", () => {
+      bulkConfirm.replaceChildren();
+      bulkMsg.textContent = "sending…";
+      model.send({ type: "bulk", request_ids: fit.map((row) => row.id), approve, comment: bulkComment.value });
+    });
+    cancel.addEventListener("click", () => bulkConfirm.replaceChildren());
+    bulkConfirm.append(
+      h("span", { class: "hitl-bulk-plan", text: `${approve ? "Approve" : "Reject"} ${fit.length}: ${fit.map((row) => row.id).join(", ")}.${skippedText ? ` ${skippedText}` : ""}` }),
+      send, cancel);
   };
   bulkApprove.addEventListener("click", () => bulk(true));
   bulkReject.addEventListener("click", () => bulk(false));
@@ -353,17 +446,25 @@ function renderInbox({ model, el }) {
     if (box.checked) state.selected.add(box.dataset.id); else state.selected.delete(box.dataset.id);
   });
 
-  function rowNodes(row) {
-    const left = h("td", { class: "hitl-deadline", "data-deadline": row.deadline_ms ?? "" });
+  function actionsCell(row, late) {
     const message = state.messages.get(row.id);
-    const main = h("tr", { class: "hitl-row", "data-id": row.id },
+    const cell = h("td", { class: "hitl-actions" },
+      late ? h("div", { class: "hitl-note hitl-overdue-note", text: overdueText(row, now()) }) : offer(row, now()),
+      h("button", { class: "hitl-btn hitl-details-btn", type: "button", "data-action": "details", "data-id": row.id, text: "Details" }),
+      h("div", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" }));
+    return cell;
+  }
+
+  function rowNodes(row) {
+    const late = isOverdue(row, now());
+    const main = h("tr", { class: `hitl-row${late ? " hitl-overdue" : ""}`, "data-id": row.id, "data-overdue": String(late) },
       h("td", {}, h("input", { type: "checkbox", class: "hitl-select", "data-id": row.id, checked: state.selected.has(row.id) })),
       h("td", { class: "hitl-agent-name", text: row.agent }),
       h("td", { class: "hitl-title" }, h("div", { text: row.title }), row.body ? h("div", { class: "hitl-preview", text: row.body }) : null, h("div", { class: "hitl-ids", text: row.id })),
       h("td", { class: "hitl-kind-cell", text: row.kind }),
-      h("td", { class: "hitl-status", text: (row.status || "") + (row.detail ? ` — ${row.detail}` : "") + (row.run_state !== "PENDING" ? ` (${row.run_state})` : "") }),
-      left,
-      h("td", { class: "hitl-actions" }, actionButtons(row), h("button", { class: "hitl-btn hitl-details-btn", type: "button", "data-action": "details", "data-id": row.id, text: "Details" }), h("div", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
+      h("td", { class: "hitl-status" }, stateChip(row.state), row.status ? h("span", { class: "hitl-agent-status", text: row.status }) : null),
+      h("td", { class: "hitl-deadline", "data-deadline": row.deadline_ms ?? "" }),
+      actionsCell(row, late),
     );
     const panelRow = h("tr", { class: "hitl-panel-row", "data-id": row.id }, h("td", { colSpan: 7 }));
     const open = panels.open.get(row.id);
@@ -391,15 +492,25 @@ function renderInbox({ model, el }) {
     agent.value = chosen;
   }
 
+  // Every second: countdowns, and a row whose deadline passes swaps its buttons for what will happen.
   function tick() {
-    const now = Date.now() + state.offset;
-    for (const cell of tbody.querySelectorAll("td.hitl-deadline")) {
-      const deadline = cell.dataset.deadline;
-      if (!deadline) { cell.textContent = "—"; continue; }
-      const left = Number(deadline) - now;
-      cell.textContent = fmtLeft(left);
-      cell.title = fmtTime(Number(deadline));
-      cell.parentElement.classList.toggle("hitl-overdue", left < 0);
+    const at = now();
+    for (const tr of tbody.querySelectorAll("tr.hitl-row")) {
+      const row = state.byId.get(tr.dataset.id);
+      if (!row) continue;
+      const cell = tr.querySelector("td.hitl-deadline");
+      if (row.deadline_ms === null || row.deadline_ms === undefined) { cell.textContent = "—"; continue; }
+      cell.textContent = fmtLeft(row.deadline_ms - at);
+      cell.title = fmtTime(row.deadline_ms);
+      const late = isOverdue(row, at);
+      if (String(late) !== tr.dataset.overdue) {
+        tr.dataset.overdue = String(late);
+        tr.classList.toggle("hitl-overdue", late);
+        tr.querySelector("td.hitl-actions").replaceWith(actionsCell(row, late));
+        if (late && panels.open.has(row.id) && panels.open.get(row.id).kind !== "details") panels.close(row.id);
+      } else if (late) {
+        tr.querySelector(".hitl-overdue-note").textContent = overdueText(row, at);
+      }
     }
   }
   const timer = setInterval(tick, 1000);
@@ -411,6 +522,7 @@ function renderInbox({ model, el }) {
     if (msg.type === "snapshot") {
       Object.assign(state, { rows: msg.rows, total: msg.total, agents: msg.agents, query: msg.query, page: msg.page, pageSize: msg.page_size, offset: msg.now_ms - Date.now() });
       state.byId = new Map(msg.rows.map((r) => [r.id, r]));
+      state.selected.clear(); selectAll.checked = false; bulkConfirm.replaceChildren();
       search.value = document.activeElement === search ? search.value : msg.query.search;
       kind.value = msg.query.kind; agent.value = msg.query.agent; overdue.checked = msg.query.overdue; sort.value = msg.query.sort; desc.checked = msg.query.descending;
       drawChrome(); drawRows();
@@ -433,7 +545,7 @@ function renderInbox({ model, el }) {
       bulkMsg.textContent = msg.message + (Object.keys(msg.failed).length ? `: ${Object.entries(msg.failed).map(([id, e]) => `${id}: ${e}`).join("; ")}` : "");
       state.selected.clear(); selectAll.checked = false;
     } else if (msg.type === "form") panels.onForm(msg);
-    else if (msg.type === "details") panels.onDetails(msg);
+    else if (msg.type === "details") panels.onDetails(msg, now());
     else if (msg.type === "notice") showNotice(msg.message, "");
   };
   function showNotice(text, cls) { notice.textContent = text; notice.className = `hitl-notice ${cls}`; }
@@ -453,20 +565,24 @@ function renderRun({ model, el }) {
   root.append(body, notice);
   el.append(root);
   let card = null;
+  let drawnLate = "";
   const messages = new Map();
+  const lateIds = (now) => card.requests.filter((r) => isOverdue(r, now)).map((r) => r.id).join(" ");
 
   function draw() {
     if (!card) return;
+    const now = Date.now();
+    drawnLate = lateIds(now);
     const progress = card.progress === null || card.progress === undefined ? null : Math.round(card.progress * 100);
     const requests = h("div", { class: "hitl-run-requests" }, card.requests.map((r) => {
       const host = h("div", { class: "hitl-panel-host" });
       const open = panels.open.get(r.id);
       if (open) host.append(open.node);
       const message = messages.get(r.id);
-      const node = h("div", { class: "hitl-run-request hitl-row", "data-id": r.id },
+      const node = h("div", { class: `hitl-run-request hitl-row${isOverdue(r, now) ? " hitl-overdue" : ""}`, "data-id": r.id },
         h("div", { class: "hitl-title", text: `${r.title} (${r.kind})` }),
         r.deadline_ms ? h("div", { class: "hitl-deadline-text", text: `deadline ${fmtTime(r.deadline_ms)}` }) : null,
-        h("div", { class: "hitl-actions" }, actionButtons(r), h("span", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
+        h("div", { class: "hitl-actions" }, offer(r, now), h("span", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
         host);
       node.addEventListener("click", (event) => {
         const button = event.target.closest("button[data-action]");
@@ -475,14 +591,15 @@ function renderRun({ model, el }) {
       return node;
     }));
     body.replaceChildren(...[
-      h("div", { class: "hitl-header" }, h("b", { text: card.agent || "run" }), h("span", { class: "hitl-ids", text: card.run_id }), h("span", { class: `hitl-state hitl-state-${card.state}`, text: card.state })),
-      h("div", { class: "hitl-run-status" }, h("span", { class: "hitl-status", text: card.status || "not started" }), card.detail ? ` — ${card.detail}` : ""),
-      progress === null ? null : h("div", { class: "hitl-progress" }, h("div", { class: "hitl-progress-bar", style: `width:${progress}%` }), h("span", { text: `${progress}%` })),
+      h("div", { class: "hitl-header" }, h("b", { text: card.agent || "run" }), h("span", { class: "hitl-ids", text: card.run_id }), stateChip(card.state)),
+      card.status_text ? h("div", { class: "hitl-run-status" }, h("span", { class: "hitl-agent-status", text: card.status_text })) : null,
+      progress === null ? null : h("div", { class: "hitl-progress" }, h("div", { class: "hitl-progress-track" }, h("div", { class: "hitl-progress-bar", style: `width:${progress}%` })), h("span", { text: `${progress}%` })),
       card.result !== null && card.result !== undefined ? h("div", { class: "hitl-result", text: `result: ${card.result}` }) : null,
       requests,
       h("ol", { class: "hitl-timeline" }, card.timeline.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
     ].filter(Boolean));
     root.dataset.status = card.status || "";
+    root.dataset.state = card.state;
   }
 
   const onMessage = (msg) => {
@@ -493,12 +610,14 @@ function renderRun({ model, el }) {
       notice.textContent = msg.message;
       draw();
     } else if (msg.type === "form") panels.onForm(msg);
-    else if (msg.type === "details") panels.onDetails(msg);
+    else if (msg.type === "details") panels.onDetails(msg, Date.now());
     else if (msg.type === "notice") notice.textContent = msg.message;
   };
+  // A request whose deadline passes while the card shows swaps its buttons for what will happen.
+  const timer = setInterval(() => { if (card && lateIds(Date.now()) !== drawnLate) draw(); }, 1000);
   model.on("msg:custom", onMessage);
   model.send({ type: "hello" });
-  return () => model.off("msg:custom", onMessage);
+  return () => { clearInterval(timer); model.off("msg:custom", onMessage); };
 }
 
 export default {
