@@ -416,7 +416,7 @@ def test_details_show_the_proposal_as_a_table_and_the_body_as_safe_markdown() ->
     assert "<img" not in html
     assert "javascript:" not in html.replace("](javascript:", "")
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    run.cancel()
+    run.cancel(by="bob")
 
 
 @pytest.mark.usefixtures("runtime")
