@@ -9,7 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from hitl_notebook._errors import NotFoundError, NotWaitingError, ResultTimeoutError
-from hitl_notebook._models import Decision, Request, StatusEvent
+from hitl_notebook._models import Decision, Request, StatusEvent, run_state_word
 from hitl_notebook._store import FINAL_RUN_STATES, Store, store
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class RunHandle:
         while (state := self.store.run_state(self._run_id)) not in FINAL_RUN_STATES:
             if give_up is not None and time.monotonic() >= give_up:
                 raise ResultTimeoutError(
-                    f"Run {self._run_id!r} did not end within {timeout} s (state {state}); "
+                    f"Run {self._run_id!r} did not end within {timeout} s (it is {run_state_word(state)}); "
                     "it keeps running."
                 )
             time.sleep(WAIT_POLL_S)

@@ -36,6 +36,7 @@ from hitl_notebook._models import (
     Request,
     Status,
     StatusEvent,
+    run_state_word,
 )
 from hitl_notebook._queueing import enqueue_runs
 from hitl_notebook._records import (
@@ -308,7 +309,7 @@ class Store:
         while (state := self.run_state(run_id)) not in FINAL_RUN_STATES:
             if give_up is not None and time.monotonic() >= give_up:
                 raise ResultTimeoutError(
-                    f"Run {run_id!r} did not finish within {timeout} s (state {state}); "
+                    f"Run {run_id!r} did not finish within {timeout} s (it is {run_state_word(state)}); "
                     "it keeps running, call result() again to wait longer."
                 )
             time.sleep(RESULT_POLL_S)
