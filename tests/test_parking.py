@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import hitl_notebook as hitl
-from hitl_notebook import _poller, _store, _waiting, testing
+from hitl_notebook import _answering, _poller, _waiting, testing
 from hitl_notebook._database import answers
 from hitl_notebook._dbos_internals import sweep, workflow_status
 from hitl_notebook._models import Outcome
@@ -269,7 +269,7 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
     Each attempt checks that its interleaving happened: parking first, the answer found the run
     parked; answering first, the run's park did not stick (it looked again)."""
     monkeypatch.setattr(_poller, "SWEEP_S", 24 * 3600.0)
-    real_park, real_wake, real_decide = _waiting.park, _store.wake, _store.decide
+    real_park, real_wake, real_decide = _waiting.park, _answering.wake, _answering.decide
     real_park_or_not = _waiting._park
     answer_locked, release_answer = threading.Event(), threading.Event()
     answer_writing, park_writing = threading.Event(), threading.Event()
@@ -318,8 +318,8 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
 
     monkeypatch.setattr(_waiting, "park", racing_park)
     monkeypatch.setattr(_waiting, "_park", recorded_park_or_not)
-    monkeypatch.setattr(_store, "wake", holding_wake)
-    monkeypatch.setattr(_store, "decide", writing_decide)
+    monkeypatch.setattr(_answering, "wake", holding_wake)
+    monkeypatch.setattr(_answering, "decide", writing_decide)
     with testing.launched(db_url, executor="pytest", park_after=0):
         for attempt in range(3):
             for event in (answer_locked, release_answer, answer_writing, park_writing):
@@ -443,7 +443,7 @@ def test_the_poller_listens_again_after_losing_its_postgres_connection(
                 killed = conn.execute(
                     sa.text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND query = 'LISTEN hitl_answers'"
+                        "WHERE datname = current_database() AND application_name = 'hitl-poller'"
                     )
                 ).all()
             assert killed == [(True,)]

@@ -42,6 +42,8 @@ LISTEN_FALLBACK_S = 1.0
 SWEEP_S = 10.0
 """How often parked runs holding an answer they have not taken are enqueued (a safety net)."""
 RECONNECT_S = 1.0
+POLLER_CONNECTION = "hitl-poller"
+"""The application name of the poller's listening connection on Postgres (pg_stat_activity)."""
 MESSAGES_S = 1.0
 """On SQLite, how often DBOS messages to waiting runs are looked for."""
 
@@ -139,7 +141,9 @@ class Poller:
 
         conninfo = sa.make_url(self._database.url).set(drivername="postgresql")
         with psycopg.connect(
-            conninfo.render_as_string(hide_password=False), autocommit=True
+            conninfo.render_as_string(hide_password=False),
+            autocommit=True,
+            application_name=POLLER_CONNECTION,
         ) as conn:
             conn.execute(f"LISTEN {ANSWERS_CHANNEL}")
             if self._on_messages is not None:
