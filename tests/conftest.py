@@ -13,8 +13,8 @@ from tests.kernels import Kernels
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The URL of an empty database of each kind."""
-    url = testing.fresh_database(request.param)
+    """The URL of a new database of each kind, with the tables a first launch makes."""
+    url = testing.fresh_database(request.param, prepared=True)
     yield url
     testing.drop_database(url)
 

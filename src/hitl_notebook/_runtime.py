@@ -62,6 +62,10 @@ SQLITE_POLL_S = 0.05
 """How often the poller looks for answers to hot waits on SQLite (Postgres uses LISTEN/NOTIFY)."""
 WOKEN_POLL_S = 0.5
 """How often DBOS looks for woken (enqueued) parked runs: bounds an answer's latency once parked."""
+DBOS_LISTENER_POLL_S = 0.1
+"""How often DBOS's own message listener wakes on SQLite. hitl runs register nothing with it (no
+``DBOS.recv``), so a wake-up costs no query; shutting down waits for its sleep to end (1 s with
+DBOS's default)."""
 MAX_EXECUTOR_THREADS = 8
 """DBOS's thread pool for async steps; unbounded, a burst of resumed runs would leave idle threads."""
 
@@ -170,6 +174,7 @@ def _start(
         "executor_id": claim.executor_id,
         "log_level": log_level,
         "max_executor_threads": MAX_EXECUTOR_THREADS,
+        "notification_listener_polling_interval_sec": DBOS_LISTENER_POLL_S,
     }
     _set_log_level(log_level)
     try:
