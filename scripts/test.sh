@@ -16,7 +16,12 @@ fi
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 
-# The notebooks use the embedded default database: give them a fresh one.
-HITL_HOME="$(mktemp -d)" exec .venv/bin/python -m pytest tests notebooks \
+# The tests run in two processes (pytest-xdist): they spend most of their time waiting for runs,
+# answers and deadlines, not computing. The browser tests share one worker (one Jupyter server).
+HITL_HOME="$(mktemp -d)" .venv/bin/python -m pytest tests -n 2 --dist loadgroup \
+  -p no:cacheprovider "$@"
+
+# The notebooks then run one after the other, as a reader would, on a fresh default database.
+HITL_HOME="$(mktemp -d)" exec .venv/bin/python -m pytest notebooks \
   --nbval --nbval-current-env --nbval-cell-timeout=180 \
   --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider "$@"
