@@ -22,7 +22,6 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from hitl_notebook._errors import HitlError
-from hitl_notebook._models import run_state_word
 
 __all__ = [
     "AsCsv",
@@ -114,14 +113,12 @@ _CLI_WORDS: list[tuple[str, str]] = [
 ]
 """Phrases of the store's messages (written for Python callers) and what the CLI says instead."""
 
-_DBOS_STATE = re.compile(r"\(run state: ([A-Z_]+)\)")
-
 
 def cli_words(message: str) -> str:
-    """A message of the store in the command line's words (and no DBOS state names)."""
+    """A message of the store in the command line's words."""
     for python, cli in _CLI_WORDS:
         message = re.sub(python, cli, message)
-    return _DBOS_STATE.sub(lambda m: f"(the run is {run_state_word(m.group(1))})", message)
+    return message
 
 
 # -- the edge ----------------------------------------------------------------------------------

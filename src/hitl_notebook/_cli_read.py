@@ -82,12 +82,13 @@ def inbox(
 ) -> None:
     """List the requests waiting for a human, across every process on the database."""
     _one_format(as_csv, as_json)
+    age = None if older_than is None else _duration("--older-than", older_than)
     waiting = connect(db).inbox(
         agent=agent or None,
         kind=[k.value for k in kind] if kind else None,
         assignee=assignee,
         overdue=overdue,
-        older_than=None if older_than is None else _duration("--older-than", older_than),
+        older_than=age,
         search=search,
         sort=sort,
         descending=desc,
@@ -154,9 +155,9 @@ def status(
     if not history.empty:
         table, hidden = render.frame_table(history, render.RUN_HISTORY_TABLE, width())
         show(Group(table, *hidden_note(hidden, f"hitl history {run_id} --json")))
-    for request in requests:
-        decided = render.describe(request.decision) if request.decision else request.state.value
-        show(Text(f"  {request.request_id}  [{request.kind.value}] {request.title}: {decided}"))
+    if requests:
+        table, hidden = render.requests_table(requests, width())
+        show(Group(Text(), table, *hidden_note(hidden, f"hitl show {run_id}")))
 
 
 def history(

@@ -22,9 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hitl_notebook._cli_table import Column, fitted_table
-from hitl_notebook._frames import JSON_COLUMNS
+from hitl_notebook._frames import JSON_COLUMNS, valid_text
 from hitl_notebook._inbox import Inbox, InboxItem
-from hitl_notebook._models import Decision, run_state_word
+from hitl_notebook._models import Decision, Request, run_state_word
 from hitl_notebook._store import BulkResult
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "frame_json",
     "frame_table",
     "inbox_table",
+    "requests_table",
     "span",
     "when",
 ]
@@ -153,6 +154,28 @@ def _status(item: InboxItem) -> str:
     return status if state == "waiting" else f"{status} ({state})".strip()
 
 
+def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
+    """A run's requests, one a row: id, kind, title and what became of it."""
+    columns = [
+        Column("request", "id", keep=100),
+        Column("kind", "short", keep=60),
+        Column("title", "text", keep=80),
+        Column("state", "text", keep=90),
+    ]
+    rows = [
+        [Text(r.request_id), Text(r.kind.value), Text(r.title), Text(_request_state(r))]
+        for r in requests
+    ]
+    return fitted_table(columns, rows, width)
+
+
+def _request_state(request: Request) -> str:
+    decision = request.decision
+    if decision is None:
+        return request.state.value
+    return f"{decision.outcome.value} by {decision.by or 'the deadline'}"
+
+
 # -- bulk answers ------------------------------------------------------------------------------
 
 
@@ -236,7 +259,7 @@ def _cell(name: str, value: Any) -> str:
         return f"{plain:.0%}"
     if name in JSON_COLUMNS and isinstance(plain, str):
         parsed = json.loads(plain)
-        return parsed if isinstance(parsed, str) else plain
+        return valid_text(parsed) if isinstance(parsed, str) else plain
     return str(plain)
 
 

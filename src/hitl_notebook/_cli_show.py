@@ -15,10 +15,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._cli_render import RUN_HISTORY_TABLE, describe, frame_table, span, when
+from hitl_notebook._cli_render import RUN_HISTORY_TABLE, frame_table, span, when
 from hitl_notebook._cli_table import hidden_note
 from hitl_notebook._frames import json_text, valid_text
-from hitl_notebook._models import Answer, Request, RequestState
+from hitl_notebook._models import Answer, Decision, Request, RequestState
 
 __all__ = ["request_view", "run_line", "run_view"]
 
@@ -27,6 +27,10 @@ _STATE = {
     RequestState.DECIDED: "decided",
     RequestState.CANCELLED: "cancelled with its run: it takes no answer",
 }
+
+
+_ENDED = {"done", "failed", "cancelled", "gave up"}
+"""Run states (in people's words) in which a run takes no answer any more."""
 
 
 def run_line(run_id: str, agent: str | None, state: str) -> Text:
@@ -48,7 +52,7 @@ def run_view(
     """A run: its state, each of its requests in full, then its history."""
     parts: list[RenderableType] = [run_line(run_id, agent, state)]
     for request in requests:
-        parts += [Text(), _request_block(request, now)]
+        parts += [Text(), _request_block(request, state, now)]
     parts += [Text(), *_history(history, width)]
     return Group(*parts)
 
@@ -58,14 +62,14 @@ def request_view(
 ) -> RenderableType:
     """A request in full, then the state and history of its run."""
     return Group(
-        _request_block(request, now),
+        _request_block(request, state, now),
         Text(),
         run_line(request.run_id, request.agent, state),
         *_history(history, width),
     )
 
 
-def _request_block(request: Request, now: datetime) -> RenderableType:
+def _request_block(request: Request, run_state: str, now: datetime) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -84,14 +88,29 @@ def _request_block(request: Request, now: datetime) -> RenderableType:
     rows.append(("asked", asked + (f" by {request.requester}" if request.requester else "")))
     rows += _deadline(request, now)
     rows.append(("who may answer", _who(request)))
-    rows.append(("state", _STATE[request.state]))
+    ended = request.is_open and run_state in _ENDED
+    rows.append(
+        ("state", f"takes no answer: its run is {run_state}" if ended else _STATE[request.state])
+    )
     if request.decision is not None:
-        decision = request.decision
-        comment = f': "{decision.comment}"' if decision.comment else ""
-        rows.append(("decision", f"{describe(decision)} via {decision.channel}{comment}"))
+        rows += _decision(request.decision)
     for name, value in rows:
         grid.add_row(name, Text(valid_text(value)))
     return grid
+
+
+def _decision(decision: Decision) -> list[tuple[str, str]]:
+    """The decision a line a fact (so that the time, alone on its line, never wraps)."""
+    who = f"by {decision.by}" if decision.by else "by the deadline"
+    rows = [
+        ("decision", f"{decision.outcome.value} {who} via {decision.channel}"),
+        ("decided at", f"{when(decision.at)} (after {span(decision.at - decision.requested_at)})"),
+    ]
+    if decision.value is not None:
+        rows.append(("value", _plain(decision.value)))
+    if decision.comment:
+        rows.append(("comment", decision.comment))
+    return rows
 
 
 def _fields(proposal: dict[str, Any]) -> str:

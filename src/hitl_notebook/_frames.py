@@ -210,7 +210,7 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
 
 def inbox_frame(inbox: Inbox) -> pd.DataFrame:
     """An inbox read as a DataFrame (see INBOX_COLUMNS)."""
-    raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields))
+    raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields), dtype=object)
     as_of = pd.to_numeric(raw["as_of_ms"])
     frame = raw.assign(
         options=_json_column(item.options for item in inbox),
@@ -259,7 +259,8 @@ def _valid_texts(values: pd.Series[Any]) -> pd.Series[Any]:
 
 
 def _frame(rows: Rows) -> pd.DataFrame:
-    return pd.DataFrame.from_records(list(rows.rows), columns=list(rows.columns))
+    """The rows as they are (objects): typing comes last, after the text is made valid."""
+    return pd.DataFrame(list(rows.rows), columns=list(rows.columns), dtype=object)
 
 
 def _times(values: pd.Series[Any]) -> pd.Series[Any]:
