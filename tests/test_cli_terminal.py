@@ -241,7 +241,7 @@ def test_run_states_read_in_peoples_words(db_url: str) -> None:
         inbox, inbox_json = invoke("inbox", *db, columns=200), invoke("inbox", "--json", *db)
         agents, agents_json = invoke("agents", *db), invoke("agents", "--json", *db)
         shown, status = invoke("show", request.request_id, *db), invoke("status", run.id, *db)
-    assert "waiting (parked)" in inbox.stdout
+    assert re.search(rf"{request.request_id} .*parked", inbox.stdout)
     assert [item["run_state"] for item in json.loads(inbox_json.stdout)] == ["parked"]
     assert re.search(rf"{run.id} .*parked", agents.stdout)
     assert [item["run_state"] for item in json.loads(agents_json.stdout)] == ["parked"]

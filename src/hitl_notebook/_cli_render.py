@@ -148,10 +148,12 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
 
 
 def _status(item: InboxItem) -> str:
-    """The agent's status, and what the engine does with the run unless it simply waits."""
-    status = item.agent_status or ""
+    """The agent's status, and what the engine does with the run unless it simply waits (the
+    state alone when the agent has said nothing)."""
     state = run_state_word(item.run_state, waiting=True)
-    return status if state == "waiting" else f"{status} ({state})".strip()
+    if not item.agent_status:
+        return state
+    return item.agent_status if state == "waiting" else f"{item.agent_status} ({state})"
 
 
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
