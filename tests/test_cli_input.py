@@ -73,7 +73,6 @@ def test_arguments_that_are_not_utf8_are_refused_in_one_line(tmp_path: Path) -> 
     [
         (["inbox", "--older-than", "soon"], "--older-than: Cannot read 'soon'"),
         (["inbox", "--older-than", "1e400s"], "--older-than: Cannot read '1e400s'"),
-        (["inbox", "--older-than", "99999999999999999999d"], "longer than any duration"),
         (["inbox", "--sort", "bogus"], "'--sort': 'bogus' is not one of"),
         (["inbox", "--kind", "bogus"], "'--kind': 'bogus' is not one of"),
         (["inbox", "--limit", "nan"], "'--limit'"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import pandas as pd
 import typer
@@ -119,26 +119,21 @@ def show_one(
     try:
         request = store.request(target)
     except NotFoundError:
-        requests = store.requests(target)
-        state = _state(store, target, requests, missing=True)
-        history = frames.history(target, via=store)
-        agent = requests[0].agent if requests else _agent(history)
+        run = _run(store, target)
         show(
             run_view(
                 target,
-                agent=agent,
-                state=state,
-                requests=requests,
-                history=history,
+                agent=run.agent,
+                state=run.state,
+                requests=run.requests,
+                history=run.history,
                 now=now,
                 width=width(),
             )
         )
         return
-    run_requests = store.requests(request.run_id)
-    state = _state(store, request.run_id, run_requests)
-    history = frames.history(request.run_id, via=store)
-    show(request_view(request, state=state, history=history, now=now, width=width()))
+    run = _run(store, request.run_id)
+    show(request_view(request, state=run.state, history=run.history, now=now, width=width()))
 
 
 def status(
@@ -146,17 +141,13 @@ def status(
     db: Db = None,
 ) -> None:
     """Show a run's state, its status history and its requests (hitl show for all details)."""
-    store = connect(db)
-    requests = store.requests(run_id)
-    state = _state(store, run_id, requests, missing=True)
-    history = frames.history(run_id, via=store)
-    agent = requests[0].agent if requests else _agent(history)
-    show(run_line(run_id, agent, state))
-    if not history.empty:
-        table, hidden = render.frame_table(history, render.RUN_HISTORY_TABLE, width())
+    run = _run(connect(db), run_id)
+    show(run_line(run_id, run.agent, run.state))
+    if not run.history.empty:
+        table, hidden = render.frame_table(run.history, render.RUN_HISTORY_TABLE, width())
         show(Group(table, *hidden_note(hidden, f"hitl history {run_id} --json")))
-    if requests:
-        table, hidden = render.requests_table(requests, width())
+    if run.requests:
+        table, hidden = render.requests_table(run.requests, width())
         show(Group(Text(), table, *hidden_note(hidden, f"hitl show {run_id}")))
 
 
@@ -197,25 +188,38 @@ def _duration(option: str, text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as error:
         usage(f"{option}: {error}")
-    except OverflowError:
-        usage(f"{option}: {text!r} is longer than any duration hitl can count.")
 
 
-def _state(store: Store, run_id: str, requests: list[Request], *, missing: bool = False) -> str:
-    """The run's state in people's words (NotFoundError for an id that names nothing)."""
+class _Run(NamedTuple):
+    """What the views of a run show."""
+
+    agent: str | None
+    state: str
+    requests: list[Request]
+    history: pd.DataFrame
+
+
+def _run(store: Store, run_id: str) -> _Run:
+    """A run's agent, state (in people's words), requests and history; NotFoundError (saying
+    where to look) for an id that names nothing."""
+    requests = store.requests(run_id)
     try:
         state = store.run_state(run_id)
     except NotFoundError:
-        if not missing or requests:
+        if requests:
             raise
         raise NotFoundError(
             f"No run or request has the id {run_id!r}; list waiting requests with `hitl inbox`."
         ) from None
+    history = frames.history(run_id, via=store)
+    agent = requests[0].agent if requests else None
+    if agent is None and not history.empty:
+        agent = str(history["agent"].iloc[-1])
+    return _Run(agent, _state(state, requests), requests, history)
+
+
+def _state(state: str, requests: list[Request]) -> str:
     return run_state_word(state, waiting=any(r.is_open for r in requests))
-
-
-def _agent(history: pd.DataFrame) -> str | None:
-    return None if history.empty else str(history["agent"].iloc[-1])
 
 
 def _one_format(as_csv: bool, as_json: bool) -> None:
