@@ -215,6 +215,9 @@ def test_frames_and_cli_build_whatever_text_is_stored(db_url: str) -> None:
     assert set(hitl.agents()["detail"].dropna()) == {shown}
     for make, _, _ in FRAMES.values():
         make().to_parquet(io.BytesIO())
+    with pd.option_context("mode.string_storage", "python"):  # pandas without pyarrow
+        assert hitl.decisions().loc[0, "title"] == shown
+        assert json.loads(hitl.inbox_frame(hitl.inbox()).loc[0, "options"])[1] == f"gr{ODD}en"
 
     runner = CliRunner()
     db = ["--db", db_url]

@@ -64,8 +64,7 @@ def run_rows(conn: sa.Connection, agent: str | None = None) -> Rows:
 
 
 def history_rows(conn: sa.Connection, run_id: str | None = None) -> Rows:
-    """Every status transition (of one run, or of all), in time order (ties in the order they
-    were recorded: the clocks of several processes may disagree by a little)."""
+    """Every status transition (of one run, or of all), in the order they were recorded."""
     query = sa.select(
         statuses.c.run_id,
         statuses.c.agent,
@@ -73,7 +72,7 @@ def history_rows(conn: sa.Connection, run_id: str | None = None) -> Rows:
         statuses.c.detail,
         statuses.c.progress,
         statuses.c.at_ms,
-    ).order_by(statuses.c.at_ms, statuses.c.status_id)
+    ).order_by(statuses.c.status_id)
     if run_id is not None:
         query = query.where(statuses.c.run_id == run_id)
     return _rows(conn, query)

@@ -11,8 +11,10 @@ nullable strings, integers, floats and booleans), also when it is empty, and sur
   open-ended ones (agent names, the statuses agents publish, channels): a ``category`` column of an
   empty frame comes back from parquet without its categories. The lists are in the column docs;
   ``df["kind"].astype("category")`` makes a categorical where that helps.
-- Text that is not valid Unicode (a lone surrogate written by an old version or another tool)
-  reads as U+FFFD; inside JSON text it stays as its ``\\uXXXX`` escape, so nothing is lost there.
+- Whatever text is stored builds a frame: a lone surrogate inside a JSON value (which JSON can
+  carry, and an old version or another tool may have stored) stays as its ``\\uXXXX`` escape, so
+  nothing is lost; bytes that are not UTF-8 in a SQLite text column read as U+FFFD (see
+  ``_database``); Postgres holds only valid text.
 
 Each reads through the store, so any process that reaches the database can analyse it.
 """
@@ -165,6 +167,9 @@ def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFram
 def history(run_id: str | None = None, *, via: Store | None = None) -> pd.DataFrame:
     """Every status transition, of one run or of all, in time order (see HISTORY_COLUMNS)."""
     raw = _frame((via or store()).history_rows(run_id))
+    # In time order, ties as recorded: processes' clocks may disagree by a little, so a
+    # transition can be written after one that happened later (a stable sort, cheaper than SQL's).
+    raw = raw.sort_values("at_ms", kind="stable", ignore_index=True)
     frame = pd.DataFrame(
         {
             "run_id": raw["run_id"],
@@ -246,20 +251,9 @@ def _json_column(values: Iterable[Any]) -> pd.Series[Any]:
     return pd.Series([json_text(value) for value in values], dtype=object)
 
 
-def _valid_texts(values: pd.Series[Any]) -> pd.Series[Any]:
-    """Text that is not valid Unicode (lone surrogates) with U+FFFD in their place."""
-    texts = values.dropna()
-    try:
-        "".join(texts).encode("utf-8")
-    except UnicodeEncodeError:
-        return values.map(valid_text, na_action="ignore")
-    except TypeError:  # not all text: leave it to astype to say so
-        return values
-    return values
-
-
 def _frame(rows: Rows) -> pd.DataFrame:
-    """The rows as they are (objects): typing comes last, after the text is made valid."""
+    """The rows as they are (objects): pandas would make a column of texts Arrow strings, which
+    refuse a lone surrogate in a JSON value before ``json_text`` escapes it."""
     return pd.DataFrame(list(rows.rows), columns=list(rows.columns), dtype=object)
 
 
@@ -270,9 +264,5 @@ def _times(values: pd.Series[Any]) -> pd.Series[Any]:
 def _typed(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
     typed = frame.reindex(columns=list(dtypes))
     for name, dtype in dtypes.items():
-        column = typed[name]
-        if dtype == "string":
-            typed[name] = _valid_texts(column.astype(object)).astype("string")
-        else:
-            typed[name] = column.astype(pd.api.types.pandas_dtype(dtype))
+        typed[name] = typed[name].astype(pd.api.types.pandas_dtype(dtype))
     return typed.reset_index(drop=True)
