@@ -23,7 +23,7 @@ from rich.text import Text
 
 from hitl_notebook._cli_table import Column, fitted_table
 from hitl_notebook._frames import JSON_COLUMNS, valid_text
-from hitl_notebook._inbox import Inbox, InboxItem
+from hitl_notebook._inbox import Inbox
 from hitl_notebook._models import Decision, Request, run_state_word
 from hitl_notebook._store import BulkResult
 
@@ -87,7 +87,8 @@ _INBOX_TABLE = [
     Column("agent", "short", keep=70),
     Column("kind", "short", keep=80),
     Column("title", "text", keep=90),
-    Column("status", "text", keep=60),
+    Column("state", "short", keep=75),
+    Column("status", "text", keep=55),
     Column("asked", "short", keep=50, right=True),
     Column("time left", "short", keep=85, right=True),
     Column("requested", "time", keep=30),
@@ -130,13 +131,16 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     rows, styles = [], []
     for item in inbox:
         left = "" if item.time_left is None else span(item.time_left)
+        state = run_state_word(item.run_state, waiting=True)
+        own = "" if item.agent_status in {None, state} else item.agent_status  # the agent's words
         rows.append(
             [
                 Text(item.request_id),
                 Text(item.agent),
                 Text(item.kind),
                 Text(item.title),
-                Text(_status(item)),
+                Text(state),
+                Text(own or ""),
                 Text(f"{span(inbox.as_of - item.requested_at)} ago"),
                 Text(left, style="bold" if item.overdue else ""),
                 Text(when(item.requested_at)),
@@ -145,15 +149,6 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
         )
         styles.append("red" if item.overdue else None)
     return fitted_table(_INBOX_TABLE, rows, width, styles)
-
-
-def _status(item: InboxItem) -> str:
-    """The agent's status, and what the engine does with the run unless it simply waits (the
-    state alone when the agent has said nothing)."""
-    state = run_state_word(item.run_state, waiting=True)
-    if not item.agent_status:
-        return state
-    return item.agent_status if state == "waiting" else f"{item.agent_status} ({state})"
 
 
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
