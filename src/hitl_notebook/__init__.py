@@ -8,7 +8,9 @@ only DBOS configuration, one poller per process) → ``_queueing`` (runs for wor
 (answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` → ``_retries`` /
 ``_decisions`` / ``_waiting`` / ``_protocol`` / ``_request_methods`` / ``_agent`` (what runs
 inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` / ``_http``
-(the HTTP API, public as ``hitl_notebook.http``) → ``_cli`` / ``_cli_render`` (the command line);
+(the HTTP API, public as ``hitl_notebook.http``) → ``_cli_edge`` / ``_cli_table`` /
+``_cli_render`` / ``_cli_show`` → ``_cli_read`` / ``_cli_answer`` / ``_cli_service`` → ``_cli``
+(the command line);
 ``_widget_*`` / ``_forms`` (notebook widgets).
 """
 

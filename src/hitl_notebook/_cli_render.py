@@ -1,16 +1,18 @@
-"""How the ``hitl`` command shows things: rich tables for people, CSV and JSON for scripts.
+"""How the ``hitl`` command shows things: tables for people, CSV and JSON for scripts.
 
-JSON is plain: datetimes as ISO 8601 UTC strings ending in Z (as pydantic writes decisions),
-durations as seconds, missing values as null, JSON fields (options, proposal, assignees, values)
-as JSON. CSV is the DataFrame as pandas writes it, except that object columns (values, proposals,
-options) are written as JSON text, so ``json.loads`` reads each cell back.
+Tables fit the terminal (see ``_cli_table``) and speak people's words (run states as "waiting",
+"parked", never DBOS's). JSON is plain: datetimes as ISO 8601 UTC strings ending in Z (as
+pydantic writes decisions), durations in seconds, missing values as null, JSON fields (options,
+proposal, assignees, values) as JSON. CSV has the frame's columns: datetimes in ISO 8601 UTC,
+durations in seconds, JSON fields as JSON text (``json.loads`` reads each cell back), missing
+values empty.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,42 +21,86 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._frames import HISTORY_COLUMNS
-from hitl_notebook._inbox import Inbox, InboxItem
-from hitl_notebook._models import Decision
+from hitl_notebook._cli_table import Column, fitted_table
+from hitl_notebook._frames import JSON_COLUMNS, valid_text
+from hitl_notebook._inbox import Inbox
+from hitl_notebook._models import Decision, Request, run_state_word
 from hitl_notebook._store import BulkResult
 
 __all__ = [
     "AGENTS_TABLE",
     "DECISIONS_TABLE",
     "HISTORY_TABLE",
+    "RUN_HISTORY_TABLE",
     "bulk_json",
     "bulk_lines",
     "describe",
     "frame_csv",
     "frame_json",
     "frame_table",
-    "inbox_json",
     "inbox_table",
+    "requests_table",
     "span",
     "when",
 ]
 
-# The columns the tables show (CSV and JSON have all of them).
-HISTORY_TABLE = list(HISTORY_COLUMNS)
-AGENTS_TABLE = ["run_id", "agent", "status", "detail", "progress", "started", "updated"]
-AGENTS_TABLE += ["open_requests", "run_state"]
-DECISIONS_TABLE = ["request_id", "agent", "title", "outcome", "value", "by", "channel"]
-DECISIONS_TABLE += ["answered_at", "wait"]
+FrameTable = list[tuple[str, Column]]
+"""The frame columns a table shows, with how (all of them are in the CSV and JSON forms)."""
+
+HISTORY_TABLE: FrameTable = [
+    ("run_id", Column("run", "id", keep=100)),
+    ("seq", Column("seq", "short", keep=50, right=True)),
+    ("agent", Column("agent", "short", keep=40)),
+    ("status", Column("status", "text", keep=90)),
+    ("detail", Column("detail", "text", keep=80)),
+    ("progress", Column("progress", "short", keep=20, right=True)),
+    ("at", Column("at", "time", keep=95)),
+]
+RUN_HISTORY_TABLE: FrameTable = [
+    (name, column) for name, column in HISTORY_TABLE if name not in {"run_id", "agent"}
+]
+"""The history of one run (its id and agent are said above the table)."""
+AGENTS_TABLE: FrameTable = [
+    ("run_id", Column("run", "id", keep=100)),
+    ("agent", Column("agent", "short", keep=85)),
+    ("status", Column("status", "text", keep=90)),
+    ("detail", Column("detail", "text", keep=70)),
+    ("progress", Column("progress", "short", keep=20, right=True)),
+    ("open_requests", Column("open", "short", keep=50, right=True)),
+    ("run_state", Column("state", "short", keep=95)),
+    ("started", Column("started", "time", keep=30)),
+    ("updated", Column("updated", "time", keep=60)),
+]
+DECISIONS_TABLE: FrameTable = [
+    ("request_id", Column("request", "id", keep=100)),
+    ("agent", Column("agent", "short", keep=50)),
+    ("title", Column("title", "text", keep=85)),
+    ("outcome", Column("outcome", "short", keep=95)),
+    ("value", Column("value", "text", keep=80)),
+    ("by", Column("by", "text", keep=90)),
+    ("channel", Column("channel", "short", keep=40)),
+    ("wait", Column("waited", "short", keep=60, right=True)),
+    ("answered_at", Column("answered", "time", keep=70)),
+]
+_INBOX_TABLE = [
+    Column("request", "id", keep=100),
+    Column("agent", "short", keep=70),
+    Column("kind", "short", keep=80),
+    Column("title", "text", keep=90),
+    Column("state", "short", keep=75),
+    Column("status", "text", keep=55),
+    Column("asked", "short", keep=50, right=True),
+    Column("time left", "short", keep=85, right=True),
+    Column("requested", "time", keep=30),
+    Column("deadline", "time", keep=40),
+]
 
 
 def describe(decision: Decision) -> str:
     """One line for a decision: outcome, value, who and when."""
     who = decision.by or "the deadline"
     value = "" if decision.value is None else f" {json.dumps(decision.value, default=str)}"
-    return (
-        f"{decision.outcome.value}{value} by {who} at {decision.at.isoformat(timespec='seconds')}"
-    )
+    return f"{decision.outcome.value}{value} by {who} at {when(decision.at)}"
 
 
 def span(value: timedelta) -> str:
@@ -71,67 +117,77 @@ def span(value: timedelta) -> str:
     return f"{sign}{minutes}m{secs:02d}s" if minutes else f"{sign}{secs}s"
 
 
+def when(at: datetime) -> str:
+    """An instant for people, in UTC to the second."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 # -- the inbox ---------------------------------------------------------------------------------
 
 
-def inbox_table(inbox: Inbox) -> Table:
-    """The waiting requests as a table; overdue ones stand out."""
-    table = Table()
-    table.add_column("request", no_wrap=True)
-    table.add_column("agent")
-    table.add_column("kind")
-    table.add_column("title")
-    table.add_column("requested", no_wrap=True)
-    table.add_column("deadline", no_wrap=True)
-    table.add_column("time left", no_wrap=True, justify="right")
-    table.add_column("status")
+def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
+    """The waiting requests as a table at most ``width`` wide (overdue ones in red), and the
+    columns left out at that width."""
+    rows, styles = [], []
     for item in inbox:
-        late = item.overdue
         left = "" if item.time_left is None else span(item.time_left)
-        cells = [
-            item.request_id,
-            item.agent,
-            item.kind,
-            item.title,
-            when(item.requested_at),
-            "" if item.deadline is None else when(item.deadline),
-        ]
-        table.add_row(
-            *map(Text, cells),
-            Text(left, style="bold red" if late else ""),
-            Text(_status(item)),
-            style="red" if late else None,
+        state = run_state_word(item.run_state, waiting=True)
+        own = "" if item.agent_status in {None, state} else item.agent_status  # the agent's words
+        rows.append(
+            [
+                Text(item.request_id),
+                Text(item.agent),
+                Text(item.kind),
+                Text(item.title),
+                Text(state),
+                Text(own or ""),
+                Text(f"{span(inbox.as_of - item.requested_at)} ago"),
+                Text(left, style="bold" if item.overdue else ""),
+                Text(when(item.requested_at)),
+                Text("" if item.deadline is None else when(item.deadline)),
+            ]
         )
-    return table
+        styles.append("red" if item.overdue else None)
+    return fitted_table(_INBOX_TABLE, rows, width, styles)
 
 
-def _status(item: InboxItem) -> str:
-    """The agent's status, with DBOS's state unless PENDING (ENQUEUED: recovering, DELAYED)."""
-    status = item.agent_status or ""
-    return status if item.run_state == "PENDING" else f"{status} ({item.run_state})"
+def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
+    """A run's requests, one a row: id, kind, title and what became of it."""
+    columns = [
+        Column("request", "id", keep=100),
+        Column("kind", "short", keep=60),
+        Column("title", "text", keep=80),
+        Column("state", "text", keep=90),
+    ]
+    rows = [
+        [Text(r.request_id), Text(r.kind.value), Text(r.title), Text(_request_state(r))]
+        for r in requests
+    ]
+    return fitted_table(columns, rows, width)
 
 
-def inbox_json(inbox: Inbox) -> str:
-    """The waiting requests as a JSON array of objects with the InboxItem fields."""
-    return json.dumps([_item_record(item) for item in inbox], indent=2)
-
-
-def _item_record(item: InboxItem) -> dict[str, Any]:
-    return {name: _jsonable(value) for name, value in item.to_dict().items()}
+def _request_state(request: Request) -> str:
+    decision = request.decision
+    if decision is None:
+        return request.state.value
+    return f"{decision.outcome.value} by {decision.by or 'the deadline'}"
 
 
 # -- bulk answers ------------------------------------------------------------------------------
 
 
-def bulk_lines(targets: Sequence[str], result: BulkResult) -> list[str]:
-    """One line per target, in the order given: its decision or why it was refused."""
+def bulk_lines(
+    targets: Sequence[str], result: BulkResult, words: Callable[[str], str] = str
+) -> list[str]:
+    """One line per target, in the order given: its decision or why it was refused
+    (``words`` turns an error message into the reader's words)."""
     lines = []
     for target in dict.fromkeys(targets):
         if target in result.decided:
             lines.append(f"{target}: {describe(result.decided[target])}")
         else:
             error = result.failed[target]
-            lines.append(f"{target}: error: {type(error).__name__}: {error}")
+            lines.append(f"{target}: error: {type(error).__name__}: {words(str(error))}")
     return lines
 
 
@@ -151,35 +207,38 @@ def bulk_json(result: BulkResult) -> str:
 # -- frames ------------------------------------------------------------------------------------
 
 
-def frame_table(frame: pd.DataFrame, columns: Sequence[str]) -> Table:
-    """Some columns of a frame as a table (all of them are in the CSV and JSON forms)."""
-    table = Table()
-    for name in columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[name]) and frame[name].dtype != bool
-        table.add_column(
-            name,
-            no_wrap=name.endswith("_id") or name in {"at", "started", "updated", "answered_at"},
-            justify="right" if numeric else "left",
-        )
-    for row in frame[list(columns)].itertuples(index=False):
-        table.add_row(*(Text(_cell(n, value)) for n, value in zip(columns, row, strict=True)))
-    return table
+def frame_table(frame: pd.DataFrame, shown: FrameTable, width: int) -> tuple[Table, list[str]]:
+    """Some columns of a frame as a table at most ``width`` wide, and the columns left out."""
+    names = [name for name, _ in shown]
+    rows = [
+        [Text(_cell(name, value)) for name, value in zip(names, row, strict=True)]
+        for row in frame[names].itertuples(index=False)
+    ]
+    return fitted_table([column for _, column in shown], rows, width)
 
 
 def frame_csv(frame: pd.DataFrame) -> str:
-    """The frame as CSV, with object columns (values, proposals) written as JSON."""
+    """The frame as CSV: datetimes in ISO 8601 UTC, durations in seconds, JSON fields as JSON."""
     out = frame.copy()
     for name in out.columns:
-        if out[name].dtype == object:
-            out[name] = out[name].map(lambda v: None if v is None else json.dumps(_jsonable(v)))
+        column = out[name]
+        if pd.api.types.is_timedelta64_dtype(column):
+            out[name] = column.dt.total_seconds()
+        elif isinstance(column.dtype, pd.DatetimeTZDtype):
+            out[name] = column.map(_iso, na_action="ignore").astype("string")
     text: str = out.to_csv(index=False)
     return text
 
 
 def frame_json(frame: pd.DataFrame) -> str:
-    """The frame as a JSON array of objects, one per row."""
+    """The frame as a JSON array of objects, one per row (JSON fields as JSON, not text)."""
     records = [
-        {name: _jsonable(value) for name, value in zip(frame.columns, row, strict=True)}
+        {
+            name: json.loads(value)
+            if name in JSON_COLUMNS and isinstance(value, str)
+            else _jsonable(value)
+            for name, value in zip(frame.columns, row, strict=True)
+        }
         for row in frame.itertuples(index=False)
     ]
     return json.dumps(records, indent=2)
@@ -195,14 +254,14 @@ def _cell(name: str, value: Any) -> str:
         return span(value)
     if name == "progress" and isinstance(plain, float):
         return f"{plain:.0%}"
-    if isinstance(plain, dict | list):
-        return json.dumps(plain)
+    if name in JSON_COLUMNS and isinstance(plain, str):
+        parsed = json.loads(plain)
+        return valid_text(parsed) if isinstance(parsed, str) else plain
     return str(plain)
 
 
-def when(at: datetime) -> str:
-    """An instant for people, in UTC to the second."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def _jsonable(value: Any) -> Any:
@@ -213,7 +272,7 @@ def _jsonable(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         plain = None
     elif isinstance(value, datetime):  # pd.Timestamp too; UTC written "Z" as pydantic does
-        plain = value.isoformat().replace("+00:00", "Z")
+        plain = _iso(value)
     elif isinstance(value, timedelta):  # pd.Timedelta too
         plain = value.total_seconds()
     elif isinstance(value, float) and math.isnan(value):

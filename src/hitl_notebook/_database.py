@@ -267,6 +267,10 @@ def _ensure_postgres_database(url: str, *, create: bool) -> None:
         admin.dispose()
 
 
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
 def _create_engine(url: str, is_sqlite: bool) -> sa.Engine:
     if not is_sqlite:
         return sa.create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800)
@@ -279,6 +283,9 @@ def _create_engine(url: str, is_sqlite: bool) -> sa.Engine:
         # Writers take the lock when they begin, as DBOS's own engine does, so that two
         # processes answering at once queue up instead of failing with "database is locked".
         dbapi_conn.isolation_level = "IMMEDIATE"
+        # Text that is not valid UTF-8 (written by another tool) reads as U+FFFD instead of
+        # failing every query that meets it.
+        dbapi_conn.text_factory = _lenient_text
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
         dbapi_conn.execute("PRAGMA synchronous=NORMAL")

@@ -1,19 +1,36 @@
 """History as pandas: runs, status transitions, decisions and the inbox as tidy DataFrames.
 
-Every frame has its documented columns with proper dtypes (tz-aware UTC datetimes, categoricals,
-nullable integers, floats and booleans), also when it is empty. Each reads through the store, so
-any process that reaches the database can analyse it.
+Every frame has its documented columns with proper dtypes (tz-aware UTC datetimes, durations,
+nullable strings, integers, floats and booleans), also when it is empty, and survives
+``to_parquet``/``read_parquet`` and CSV unchanged, whatever its rows:
+
+- JSON values (a decision's ``value``, a ``proposal``, ``options``, ``assignees``) are JSON text:
+  ``json.loads(cell)`` gives the value back, so rows of different kinds or proposal models never
+  share one column of Python objects (which parquet cannot write, or writes with each other's keys).
+- Words from a fixed list (``kind``, ``outcome``, ``run_state``) are ``string`` columns, like the
+  open-ended ones (agent names, the statuses agents publish, channels): a ``category`` column of an
+  empty frame comes back from parquet without its categories. The lists are in the column docs;
+  ``df["kind"].astype("category")`` makes a categorical where that helps.
+- Whatever text is stored builds a frame: a lone surrogate inside a JSON value (which JSON can
+  carry, and an old version or another tool may have stored) stays as its ``\\uXXXX`` escape, so
+  nothing is lost; bytes that are not UTF-8 in a SQLite text column read as U+FFFD (see
+  ``_database``); Postgres holds only valid text.
+
+Each reads through the store, so any process that reaches the database can analyse it.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from hitl_notebook._analysis import Rows
 from hitl_notebook._inbox import Inbox, InboxItem
-from hitl_notebook._models import FINAL_STATUSES
+from hitl_notebook._models import FINAL_STATUSES, Outcome, run_state_word
 from hitl_notebook._store import Store, store
 
 __all__ = [
@@ -21,18 +38,27 @@ __all__ = [
     "DECISION_COLUMNS",
     "HISTORY_COLUMNS",
     "INBOX_COLUMNS",
+    "JSON_COLUMNS",
     "agents",
     "decisions",
     "history",
     "inbox_frame",
+    "json_text",
+    "valid_text",
 ]
 
 _TIME = "datetime64[ms, UTC]"
+_SPAN = "timedelta64[ms]"
+_JSON = "string"
+_RUN_OUTCOMES = [str(status) for status in FINAL_STATUSES]
+
+JSON_COLUMNS = frozenset({"value", "proposal", "options", "assignees"})
+"""The columns that hold JSON text (``json.loads`` reads a cell; <NA> when there is none)."""
 
 AGENT_COLUMNS: dict[str, str] = {
     "run_id": "string",
-    "agent": "category",
-    "status": "category",
+    "agent": "string",
+    "status": "string",
     "detail": "string",
     "progress": "Float64",
     "started": _TIME,
@@ -40,72 +66,82 @@ AGENT_COLUMNS: dict[str, str] = {
     "finished": _TIME,
     "waiting_since": _TIME,
     "open_requests": "Int64",
-    "outcome": "category",
-    "run_state": "category",
+    "outcome": "string",
+    "run_state": "string",
 }
-"""``agents()``: one row per run. ``outcome`` is how the run ended (finished, failed,
-cancelled; <NA> while it runs); ``run_state`` is DBOS's state (PENDING, SUCCESS, ...)."""
+"""``agents()``: one row per run. ``status`` is the run's latest status (the SDK's words or the
+agent's own); ``outcome`` is how the run ended (finished, failed, cancelled; <NA> while it runs);
+``run_state`` is what the engine is doing with it, in people's words: waiting (for a human),
+running, parked (waiting at no cost until an answer or its deadline), resuming, done, failed,
+cancelled, gave up (after too many restarts)."""
 
 HISTORY_COLUMNS: dict[str, str] = {
     "run_id": "string",
-    "agent": "category",
+    "agent": "string",
     "seq": "Int64",
-    "status": "category",
+    "status": "string",
     "detail": "string",
     "progress": "Float64",
     "at": _TIME,
 }
-"""``history()``: one row per status transition, in order within each run (``seq`` from 1)."""
+"""``history()``: one row per status transition, in time order; ``seq`` numbers each run's
+transitions from 1."""
 
 DECISION_COLUMNS: dict[str, str] = {
     "request_id": "string",
     "run_id": "string",
-    "agent": "category",
-    "kind": "category",
+    "agent": "string",
+    "kind": "string",
     "title": "string",
-    "outcome": "category",
+    "outcome": "string",
     "approved": "boolean",
-    "value": "object",
-    "proposal": "object",
+    "value": _JSON,
+    "proposal": _JSON,
     "by": "string",
-    "channel": "category",
+    "channel": "string",
     "comment": "string",
     "requested_at": _TIME,
     "answered_at": _TIME,
     "deadline": _TIME,
-    "wait": "timedelta64[ms]",
+    "wait": _SPAN,
     "timed_out": "bool",
     "late_answers": "Int64",
 }
-"""``decisions()``: one row per decided request. ``by`` is <NA> and ``timed_out`` True when the
-deadline decided; ``wait`` is answered_at - requested_at; ``late_answers`` counts answers refused
-after the deadline; ``value`` is what went ahead and ``proposal`` what the agent proposed."""
+"""``decisions()``: one row per decided request. ``kind`` is approval, choice, text or edit;
+``outcome`` approved, rejected, edited, answered, chose or timed_out; ``by`` is <NA> and
+``timed_out`` True when the deadline decided; ``channel`` is python, cli, widget, http,
+timeout...; ``wait`` is answered_at - requested_at; ``late_answers`` counts answers refused
+after the deadline; ``value`` (what went ahead: the option, the text, the possibly edited
+proposal) and ``proposal`` (what the agent proposed) are JSON text, <NA> when there is none."""
 
 INBOX_COLUMNS: dict[str, str] = {
     "request_id": "string",
     "run_id": "string",
-    "agent": "category",
-    "kind": "category",
+    "agent": "string",
+    "kind": "string",
     "title": "string",
     "body": "string",
-    "options": "object",
-    "proposal": "object",
-    "assignees": "object",
+    "options": _JSON,
+    "proposal": _JSON,
+    "assignees": _JSON,
     "requested_at": _TIME,
     "deadline": _TIME,
-    "time_left": "timedelta64[ms]",
+    "time_left": _SPAN,
     "overdue": "bool",
-    "agent_status": "category",
+    "agent_status": "string",
     "status_detail": "string",
-    "run_state": "category",
+    "run_state": "string",
 }
-"""``inbox_frame()``: one row per waiting request."""
+"""``inbox_frame()``: one row per waiting request. ``kind`` as in ``decisions()``; ``options``,
+``proposal`` and ``assignees`` (``[]``: anyone may answer) are JSON text; ``time_left`` is
+negative when ``overdue``; ``run_state`` is waiting (a process waits for the answer), parked or
+resuming."""
 
 
 def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFrame:
     """One row per run, with its current status (see AGENT_COLUMNS)."""
-    rows = (via or store()).run_rows(agent=agent)
-    raw = _frame(rows)
+    raw = _frame((via or store()).run_rows(agent=agent))
+    open_requests = raw["open_requests"].fillna(0)
     frame = pd.DataFrame(
         {
             "run_id": raw["run_id"],
@@ -117,17 +153,23 @@ def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFram
             "updated": _times(raw["updated_at_ms"]),
             "finished": _times(raw["finished_at_ms"]),
             "waiting_since": _times(raw["waiting_since_ms"]),
-            "open_requests": raw["open_requests"].fillna(0),
-            "outcome": raw["status"].where(raw["status"].isin([str(s) for s in FINAL_STATUSES])),
-            "run_state": raw["run_state"],
+            "open_requests": open_requests,
+            "outcome": raw["status"].where(raw["status"].isin(_RUN_OUTCOMES)),
+            "run_state": [
+                run_state_word(state, waiting=count > 0)
+                for state, count in zip(raw["run_state"], open_requests, strict=True)
+            ],
         }
     )
     return _typed(frame, AGENT_COLUMNS)
 
 
 def history(run_id: str | None = None, *, via: Store | None = None) -> pd.DataFrame:
-    """Every status transition, of one run or of all (see HISTORY_COLUMNS)."""
+    """Every status transition, of one run or of all, in time order (see HISTORY_COLUMNS)."""
     raw = _frame((via or store()).history_rows(run_id))
+    # In time order, ties as recorded: processes' clocks may disagree by a little, so a
+    # transition can be written after one that happened later (a stable sort, cheaper than SQL's).
+    raw = raw.sort_values("at_ms", kind="stable", ignore_index=True)
     frame = pd.DataFrame(
         {
             "run_id": raw["run_id"],
@@ -155,8 +197,8 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
             "title": raw["title"],
             "outcome": raw["outcome"],
             "approved": raw["approved"],
-            "value": raw["value"],
-            "proposal": raw["proposal"],
+            "value": _json_column(raw["value"]),
+            "proposal": _json_column(raw["proposal"]),
             "by": raw["decided_by"],
             "channel": raw["channel"],
             "comment": raw["comment"],
@@ -164,7 +206,7 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
             "answered_at": answered,
             "deadline": _times(raw["deadline_ms"]),
             "wait": answered - requested,
-            "timed_out": raw["outcome"] == "timed_out",
+            "timed_out": raw["outcome"] == Outcome.TIMED_OUT.value,
             "late_answers": raw["late_answers"].fillna(0),
         }
     )
@@ -173,36 +215,54 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
 
 def inbox_frame(inbox: Inbox) -> pd.DataFrame:
     """An inbox read as a DataFrame (see INBOX_COLUMNS)."""
-    raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields))
+    raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields), dtype=object)
     as_of = pd.to_numeric(raw["as_of_ms"])
     frame = raw.assign(
-        options=pd.Series([item.options for item in inbox], dtype=object),
-        proposal=pd.Series([item.proposal for item in inbox], dtype=object),
-        assignees=pd.Series([item.assignees for item in inbox], dtype=object),
+        options=_json_column(item.options for item in inbox),
+        proposal=_json_column(item.proposal for item in inbox),
+        assignees=_json_column(item.assignees for item in inbox),
         requested_at=_times(raw["requested_at_ms"]),
         deadline=_times(raw["deadline_ms"]),
         time_left=pd.to_timedelta(pd.to_numeric(raw["deadline_ms"]) - as_of, unit="ms"),
         overdue=pd.to_numeric(raw["deadline_ms"]).lt(as_of).fillna(False),
+        run_state=[run_state_word(item.run_state, waiting=True) for item in inbox],
     )
     return _typed(frame, INBOX_COLUMNS)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON value as JSON text for a frame cell (None stays None): readable (not ASCII-escaped),
+    and valid Unicode (a lone surrogate inside a string is written as its escape)."""
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False)
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def valid_text(text: str) -> str:
+    """``text`` with U+FFFD in place of what is not valid Unicode (lone surrogates)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _json_column(values: Iterable[Any]) -> pd.Series[Any]:
+    return pd.Series([json_text(value) for value in values], dtype=object)
+
+
 def _frame(rows: Rows) -> pd.DataFrame:
-    return pd.DataFrame.from_records(list(rows.rows), columns=list(rows.columns))
+    """The rows as they are (objects): pandas would make a column of texts Arrow strings, which
+    refuse a lone surrogate in a JSON value before ``json_text`` escapes it."""
+    return pd.DataFrame(list(rows.rows), columns=list(rows.columns), dtype=object)
 
 
 def _times(values: pd.Series[Any]) -> pd.Series[Any]:
     return pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="ms", utc=True)
 
 
-def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
     typed = frame.reindex(columns=list(dtypes))
     for name, dtype in dtypes.items():
-        column = typed[name]
-        if dtype == "object":
-            typed[name] = column.astype(object).where(column.notna(), None)
-        elif dtype == "category":
-            typed[name] = column.astype(object).astype("category")
-        else:
-            typed[name] = column.astype(pd.api.types.pandas_dtype(dtype))
+        typed[name] = typed[name].astype(pd.api.types.pandas_dtype(dtype))
     return typed.reset_index(drop=True)
