@@ -73,6 +73,9 @@ def test_arguments_that_are_not_utf8_are_refused_in_one_line(tmp_path: Path) -> 
     [
         (["inbox", "--older-than", "soon"], "--older-than: Cannot read 'soon'"),
         (["inbox", "--older-than", "1e400s"], "--older-than: Cannot read '1e400s'"),
+        (["inbox", "--older-than", "1m s"], "--older-than: Cannot read '1m s'"),
+        (["inbox", "--older-than", "1M"], "units are lowercase"),
+        (["inbox", "--older-than", "1000000000d"], "too long"),
         (["inbox", "--sort", "bogus"], "'--sort': 'bogus' is not one of"),
         (["inbox", "--kind", "bogus"], "'--kind': 'bogus' is not one of"),
         (["inbox", "--limit", "nan"], "'--limit'"),

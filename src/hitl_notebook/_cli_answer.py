@@ -85,7 +85,7 @@ def cancel(
         return
     open_requests = store.requests(run_id, open_only=True)
     who = by or default_responder()
-    store.cancel(run_id, by=who)
+    store.cancel(run_id, by=who, channel="cli")
     print(f"Cancelled run {run_id} (by {who}).")
     for request in open_requests:
         print(f"  Its request {request.request_id} ({request.title}) takes no answer any more.")

@@ -98,7 +98,7 @@ _INBOX_TABLE = [
 
 def describe(decision: Decision) -> str:
     """One line for a decision: outcome, value, who and when."""
-    who = decision.by or "the deadline"
+    who = decision.who
     value = "" if decision.value is None else f" {json.dumps(decision.value, default=str)}"
     return f"{decision.outcome.value}{value} by {who} at {when(decision.at)}"
 

@@ -131,7 +131,8 @@ def serve(
 
         from hitl_notebook.http import TokenAuth, create_app  # noqa: PLC0415 - same
     except ImportError as error:
-        fail(f"{error}: install the service extra, pip install 'hitl-notebook[service]'.")
+        hint = "pip install 'hitl-notebook[service]'"
+        fail(str(error) if hint in str(error) else f"{error}: install the service extra, {hint}.")
     auth = TokenAuth.from_file(tokens) if tokens else TokenAuth.from_env()
     api = create_app(connect(db), auth, agents=agent, anonymous_reads=anonymous_reads)
     uvicorn.run(api, host=host, port=port)

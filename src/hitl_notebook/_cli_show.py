@@ -101,7 +101,7 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
 
 def _decision(decision: Decision) -> list[tuple[str, str]]:
     """The decision a line a fact (so that the time, alone on its line, never wraps)."""
-    who = f"by {decision.by}" if decision.by else "by the deadline"
+    who = f"by {decision.who}"
     rows = [
         ("decision", f"{decision.outcome.value} {who} via {decision.channel}"),
         ("decided at", f"{when(decision.at)} (after {span(decision.at - decision.requested_at)})"),

@@ -127,7 +127,7 @@ def cancel(store: Store, run_id: str, caller: str) -> RunDetail:
         raise NotWaitingError(
             f"Run {run_id!r} already ended ({state}); there is nothing to cancel."
         )
-    store.cancel(run_id, by=caller)
+    store.cancel(run_id, by=caller, channel="http")
     return run_detail(store, run_id)
 
 

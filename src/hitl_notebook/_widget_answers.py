@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from hitl_notebook._errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
 from hitl_notebook._forms import FormField, form_for, problems_by_field
-from hitl_notebook._models import Decision, Outcome, Request
+from hitl_notebook._models import Decision, Outcome, Request, who_decided
 from hitl_notebook._store import Store
 from hitl_notebook._widget_text import markdown_html, proposal_rows, request_facts, request_name
 
@@ -74,7 +74,7 @@ class DetailsMessage(TypedDict):
 
 def decided_text(decision: Decision) -> str:
     """``approved by alice at 2026-11-28 10:03 UTC``: a decision in a few words."""
-    who = decision.by or "the deadline"
+    who = decision.who
     what = decision.outcome.value
     if decision.outcome is Outcome.CHOSE:
         what = f"chose {decision.value!r}"
@@ -101,7 +101,7 @@ def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -
             errors=problems_by_field(error.problems),
         )
     except AlreadyDecidedError as error:
-        who = error.decided_by or "the deadline"
+        who = who_decided(error.decided_by, error.outcome)
         return ResultMessage(
             type="result",
             request_id=request_id,
