@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 import hitl_notebook as hitl
 from tests.agents import FreeEditor, Writer
@@ -66,6 +66,7 @@ def test_odd_text_answers_through_the_command_are_stored_or_refused_in_one_line(
 
 @odd
 @given(data=odd_json)
+@example(data={"\n": "\x00"})  # a key with a newline, quoted in the one line of error
 def test_odd_edited_values_through_the_command_are_stored_or_refused_in_one_line(
     db_url: str, data: Any
 ) -> None:

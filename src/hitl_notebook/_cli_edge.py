@@ -211,6 +211,8 @@ def _report(error: Exception) -> int:
 
 
 def _say(message: str, code: int) -> int:
-    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    # One line, whatever the message quotes (a newline in someone's text is shown as \n).
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    printable = one_line.encode("utf-8", "backslashreplace").decode("utf-8")
     err.print(f"[red]error:[/red] {escape(printable)}")
     return code

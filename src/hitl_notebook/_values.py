@@ -51,6 +51,11 @@ def check_texts(values: Iterable[str | None], what: str) -> None:
             check_text(value, what)
 
 
+def _part(key: str) -> str:
+    """A key as a part of a path in a message: as it is, or quoted if it could mislead."""
+    return key if key.isprintable() and "/" not in key and key.strip() == key and key else repr(key)
+
+
 def check_json(value: Any, what: str) -> None:
     """Refuse a value JSON and both databases cannot keep as it is: NaN or Infinity, non-text
     keys, text refused by ``check_text``, other types than JSON's, nesting beyond MAX_DEPTH."""
@@ -74,7 +79,7 @@ def check_json(value: Any, what: str) -> None:
                     if not isinstance(key, str):
                         raise ValueError(f"{where} has a key {key!r} that is not text")
                     check_text(key, f"a key of {where}")
-                    stack.append((inner, f"{where}/{key}", depth + 1))
+                    stack.append((inner, f"{where}/{_part(key)}", depth + 1))
             else:
                 stack.extend((inner, f"{where}/{i}", depth + 1) for i, inner in enumerate(item))
         else:
