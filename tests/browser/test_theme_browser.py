@@ -128,6 +128,8 @@ def _theme(page: Page, name: str) -> None:
           && getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() === layout""",
         arg=[name, THEMES[name]],
     )
+    # JupyterLab veils the page with its splash while it switches themes: wait until it is gone.
+    page.locator("#jupyterlab-splash").wait_for(state="detached")
 
 
 def _measure(page: Page) -> list[dict[str, Any]]:
