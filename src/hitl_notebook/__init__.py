@@ -1,17 +1,21 @@
 """hitl_notebook: durable human-in-the-loop agents for Jupyter and Python services, built on DBOS.
 
 Layers, each importing only the ones above it in this list:
-``_models`` / ``_time`` / ``_errors`` (the domain) → ``_answers`` / ``_access`` (the answer
-rule, who may answer) → ``_dbos_internals`` (everything tied to DBOS internals) → ``_database`` /
+``_models`` / ``_time`` / ``_errors`` / ``_values`` / ``_failures`` (the domain) → ``_answers`` /
+``_access`` (the answer rule, who may answer) → ``_dbos_internals`` (everything tied to DBOS
+internals) → ``_database`` /
 ``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_poller`` / ``_runtime`` (the
-only DBOS configuration, one poller per process) → ``_queueing`` (runs for workers) → ``_store``
-(answer and read with only a database URL) → ``_frames`` (pandas) → ``_handle`` → ``_retries`` /
+only DBOS configuration, one poller per process) → ``_queueing`` (runs for workers) →
+``_answering`` → ``_store`` (answer and read with only a database URL) → ``_dbos_messages`` (DBOS
+messages taken as answers) → ``_frames`` (pandas) → ``_handle`` → ``_retries`` /
 ``_decisions`` / ``_waiting`` / ``_protocol`` / ``_request_methods`` / ``_agent`` (what runs
-inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` / ``_http``
-(the HTTP API, public as ``hitl_notebook.http``) → ``_cli_edge`` / ``_cli_table`` /
-``_cli_render`` / ``_cli_show`` → ``_cli_read`` / ``_cli_answer`` / ``_cli_service`` → ``_cli``
-(the command line);
-``_widget_*`` / ``_forms`` (notebook widgets).
+inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` /
+``_http_json`` / ``_http_runs`` / ``_http`` (the HTTP API, public as ``hitl_notebook.http``) →
+``_cli_edge`` / ``_cli_table`` / ``_cli_render`` / ``_cli_show`` → ``_cli_read`` /
+``_cli_answer`` / ``_cli_service`` → ``_cli`` (the command line);
+``_widget_*`` / ``_forms`` (notebook widgets). (``_runtime`` imports ``_store`` and
+``_dbos_messages`` when it launches, against this order: the store asks the runtime which runs
+are this process's. Issue 12 makes the layers packages and this one direction.)
 """
 
 from __future__ import annotations
