@@ -48,7 +48,6 @@ __all__ = [
     "Woken",
     "consume_message",
     "dbos_default_database",
-    "executing_state",
     "messages_to",
     "park",
     "parking",
@@ -198,17 +197,6 @@ def parking(unless: sa.ColumnElement[bool]) -> sa.Update:
             updated_at=sa.bindparam("now_ms"),
         )
     )
-
-
-def executing_state(conn: sa.Connection, run_id: str) -> str | None:
-    """DBOS's state of a run (PENDING while it executes), None for an unknown id."""
-    state = conn.execute(_STATE, {"run_id": run_id}).scalar_one_or_none()
-    return None if state is None else str(state)
-
-
-_STATE = sa.select(workflow_status.c.status).where(
-    workflow_status.c.workflow_uuid == sa.bindparam("run_id")
-)
 
 
 def park(

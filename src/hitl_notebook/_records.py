@@ -275,18 +275,16 @@ def decide(
 
 def close_for_cancel(
     conn: sa.Connection, run_id: str, *, by: str | None, channel: str, at_ms: int
-) -> int:
+) -> None:
     """Close a cancelled run's open requests (state ``cancelled``; no answer is taken any more).
 
     Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait.
-    Returns how many were open.
     """
-    closed = conn.execute(
+    conn.execute(
         requests.update()
         .where(requests.c.run_id == run_id, requests.c.state == OPEN)
         .values(state=CANCELLED, decided_by=by, decided_at_ms=at_ms, channel=channel)
     )
-    return closed.rowcount
 
 
 def record_answer(

@@ -37,11 +37,11 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._database import Database
-from hitl_notebook._dbos_internals import Parked, Stopped, executing_state, park, parking
+from hitl_notebook._dbos_internals import Parked, Stopped, park, parking
 from hitl_notebook._decisions import collect, stop_cancelled
 from hitl_notebook._errors import HitlError
 from hitl_notebook._models import Decision
-from hitl_notebook._records import decided_or_due
+from hitl_notebook._records import decided_or_due, run_state
 from hitl_notebook._retries import retrying
 from hitl_notebook._runtime import Runtime, current
 from hitl_notebook._time import now_ms
@@ -188,7 +188,7 @@ def _park(
         ):
             transaction.rollback()
             return False
-        state = None if parked else executing_state(conn, run_id)
+        state = None if parked else run_state(conn, run_id)
     if state == "CANCELLED":
         stop_cancelled(database, run_id, request_ids)
     if state not in (None, "PENDING"):
