@@ -36,7 +36,7 @@ def test_retrying_the_same_answer_is_harmless() -> None:
     again = hitl.respond(request.request_id, text="yes", by="alice")
     assert again == first
     assert run.result(timeout=30) == "yes"
-    assert _answer_log(request.request_id) == [("alice", "accepted")]
+    assert answer_log(request.request_id) == [("alice", "accepted")]
 
 
 def test_answers_by_run_id_after_the_decision_are_retries_or_refusals() -> None:
@@ -73,7 +73,8 @@ def test_answering_a_run_with_several_open_requests_asks_for_a_request_id() -> N
     run.cancel()
 
 
-def _answer_log(request_id: str) -> list[tuple[str | None, str]]:
+def answer_log(request_id: str) -> list[tuple[str | None, str]]:
+    """The request's answer log as (by, result), oldest first."""
     with hitl.store().database.engine.connect() as conn:
         rows = conn.execute(
             sa.select(answers.c.by, answers.c.result)
@@ -174,7 +175,7 @@ def test_invalid_choice_answers_are_refused_and_the_agent_keeps_waiting(
         hitl.respond(request.request_id, **answer)  # type: ignore[arg-type]
     assert refused.value.problems
     assert run.requests(open_only=True) == [request]
-    assert _answer_log(request.request_id) == []
+    assert answer_log(request.request_id) == []
     assert run.status is not None
     assert run.status.status == "waiting"
 
@@ -188,7 +189,7 @@ def test_invalid_edits_are_refused_and_the_agent_keeps_waiting(answer: dict[str,
     with pytest.raises(hitl.InvalidAnswerError):
         hitl.respond(request.request_id, **answer)  # type: ignore[arg-type]
     assert run.requests(open_only=True) == [request]
-    assert _answer_log(request.request_id) == []
+    assert answer_log(request.request_id) == []
 
 
 @_fuzz

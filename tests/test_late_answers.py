@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 import hitl_notebook as hitl
-from hitl_notebook._database import answers
 from tests.agents import Chooser
+from tests.test_answers import answer_log
 
 pytestmark = pytest.mark.usefixtures("runtime")
-
-
-def _log(request_id: str) -> list[tuple[str | None, str]]:
-    with hitl.store().database.engine.connect() as conn:
-        found = conn.execute(
-            sa.select(answers.c.by, answers.c.result)
-            .where(answers.c.request_id == request_id)
-            .order_by(answers.c.answer_id)
-        )
-        return [tuple(row) for row in found]  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("target", ["request", "run"])
@@ -31,7 +20,7 @@ def test_an_answer_after_the_agent_applied_its_timeout_is_late(target: str) -> N
     with pytest.raises(hitl.DeadlinePassedError) as refused:
         hitl.respond(request.request_id if target == "request" else run.id, choice="blue", by="bob")
     assert refused.value.request_id == request.request_id
-    assert _log(request.request_id) == [("bob", "late")]
+    assert answer_log(request.request_id) == [("bob", "late")]
     decided = hitl.decisions()
     assert decided["late_answers"].tolist() == [1]
     assert decided["outcome"].tolist() == ["timed_out"]
@@ -44,4 +33,4 @@ def test_a_late_answer_that_does_not_fit_is_invalid_not_late() -> None:
     run.result(timeout=30)
     with pytest.raises(hitl.InvalidAnswerError):
         hitl.respond(request.request_id, choice="purple", by="bob")
-    assert _log(request.request_id) == []
+    assert answer_log(request.request_id) == []

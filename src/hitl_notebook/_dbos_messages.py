@@ -116,9 +116,8 @@ def _request_id(message: Message) -> str:
 def _refuse(store: Store, message: Message, target: str, by: str | None, reason: str) -> None:
     """Consume a message no request takes, and keep it in the answer log with the reason."""
     logger.info("hitl: refused DBOS message %s to %s: %s", message.message_id, target, reason)
-    kept = message.value if message.readable and _is_json(message.value) else None
-    if kept is None:
-        kept = storable(repr(message.value))
+    readable = message.readable and _is_json(message.value)
+    kept = message.value if readable else storable(repr(message.value))
     with store.database.engine.begin() as conn:
         if not consume_message(conn, message.message_id):
             return  # another process took it
