@@ -155,7 +155,7 @@ def run_sdk_phase(url: str, n: int) -> PhaseResult:
     """Latency of a sync and an async agent, then idle CPU with IDLE_AGENTS agents waiting."""
     # Each phase imports only what it measures (raw DBOS must not register the SDK's workflow).
     import hitl_notebook as hitl  # noqa: PLC0415
-    from hitl_notebook._runtime import SQLITE_POLL_S  # noqa: PLC0415
+    from hitl_notebook._runtime.launch import SQLITE_POLL_S  # noqa: PLC0415
 
     poll_s = SQLITE_POLL_S if is_sqlite(url) else 0.0
 

@@ -171,8 +171,8 @@ def build(url: str, agents: int) -> BuildResult:
     import sqlalchemy as sa  # noqa: PLC0415
 
     import hitl_notebook as hitl  # noqa: PLC0415
-    from hitl_notebook._database import answers, requests, runs, statuses  # noqa: PLC0415
-    from hitl_notebook._dbos_internals import workflow_status  # noqa: PLC0415
+    from hitl_notebook._db.database import answers, requests, runs, statuses  # noqa: PLC0415
+    from hitl_notebook._db.dbos_internals import workflow_status  # noqa: PLC0415
 
     started = time.monotonic()
 

@@ -84,7 +84,7 @@ SPREAD_MS = 8 * 3600 * 1000
 DEADLINE = "1d"
 
 WORKFLOW_NAME = "hitl.agent"
-"""The one DBOS workflow behind every SDK run (``hitl_notebook._agent.WORKFLOW_NAME``)."""
+"""The one DBOS workflow behind every SDK run (``hitl_notebook._agent.agent.WORKFLOW_NAME``)."""
 EVENT_KEY = "agent_status"
 """The event the seed's inbox reads (the demo's ``AGENT_STATUS``)."""
 
@@ -190,8 +190,8 @@ def build(url: str, n: int) -> BuildResult:
     from dbos._serialization import DefaultSerializer  # noqa: PLC0415
 
     import hitl_notebook as hitl  # noqa: PLC0415
-    from hitl_notebook._database import requests, runs, statuses  # noqa: PLC0415
-    from hitl_notebook._dbos_internals import DBOS_SCHEMA  # noqa: PLC0415
+    from hitl_notebook._db.database import requests, runs, statuses  # noqa: PLC0415
+    from hitl_notebook._db.dbos_internals import DBOS_SCHEMA  # noqa: PLC0415
 
     started = time.monotonic()
 

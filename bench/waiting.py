@@ -131,9 +131,9 @@ def run_sdk(url: str, n: int) -> Result:
     import sqlalchemy as sa  # noqa: PLC0415
 
     import hitl_notebook as hitl  # noqa: PLC0415
-    from hitl_notebook._database import requests  # noqa: PLC0415
-    from hitl_notebook._dbos_internals import workflow_status  # noqa: PLC0415
-    from hitl_notebook._runtime import current  # noqa: PLC0415
+    from hitl_notebook._db.database import requests  # noqa: PLC0415
+    from hitl_notebook._db.dbos_internals import workflow_status  # noqa: PLC0415
+    from hitl_notebook._runtime.launch import current  # noqa: PLC0415
 
     class Waiting(hitl.Agent):
         async def run(self) -> str:

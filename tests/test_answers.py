@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._database import answers
+from hitl_notebook._db.database import answers
 from tests.agents import Chooser, Editor, Parallel, Reporter, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")

@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import hitl_notebook as hitl
-from hitl_notebook import _answering, testing
-from hitl_notebook._database import Database, answers
-from hitl_notebook._dbos_internals import PARKED_STATE
-from hitl_notebook._store import Store
+from hitl_notebook import testing
+from hitl_notebook._db.database import Database, answers
+from hitl_notebook._db.dbos_internals import PARKED_STATE
+from hitl_notebook._store import answering as _answering
+from hitl_notebook._store.store import Store
 from hitl_notebook.http import create_app
 from tests.agents import Assigned, Chooser, Writer
 from tests.test_cli import hitl_cli, ok_json

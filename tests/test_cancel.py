@@ -11,7 +11,7 @@ import pytest
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._models import RequestState
+from hitl_notebook._core.models import RequestState
 from tests.agents import Assigned, AsyncWaiter, Waiter
 
 PARK_AFTER_S = 1.0

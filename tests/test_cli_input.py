@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import hitl_notebook as hitl
-from hitl_notebook import _cli_read, testing
-from hitl_notebook._cli import app
+from hitl_notebook import testing
+from hitl_notebook._service import cli_read as _cli_read
+from hitl_notebook._service.cli import app
 from tests.agents import Chooser, Editor, Writer
 from tests.test_cli import HITL
 

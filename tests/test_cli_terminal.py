@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._cli import app
+from hitl_notebook._service.cli import app
 from tests.agents import Assigned, Chooser, Editor, Reporter, Waiter, Writer
 from tests.test_cli import hitl_all, hitl_cli
 from tests.test_cli_input import one_line_error

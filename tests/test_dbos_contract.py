@@ -20,8 +20,10 @@ from dbos._utils import INTERNAL_QUEUE_NAME
 from packaging.version import Version
 
 import hitl_notebook as hitl
-from hitl_notebook import _dbos_internals, testing
-from hitl_notebook._dbos_internals import (
+from hitl_notebook import testing
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db import dbos_internals as _dbos_internals
+from hitl_notebook._db.dbos_internals import (
     Parked,
     Stopped,
     park,
@@ -29,8 +31,7 @@ from hitl_notebook._dbos_internals import (
     set_internal_queue_polling,
     workflow_status,
 )
-from hitl_notebook._runtime import WOKEN_POLL_S, current, on_loop
-from hitl_notebook._time import now_ms
+from hitl_notebook._runtime.launch import WOKEN_POLL_S, current, on_loop
 from tests.agents import Reporter
 
 TESTED = (Version("3.4"), Version("3.5"))

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._database import answers
+from hitl_notebook._db.database import answers
 from tests.agents import Approver, Assigned, Chooser, Interviewer, Writer
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import hitl_notebook as hitl
-from hitl_notebook._database import answers
+from hitl_notebook._db.database import answers
 from hitl_notebook._frames import AGENT_COLUMNS, DECISION_COLUMNS, HISTORY_COLUMNS, INBOX_COLUMNS
 from tests.agents import Chooser, Editor, Reporter, Writer
 

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import hitl_notebook as hitl
-from hitl_notebook._cli import app
-from hitl_notebook._database import requests, runs, statuses
+from hitl_notebook._db.database import requests, runs, statuses
 from hitl_notebook._frames import AGENT_COLUMNS, DECISION_COLUMNS, HISTORY_COLUMNS, INBOX_COLUMNS
+from hitl_notebook._service.cli import app
 from tests.agents import Assigned, Chooser, Editor, Reporter, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._http_models import RunState
-from hitl_notebook._models import run_state_word
+from hitl_notebook._core.models import run_state_word
+from hitl_notebook._service.http_models import RunState
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser, Failing, Waiter, Writer
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._http_json import MAX_BODY_BYTES, MAX_DEPTH, MAX_SAFE_INTEGER, MAX_TEXT
-from hitl_notebook._http_models import MAX_QUERY_TEXT
+from hitl_notebook._service.http_json import MAX_BODY_BYTES, MAX_DEPTH, MAX_SAFE_INTEGER, MAX_TEXT
+from hitl_notebook._service.http_models import MAX_QUERY_TEXT
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser, Editor, Writer
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 import hitl_notebook as hitl
-from hitl_notebook._database import requests
-from hitl_notebook._dbos_internals import workflow_status
-from hitl_notebook._time import now_ms
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import requests
+from hitl_notebook._db.dbos_internals import workflow_status
 from tests.agents import Assigned, Chooser, Editor, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")

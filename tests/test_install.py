@@ -26,7 +26,7 @@ WITHOUT_FASTAPI = textwrap.dedent(
 
     sys.meta_path.insert(0, NoFastAPI())
     import hitl_notebook  # the core needs no FastAPI
-    from hitl_notebook import _auth  # nor does token auth
+    from hitl_notebook._service import auth  # nor does token auth
 
     try:
         import hitl_notebook.http
@@ -79,8 +79,8 @@ def test_the_wheel_ships_the_license_the_type_marker_and_the_widget_files(
         shipped_license = archive.read(license_file).decode()
     assert {
         "hitl_notebook/py.typed",
-        "hitl_notebook/static/hitl.js",
-        "hitl_notebook/static/hitl.css",
+        "hitl_notebook/_notebook/static/hitl.js",
+        "hitl_notebook/_notebook/static/hitl.css",
     } <= names
     assert shipped_license == (ROOT / "LICENSE").read_text()
     assert shipped_license.startswith("MIT License\n\nCopyright (c) 2026 hitl_notebook developers")

@@ -16,13 +16,16 @@ import pytest
 import sqlalchemy as sa
 
 import hitl_notebook as hitl
-from hitl_notebook import _answering, _poller, _waiting, testing
-from hitl_notebook._database import answers
-from hitl_notebook._dbos_internals import sweep, workflow_status
-from hitl_notebook._models import Outcome
-from hitl_notebook._records import answer_not_taken, decide
-from hitl_notebook._runtime import current
-from hitl_notebook._time import now_ms
+from hitl_notebook import testing
+from hitl_notebook._core.models import Outcome
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import answers
+from hitl_notebook._db.dbos_internals import sweep, workflow_status
+from hitl_notebook._db.records import answer_not_taken, decide
+from hitl_notebook._runtime import poller as _poller
+from hitl_notebook._runtime import waiting as _waiting
+from hitl_notebook._runtime.launch import current
+from hitl_notebook._store import answering as _answering
 from tests.agents import Approver, Chooser, Parallel, Writer
 from tests.kernels import Kernels, answer_from_a_third_process
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._database import answers
+from hitl_notebook._db.database import answers
 from tests.kernels import Kernels, answer_from_a_third_process, wait_until_waiting
 
 pytestmark = pytest.mark.slow

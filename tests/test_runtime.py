@@ -12,9 +12,9 @@ import pytest
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._config import default_sqlite_path, resolve_database_url
-from hitl_notebook._database import Database
-from hitl_notebook._identity import claim_executor
+from hitl_notebook._db.config import default_sqlite_path, resolve_database_url
+from hitl_notebook._db.database import Database
+from hitl_notebook._runtime.identity import claim_executor
 from tests.agents import Parallel, Writer
 
 

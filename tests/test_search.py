@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._database import SCHEMA, Database, requests, runs
+from hitl_notebook._db.database import SCHEMA, Database, requests, runs
 from tests.agents import Asker
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hitl_notebook._time import deadline_ms, duration_seconds, from_ms, parse_duration
+from hitl_notebook._core.times import deadline_ms, duration_seconds, from_ms, parse_duration
 
 
 @pytest.mark.parametrize(

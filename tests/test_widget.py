@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._forms import form_for, problems_by_field
-from hitl_notebook._widget_inbox import InboxWidget
-from hitl_notebook._widget_live import LiveWidget, live_widgets
-from hitl_notebook._widget_run import RunWidget
+from hitl_notebook._notebook.forms import form_for, problems_by_field
+from hitl_notebook._notebook.inbox_widget import InboxWidget
+from hitl_notebook._notebook.live import LiveWidget, live_widgets
+from hitl_notebook._notebook.run_widget import RunWidget
 from tests.agents import Approver, Chooser, Editor, Writer
 
 DBOS_STATES = re.compile(

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hitl_notebook._models import Answer, Request, RequestKind
-from hitl_notebook._widget_text import (
+from hitl_notebook._core.models import Answer, Request, RequestKind
+from hitl_notebook._notebook.text import (
     MAX_FIELDS,
     at_deadline,
     markdown_html,

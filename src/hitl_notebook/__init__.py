@@ -24,9 +24,10 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hitl_notebook._agent import Agent, step_key
-from hitl_notebook._config import default_sqlite_path
-from hitl_notebook._errors import (
+from hitl_notebook._agent.agent import Agent, step_key
+from hitl_notebook._agent.handle import RunHandle, run
+from hitl_notebook._agent.questions import Question
+from hitl_notebook._core.errors import (
     AgentError,
     AlreadyDecidedError,
     AnswerError,
@@ -44,10 +45,7 @@ from hitl_notebook._errors import (
     RunError,
     RunFailedError,
 )
-from hitl_notebook._frames import agents, decisions, history, inbox_frame
-from hitl_notebook._handle import RunHandle, run
-from hitl_notebook._inbox import Inbox, InboxItem, SortKey
-from hitl_notebook._models import (
+from hitl_notebook._core.models import (
     Answer,
     Decision,
     Outcome,
@@ -56,10 +54,12 @@ from hitl_notebook._models import (
     Status,
     StatusEvent,
 )
-from hitl_notebook._questions import Question
-from hitl_notebook._runtime import Runtime, launch, shutdown
-from hitl_notebook._store import BulkResult, Store, connect, store
-from hitl_notebook._time import Timeout
+from hitl_notebook._core.times import Timeout
+from hitl_notebook._db.config import default_sqlite_path
+from hitl_notebook._frames import agents, decisions, history, inbox_frame
+from hitl_notebook._runtime.launch import Runtime, launch, shutdown
+from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
+from hitl_notebook._store.store import BulkResult, Store, connect, store
 
 __version__ = "0.1.0"
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import pandas as pd
 
-from hitl_notebook._analysis import Rows
-from hitl_notebook._inbox import Inbox, InboxItem
-from hitl_notebook._models import FINAL_STATUSES, Outcome, run_state_word
-from hitl_notebook._store import Store, store
+from hitl_notebook._core.models import FINAL_STATUSES, Outcome, run_state_word
+from hitl_notebook._store.analysis import Rows
+from hitl_notebook._store.inbox import Inbox, InboxItem
+from hitl_notebook._store.store import Store, store
 
 __all__ = [
     "AGENT_COLUMNS",

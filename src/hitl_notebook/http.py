@@ -12,10 +12,10 @@ their error codes. Without FastAPI installed, importing this module says which e
 
 from __future__ import annotations
 
-from hitl_notebook._auth import Authenticate, TokenAuth
+from hitl_notebook._service.auth import Authenticate, TokenAuth
 
 try:
-    from hitl_notebook._http import create_app, create_router
+    from hitl_notebook._service.http import create_app, create_router
 except ModuleNotFoundError as error:
     if error.name is None or error.name.partition(".")[0] not in {"fastapi", "starlette"}:
         raise

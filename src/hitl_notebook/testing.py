@@ -25,11 +25,11 @@ from typing import Literal, TypeVar
 import sqlalchemy as sa
 from dbos import DBOS
 
-from hitl_notebook._database import Database
-from hitl_notebook._handle import RunHandle
-from hitl_notebook._models import Request
-from hitl_notebook._runtime import DEFAULT_PARK_AFTER, Runtime, launch, shutdown
-from hitl_notebook._time import Duration
+from hitl_notebook._agent.handle import RunHandle
+from hitl_notebook._core.models import Request
+from hitl_notebook._core.times import Duration
+from hitl_notebook._db.database import Database
+from hitl_notebook._runtime.launch import DEFAULT_PARK_AFTER, Runtime, launch, shutdown
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",

@@ -16,8 +16,8 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 import hitl_notebook as hitl
-from hitl_notebook._database import requests
-from hitl_notebook._time import now_ms
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import requests
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import (
     KERNEL_READY_JS,
@@ -167,7 +167,15 @@ def test_answer_from_another_process_updates_the_page(page: Page, lab: Lab) -> N
     url = _notebook(lab, "remote", reviews=[], picks=[], asks=["remote-a", "remote-b"])
     open_and_run_all(page, lab, "remote.ipynb")
     expect(page.locator("tr.hitl-row")).to_have_count(2, timeout=90_000)
-    cli = [sys.executable, "-m", "hitl_notebook._cli", "respond", "remote-a.r1", "--db", url]
+    cli = [
+        sys.executable,
+        "-m",
+        "hitl_notebook._service.cli",
+        "respond",
+        "remote-a.r1",
+        "--db",
+        url,
+    ]
     subprocess.run(
         [*cli, "--answer", "from the terminal", "--by", "carol"],
         check=True,
@@ -198,7 +206,7 @@ def test_smoke_in_notebook7(page: Page, lab: Lab) -> None:
 
 CHECK = """import threading
 import ipywidgets.widgets.widget as ipywidget_module
-from hitl_notebook._widget_live import live_widgets
+from hitl_notebook._notebook.live import live_widgets
 
 threads = sum(t.name == "hitl-inbox-refresh" for t in threading.enumerate())
 print(f"LIVE {len(live_widgets())} THREADS {threads} MODELS {len(ipywidget_module._instances)}")"""

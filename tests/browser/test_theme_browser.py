@@ -14,8 +14,8 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 import hitl_notebook as hitl
-from hitl_notebook._database import requests
-from hitl_notebook._time import now_ms
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import requests
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import Lab, open_and_run_all, write_notebook
 

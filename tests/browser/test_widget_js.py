@@ -13,9 +13,9 @@ from typing import Any
 from playwright.sync_api import Page, expect
 from pydantic import BaseModel
 
-from hitl_notebook._forms import form_for
-from hitl_notebook._widget_live import STATIC
-from hitl_notebook._widget_text import markdown_html, proposal_rows
+from hitl_notebook._notebook.forms import form_for
+from hitl_notebook._notebook.live import STATIC
+from hitl_notebook._notebook.text import markdown_html, proposal_rows
 
 LOAD = """async ({ source, css }) => {
   const style = document.createElement("style");

@@ -1,0 +1,5 @@
+"""What an agent is and does inside its workflow: the ``Agent`` class, its questions and request
+methods, the durable program that asks them, and the ``RunHandle`` a started run returns.
+
+Imports ``_core``, ``_db``, ``_store`` and ``_runtime``.
+"""

@@ -1,0 +1,414 @@
+"""The Agent class: a run is a durable DBOS workflow whose code reads top to bottom.
+
+Every agent runs through one DBOS workflow, ``hitl.agent``, registered when hitl_notebook is
+imported. Its inputs are the agent's name and its pickled arguments; the class is looked up when
+the run starts or is recovered. So a kernel that restarts, launches, and only then defines its
+agents in a later cell still resumes their runs: a recovered run waits (as a coroutine, holding no
+thread) until its agent class is defined, then continues from its last checkpoint.
+
+Sync agents run their code in a daemon thread while the run works or waits hot; async agents run
+on the runtime's event loop. Both wait for humans through the same durable protocol
+(``_protocol``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
+holds nothing until its answer or deadline brings it back (``_waiting``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
+
+from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
+from pydantic import BaseModel
+
+from hitl_notebook._agent.handle import RunHandle
+from hitl_notebook._agent.program import (
+    Program,
+    ask,
+    run_async,
+    run_sync,
+    write_failure,
+    write_status,
+)
+from hitl_notebook._agent.questions import Question
+from hitl_notebook._agent.request_methods import RequestMethods
+from hitl_notebook._core.errors import HitlError, RequestTimeoutError
+from hitl_notebook._core.failures import failure_of, recordable
+from hitl_notebook._core.models import Decision, Status
+from hitl_notebook._core.values import check_text, check_texts, storable
+from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import Stopped
+from hitl_notebook._runtime.launch import current, current_or_none, on_loop
+from hitl_notebook._store.queueing import WORKFLOW_NAME, decode_payload, encode_payload
+from hitl_notebook._store.store import store
+
+__all__ = ["Agent", "agent_class", "step_key"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_RECOVERY_ATTEMPTS = 1000
+"""Each restart of a run's process counts one attempt; a run that crashes this often is stopped."""
+
+
+class _Registry:
+    """Agent classes by name; a recovered run waits here until its class is defined."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Agent]] = {}
+        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, cls: type[Agent]) -> None:
+        with self._lock:
+            self._classes[cls.agent_name] = cls
+            waiting = self._waiting.pop(cls.agent_name, [])
+        for loop, future in waiting:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def get(self, name: str) -> type[Agent] | None:
+        with self._lock:
+            return self._classes.get(name)
+
+    async def wait_for(self, name: str) -> type[Agent]:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            found = self._classes.get(name)
+            if found is None:
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiting.setdefault(name, []).append((loop, future))
+        if found is None:
+            await future
+            found = self.get(name)
+            assert found is not None
+        return found
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_registry = _Registry()
+
+
+def agent_class(name: str) -> type[Agent] | None:
+    """The agent class registered under ``name`` in this process, if any."""
+    return _registry.get(name)
+
+
+class Agent(RequestMethods):
+    """Subclass this and write ``run`` (sync or ``async``); start runs with ``YourAgent.start(...)``.
+
+    >>> class RefundAgent(hitl.Agent):
+    ...     def run(self, order_id: str) -> str:
+    ...         self.status("working", "drafting refund")
+    ...         proposal = self.step(draft_refund, order_id)
+    ...         decision = self.request_approval("Refund this order?", proposal=proposal,
+    ...                                          timeout="4h", on_timeout="reject")
+    ...         if decision.approved:
+    ...             self.step(pay_refund, decision.value)
+    ...         return decision.outcome
+
+    Inside ``run``, side effects belong in ``self.step(...)``: a step's result is recorded once,
+    and a run that resumes (after parking, a restart or a crash) gets the recorded result
+    instead of running the step again. A step is at-least-once, though: if the process dies
+    inside it, after its side effect and before its result is recorded, it runs again on
+    recovery. Give side effects that must not repeat the step's ``hitl.step_key()`` as an
+    idempotency key (a payment API then deduplicates). The agent is created anew for each
+    execution, so keep state in local variables and steps, not on ``self``.
+    A run that parks unwinds with a ``BaseException``: ``finally`` blocks run then, and code must
+    not catch ``BaseException`` around a request.
+    """
+
+    agent_name: ClassVar[str]
+    """The agent type; defaults to the class name. Runs find their class by this name."""
+
+    run: Callable[..., Any]
+    """What a run does: define ``run(self, ...)`` (sync) or ``async def run(self, ...)``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "agent_name" not in cls.__dict__:
+            cls.agent_name = cls.__name__
+        if not any("run" in base.__dict__ for base in cls.__mro__ if base not in (Agent, object)):
+            raise TypeError(f"{cls.__name__} must define run(self, ...).")
+        _registry.register(cls)
+
+    def __init__(self) -> None:
+        self._database: Database | None = None
+        self._run_id = ""
+        self._requests = 0
+        self._statuses = 0
+        self._asking = False
+
+    # -- starting runs -------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
+        """Start a run with ``run(*args, **kwargs)`` in this process.
+
+        The same ``run_id`` twice starts it once. ``requester``: who asks for the run (recorded;
+        requests with ``allow_requester=False`` refuse this person's answers).
+        """
+        current()
+        return on_loop(cls.start_async(*args, run_id=run_id, requester=requester, **kwargs))
+
+    @classmethod
+    async def start_async(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
+        """Awaitable twin of ``start``."""
+        current()
+        check_texts([run_id], "run_id")
+        check_texts([requester], "requester")
+        payload = encode_payload(args, kwargs)
+        with (
+            SetWorkflowID(run_id) if run_id else contextlib.nullcontext(),
+            DBOSContextSetAuth(requester, None),
+        ):
+            handle = await DBOS.start_workflow_async(_run_agent, cls.agent_name, payload)
+        return RunHandle(handle.workflow_id, agent=cls.agent_name)
+
+    @classmethod
+    def enqueue(
+        cls, *args: Any, run_id: str | None = None, requester: str | None = None, **kwargs: Any
+    ) -> RunHandle:
+        """Queue a run for the workers (``hitl worker``) instead of running it here.
+
+        Needs only the database: the store of the launched runtime, or of the configured one.
+        """
+        run = store().enqueue(cls.agent_name, *args, run_id=run_id, requester=requester, **kwargs)
+        return RunHandle(run, agent=cls.agent_name)
+
+    # -- inside a run --------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run being executed."""
+        return self._run_id
+
+    def status(
+        self, status: str, detail: str | None = None, *, progress: float | None = None
+    ) -> None:
+        """Publish the run's current status (any word) with an optional detail and progress 0..1."""
+        run_sync(self._status_program(status, detail, progress))
+
+    async def status_async(
+        self, status: str, detail: str | None = None, *, progress: float | None = None
+    ) -> None:
+        """Awaitable twin of ``status``."""
+        await run_async(self._status_program(status, detail, progress))
+
+    def step(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` as a durable step: its result is recorded, and a run that
+        resumes gets the recorded result without running it again.
+
+        At least once: a process that dies inside the step, after its side effect and before
+        the result is recorded, runs it again on recovery; inside ``fn``, ``hitl.step_key()``
+        is a key that stays the same across such repeats, for an idempotent API call.
+        """
+        return DBOS.run_step({"name": _step_name(fn)}, fn, *args, **kwargs)
+
+    async def step_async(
+        self, fn: Callable[P, Awaitable[T]] | Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Awaitable twin of ``step``; ``fn`` may be sync (it then runs in a worker thread) or async."""
+        return cast("T", await DBOS.run_step_async({"name": _step_name(fn)}, fn, *args, **kwargs))
+
+    def ask(self, *questions: Question) -> list[Decision]:
+        """Ask several questions at once; returns their decisions, in order, once all are decided.
+
+        The run asks one batch at a time: to wait for several answers in parallel, put them in
+        one ``ask`` (asyncio.gather over requests would not replay deterministically).
+        """
+        return run_sync(self._ask_program(questions))
+
+    async def ask_async(self, *questions: Question) -> list[Decision]:
+        """Awaitable twin of ``ask``."""
+        return await run_async(self._ask_program(questions))
+
+    # -- programs (the logic, once, for both faces) ----------------------------------------------
+
+    @property
+    def _db(self) -> Database:
+        if self._database is None:
+            raise HitlError("Agent methods work only inside a run: start runs with Agent.start().")
+        return self._database
+
+    def _status_program(
+        self, status: str, detail: str | None, progress: float | None
+    ) -> Program[None]:
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise ValueError(f"progress is a fraction from 0 to 1, got {progress}")
+        check_text(status, "status")
+        check_texts([detail], "detail")
+        self._statuses += 1
+        return write_status(
+            self._db,
+            key=f"s{self._statuses}",
+            agent=self.agent_name,
+            status=status,
+            detail=detail,
+            progress=progress,
+        )
+
+    def _ask_program(self, questions: Sequence[Question]) -> Program[list[Decision]]:
+        if not questions:
+            raise ValueError("ask() needs at least one question.")
+        if self._asking:
+            raise HitlError(
+                "This run is already waiting for an answer. To wait for several answers at once, "
+                "ask them together: self.ask(Question.text(...), Question.choice(...))."
+            )
+        drafts = []
+        for question in questions:
+            self._requests += 1
+            request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
+            drafts.append(
+                (
+                    question.request_fields(
+                        request_id, self._run_id, self.agent_name, DBOS.authenticated_user
+                    ),
+                    question.timeout,
+                )
+            )
+        if len({fields["request_id"] for fields, _ in drafts}) != len(drafts):
+            raise ValueError("Two questions in one ask() have the same key.")
+        self._asking = True
+        try:
+            decisions = yield from ask(self._db, drafts)
+        finally:
+            self._asking = False
+        return [
+            _typed(d, type(q.proposal) if q.proposal is not None else None)
+            for d, q in zip(decisions, questions, strict=True)
+        ]
+
+
+def step_key() -> str:
+    """The idempotency key of the step being executed: its run's id and its index in the run
+    (``"refund-A-1001:2"``), the same each time the step runs again after a crash.
+
+    >>> def pay_refund(refund: Refund) -> None:
+    ...     payments.refund(refund.order_id, refund.amount, idempotency_key=hitl.step_key())
+
+    Raises HitlError outside a step (call it in a function given to ``Agent.step``).
+    """
+    run_id: str | None = DBOS.workflow_id
+    step: int | None = DBOS.step_id
+    if run_id is None or step is None:
+        raise HitlError(
+            "step_key() works only inside a step: call it in a function run by self.step(...)."
+        )
+    return f"{run_id}:{step}"
+
+
+def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
+    """Raise at a deadline without a default; give an edited proposal back as its model."""
+    if decision.timed_out and decision.value is None and decision.approved is None:
+        assert decision.deadline is not None
+        raise RequestTimeoutError(decision.request_id, decision.deadline)
+    if model is not None and isinstance(decision.value, dict):
+        return decision.model_copy(update={"value": model.model_validate(decision.value)})
+    return decision
+
+
+def _step_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=MAX_RECOVERY_ATTEMPTS)
+async def _run_agent(agent_name: str, payload: str) -> Any:
+    """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
+    cls = await _registry.wait_for(agent_name)
+    runtime = current_or_none()
+    if runtime is None:  # dispatched while the runtime shuts down: it resumes at the next launch
+        raise Stopped(agent_name)
+    args, kwargs = decode_payload(payload)
+    agent = cls()
+    agent._run_id = cast("str", DBOS.workflow_id)
+    agent._database = database = runtime.database
+    await run_async(
+        write_status(
+            database,
+            key="start",
+            agent=agent_name,
+            status=Status.WORKING.value,
+            detail="started",
+            progress=None,
+        )
+    )
+    try:
+        if inspect.iscoroutinefunction(cls.run):
+            result = await cls.run(agent, *args, **kwargs)
+        else:
+            result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
+    except Exception as error:
+        detail = storable(f"{type(error).__name__}: {error}")
+        await run_async(
+            write_status(
+                database,
+                key="end",
+                agent=agent_name,
+                status=Status.FAILED.value,
+                detail=detail,
+                progress=None,
+            )
+        )
+        failure = failure_of(error)
+        await run_async(write_failure(database, failure))
+        recorded = recordable(error, failure)
+        if recorded is error:
+            raise
+        raise recorded from error
+    await run_async(
+        write_status(
+            database,
+            key="end",
+            agent=agent_name,
+            status=Status.FINISHED.value,
+            detail=None,
+            progress=1.0,
+        )
+    )
+    return result
+
+
+async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a sync agent's code in a daemon thread that carries the run's DBOS context.
+
+    Daemon, so that a script can exit while one of its sync agents waits: the run stays in the
+    database and resumes at the next launch.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome: tuple[Callable[..., None], Any] = (_succeed, context.run(fn, *args, **kwargs))
+        except BaseException as error:  # handed to the awaiting coroutine as it is
+            outcome = (_fail, error)
+        # A closed loop means the runtime shut down meanwhile: the run resumes at the next launch.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(outcome[0], future, outcome[1])
+
+    threading.Thread(target=target, name=f"hitl-run-{DBOS.workflow_id}", daemon=True).start()
+    return await future
+
+
+def _succeed(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -1,0 +1,293 @@
+"""The SDK's own tables, kept in the DBOS system database, and the connection to them.
+
+The tables hold what DBOS does not: requests to humans and their decisions, every answer that
+arrived (accepted or late), the append-only status history, and which process holds which executor
+identity. They live beside DBOS's tables (schema ``hitl`` on Postgres, ``hitl_*`` tables on SQLite),
+so one database URL is all any process needs to read the inbox or answer it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOSClient
+
+from hitl_notebook._core.errors import ConfigurationError
+from hitl_notebook._db.dbos_internals import DBOS_SCHEMA
+
+__all__ = [
+    "Database",
+    "answers",
+    "executors",
+    "fold",
+    "metadata",
+    "requests",
+    "runs",
+    "statuses",
+]
+
+SCHEMA = "hitl"
+metadata = sa.MetaData(schema=SCHEMA)
+
+requests = sa.Table(
+    "hitl_requests",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False, index=True),
+    sa.Column("agent", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_folded", sa.Text),
+    sa.Column("body", sa.Text),
+    sa.Column("options", sa.JSON),
+    sa.Column("proposal", sa.JSON),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("assignees", sa.JSON, nullable=False),
+    sa.Column("requested_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("deadline_ms", sa.BigInteger),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text),
+    sa.Column("approved", sa.Boolean),
+    sa.Column("value", sa.JSON),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at_ms", sa.BigInteger),
+    sa.Column("channel", sa.Text),
+    sa.Column("comment", sa.Text),
+    sa.Index("hitl_requests_open", "state", "requested_at_ms"),
+    sa.Index("hitl_requests_decided", "decided_at_ms"),
+)
+
+answers = sa.Table(
+    "hitl_answers",
+    metadata,
+    sa.Column("answer_id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("request_id", sa.Text, nullable=False, index=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("received_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("by", sa.Text),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("answer", sa.JSON, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+)
+"""Every answer that arrived: ``accepted``, ``late`` (after the deadline), or ``refused`` with
+its ``reason`` (an answer that came as a DBOS message, with nobody to tell it was refused)."""
+
+statuses = sa.Table(
+    "hitl_status",
+    metadata,
+    sa.Column("status_id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("agent", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("progress", sa.Float),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "key", name="hitl_status_run_key"),
+    sa.Index("hitl_status_run_order", "run_id", "status_id"),
+)
+
+runs = sa.Table(
+    "hitl_runs",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("agent", sa.Text, nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("progress", sa.Float),
+    sa.Column("started_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_at_ms", sa.BigInteger),
+    sa.Column("agent_status", sa.Text),
+    sa.Column("agent_detail", sa.Text),
+    sa.Column("failure", sa.JSON),
+)
+"""One row per run: its current status, kept with every transition (the history is hitl_status),
+and the last status the agent published itself (``agent_status``: "pending_approval", not the
+SDK's "waiting"), which listings show while the run waits; a failed run's ``failure`` (its
+exception's type, message and traceback, see ``_failures``)."""
+
+executors = sa.Table(
+    "hitl_executors",
+    metadata,
+    sa.Column("executor_id", sa.Text, primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("claimed_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("released", sa.Boolean, nullable=False),
+)
+
+
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL for a system database URL (Postgres goes through psycopg 3, as in DBOS)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return url
+    raise ConfigurationError(
+        f"Unsupported database URL {parsed.render_as_string()!r}: use sqlite:///path/to/file.sqlite "
+        "or postgresql://user:password@host:5432/dbname."
+    )
+
+
+class Database:
+    """One system database: an engine for the SDK's tables and a DBOS client for its messages."""
+
+    def __init__(self, url: str, *, create: bool = False) -> None:
+        self.url = url
+        parsed = sa.make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if not self.is_sqlite:
+            _ensure_postgres_database(normalize_url(url), create=create)
+        elif not create and not os.path.exists(parsed.database or ""):
+            raise ConfigurationError(
+                f"There is no database file at {parsed.database}; launch hitl_notebook on it "
+                "once (hitl.launch(url)) or point --db / $HITL_DATABASE_URL at the right one."
+            )
+        self.engine = _create_engine(normalize_url(url), self.is_sqlite)
+        self.autocommit = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        """The engine for reads and for writes of one statement. On Postgres each statement is
+        its own transaction (one round trip instead of BEGIN, the statement and COMMIT or
+        ROLLBACK); under READ COMMITTED each statement sees its own snapshot anyway. On SQLite it
+        is ``engine`` (a read begins nothing there): write through it with ``begin()``."""
+        if not create and not sa.inspect(self.engine).has_table(
+            "workflow_status", schema=None if self.is_sqlite else DBOS_SCHEMA
+        ):
+            self.engine.dispose()
+            raise ConfigurationError(
+                f"{parsed.render_as_string()} holds no hitl_notebook data yet; launch "
+                "hitl_notebook on it once (hitl.launch(url)) or point at the right database."
+            )
+        self._client: DBOSClient | None = None
+        self._client_lock = threading.Lock()
+        self._ensure_tables()
+
+    @property
+    def client(self) -> DBOSClient:
+        """A DBOS client on this database (created on first use)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = DBOSClient(system_database_url=self.url)
+            return self._client
+
+    def close(self) -> None:
+        """Release connections."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.destroy()
+                self._client = None
+        self.engine.dispose()
+
+    def _ensure_tables(self) -> None:
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(8420017)"))
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+            metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn)
+            for index in requests.indexes:  # indexes added since the table was created
+                index.create(conn, checkfirst=True)
+
+
+_ADDED_COLUMNS = (
+    (requests, requests.c.title_folded),
+    (runs, runs.c.agent_status),
+    (runs, runs.c.agent_detail),
+    (runs, runs.c.failure),
+    (answers, answers.c.reason),
+)
+"""Columns added since the first release of the tables, added to older databases on open."""
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring tables made by an older version up to date (new nullable columns, then backfills)."""
+    inspector = sa.inspect(conn)
+    schema = None if conn.dialect.name == "sqlite" else SCHEMA
+    for table, column in _ADDED_COLUMNS:
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=conn.dialect)
+        name = table.name if schema is None else f'"{schema}"."{table.name}"'
+        conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
+        if column is requests.c.title_folded:
+            titles = conn.execute(sa.select(requests.c.request_id, requests.c.title)).all()
+            for request_id, title in titles:
+                conn.execute(
+                    requests.update()
+                    .where(requests.c.request_id == request_id)
+                    .values(title_folded=fold(title))
+                )
+
+
+def fold(text: str) -> str:
+    """Text as searches compare it: Unicode case folding, the same on every database
+    ("Ärger" finds "ÄRGER", a final sigma finds a medial one)."""
+    return text.casefold()
+
+
+def _ensure_postgres_database(url: str, *, create: bool) -> None:
+    """Create the Postgres database if it is missing and ``create`` allows it (as DBOS does)."""
+    target = sa.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).first()
+            if exists:
+                return
+            if not create:
+                raise ConfigurationError(
+                    f"The database {target.database!r} does not exist on {target.host}; "
+                    "launch hitl_notebook on it once (hitl.launch(url)) to create it."
+                )
+            # ProgrammingError: another process created it at the same moment.
+            with contextlib.suppress(sa.exc.ProgrammingError):
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    except sa.exc.OperationalError as error:
+        raise ConfigurationError(
+            f"Cannot reach Postgres at {target.host}:{target.port}: {error.orig}"
+        ) from error
+    finally:
+        admin.dispose()
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _create_engine(url: str, is_sqlite: bool) -> sa.Engine:
+    if not is_sqlite:
+        return sa.create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800)
+    engine = sa.create_engine(
+        url, execution_options={"schema_translate_map": {SCHEMA: None, DBOS_SCHEMA: None}}
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        # Writers take the lock when they begin, as DBOS's own engine does, so that two
+        # processes answering at once queue up instead of failing with "database is locked".
+        dbapi_conn.isolation_level = "IMMEDIATE"
+        # Text that is not valid UTF-8 (written by another tool) reads as U+FFFD instead of
+        # failing every query that meets it.
+        dbapi_conn.text_factory = _lenient_text
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    return engine

@@ -1,0 +1,486 @@
+"""Reading and writing the SDK's rows: requests, decisions, answers and status transitions.
+
+Plain functions on a SQLAlchemy connection. The agent calls the writers inside DBOS steps (each is
+idempotent, so a step that re-runs after a crash writes nothing twice); the store calls them to
+answer and to read. Deciding a request is one conditional UPDATE, so the first valid answer (or
+the deadline) wins on SQLite and on Postgres alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+import sqlalchemy.dialects.sqlite
+
+from hitl_notebook._core.failures import Failure
+from hitl_notebook._core.models import (
+    FINAL_STATUSES,
+    WAITING_STATUSES,
+    Answer,
+    Decision,
+    Outcome,
+    Request,
+    RequestKind,
+    RequestState,
+    StatusEvent,
+)
+from hitl_notebook._core.times import from_ms
+from hitl_notebook._db.database import answers, fold, requests, runs, statuses
+from hitl_notebook._db.dbos_internals import workflow_status
+
+__all__ = [
+    "ANSWERS_CHANNEL",
+    "DECIDED_KEY_SUFFIX",
+    "answer_not_taken",
+    "append_status",
+    "close_for_cancel",
+    "decide",
+    "decided_or_due",
+    "has_open_request",
+    "history",
+    "insert_request",
+    "latest_status",
+    "load_failure",
+    "load_request",
+    "load_request_and_run_state",
+    "load_requests",
+    "record_answer",
+    "record_failure",
+    "request_from_row",
+    "requests_of_run",
+    "run_state",
+    "runs_decided_since",
+]
+
+OPEN = RequestState.OPEN.value
+DECIDED = RequestState.DECIDED.value
+CANCELLED = RequestState.CANCELLED.value
+DECIDED_KEY_SUFFIX = ":decided"
+"""The status key ``<request id>:decided`` marks a decision as taken by its run."""
+ANSWERS_CHANNEL = "hitl_answers"
+"""The Postgres NOTIFY channel on which a decided request's run id is announced."""
+
+
+def insert_request(conn: sa.Connection, request: Request) -> bool:
+    """Store a new open request; False if a request with its id is stored already (kept as is)."""
+    spec = {
+        "proposal_schema": request.proposal_schema,
+        "proposal_model": request.proposal_model,
+        "on_timeout": request.on_timeout,
+        "requester": request.requester,
+        "allow_requester": request.allow_requester,
+        "timeout_answer": (
+            request.timeout_answer.model_dump(exclude_none=True) if request.timeout_answer else None
+        ),
+    }
+    inserted = conn.execute(
+        _INSERT_REQUEST[conn.dialect.name],
+        {
+            "request_id": request.request_id,
+            "run_id": request.run_id,
+            "agent": request.agent,
+            "kind": request.kind.value,
+            "title": request.title,
+            "title_folded": fold(request.title),
+            "body": request.body,
+            "spec": spec,
+            "options": request.options,
+            "proposal": request.proposal,
+            "assignees": list(request.assignees),
+            "requested_at_ms": _ms(request.requested_at),
+            "deadline_ms": _ms(request.deadline) if request.deadline else None,
+            "state": OPEN,
+        },
+    )
+    return inserted.first() is not None
+
+
+def run_state(conn: sa.Connection, run_id: str) -> str | None:
+    """DBOS's state of a run (PENDING, SUCCESS, ...), None for an unknown id."""
+    state = conn.execute(
+        sa.select(workflow_status.c.status).where(workflow_status.c.workflow_uuid == run_id)
+    ).scalar_one_or_none()
+    return None if state is None else str(state)
+
+
+def load_request_and_run_state(
+    conn: sa.Connection, request_id: str
+) -> tuple[sa.Row[Any], str | None] | None:
+    """One request's row and its run's DBOS state, in one query."""
+    row = conn.execute(
+        sa.select(requests, workflow_status.c.status.label("run_state"))
+        .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .where(requests.c.request_id == request_id)
+    ).first()
+    return None if row is None else (row, row.run_state)
+
+
+def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
+    """The runs with a request decided at or after ``since_ms``."""
+    found = conn.execute(
+        sa.select(requests.c.run_id).where(requests.c.decided_at_ms >= since_ms).distinct()
+    )
+    return set(found.scalars())
+
+
+def decided_or_due() -> sa.Exists:
+    """Whether one of the requests ``request_ids`` is decided (or closed by a cancel), or open at
+    ``due_at`` (epoch ms) past its deadline: an EXISTS clause with these two parameters."""
+    return (
+        sa.select(requests.c.request_id)
+        .where(
+            requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True)),
+            sa.or_(requests.c.state != OPEN, requests.c.deadline_ms <= sa.bindparam("due_at")),
+        )
+        .exists()
+    )
+
+
+def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether a request of the run is decided but the run has not taken the decision yet.
+
+    A run takes a decision when it publishes its "decided" status (``_decisions.collect``).
+    """
+    taken = (
+        sa.select(statuses.c.status_id)
+        .where(
+            statuses.c.run_id == requests.c.run_id,
+            statuses.c.key == requests.c.request_id + DECIDED_KEY_SUFFIX,
+        )
+        .exists()
+    )
+    return (
+        sa.select(requests.c.request_id)
+        .where(requests.c.run_id == run_id, requests.c.state == DECIDED, ~taken)
+        .exists()
+    )
+
+
+def has_open_request(run_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether the run has a request waiting for an answer."""
+    return (
+        sa.select(requests.c.request_id)
+        .where(requests.c.run_id == run_id, requests.c.state == OPEN)
+        .exists()
+    )
+
+
+def load_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
+    """The stored row of one request."""
+    return conn.execute(sa.select(requests).where(requests.c.request_id == request_id)).first()
+
+
+def load_requests(conn: sa.Connection, request_ids: Sequence[str]) -> Sequence[sa.Row[Any]]:
+    """The stored rows of these requests (in no particular order)."""
+    return conn.execute(_LOAD_REQUESTS, {"request_ids": list(request_ids)}).all()
+
+
+_LOAD_REQUESTS = sa.select(requests).where(
+    requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True))
+)
+
+
+def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
+    """Every request of a run, oldest first."""
+    return conn.execute(
+        sa.select(requests)
+        .where(requests.c.run_id == run_id)
+        .order_by(requests.c.requested_at_ms, requests.c.request_id)
+    ).all()
+
+
+def request_from_row(row: sa.Row[Any]) -> Request:
+    """A stored row as a Request (with its decision, once decided)."""
+    spec = row.spec or {}
+    timeout_answer = spec.get("timeout_answer")
+    return Request(
+        request_id=row.request_id,
+        run_id=row.run_id,
+        agent=row.agent,
+        kind=RequestKind(row.kind),
+        title=row.title,
+        body=row.body,
+        options=row.options,
+        proposal=row.proposal,
+        proposal_schema=spec.get("proposal_schema"),
+        proposal_model=spec.get("proposal_model"),
+        assignees=list(row.assignees or []),
+        requester=spec.get("requester"),
+        allow_requester=spec.get("allow_requester", True),
+        requested_at=from_ms(row.requested_at_ms),
+        deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
+        on_timeout=spec.get("on_timeout", "raise"),
+        timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
+        decision=_decision_from_row(row) if row.state == DECIDED else None,
+        state=RequestState(row.state),
+    )
+
+
+def _decision_from_row(row: sa.Row[Any]) -> Decision:
+    return Decision(
+        request_id=row.request_id,
+        run_id=row.run_id,
+        kind=RequestKind(row.kind),
+        outcome=Outcome(row.outcome),
+        approved=row.approved,
+        value=row.value,
+        by=row.decided_by,
+        at=from_ms(row.decided_at_ms),
+        channel=row.channel,
+        comment=row.comment,
+        requested_at=from_ms(row.requested_at_ms),
+        deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
+    )
+
+
+def decide(
+    conn: sa.Connection,
+    request_id: str,
+    *,
+    outcome: Outcome,
+    approved: bool | None,
+    value: Any,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    before_deadline: bool,
+) -> sa.Row[Any] | None:
+    """Decide an open request and return its new row; None if it was decided already (or, when
+    ``before_deadline`` asks for it, its deadline has passed)."""
+    query = (
+        requests.update()
+        .where(requests.c.request_id == request_id)
+        .where(requests.c.state == OPEN)
+        .values(
+            state=DECIDED,
+            outcome=outcome.value,
+            approved=approved,
+            value=value,
+            decided_by=by,
+            decided_at_ms=at_ms,
+            channel=channel,
+            comment=comment,
+        )
+    )
+    if before_deadline:
+        query = query.where(
+            sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
+        )
+    return conn.execute(query.returning(*requests.c)).first()
+
+
+def close_for_cancel(
+    conn: sa.Connection, run_id: str, *, by: str | None, channel: str, at_ms: int
+) -> None:
+    """Close a cancelled run's open requests (state ``cancelled``; no answer is taken any more).
+
+    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait.
+    """
+    conn.execute(
+        requests.update()
+        .where(requests.c.run_id == run_id, requests.c.state == OPEN)
+        .values(state=CANCELLED, decided_by=by, decided_at_ms=at_ms, channel=channel)
+    )
+
+
+def record_answer(
+    conn: sa.Connection,
+    row: Any,
+    answer: Any,
+    *,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    result: str,
+    reason: str | None = None,
+) -> None:
+    """Append an answer that arrived (``accepted``, ``late``, or ``refused`` with its
+    ``reason``) to the answer log. ``row`` has the request's ``request_id`` and ``run_id``;
+    ``answer`` is an Answer, or what arrived when it was none."""
+    conn.execute(
+        answers.insert().values(
+            request_id=row.request_id,
+            run_id=row.run_id,
+            received_at_ms=at_ms,
+            by=by,
+            channel=channel,
+            comment=comment,
+            answer=answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
+            result=result,
+            reason=reason,
+        )
+    )
+
+
+def append_status(
+    conn: sa.Connection,
+    *,
+    run_id: str,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    progress: float | None,
+    at_ms: int,
+) -> None:
+    """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
+
+    On Postgres this is one statement, so it needs no transaction of its own (see
+    ``Database.autocommit``); on SQLite, two.
+    """
+    transition = {
+        "run_id": run_id,
+        "agent": agent,
+        "status": status,
+        "detail": detail,
+        "progress": progress,
+        "key": key,
+        "at_ms": at_ms,
+        "finished_at_ms": at_ms if status in FINAL_STATUSES else None,
+        # The agent's own statuses stay visible while the SDK says it waits (see ``runs``).
+        "agent_status": None if status in WAITING_STATUSES else status,
+        "agent_detail": None if status in WAITING_STATUSES else detail,
+    }
+    if conn.dialect.name == "postgresql":
+        conn.execute(_APPEND_STATUS_POSTGRES, transition)
+    elif conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None:
+        conn.execute(
+            _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
+        )
+
+
+# The writes agents make most often are built once: executing a prebuilt statement skips
+# SQLAlchemy's construction and cache-key work, a large part of an agent's start.
+
+_RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
+"""The columns of a run's row that each status transition updates."""
+_AGENT_CURRENT = ("agent_status", "agent_detail")
+"""The columns of a run's row that only the agent's own transitions update."""
+
+
+def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
+    """A new request, unless its id is stored (RETURNING the id if inserted)."""
+    return (
+        insert(requests)
+        .on_conflict_do_nothing(index_elements=[requests.c.request_id])
+        .returning(requests.c.request_id)
+    )
+
+
+def _updating_current(run: Any) -> Any:
+    """An INSERT into hitl_runs that updates the run's current status if its row exists, and
+    the agent's own status when the transition is one (its ``agent_status`` is not NULL)."""
+    agents_own = run.excluded.agent_status.is_not(None)
+    return run.on_conflict_do_update(
+        index_elements=[runs.c.run_id],
+        set_={column: run.excluded[column] for column in _RUN_CURRENT}
+        | {
+            column: sa.case((agents_own, run.excluded[column]), else_=runs.c[column])
+            for column in _AGENT_CURRENT
+        },
+    )
+
+
+_INSERT_REQUEST = {
+    "postgresql": _new_request(sa.dialects.postgresql.insert),
+    "sqlite": _new_request(sa.dialects.sqlite.insert),
+}
+_ADD_STATUS_SQLITE = (
+    sa.dialects.sqlite.insert(statuses)
+    .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+    .returning(statuses.c.status_id)
+)
+_SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
+
+
+def _build_append_status_postgres() -> Any:
+    """``append_status`` in one statement: the transition, then (if it was new) the run's row."""
+    transition = {
+        column: sa.bindparam(column, type_=statuses.c[column].type)
+        for column in ("run_id", "key", "agent", "status", "detail", "progress", "at_ms")
+    }
+    appended = (
+        sa.dialects.postgresql.insert(statuses)
+        .values(transition)
+        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
+        .returning(statuses.c.run_id)
+        .cte("appended")
+    )
+    run = sa.dialects.postgresql.insert(runs).from_select(
+        [
+            "run_id",
+            "agent",
+            *_RUN_CURRENT[:3],
+            "started_at_ms",
+            "updated_at_ms",
+            "finished_at_ms",
+            *_AGENT_CURRENT,
+        ],
+        sa.select(
+            appended.c.run_id,
+            transition["agent"],
+            transition["status"],
+            transition["detail"],
+            transition["progress"],
+            transition["at_ms"],
+            transition["at_ms"],
+            sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
+            *(sa.bindparam(column, type_=runs.c[column].type) for column in _AGENT_CURRENT),
+        ),
+    )
+    return _updating_current(run).add_cte(appended)
+
+
+_APPEND_STATUS_POSTGRES = _build_append_status_postgres()
+
+
+def record_failure(conn: sa.Connection, run_id: str, failure: Failure) -> None:
+    """Keep what a failed run's exception was (its status says "failed")."""
+    conn.execute(runs.update().where(runs.c.run_id == run_id).values(failure=failure))
+
+
+def load_failure(conn: sa.Connection, run_id: str) -> Failure | None:
+    """What a failed run's exception was, if the run recorded it."""
+    failure: Failure | None = conn.execute(
+        sa.select(runs.c.failure).where(runs.c.run_id == run_id)
+    ).scalar_one_or_none()
+    return failure
+
+
+def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:
+    """A run's status transitions, in order."""
+    rows = conn.execute(
+        sa.select(statuses).where(statuses.c.run_id == run_id).order_by(statuses.c.status_id)
+    ).all()
+    return [_status_event(row) for row in rows]
+
+
+def latest_status(conn: sa.Connection, run_id: str) -> StatusEvent | None:
+    """A run's current status."""
+    row = conn.execute(
+        sa.select(statuses)
+        .where(statuses.c.run_id == run_id)
+        .order_by(statuses.c.status_id.desc())
+        .limit(1)
+    ).first()
+    return _status_event(row) if row else None
+
+
+def _status_event(row: sa.Row[Any]) -> StatusEvent:
+    return StatusEvent(
+        run_id=row.run_id,
+        agent=row.agent,
+        status=row.status,
+        detail=row.detail,
+        progress=row.progress,
+        at=from_ms(row.at_ms),
+    )
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)

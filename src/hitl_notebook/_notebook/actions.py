@@ -1,0 +1,204 @@
+"""What a click in a widget does: answer through the store, and say what happened in the row.
+
+Every answer from a widget goes through ``Store.respond`` (channel ``widget``), so it is checked by
+the same rule as every other channel. Refusals come back as a message for the row, never as a
+traceback: "decided by X at T" when someone else was faster, the problems per form field when an
+edited proposal does not fit its schema. Each message names the request it is about (its title
+and id), since it also shows as a notice away from the row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+from hitl_notebook._core.errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
+from hitl_notebook._core.models import Decision, Outcome, Request, who_decided
+from hitl_notebook._notebook.forms import FormField, form_for, problems_by_field
+from hitl_notebook._notebook.text import markdown_html, proposal_rows, request_facts, request_name
+from hitl_notebook._store.store import Store
+
+__all__ = [
+    "BulkMessage",
+    "DetailsMessage",
+    "FormMessage",
+    "ResultMessage",
+    "answer",
+    "answer_many",
+    "decided_text",
+    "details",
+    "edit_form",
+]
+
+CHANNEL = "widget"
+_ANSWER_FIELDS = ("approve", "choice", "text", "value")
+
+
+class ResultMessage(TypedDict):
+    """What became of one answer sent from a widget."""
+
+    type: Literal["result"]
+    request_id: str
+    ok: bool
+    message: str
+    decided: bool
+    """True when the request is decided (by this answer or an earlier one): the row is done."""
+    errors: NotRequired[dict[str, list[str]]]
+    """Validation problems by form field path (``""``: the answer as a whole)."""
+
+
+class BulkMessage(TypedDict):
+    """What became of a bulk answer."""
+
+    type: Literal["bulk_result"]
+    message: str
+    decided: list[str]
+    failed: dict[str, str]
+
+
+class FormMessage(TypedDict):
+    """The edit form of one request."""
+
+    type: Literal["form"]
+    request_id: str
+    form: FormField | None
+    message: str
+
+
+class DetailsMessage(TypedDict):
+    """Everything about one request: body, proposal, options and its run's status history."""
+
+    type: Literal["details"]
+    request_id: str
+    details: dict[str, Any]
+
+
+def decided_text(decision: Decision) -> str:
+    """``approved by alice at 2026-11-28 10:03 UTC``: a decision in a few words."""
+    who = decision.who
+    what = decision.outcome.value
+    if decision.outcome is Outcome.CHOSE:
+        what = f"chose {decision.value!r}"
+    return f"{what} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -> ResultMessage:
+    """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``."""
+    given = {name: content[name] for name in _ANSWER_FIELDS if content.get(name) is not None}
+    comment = content.get("comment") or None
+    try:
+        name = request_name(store.request(request_id).title, request_id)
+    except AnswerError:
+        name = request_id
+    try:
+        decision = store.respond(request_id, by=by, comment=comment, channel=CHANNEL, **given)
+    except InvalidAnswerError as error:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: not sent: " + "; ".join(error.problems),
+            decided=False,
+            errors=problems_by_field(error.problems),
+        )
+    except AlreadyDecidedError as error:
+        who = who_decided(error.decided_by, error.outcome)
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: already {error.outcome} by {who} at "
+            f"{error.decided_at:%Y-%m-%d %H:%M:%S} UTC; your answer was not applied.",
+            decided=True,
+        )
+    except AnswerError as error:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: {error}",
+            decided=True,
+        )
+    return ResultMessage(
+        type="result",
+        request_id=request_id,
+        ok=True,
+        message=f"{name}: {decided_text(decision)}",
+        decided=True,
+    )
+
+
+def answer_many(
+    store: Store, request_ids: list[str], *, approve: bool, comment: str | None, by: str
+) -> BulkMessage:
+    """Approve or reject many requests at once, each on its own."""
+    result = store.respond_many(
+        request_ids, approve=approve, by=by, comment=comment or None, channel=CHANNEL
+    )
+    verb = "approved" if approve else "rejected"
+    message = f"{len(result.decided)} {verb}"
+    if result.failed:
+        message += f", {len(result.failed)} refused"
+    return BulkMessage(
+        type="bulk_result",
+        message=message,
+        decided=list(result.decided),
+        failed={target: str(error) for target, error in result.failed.items()},
+    )
+
+
+def edit_form(store: Store, request_id: str) -> FormMessage:
+    """The form to edit the request's proposal, pre-filled with it."""
+    try:
+        request = store.request(request_id)
+    except AnswerError as error:
+        return FormMessage(type="form", request_id=request_id, form=None, message=str(error))
+    if request.proposal_schema is None:
+        return FormMessage(
+            type="form",
+            request_id=request_id,
+            form=None,
+            message="This request has no proposal to edit.",
+        )
+    form = form_for(request.proposal_schema, request.proposal)
+    return FormMessage(type="form", request_id=request_id, form=form, message="")
+
+
+def details(store: Store, request_id: str, *, responder: str) -> DetailsMessage:
+    """The request in full, with its run's status history."""
+    try:
+        request = store.request(request_id)
+    except AnswerError as error:
+        return DetailsMessage(type="details", request_id=request_id, details={"error": str(error)})
+    return DetailsMessage(
+        type="details", request_id=request_id, details=request_details(store, request, responder)
+    )
+
+
+def request_details(store: Store, request: Request, responder: str) -> dict[str, Any]:
+    """A request and its run's history as JSON for the browser.
+
+    ``body_html`` is the body as sanitised Markdown (safe to insert as HTML); ``proposal_rows``
+    the proposal as field/value rows.
+    """
+    return {
+        "title": request.title,
+        "body": request.body,
+        "body_html": markdown_html(request.body),
+        "kind": request.kind.value,
+        "options": request.options,
+        "proposal": request.proposal,
+        "proposal_rows": None if request.proposal is None else proposal_rows(request.proposal),
+        "assignees": request.assignees,
+        **request_facts(request, responder),
+        "requested_at_ms": _ms(request.requested_at),
+        "deadline_ms": None if request.deadline is None else _ms(request.deadline),
+        "decided": None if request.decision is None else decided_text(request.decision),
+        "history": [
+            {"status": e.status, "detail": e.detail, "at_ms": _ms(e.at)}
+            for e in store.history(request.run_id)
+        ],
+    }
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,209 @@
+"""What the widgets say, in people's words: one vocabulary, computed here, drawn by the browser.
+
+The browser never maps DBOS states, request kinds or rules itself: each row and card carries the
+words (``run_state_word``), the actions the request takes, what its deadline will do and, when the
+widget's responder may not answer it, why (the store's own rule, ``check_responder``). A request's
+body is Markdown rendered here with raw HTML off and only http(s)/mailto links, so what an agent
+(or whoever wrote its input) puts in a body stays inert in the page; its proposal becomes a
+field/value table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+from hitl_notebook._core.access import check_responder
+from hitl_notebook._core.errors import NotAllowedError
+from hitl_notebook._core.models import Answer, Request, RequestKind
+
+__all__ = [
+    "RequestFacts",
+    "at_deadline",
+    "markdown_html",
+    "markdown_text",
+    "proposal_rows",
+    "request_actions",
+    "request_facts",
+    "request_name",
+    "status_text",
+    "why_not",
+]
+
+MAX_BODY = 20_000
+"""Characters of a body rendered as Markdown (the rest is cut)."""
+MAX_FIELDS = 200
+"""Rows of a proposal table (the rest is summed up in one row)."""
+_MAX_DEPTH = 6
+_SAFE_SCHEMES = ("http", "https", "mailto")
+_NEST = " \u203a "  # a single right-pointing angle quote: "address > city"
+
+
+class RequestFacts(TypedDict):
+    """What a row or card needs to offer a request's buttons, or to say why it offers none."""
+
+    actions: list[str]
+    """``approve``, ``reject``, ``edit``, ``choose`` (one button per option) or ``answer``."""
+    at_deadline: str | None
+    """What happens once the deadline has passed (None: no deadline)."""
+    why_not: str | None
+    """Why the widget's responder may not answer it (None: they may)."""
+
+
+def request_facts(request: Request, responder: str) -> RequestFacts:
+    """The actions, the deadline's rule and the responder's right for one request."""
+    return RequestFacts(
+        actions=request_actions(request),
+        at_deadline=None if request.deadline is None else at_deadline(request),
+        why_not=why_not(request, responder),
+    )
+
+
+def request_name(title: str | None, request_id: str) -> str:
+    """``“Refund A-1?” (refund-A-1.r1)``: how a notice names a request."""
+    return f"“{title}” ({request_id})" if title else request_id
+
+
+def request_actions(request: Request) -> list[str]:
+    """The buttons a request takes: approve/reject (and edit), one per option, or answer."""
+    if request.kind is RequestKind.CHOICE:
+        return ["choose"]
+    if request.kind is RequestKind.TEXT:
+        return ["answer"]
+    editable = request.kind is RequestKind.EDIT or request.proposal is not None
+    return ["approve", "reject", "edit"] if editable else ["approve", "reject"]
+
+
+def why_not(request: Request, responder: str) -> str | None:
+    """Why ``responder`` may not answer ``request`` (None: they may), by the store's rule."""
+    try:
+        check_responder(request, responder)
+    except NotAllowedError as error:
+        return error.reason
+    return None
+
+
+def at_deadline(request: Request) -> str:
+    """What the request's deadline does, said for a request whose deadline has passed."""
+    answer = request.timeout_answer if request.on_timeout == "default" else None
+    if answer is None:
+        return "it will raise a timeout in the agent when the run next looks; answers are refused"
+    return f"it will be {_default_word(answer)} (its default) when the run next looks; answers are refused"
+
+
+def _default_word(answer: Answer) -> str:
+    if answer.approve is not None:
+        return "approved" if answer.approve else "rejected"
+    if answer.choice is not None:
+        return f"answered {answer.choice!r}"
+    return "answered with its default text"
+
+
+def status_text(
+    status: str | None, detail: str | None, titles: Sequence[str], state_word: str
+) -> str:
+    """The agent's own status for a status column, without what the row already says.
+
+    The SDK's ``waiting — <title>`` repeats the title and the run's state: it says nothing more.
+    """
+    parts = [part for part in (status, detail) if part and part not in titles]
+    if parts in ([state_word], ["waiting"]):
+        return ""
+    return " — ".join(parts)
+
+
+def proposal_rows(value: Any) -> list[list[str]]:
+    """A proposal as ``[field, value]`` rows: nested fields as ``address > city``
+    and ``lines 1 > sku`` (with an angle quote), lists of plain values inline."""
+    rows: list[list[str]] = []
+    _flatten(value, "", rows, 0)
+    if len(rows) > MAX_FIELDS:
+        rows = [*rows[:MAX_FIELDS], ["…", f"{len(rows) - MAX_FIELDS} more fields"]]
+    return rows
+
+
+def _flatten(value: Any, path: str, rows: list[list[str]], depth: int) -> None:
+    if depth >= _MAX_DEPTH and isinstance(value, dict | list):
+        rows.append([path, _compact(value)])
+    elif isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(item, f"{path}{_NEST}{key}" if path else str(key), rows, depth + 1)
+    elif isinstance(value, list) and value and any(isinstance(v, dict | list) for v in value):
+        for index, item in enumerate(value, 1):
+            _flatten(item, f"{path} {index}", rows, depth + 1)
+    elif isinstance(value, list):
+        rows.append([path, ", ".join(_scalar(v) for v in value) if value else "(none)"])
+    elif isinstance(value, dict):
+        rows.append([path, "(empty)"])
+    else:
+        rows.append([path, _scalar(value)])
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _compact(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, TypeError, ValueError):
+        return "(too deep to show)"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _safe_link(url: str) -> bool:
+    """Only http(s) and mailto links, and links without a scheme (relative, #anchors)."""
+    scheme = re.match(r"^([^/?#]*):", url.strip())
+    return scheme is None or scheme.group(1).lower() in _SAFE_SCHEMES
+
+
+def _link_open(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    tokens[idx].attrSet("target", "_blank")
+    tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_MARKDOWN.validateLink = _safe_link  # type: ignore[method-assign]
+_MARKDOWN.disable("image")  # an image would make the page fetch whatever the body points at
+_MARKDOWN.add_render_rule("link_open", _link_open)
+
+
+def markdown_html(text: str | None) -> str:
+    """``text`` as HTML: Markdown with raw HTML shown as text and unsafe links left out."""
+    if not text:
+        return ""
+    if len(text) > MAX_BODY:
+        text = text[:MAX_BODY] + "…"
+    html: str = _MARKDOWN.render(text)
+    return html
+
+
+def markdown_text(text: str | None) -> str:
+    """``text``'s words without Markdown's marks (for a one-line preview): ``**a** [b](u)`` is ``a b``."""
+    if not text:
+        return ""
+    words: list[str] = []
+    for block in _MARKDOWN.parse(text[:MAX_BODY]):
+        if block.type == "inline" and block.children:
+            words.append("".join(_BREAKS.get(t.type, t.content) for t in block.children))
+        elif block.type in ("fence", "code_block"):
+            words.append(block.content.strip())
+    return " ".join(word for word in words if word)
+
+
+_BREAKS = {"softbreak": " ", "hardbreak": " "}
+"""Line breaks in a preview (marks such as ``**`` have no content and add nothing)."""

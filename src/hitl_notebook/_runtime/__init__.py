@@ -1,0 +1,6 @@
+"""The only place that configures and launches DBOS: notebook safety (the kernel's event loop,
+threads), application version and executor identity, the one poller per process, waiting for
+answers (hot, then parked) and retrying transient database errors.
+
+Imports ``_core``, ``_db`` and ``_store``.
+"""

@@ -1,0 +1,132 @@
+"""Taking decisions: what a waiting run collects when it looks at its requests.
+
+A request is decided by an answer (``Store.respond``) or, once its deadline passes, by the run
+itself: it is then decided as timed out, with the request's declared default if it has one. Each
+decision taken is published in the run's status history ("resumed", or "timed_out"), once.
+
+A run that finds its requests closed by a cancel (``Store.cancel``), or its DBOS row cancelled
+(``dbos workflow cancel``), stops waiting at once: ``Cancelled`` unwinds its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+
+from hitl_notebook._core.answers import resolve
+from hitl_notebook._core.models import Decision, Outcome, Request, Status
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import Database, requests
+from hitl_notebook._db.dbos_internals import Cancelled
+from hitl_notebook._db.records import (
+    CANCELLED,
+    DECIDED,
+    DECIDED_KEY_SUFFIX,
+    append_status,
+    close_for_cancel,
+    decide,
+    load_request,
+    load_requests,
+    request_from_row,
+)
+
+__all__ = ["collect", "stop_cancelled"]
+
+
+def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decision]:
+    """The decisions taken so far; a request past its deadline is decided as timed out.
+
+    One query, and writes (the timeouts, the "resumed" statuses) only when there is news. Each
+    write stands on its own (a look that fails halfway is simply made again), so on Postgres
+    each is its own transaction: one round trip.
+    """
+    at = now_ms()
+    with database.autocommit.begin() as conn:
+        rows = {row.request_id: row for row in load_requests(conn, request_ids)}
+        if any(row.state == CANCELLED for row in rows.values()):
+            raise Cancelled(next(iter(rows.values())).run_id)
+        decisions = {}
+        for request_id in request_ids:
+            row = rows.get(request_id)
+            assert row is not None, f"request {request_id} vanished"
+            decision = _decision_or_timeout(conn, row, at)
+            if decision is not None:
+                decisions[request_id] = decision
+    return decisions
+
+
+def stop_cancelled(database: Database, run_id: str, request_ids: Sequence[str]) -> NoReturn:
+    """End the wait of a run whose DBOS row was cancelled: close its open requests, publish
+    "cancelled" (once), and unwind its code."""
+    at = now_ms()
+    with database.engine.begin() as conn:
+        close_for_cancel(conn, run_id, by=None, channel="cancel", at_ms=at)
+        agent = conn.execute(
+            sa.select(requests.c.agent).where(requests.c.request_id.in_(list(request_ids)))
+        ).scalar()
+        append_status(
+            conn,
+            run_id=run_id,
+            key=Status.CANCELLED.value,
+            agent=agent or "",
+            status=Status.CANCELLED.value,
+            detail="cancelled",
+            progress=None,
+            at_ms=at,
+        )
+    raise Cancelled(run_id)
+
+
+def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Decision | None:
+    request_id = row.request_id
+    if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
+        approved, value = _timeout_default(request_from_row(row))
+        timed_out = decide(
+            conn,
+            request_id,
+            outcome=Outcome.TIMED_OUT,
+            approved=approved,
+            value=value,
+            by=None,
+            channel="timeout",
+            comment=None,
+            at_ms=at,
+            before_deadline=False,
+        )
+        reread = timed_out or load_request(conn, request_id)
+        assert reread is not None
+        row = reread
+    if row.state != DECIDED:
+        return None
+    decision = request_from_row(row).decision
+    assert decision is not None
+    _append_decided_status(conn, decision, row.title, row.agent, at)
+    return decision
+
+
+def _append_decided_status(
+    conn: sa.Connection, decision: Decision, title: str, agent: str, at_ms: int
+) -> None:
+    if decision.timed_out:
+        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
+    else:
+        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.who}"
+    append_status(
+        conn,
+        run_id=decision.run_id,
+        key=decision.request_id + DECIDED_KEY_SUFFIX,
+        agent=agent,
+        status=status.value,
+        detail=detail,
+        progress=None,
+        at_ms=at_ms,
+    )
+
+
+def _timeout_default(request: Request) -> tuple[bool | None, Any]:
+    if request.on_timeout != "default" or request.timeout_answer is None:
+        return None, None
+    resolution = resolve(request, request.timeout_answer)
+    return resolution.approved, resolution.value

@@ -1,0 +1,190 @@
+"""The process's one poller: it wakes the runs that wait hot when their answer is stored.
+
+On SQLite it makes one query per interval for all hot waiters together (the decisions of the last
+few seconds), and only while some run waits hot; on Postgres it listens to the channel on which
+``Store.respond`` announces answers (and queries once a second in case an announcement was
+missed). A woken waiter looks at its own requests, so a wake-up that was not for it costs one query.
+As the query looks a few seconds back, a run that begins to wait just after its request was
+answered is woken too: a run need not look before it listens.
+
+Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
+taken: a safety net for a process that died between parking a run and its last look (see
+``_waiting``).
+
+It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
+as answers (``_dbos_messages``): at once on Postgres, where DBOS announces each message (and every
+``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+
+import sqlalchemy as sa
+
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, sweep
+from hitl_notebook._db.records import ANSWERS_CHANNEL, answer_not_taken, runs_decided_since
+
+__all__ = ["Poller"]
+
+logger = logging.getLogger("hitl_notebook")
+
+DECIDED_WINDOW_MS = 5_000
+"""The poller looks at decisions this far back, so a slow commit or a skewed clock is not missed."""
+LISTEN_FALLBACK_S = 1.0
+"""On Postgres, how often the poller also queries, in case an announcement was missed."""
+SWEEP_S = 10.0
+"""How often parked runs holding an answer they have not taken are enqueued (a safety net)."""
+RECONNECT_S = 1.0
+POLLER_CONNECTION = "hitl-poller"
+"""The application name of the poller's listening connection on Postgres (pg_stat_activity)."""
+MESSAGES_S = 1.0
+"""On SQLite, how often DBOS messages to waiting runs are looked for."""
+
+OnMessages = Callable[[Collection[str] | None], object]
+"""Takes the DBOS messages to these runs (None: to any waiting run) as answers."""
+
+
+class Poller:
+    """One per process: wakes the hot waiters whose run got an answer."""
+
+    def __init__(
+        self,
+        database: Database,
+        application_name: str,
+        interval_s: float,
+        on_messages: OnMessages | None = None,
+    ) -> None:
+        self._database = database
+        self._on_messages = on_messages
+        self._next_messages = time.monotonic()
+        self._application_name = application_name
+        self._interval_s = interval_s
+        self._waiters: dict[str, list[Callable[[], None]]] = {}
+        self._lock = threading.Lock()
+        self._has_waiters = threading.Event()
+        self._stop = threading.Event()
+        self._next_sweep = time.monotonic() + SWEEP_S
+        self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
+
+    def start(self) -> None:
+        """Start the poller's thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the poller's thread and wake every hot waiter, which then sees ``stopped``."""
+        self._stop.set()
+        self._has_waiters.set()
+        with self._lock:
+            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
+        for callback in callbacks:
+            callback()
+        self._thread.join(timeout=5)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the runtime is shutting down: hot waiters must stop waiting."""
+        return self._stop.is_set()
+
+    @property
+    def waiting(self) -> int:
+        """How many hot waiters are registered."""
+        with self._lock:
+            return sum(len(callbacks) for callbacks in self._waiters.values())
+
+    @contextlib.contextmanager
+    def watch(self, run_id: str, wake_up: Callable[[], None]) -> Iterator[None]:
+        """Call ``wake_up`` (from the poller's thread) when an answer to ``run_id`` is stored."""
+        with self._lock:
+            self._waiters.setdefault(run_id, []).append(wake_up)
+            self._has_waiters.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                callbacks = self._waiters[run_id]
+                callbacks.remove(wake_up)
+                if not callbacks:
+                    del self._waiters[run_id]
+                if not self._waiters:
+                    self._has_waiters.clear()
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._database.is_sqlite:
+                    self._poll()
+                else:
+                    self._listen()
+            except Exception as error:  # the poller must outlive a lost connection or a bad row
+                logger.warning("hitl poller: %s; retrying in %.0f s", error, RECONNECT_S)
+                self._stop.wait(RECONNECT_S)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            if self._has_waiters.wait(timeout=MESSAGES_S):
+                self._wake_decided()
+                self._stop.wait(self._interval_s)
+            self._messages_when_due(MESSAGES_S)
+            self._sweep_when_due()
+
+    def _listen(self) -> None:
+        import psycopg  # noqa: PLC0415 - only Postgres needs it
+
+        conninfo = sa.make_url(self._database.url).set(drivername="postgresql")
+        with psycopg.connect(
+            conninfo.render_as_string(hide_password=False),
+            autocommit=True,
+            application_name=POLLER_CONNECTION,
+        ) as conn:
+            conn.execute(f"LISTEN {ANSWERS_CHANNEL}")
+            if self._on_messages is not None:
+                conn.execute(f"LISTEN {MESSAGES_CHANNEL}")
+            while not self._stop.is_set():
+                for note in conn.notifies(timeout=LISTEN_FALLBACK_S):
+                    if note.channel == MESSAGES_CHANNEL:
+                        self._take_messages([note.payload.partition("::")[0]])
+                    else:
+                        self._wake([note.payload])
+                if self._has_waiters.is_set():
+                    self._wake_decided()
+                self._messages_when_due(SWEEP_S)
+                self._sweep_when_due()
+
+    def _wake_decided(self) -> None:
+        with self._database.autocommit.connect() as conn:
+            self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
+
+    def _wake(self, run_ids: Iterable[str]) -> None:
+        with self._lock:
+            callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
+        for callback in callbacks:
+            callback()
+
+    def _messages_when_due(self, every_s: float) -> None:
+        if self._on_messages is None or time.monotonic() < self._next_messages:
+            return
+        self._next_messages = time.monotonic() + every_s
+        self._take_messages(None)
+
+    def _take_messages(self, run_ids: Collection[str] | None) -> None:
+        assert self._on_messages is not None
+        try:
+            self._on_messages(run_ids)
+        except Exception as error:  # one bad message must not stop the poller, or its listening
+            logger.warning("hitl poller: could not take DBOS messages as answers: %s", error)
+
+    def _sweep_when_due(self) -> None:
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_S
+        with self._database.engine.begin() as conn:
+            sweep(conn, self._application_name, now_ms=now_ms(), answered=answer_not_taken)

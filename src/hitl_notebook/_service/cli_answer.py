@@ -1,0 +1,130 @@
+"""The ``hitl`` commands that act on runs: ``respond`` (one answer, or the same answer for many
+requests) and ``cancel``. Both go through the store's one rule, as every channel does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from hitl_notebook._core.models import run_state_word
+from hitl_notebook._service import cli_render as render
+from hitl_notebook._service.cli_edge import Db, cli_words, fail, plural, usage
+from hitl_notebook._store.store import FINAL_RUN_STATES, connect, default_responder
+
+__all__ = ["cancel", "respond"]
+
+By = Annotated[
+    str | None,
+    typer.Option("--by", metavar="NAME", help="Who does it (default: $HITL_USER or login)."),
+]
+
+
+def respond(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="ID",
+            help="Request ids, or ids of runs waiting for one request. Several: the same answer "
+            "for each, each on its own.",
+        ),
+    ],
+    approve: Annotated[bool, typer.Option("--approve", help="Approve.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject.")] = False,
+    choose: Annotated[
+        str | None, typer.Option("--choose", metavar="OPTION", help="Pick this option.")
+    ] = None,
+    answer: Annotated[
+        str | None, typer.Option("--answer", metavar="TEXT", help="Free-text answer.")
+    ] = None,
+    edit_json: Annotated[
+        str | None,
+        typer.Option(
+            "--edit-json", metavar="JSON", help="Approve with this edited proposal (an object)."
+        ),
+    ] = None,
+    by: By = None,
+    comment: Annotated[
+        str | None, typer.Option("--comment", metavar="TEXT", help="A comment for the record.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision(s) as JSON.")] = False,
+    db: Db = None,
+) -> None:
+    """Answer waiting requests; with several targets, exit 1 if any was refused."""
+    fields = _answer(approve, reject, choose, answer, edit_json)
+    store = connect(db)
+    if len(targets) == 1:
+        decision = store.respond(targets[0], by=by, comment=comment, channel="cli", **fields)
+        print(decision.model_dump_json() if as_json else render.describe(decision))
+        return
+    result = store.respond_many(targets, by=by, comment=comment, channel="cli", **fields)
+    if as_json:
+        print(render.bulk_json(result))
+    else:
+        for line in render.bulk_lines(targets, result, cli_words):
+            print(line)
+    if not result.ok:
+        total = len(result.failed) + len(result.decided)
+        fail(
+            f"{len(result.failed)} of {plural(total, 'answer')} {_were(len(result.failed))} refused."
+        )
+
+
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to cancel.")],
+    by: By = None,
+    db: Db = None,
+) -> None:
+    """Cancel a run: it stops at once, and its open requests take no answer any more."""
+    store = connect(db)
+    state = store.run_state(run_id)
+    if state in FINAL_RUN_STATES:
+        print(f"Run {run_id} has already ended ({run_state_word(state)}); nothing to cancel.")
+        return
+    open_requests = store.requests(run_id, open_only=True)
+    who = by or default_responder()
+    store.cancel(run_id, by=who, channel="cli")
+    print(f"Cancelled run {run_id} (by {who}).")
+    for request in open_requests:
+        print(f"  Its request {request.request_id} ({request.title}) takes no answer any more.")
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+def _answer(
+    approve: bool, reject: bool, choose: str | None, answer: str | None, edit_json: str | None
+) -> dict[str, Any]:
+    """The answer fields of exactly one of --approve, --reject, --choose, --answer, --edit-json."""
+    chosen = [approve, reject, choose is not None, answer is not None, edit_json is not None]
+    if sum(chosen) != 1:
+        usage("Give exactly one of --approve, --reject, --choose, --answer, --edit-json.")
+    if approve or reject:
+        return {"approve": approve}
+    if choose is not None:
+        return {"choice": choose}
+    if answer is not None:
+        return {"text": answer}
+    return {"approve": True, "value": _edited(edit_json or "")}
+
+
+def _edited(text: str) -> dict[str, Any]:
+    """The JSON object of --edit-json (strict JSON: no NaN or Infinity)."""
+    try:
+        value = json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError as error:
+        usage(f"--edit-json is not valid JSON: {error}")
+    except RecursionError:
+        usage("--edit-json is nested too deeply.")
+    if not isinstance(value, dict):
+        usage(
+            "--edit-json takes a JSON object: the proposal with your edits, e.g. '{\"amount\": 10}'."
+        )
+    return value
+
+
+def _not_json(name: str) -> NoReturn:
+    usage(f"--edit-json is not valid JSON: {name} is not a number in JSON.")

@@ -1,0 +1,153 @@
+"""The ``hitl`` commands of the service side: ``serve`` (the HTTP API), ``worker`` (runs agents),
+``recover`` (a dead worker's runs), ``db`` and ``demo``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hitl_notebook._db.config import resolve_database_url
+from hitl_notebook._runtime.launch import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
+from hitl_notebook._service.cli_edge import Db, fail, out, plural
+from hitl_notebook._service.demo import run_demo
+from hitl_notebook._service.worker import (
+    DEFAULT_CONCURRENCY,
+    recover_runs,
+    run_worker,
+    worker_holdings,
+)
+from hitl_notebook._store.store import connect
+
+__all__ = ["database", "demo", "recover", "serve", "worker"]
+
+
+def worker(
+    module: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODULE", help="The module defining the agents: a dotted name or a .py file."
+        ),
+    ],
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            metavar="N", min=1, help="Runs at once in this worker (hot waiting runs count)."
+        ),
+    ] = DEFAULT_CONCURRENCY,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Identity label (default: the module); a restart reuses it.",
+        ),
+    ] = None,
+    app_version: Annotated[
+        str, typer.Option("--app-version", metavar="VERSION", help="Pinned application version.")
+    ] = DEFAULT_APP_VERSION,
+    park_after: Annotated[
+        str,
+        typer.Option(
+            "--park-after",
+            metavar="DURATION",
+            help="How long a waiting run stays hot (30s, 5m; 'never').",
+        ),
+    ] = DEFAULT_PARK_AFTER,
+    db: Db = None,
+) -> None:
+    """Run agents headless: take queued runs (Agent.enqueue, POST /agents) until stopped."""
+    try:
+        run_worker(
+            module,
+            database=db,
+            name=name,
+            concurrency=concurrency,
+            app_version=app_version,
+            park_after=None if park_after == "never" else park_after,
+        )
+    except ValueError as error:
+        fail(f"{type(error).__name__}: {error}")
+
+
+def recover(
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="EXECUTOR",
+            help="The executor id of the dead worker (without: list the workers).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if its claim looks alive (the process is gone).")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Hand a dead worker's pending runs to the live workers (DBOS recovery)."""
+    store = connect(db)
+    if executor is not None:
+        recovered = recover_runs(store, executor, force=force)
+        print(
+            f"{plural(len(recovered), 'run')} of {executor} returned to the queue for the live workers."
+        )
+        return
+    holdings = worker_holdings(store)
+    if not holdings:
+        print("No worker holds a pending run.")
+    for worker_id, (count, alive) in holdings.items():
+        state = "alive" if alive else "gone: hitl recover --from " + worker_id
+        print(f"{worker_id}  {plural(count, 'pending run')}  ({state})")
+
+
+def serve(
+    tokens: Annotated[
+        str | None,
+        typer.Option(
+            "--tokens",
+            metavar="FILE",
+            help="File of identity:token lines (default: $HITL_API_TOKENS).",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agent", metavar="NAME", help="Only these agents may be started (repeatable)."
+        ),
+    ] = None,
+    anonymous_reads: Annotated[
+        bool, typer.Option("--anonymous-reads", help="Let reads through without a token.")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Serve the HTTP API (needs hitl-notebook[service]); runs are queued for the workers."""
+    try:
+        import uvicorn  # noqa: PLC0415 - an optional extra, needed only here
+
+        from hitl_notebook.http import TokenAuth, create_app  # noqa: PLC0415 - same
+    except ImportError as error:
+        hint = "pip install 'hitl-notebook[service]'"
+        fail(str(error) if hint in str(error) else f"{error}: install the service extra, {hint}.")
+    auth = TokenAuth.from_file(tokens) if tokens else TokenAuth.from_env()
+    api = create_app(connect(db), auth, agents=agent, anonymous_reads=anonymous_reads)
+    uvicorn.run(api, host=host, port=port)
+
+
+def database(db: Db = None) -> None:
+    """Print the database URL hitl uses here (e.g. for `dbos workflow list -s ...`)."""
+    print(resolve_database_url(db))
+
+
+def demo(
+    agents: Annotated[
+        int, typer.Option(metavar="N", min=1, help="How many demo agents to start.")
+    ] = 3,
+    db: Db = None,
+) -> None:
+    """Start demo agents, answer them from here, and show what they decided."""
+    run_demo(agents, db, out)

@@ -1,0 +1,168 @@
+"""What ``hitl show`` and ``hitl status`` print: a request in full (title, body, proposal, options,
+deadline and what happens at it, who may answer, state, decision) and a run (its state, its
+requests, its history), in people's words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from hitl_notebook._core.models import Answer, Decision, Request, RequestState
+from hitl_notebook._frames import json_text, valid_text
+from hitl_notebook._service.cli_render import RUN_HISTORY_TABLE, frame_table, span, when
+from hitl_notebook._service.cli_table import hidden_note
+
+__all__ = ["request_view", "run_line", "run_view"]
+
+_STATE = {
+    RequestState.OPEN: "open: waiting for an answer",
+    RequestState.DECIDED: "decided",
+    RequestState.CANCELLED: "cancelled with its run: it takes no answer",
+}
+
+
+_ENDED = {"done", "failed", "cancelled", "gave up"}
+"""Run states (in people's words) in which a run takes no answer any more."""
+
+
+def run_line(run_id: str, agent: str | None, state: str) -> Text:
+    """``run ID (Agent): waiting``."""
+    name = f" ({agent})" if agent else ""
+    return Text.assemble(("run ", "bold"), (run_id, "bold"), f"{name}: {state}")
+
+
+def run_view(
+    run_id: str,
+    *,
+    agent: str | None,
+    state: str,
+    requests: Sequence[Request],
+    history: pd.DataFrame,
+    now: datetime,
+    width: int,
+) -> RenderableType:
+    """A run: its state, each of its requests in full, then its history."""
+    parts: list[RenderableType] = [run_line(run_id, agent, state)]
+    for request in requests:
+        parts += [Text(), _request_block(request, state, now)]
+    parts += [Text(), *_history(history, width)]
+    return Group(*parts)
+
+
+def request_view(
+    request: Request, *, state: str, history: pd.DataFrame, now: datetime, width: int
+) -> RenderableType:
+    """A request in full, then the state and history of its run."""
+    return Group(
+        _request_block(request, state, now),
+        Text(),
+        run_line(request.run_id, request.agent, state),
+        *_history(history, width),
+    )
+
+
+def _request_block(request: Request, run_state: str, now: datetime) -> RenderableType:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("request", request.request_id),
+        ("kind", request.kind.value),
+        ("title", request.title),
+    ]
+    if request.body:
+        rows.append(("body", request.body))
+    if request.options is not None:
+        rows.append(("options", ", ".join(request.options)))
+    if request.proposal is not None:
+        rows.append(("proposal", _fields(request.proposal)))
+    asked = f"{when(request.requested_at)} ({span(now - request.requested_at)} ago)"
+    rows.append(("asked", asked + (f" by {request.requester}" if request.requester else "")))
+    rows += _deadline(request, now)
+    rows.append(("who may answer", _who(request)))
+    ended = request.is_open and run_state in _ENDED
+    rows.append(
+        ("state", f"takes no answer: its run is {run_state}" if ended else _STATE[request.state])
+    )
+    if request.decision is not None:
+        rows += _decision(request.decision)
+    for name, value in rows:
+        grid.add_row(name, Text(valid_text(value)))
+    return grid
+
+
+def _decision(decision: Decision) -> list[tuple[str, str]]:
+    """The decision a line a fact (so that the time, alone on its line, never wraps)."""
+    who = f"by {decision.who}"
+    rows = [
+        ("decision", f"{decision.outcome.value} {who} via {decision.channel}"),
+        ("decided at", f"{when(decision.at)} (after {span(decision.at - decision.requested_at)})"),
+    ]
+    if decision.value is not None:
+        rows.append(("value", _plain(decision.value)))
+    if decision.comment:
+        rows.append(("comment", decision.comment))
+    return rows
+
+
+def _fields(proposal: dict[str, Any]) -> str:
+    """A proposal one field a line: ``amount: 42.0``."""
+    return "\n".join(f"{key}: {_plain(value)}" for key, value in proposal.items())
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json_text(value) or "null"
+
+
+def _deadline(request: Request, now: datetime) -> list[tuple[str, str]]:
+    if request.deadline is None:
+        return [("deadline", "none: it waits until someone answers")]
+    left = request.deadline - now
+    relative = f"overdue by {span(-left)}" if left.total_seconds() < 0 else f"in {span(left)}"
+    at_deadline = (
+        f"{_default(request.timeout_answer)} (the request's default)"
+        if request.on_timeout == "default"
+        else "no default: the agent's request raises RequestTimeoutError"
+    )
+    return [
+        ("deadline", f"{when(request.deadline)} ({relative})"),
+        ("at the deadline", at_deadline),
+    ]
+
+
+def _default(answer: Answer | None) -> str:
+    if answer is None:
+        return "the default applies"
+    if answer.choice is not None:
+        return f"chooses {json.dumps(answer.choice, ensure_ascii=False)}"
+    if answer.text is not None:
+        return f"answers {json.dumps(answer.text, ensure_ascii=False)}"
+    if answer.approve and answer.value is not None:
+        return "approves an edited proposal"
+    return "approves" if answer.approve else "rejects"
+
+
+def _who(request: Request) -> str:
+    who = ", ".join(request.assignees) if request.assignees else "anyone"
+    if request.allow_requester or not request.requester:
+        return who
+    return f"{who}, but not {request.requester} (who started the run)"
+
+
+def _history(history: pd.DataFrame, width: int) -> list[RenderableType]:
+    if history.empty:
+        return [Text("No status transitions yet.")]
+    table, hidden = frame_table(history, RUN_HISTORY_TABLE, width)
+    return [
+        Text("history", style="bold"),
+        table,
+        *hidden_note(hidden, "hitl history RUN_ID --json"),
+    ]

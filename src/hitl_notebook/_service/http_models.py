@@ -1,0 +1,321 @@
+"""The HTTP API's wire types: request bodies, responses and error bodies (pydantic, in OpenAPI).
+
+Bodies refuse fields they do not know, naming them (a misspelt or misplaced field would otherwise
+be dropped silently: an answer would arrive empty). Answers and starts refuse NUL characters
+anywhere (no database stores them in text), so a bad body is a 422, never a server error. Run
+states are people's words (``RunState``), never DBOS's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from hitl_notebook._core.models import Decision, Request, RequestKind, StatusEvent
+
+__all__ = [
+    "MAX_QUERY_TEXT",
+    "NAME_PATTERN",
+    "TEXT_PATTERN",
+    "AnswerBody",
+    "Body",
+    "BulkAnswerBody",
+    "BulkAnswered",
+    "ErrorDetail",
+    "ErrorResponse",
+    "ParseErrorResponse",
+    "QueryText",
+    "RunDetail",
+    "RunFailure",
+    "RunListing",
+    "RunState",
+    "RunSummary",
+    "StartBody",
+    "Started",
+    "ValidationErrorResponse",
+    "WaitingRequest",
+    "no_nul",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
+TEXT_PATTERN = r"^[^\x00]*$"
+MAX_QUERY_TEXT = 1000
+"""The longest text a query parameter takes, in characters."""
+QueryText = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)]
+"""A text query parameter: no NUL (no database stores it), at most ``MAX_QUERY_TEXT`` long."""
+MAX_BULK = 500
+"""At most this many targets in one bulk answer."""
+MAX_NAMED = 10
+"""At most this many unknown fields are named in a refusal."""
+
+RunState = Literal[
+    "waiting",
+    "running",
+    "parked",
+    "resuming",
+    "queued",
+    "done",
+    "failed",
+    "cancelled",
+    "gave up",
+    "unknown",
+]
+"""A run's state in people's words (``hitl_notebook._core.models.run_state_word``): waiting for a
+human, running, parked (waiting with its thread released), resuming, queued (not started),
+done, failed, cancelled, gave up (after too many restarts); unknown if the engine lost it."""
+
+RunListing = Literal["waiting", "running", "done", "failed", "cancelled"]
+"""Which runs ``GET /agents?status=`` lists: waiting for a human (parked ones included), running
+(started and not ended, not waiting for a human), done, failed (gave up included), cancelled."""
+
+
+def no_nul(value: Any, info: ValidationInfo) -> Any:
+    """Refuse NUL characters anywhere in a field's value (no database stores them in text),
+    saying where: ``value.note``, ``args[0]``, a key in ``kwargs``."""
+    pending: list[tuple[str, Any]] = [(info.field_name or "value", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise ValueError(f"{where} holds a NUL character, which no database stores in text")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    raise ValueError(f"a key in {where} holds a NUL character")
+                pending.append((f"{where}.{key}", inner))
+        if isinstance(item, list):
+            pending.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
+    return value
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: the Python error's class and its message."""
+
+    error: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    detail: ErrorDetail
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: a body or parameter that does not validate, or an answer that does not fit."""
+
+    detail: ErrorDetail | list[dict[str, Any]]
+
+
+class ParseErrorResponse(BaseModel):
+    """400: the body is not JSON."""
+
+    detail: str
+
+
+class Body(BaseModel):
+    """A request body: a field it does not know is refused (422), named, never dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hints: ClassVar[dict[str, str]] = {}
+    """Why a field that callers tend to send is not one (shown when it is sent)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                raise PydanticCustomError("extra_forbidden", _unknown_fields(cls, unknown))
+        return data
+
+
+def _unknown_fields(body: type[Body], unknown: list[str]) -> str:
+    named = ", ".join(repr(key[:100]) for key in unknown[:MAX_NAMED])
+    if len(unknown) > MAX_NAMED:
+        named += f" and {len(unknown) - MAX_NAMED} more"
+    hints = [body.hints[key] for key in unknown if key in body.hints]
+    return (
+        f"unknown field{'s' if len(unknown) > 1 else ''} {named}"
+        + "".join(f"; {hint}" for hint in hints)
+        + f"; the fields are {', '.join(body.model_fields)}"
+    )
+
+
+class AnswerBody(Body):
+    """An answer: fill the field that fits the request's kind (see ``hitl.Answer``), or send
+    ``response`` alone as the DBOS guide does (``{"response": "confirm"}``).
+
+    Who answers is the authenticated caller: a ``by`` field is refused (422).
+    """
+
+    hints: ClassVar[dict[str, str]] = {
+        "by": "who answers is the authenticated caller (the identity of the bearer token), "
+        "never a field of the body",
+        "channel": "an answer over HTTP is recorded with the channel 'http'",
+    }
+
+    approve: bool | None = None
+    choice: str | None = None
+    text: str | None = None
+    value: dict[str, Any] | None = Field(
+        default=None, description="The edited proposal, for approval and edit requests."
+    )
+    response: str | None = Field(
+        default=None,
+        description=(
+            "A one-word answer, as the DBOS guide sends it: confirm, approve or yes (deny, "
+            "reject or no) for an approval or edit, an option for a choice, the text for a "
+            "text request. Goes alone: not with approve, choice, text or value."
+        ),
+    )
+    comment: str | None = Field(default=None, description="A comment for the record.")
+
+    _checked = field_validator("choice", "text", "value", "response", "comment")(no_nul)
+
+    def answer(self) -> dict[str, Any]:
+        """The answer as ``Store.respond`` takes it (all but who answers and through what)."""
+        return {
+            "approve": self.approve,
+            "choice": self.choice,
+            "text": self.text,
+            "value": self.value,
+            "response": self.response,
+            "comment": self.comment,
+        }
+
+
+class BulkAnswerBody(AnswerBody):
+    """The same answer to many requests ("approve these 40"), each validated and stored alone."""
+
+    targets: list[str] = Field(
+        min_length=1, max_length=MAX_BULK, description="Request ids, or ids of runs waiting once."
+    )
+
+    _targets_checked = field_validator("targets")(no_nul)
+
+
+class BulkAnswered(BaseModel):
+    """What a bulk answer did: the decision per answered target, the error per refused one."""
+
+    decided: dict[str, Decision]
+    failed: dict[str, ErrorDetail]
+
+
+class StartBody(Body):
+    """Start a run of an agent with ``run(*args, **kwargs)``; the caller is its requester."""
+
+    hints: ClassVar[dict[str, str]] = {
+        "requester": "the run's requester is the authenticated caller (the identity of the "
+        "bearer token), never a field of the body",
+    }
+
+    agent: str = Field(pattern=NAME_PATTERN, description="The agent's name (its class name).")
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="Starts the run once for one id."
+    )
+
+    _checked = field_validator("args", "kwargs")(no_nul)
+
+    @field_validator("kwargs")
+    @classmethod
+    def _not_reserved(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"run_id", "requester"} & set(kwargs)
+        if reserved:
+            raise ValueError(f"{', '.join(sorted(reserved))} cannot be passed to run()")
+        return kwargs
+
+
+class Started(BaseModel):
+    """A run that was started here or queued for the workers."""
+
+    run_id: str
+    agent: str
+    queued: bool = Field(description="True: queued for `hitl worker` processes.")
+    requester: str
+
+
+_STATUS = "The run's current status, as the SDK publishes it (waiting, resumed...) or the agent."
+_AGENT_STATUS = (
+    "The agent's own last status (e.g. 'pending_approval'), still shown while the SDK's "
+    "status says the run waits; None before the agent publishes one."
+)
+
+
+class WaitingRequest(BaseModel):
+    """One request waiting for a human, as the inbox lists it."""
+
+    request_id: str
+    run_id: str
+    agent: str
+    kind: RequestKind
+    title: str
+    body: str | None
+    options: list[str] | None
+    proposal: dict[str, Any] | None
+    assignees: list[str]
+    requested_at: datetime
+    deadline: datetime | None
+    seconds_left: float | None
+    overdue: bool
+    agent_status: str | None = Field(description=_AGENT_STATUS)
+    status_detail: str | None = Field(description="The detail of the agent's own status.")
+    run_state: RunState
+
+
+class RunSummary(BaseModel):
+    """One run and its current status."""
+
+    run_id: str
+    agent: str
+    status: str = Field(description=_STATUS)
+    detail: str | None
+    progress: float | None
+    agent_status: str | None = Field(description=_AGENT_STATUS)
+    agent_detail: str | None = Field(description="The detail of the agent's own status.")
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    waiting_since: datetime | None
+    open_requests: int
+    run_state: RunState
+
+
+class RunFailure(BaseModel):
+    """Why a run failed: its exception's type and message."""
+
+    type: str = Field(description="The exception's class name, e.g. 'ValueError'.")
+    message: str
+
+
+class RunDetail(BaseModel):
+    """One run: its state, current status, the agent's own status, its requests, and once it
+    has ended its result or its error."""
+
+    run_id: str
+    agent: str | None = Field(description="None for a queued run that has not started.")
+    state: RunState
+    status: StatusEvent | None = Field(description=_STATUS)
+    agent_status: str | None = Field(description=_AGENT_STATUS)
+    agent_detail: str | None = Field(description="The detail of the agent's own status.")
+    requests: list[Request]
+    result: Any = Field(
+        default=None,
+        description=(
+            "A done run's return value as JSON (a pydantic model as its fields); a value with "
+            "no JSON form (an arbitrary object, NaN) is given as its repr, a string."
+        ),
+    )
+    error: RunFailure | None = Field(default=None, description="A failed run's exception.")

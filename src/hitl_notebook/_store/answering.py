@@ -1,0 +1,271 @@
+"""The answer path: one answer checked against its request, stored once, its run woken.
+
+An answer is checked against its request before anything is stored. Storing it is one transaction
+that decides the request (if it is still open and its deadline has not passed), appends the answer
+to the answer log and wakes the run: a hot run through its process's poller (announced on Postgres,
+polled on SQLite), a parked run by enqueueing it. So the first valid answer wins, a retry of the
+same answer by the same person returns the same decision, and an answer after the deadline is
+refused and kept in the log as ``late`` (also when the run already applied its timeout). An answer
+to a run whose process is not running is kept and taken when that process runs again; the run's
+status says so ("answered").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from hitl_notebook._core.access import check_responder
+from hitl_notebook._core.answers import answer_for_response, resolve
+from hitl_notebook._core.errors import (
+    AlreadyDecidedError,
+    DeadlinePassedError,
+    InvalidAnswerError,
+    NotFoundError,
+    NotWaitingError,
+)
+from hitl_notebook._core.models import (
+    Answer,
+    Decision,
+    Request,
+    RequestState,
+    Status,
+    run_state_word,
+)
+from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._core.values import check_json, check_text, check_texts
+from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake
+from hitl_notebook._db.records import (
+    ANSWERS_CHANNEL,
+    append_status,
+    decide,
+    load_request,
+    load_request_and_run_state,
+    record_answer,
+    request_from_row,
+    requests_of_run,
+    run_state,
+)
+from hitl_notebook._runtime.identity import is_running
+from hitl_notebook._runtime.launch import current_or_none
+from hitl_notebook._store.queueing import WORKER_APPLICATION
+
+__all__ = ["FINAL_RUN_STATES", "answer", "check_id", "not_waiting", "target_request"]
+
+FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+
+
+def answer(
+    database: Database,
+    responder: str | None,
+    target: str,
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    comment: str | None = None,
+    channel: str,
+    response: str | None = None,
+) -> Decision:
+    """Answer ``target`` (a request id, or the id of a run waiting for one request) as
+    ``responder``; None is an anonymous answer (a DBOS message that names nobody), which only
+    requests open to anyone take. See ``Store.respond``."""
+    answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
+    _check_answer_texts(target, by=responder, comment=comment, response=response, channel=channel)
+    if response is not None and answer != Answer():
+        raise InvalidAnswerError(
+            target, ["a response goes alone, without approve, choice, text or value"]
+        )
+    request = target_request(database, target)
+    if response is not None:
+        answer = answer_for_response(request, response)
+    check_responder(request, responder)
+    if request.decision is not None and not request.decision.timed_out:
+        return _same_or_refuse(request, answer, responder)
+    resolution = resolve(request, answer)
+    at = now_ms()
+    with database.engine.begin() as conn:
+        decided_row = (
+            decide(
+                conn,
+                request.request_id,
+                outcome=resolution.outcome,
+                approved=resolution.approved,
+                value=resolution.value,
+                by=responder,
+                channel=channel,
+                comment=comment,
+                at_ms=at,
+                before_deadline=True,
+            )
+            if request.is_open
+            else None
+        )
+        row = decided_row or load_request(conn, request.request_id)
+        assert row is not None
+        stored = request_from_row(row)
+        # Late: open past its deadline (its run has not looked yet), or timed out already.
+        late = decided_row is None and (
+            stored.is_open or (stored.decision is not None and stored.decision.timed_out)
+        )
+        if decided_row is not None or late:
+            record_answer(
+                conn,
+                row,
+                answer,
+                by=responder,
+                channel=channel,
+                comment=comment,
+                at_ms=at,
+                result="accepted" if decided_row is not None else "late",
+            )
+        if decided_row is not None:
+            _wake_run(conn, stored, at)
+    if decided_row is not None:
+        assert stored.decision is not None
+        return stored.decision
+    if late:
+        assert stored.deadline is not None
+        raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at))
+    if stored.state is RequestState.CANCELLED:
+        raise NotWaitingError(not_waiting(stored.run_id, "CANCELLED"))
+    return _same_or_refuse(stored, answer, responder)
+
+
+def target_request(database: Database, target: str) -> Request:
+    """The request an answer to ``target`` is for: the request with that id, or the one open
+    request of the run with that id (or its last decided one, for a retry or a second answer)."""
+    check_id(target)
+    with database.autocommit.connect() as conn:
+        found_request = load_request_and_run_state(conn, target)
+        if found_request is not None:
+            row, state = found_request
+            request = request_from_row(row)
+            cancelled = request.state is RequestState.CANCELLED
+            if cancelled or (request.is_open and state in FINAL_RUN_STATES):
+                raise NotWaitingError(
+                    not_waiting(request.run_id, "CANCELLED" if cancelled else state)
+                )
+            return request
+        rows = requests_of_run(conn, target)
+        state = run_state(conn, target)
+    found = [request_from_row(r) for r in rows]
+    open_ones = [r for r in found if r.is_open]
+    if state is None and not found:
+        raise NotFoundError(
+            f"No run or request has the id {target!r}; list waiting requests with hitl.inbox()."
+        )
+    if len(open_ones) > 1:
+        ids = ", ".join(r.request_id for r in open_ones)
+        raise NotWaitingError(
+            f"Run {target!r} waits for {len(open_ones)} requests ({ids}); "
+            "answer one by its request id."
+        )
+    if open_ones and state not in FINAL_RUN_STATES:
+        return open_ones[0]
+    if found and found[-1].decision is not None:
+        return found[-1]  # decided: the answer is a retry (same decision) or comes second
+    raise NotWaitingError(not_waiting(target, state))
+
+
+def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
+    """Announce the answer to listening pollers (Postgres) and enqueue the run if it is parked;
+    say so in its status if its process is not running."""
+    woken = wake(conn, request.run_id, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
+    if woken is None or _runs_here(woken) or is_running(conn, woken.executor_id):
+        return
+    decision = request.decision
+    assert decision is not None
+    append_status(
+        conn,
+        run_id=request.run_id,
+        key=f"{request.request_id}:answered",
+        agent=request.agent,
+        status=Status.ANSWERED.value,
+        detail=f"{decision.outcome.value} by {decision.who}; {_who_resumes(woken)}",
+        progress=None,
+        at_ms=at_ms,
+    )
+
+
+def _runs_here(woken: Woken) -> bool:
+    """Whether the run belongs to this process's launched runtime (no need to ask the database)."""
+    runtime = current_or_none()
+    return runtime is not None and runtime.executor_id == woken.executor_id
+
+
+def _who_resumes(woken: Woken) -> str:
+    if woken.application != WORKER_APPLICATION:
+        return f"resumes when its process ({woken.executor_id}) runs again"
+    if woken.state == PARKED_STATE:
+        return "resumes on the next live worker"
+    return (
+        f"resumes when worker {woken.executor_id} runs again "
+        f"(or after `hitl recover --from {woken.executor_id}`)"
+    )
+
+
+_ENDED = {
+    "SUCCESS": "it has finished",
+    "ERROR": "it failed",
+    "CANCELLED": "it was cancelled",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "it gave up after too many restarts",
+}
+
+
+def not_waiting(run_id: str, state: str | None) -> str:
+    """Why a run takes no answer, in people's words."""
+    why = _ENDED.get(state or "", f"it is {run_state_word(state)} and asks nothing now")
+    return f"Run {run_id!r} is not waiting for an answer: {why}."
+
+
+def check_id(value: str) -> None:
+    try:
+        check_text(value, "the id")
+    except ValueError:
+        raise NotFoundError(f"{value!r} is not a run or request id.") from None
+    if not value:
+        raise NotFoundError(f"{value!r} is not a run or request id.")
+
+
+def _make_answer(target: str, **fields: Any) -> Answer:
+    value = fields.get("value")
+    if value is not None and hasattr(value, "model_dump"):
+        fields["value"] = value.model_dump(mode="json")
+    try:
+        check_json(fields["value"], "value")
+        answer = Answer(**fields)
+        check_texts([answer.choice, answer.text], "the answer")
+    except ValidationError as error:
+        raise InvalidAnswerError(
+            target, [f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        ) from None
+    except ValueError as error:
+        raise InvalidAnswerError(target, [str(error)]) from None
+    return answer
+
+
+def _check_answer_texts(target: str, **texts: str | None) -> None:
+    """Refuse a responder, comment or response no database stores as it is."""
+    try:
+        for name, text in texts.items():
+            check_texts([text], name)
+    except ValueError as error:
+        raise InvalidAnswerError(target, [str(error)]) from None
+
+
+def _same_or_refuse(request: Request, answer: Answer, by: str | None) -> Decision:
+    decision = request.decision
+    assert decision is not None
+    if decision.by == by and not decision.timed_out:
+        try:
+            again = resolve(request, answer)
+        except InvalidAnswerError:
+            again = None
+        if again is not None and (again.outcome, again.value) == (decision.outcome, decision.value):
+            return decision
+    raise AlreadyDecidedError(request.request_id, decision.outcome.value, decision.by, decision.at)

@@ -1,0 +1,398 @@
+"""The store: answer, read, queue and control runs over the system database, with only its URL.
+
+Any process that can reach the database can answer a waiting agent: the notebook that runs the
+agents, another kernel, a CLI or a web server, with no agent code loaded and no DBOS launched.
+Answers go through the one answer path (``_answering``); reads are one query each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from hitl_notebook._core.access import check_responder
+from hitl_notebook._core.errors import (
+    AnswerError,
+    NotFoundError,
+    ResultTimeoutError,
+    RunCancelledError,
+)
+from hitl_notebook._core.failures import cause_of, run_failed
+from hitl_notebook._core.models import (
+    Decision,
+    Request,
+    Status,
+    StatusEvent,
+    run_state_word,
+)
+from hitl_notebook._core.times import Timeout, now_ms
+from hitl_notebook._db.config import resolve_database_url
+from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import AwaitedRunCancelledError, wake
+from hitl_notebook._db.records import (
+    ANSWERS_CHANNEL,
+    append_status,
+    close_for_cancel,
+    history,
+    latest_status,
+    load_failure,
+    load_request,
+    request_from_row,
+    requests_of_run,
+    run_state,
+)
+from hitl_notebook._runtime.launch import current_or_none
+from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
+from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
+from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey, query_inbox
+from hitl_notebook._store.queueing import enqueue_runs
+
+__all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ENV_USER = "HITL_USER"
+RESULT_POLL_S = 0.05
+
+
+def default_responder() -> str:
+    """Who answers when ``by`` is not given: ``$HITL_USER``, else the login name."""
+    return os.environ.get(ENV_USER) or getpass.getuser()
+
+
+def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
+    """The awaitable face of a blocking store method (it runs in a worker thread)."""
+
+    @functools.wraps(fn)
+    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    twin.__doc__ = f"Awaitable twin of ``{fn.__name__}``."
+    return twin
+
+
+class Store:
+    """Answer requests and read runs on one database. Get one with ``hitl.connect(url)``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def __repr__(self) -> str:
+        return f"Store({self.database.url.split('@')[-1]!r})"
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def respond(
+        self,
+        target: str,
+        *,
+        approve: bool | None = None,
+        choice: str | None = None,
+        text: str | None = None,
+        value: Any = None,
+        by: str | None = None,
+        comment: str | None = None,
+        channel: str = "python",
+        response: str | None = None,
+    ) -> Decision:
+        """Answer a request, by request id or by the id of a run that waits for one request.
+
+        ``response`` is a one-word answer as the DBOS guide sends it (``"confirm"``/``"deny"``
+        for an approval, an option for a choice, the text of a text request), instead of the
+        other fields.
+
+        Returns the decision. Raises NotFoundError, NotWaitingError, NotAllowedError (``by`` is
+        not an assignee, or is the run's requester where that is forbidden), InvalidAnswerError,
+        AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
+        is recorded as late). Sending the same answer again returns the same decision.
+        """
+        return answer(
+            self.database,
+            by or default_responder(),
+            target,
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            comment=comment,
+            channel=channel,
+            response=response,
+        )
+
+    respond_async = _async_twin(respond)
+
+    def respond_many(
+        self,
+        targets: Iterable[str],
+        *,
+        approve: bool | None = None,
+        choice: str | None = None,
+        text: str | None = None,
+        value: Any = None,
+        by: str | None = None,
+        comment: str | None = None,
+        channel: str = "python",
+        response: str | None = None,
+    ) -> BulkResult:
+        """Give the same answer to many requests ("approve these 40"), each one on its own.
+
+        Each answer is validated, stored and audited individually: a request is either fully
+        answered or untouched. The result lists the decisions and, for each failure, its error.
+        """
+        result = BulkResult({}, {})
+        for target in dict.fromkeys(targets):
+            try:
+                result.decided[target] = self.respond(
+                    target,
+                    approve=approve,
+                    choice=choice,
+                    text=text,
+                    value=value,
+                    by=by,
+                    comment=comment,
+                    channel=channel,
+                    response=response,
+                )
+            except AnswerError as error:
+                result.failed[target] = error
+        return result
+
+    respond_many_async = _async_twin(respond_many)
+
+    # -- queueing runs for workers -------------------------------------------------------------
+
+    def enqueue(
+        self,
+        agent: str,
+        *args: Any,
+        run_id: str | None = None,
+        requester: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Queue a run of the agent named ``agent`` for the workers; returns its run id.
+
+        Needs no agent code: a worker (``hitl worker MODULE``) that defines the agent runs it.
+        The same ``run_id`` twice queues it once.
+        """
+        calls = [(args, kwargs)]
+        return enqueue_runs(self.database, agent, calls, run_ids=[run_id], requester=requester)[0]
+
+    enqueue_async = _async_twin(enqueue)
+
+    def enqueue_many(
+        self,
+        agent: str,
+        calls: Iterable[tuple[Sequence[Any], dict[str, Any]]],
+        *,
+        requester: str | None = None,
+    ) -> list[str]:
+        """Queue many runs of ``agent`` at once (one transaction): ``calls`` are (args, kwargs)."""
+        prepared = [(tuple(args), dict(kwargs)) for args, kwargs in calls]
+        return enqueue_runs(self.database, agent, prepared, requester=requester)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def inbox(
+        self,
+        *,
+        agent: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        assignee: str | None = None,
+        overdue: bool | None = None,
+        older_than: Timeout | None = None,
+        search: str | None = None,
+        sort: SortKey = "requested_at",
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Inbox:
+        """Every request waiting for a human, across all processes, filtered and sorted.
+
+        ``agent``/``kind``: one or several; ``assignee``: requests naming this person;
+        ``overdue``: only past (True) or not past (False) their deadline; ``older_than``: asked
+        at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
+        requested_at, deadline, agent or title; ``limit``/``offset`` to page.
+        """
+        spec = InboxFilter(
+            agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
+        )
+        with self.database.autocommit.connect() as conn:
+            found = query_inbox(conn, spec)
+        found.store = self
+        return found
+
+    inbox_async = _async_twin(inbox)
+
+    def run_rows(
+        self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
+    ) -> Rows:
+        """One row per run (for ``hitl.agents()``); ``waiting``: only runs waiting for a human
+        (True), or only the others (False); ``run_id``: only that run (no row before it starts)."""
+        if run_id is not None:
+            check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            return run_rows(conn, agent, waiting=waiting, run_id=run_id)
+
+    def history_rows(self, run_id: str | None = None) -> Rows:
+        """Every status transition (for ``hitl.history()``); NotFoundError for an unknown run."""
+        with self.database.autocommit.connect() as conn:
+            found = history_rows(conn, run_id)
+        if run_id is not None and not found.rows:
+            self.run_state(run_id)
+        return found
+
+    def decision_rows(self, run_id: str | None = None) -> Rows:
+        """Every decision (for ``hitl.decisions()``); NotFoundError for an unknown run."""
+        with self.database.autocommit.connect() as conn:
+            found = decision_rows(conn, run_id)
+        if run_id is not None and not found.rows:
+            self.run_state(run_id)
+        return found
+
+    def request(self, request_id: str) -> Request:
+        """One request, open or decided."""
+        check_id(request_id)
+        with self.database.autocommit.connect() as conn:
+            row = load_request(conn, request_id)
+        if row is None:
+            raise NotFoundError(f"No request has the id {request_id!r}.")
+        return request_from_row(row)
+
+    def requests(self, run_id: str, *, open_only: bool = False) -> list[Request]:
+        """The requests of one run, oldest first."""
+        check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            rows = requests_of_run(conn, run_id)
+        found = [request_from_row(r) for r in rows]
+        return [r for r in found if r.is_open] if open_only else found
+
+    def status(self, run_id: str) -> StatusEvent | None:
+        """A run's current status (None before its first transition)."""
+        check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            return latest_status(conn, run_id)
+
+    def history(self, run_id: str) -> list[StatusEvent]:
+        """A run's status transitions, in order."""
+        check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            return history(conn, run_id)
+
+    def run_state(self, run_id: str) -> str:
+        """DBOS's state of a run: PENDING, ENQUEUED, DELAYED (parked), SUCCESS, ERROR, CANCELLED..."""
+        state = self._run_state(run_id)
+        if state is None:
+            raise NotFoundError(f"No run has the id {run_id!r}.")
+        return state
+
+    def _run_state(self, run_id: str) -> str | None:
+        check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            return run_state(conn, run_id)
+
+    # -- run control ---------------------------------------------------------------------------
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for a run to finish and return its result.
+
+        Raises ResultTimeoutError (the run keeps going), RunCancelledError or RunFailedError.
+        """
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while (state := self.run_state(run_id)) not in FINAL_RUN_STATES:
+            if give_up is not None and time.monotonic() >= give_up:
+                raise ResultTimeoutError(
+                    f"Run {run_id!r} did not finish within {timeout} s (it is {run_state_word(state)}); "
+                    "it keeps running, call result() again to wait longer."
+                )
+            time.sleep(RESULT_POLL_S)
+        if state == "CANCELLED":
+            raise RunCancelledError(f"Run {run_id!r} was cancelled.")
+        try:
+            return self.database.client.retrieve_workflow(run_id).get_result()
+        except AwaitedRunCancelledError as error:
+            raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
+        except Exception as error:
+            with self.database.autocommit.connect() as conn:
+                failure = load_failure(conn, run_id)
+            raise run_failed(run_id, error, failure) from cause_of(error, failure)
+
+    result_async = _async_twin(result)
+
+    def cancel(self, run_id: str, *, by: str | None = None, channel: str = "python") -> None:
+        """Cancel a run: it stops at once, also while it waits for a human (hot or parked), and
+        its open requests close as ``cancelled`` (they take no answer any more).
+
+        Authorised like an answer: NotAllowedError when ``by`` may not answer one of the run's
+        open requests (assignees, the requester rule). Cancelling a run that has ended changes
+        nothing; NotFoundError for an unknown id.
+        """
+        canceller = by or default_responder()
+        if self.run_state(run_id) in FINAL_RUN_STATES:
+            return
+        for request in self.requests(run_id, open_only=True):
+            check_responder(request, canceller)
+        self.database.client.cancel_workflow(run_id)
+        current = self.status(run_id)
+        at = now_ms()
+        with self.database.engine.begin() as conn:
+            close_for_cancel(conn, run_id, by=canceller, channel=channel, at_ms=at)
+            append_status(
+                conn,
+                run_id=run_id,
+                key=Status.CANCELLED.value,
+                agent=current.agent if current else "",
+                status=Status.CANCELLED.value,
+                detail=f"cancelled by {canceller}",
+                progress=None,
+                at_ms=at,
+            )
+            # Tells a hot wait at once (announced on Postgres; the poller sees the closed
+            # requests on SQLite); a parked run's row is CANCELLED now and is never dispatched.
+            wake(conn, run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+
+
+@dataclass
+class BulkResult:
+    """What a bulk answer did: the decision per answered request, the error per refused one."""
+
+    decided: dict[str, Decision]
+    failed: dict[str, AnswerError]
+
+    @property
+    def ok(self) -> bool:
+        """True when every request was answered."""
+        return not self.failed
+
+    def __repr__(self) -> str:
+        lines = [f"BulkResult: {len(self.decided)} answered, {len(self.failed)} refused"]
+        lines += [f"  {target}: {type(e).__name__}: {e}" for target, e in self.failed.items()]
+        return "\n".join(lines)
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def connect(database: str | None = None) -> Store:
+    """A store on ``database`` (same lookup as ``launch()``); no agent code or launch needed."""
+    url = resolve_database_url(database)
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = Store(Database(url))
+        return _stores[url]
+
+
+def store() -> Store:
+    """The store of the launched runtime, or of the configured database when not launched."""
+    runtime = current_or_none()
+    if runtime is not None:
+        return Store(runtime.database)
+    return connect()
