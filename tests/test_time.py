@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hitl_notebook._core.times import deadline_ms, duration_seconds, from_ms, parse_duration
+from hitl_notebook._core.times import deadline_ms, duration_seconds, from_ms, parse_duration, to_ms
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,13 @@ def test_durations_in_seconds() -> None:
         duration_seconds(-1, what="park_after")
     with pytest.raises(TypeError, match="park_after must be a duration"):
         duration_seconds(None, what="park_after")  # type: ignore[arg-type]
+
+
+def test_a_millisecond_instant_goes_to_datetime_and_back_unchanged() -> None:
+    """One conversion for every stored time: exact, and rounding down what is finer than a ms."""
+    for ms in [*range(1_700_000_000_000, 1_700_000_002_000), 0, -1, 4_102_444_800_000]:
+        assert to_ms(from_ms(ms)) == ms
+    assert to_ms(datetime(2026, 1, 2, 3, 4, 5, 678_999, tzinfo=UTC)) % 1000 == 678
+    assert to_ms(datetime(1969, 12, 31, 23, 59, 59, 999_500, tzinfo=UTC)) == -1
+    local = datetime(2026, 1, 2, 3, 4, 5)
+    assert to_ms(local) == to_ms(local.astimezone())

@@ -29,15 +29,10 @@ from typing import Any, TypeVar
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import Decision, Request, Status
-from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms
+from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.records import (
-    append_status,
-    insert_request,
-    load_request,
-    record_failure,
-    request_from_row,
-)
+from hitl_notebook._db.request_records import insert_request, load_request, request_from_row
+from hitl_notebook._db.run_records import append_status, record_failure
 from hitl_notebook._runtime.retries import retrying
 from hitl_notebook._runtime.waiting import current_run_id, wait_async, wait_sync
 
@@ -169,7 +164,7 @@ def ask(
 
 
 def _first_deadline_ms(requests: list[Request]) -> int | None:
-    deadlines = [round(r.deadline.timestamp() * 1000) for r in requests if r.deadline is not None]
+    deadlines = [to_ms(r.deadline) for r in requests if r.deadline is not None]
     return min(deadlines) + DEADLINE_SLACK_MS if deadlines else None
 
 

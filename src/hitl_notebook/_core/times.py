@@ -40,6 +40,7 @@ Duration = str | float | int | timedelta
 Timeout = Duration | datetime
 """A duration or an absolute tz-aware ``datetime``."""
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DURATION = timedelta(days=100 * 365)
 """The longest duration: a hundred years (deadlines stay dates every database and Python keep)."""
 
@@ -56,6 +57,13 @@ def now_ms() -> int:
 def from_ms(ms: int) -> datetime:
     """An epoch-millisecond instant as a tz-aware UTC datetime."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def to_ms(moment: datetime) -> int:
+    """A datetime as epoch milliseconds, exactly (rounded down; naive means local time)."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_duration(text: str, *, what: str = "duration") -> timedelta:
@@ -87,7 +95,7 @@ def deadline_ms(timeout: Timeout | None, *, start_ms: int, what: str = "timeout"
                 f"An absolute {what} must be timezone-aware, e.g. "
                 "datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)."
             )
-        return int(timeout.timestamp() * 1000)
+        return to_ms(timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, str | timedelta | int | float):
         raise TypeError(f"{what} must be a duration or a datetime, not {type(timeout).__name__}")
     return start_ms + int(duration_seconds(timeout, what=what) * 1000)

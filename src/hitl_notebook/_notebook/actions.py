@@ -13,6 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from hitl_notebook._core.errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
 from hitl_notebook._core.models import Decision, Outcome, Request, who_decided
+from hitl_notebook._core.times import to_ms
 from hitl_notebook._notebook.forms import FormField, form_for, problems_by_field
 from hitl_notebook._notebook.text import markdown_html, proposal_rows, request_facts, request_name
 from hitl_notebook._store.store import Store
@@ -190,15 +191,11 @@ def request_details(store: Store, request: Request, responder: str) -> dict[str,
         "proposal_rows": None if request.proposal is None else proposal_rows(request.proposal),
         "assignees": request.assignees,
         **request_facts(request, responder),
-        "requested_at_ms": _ms(request.requested_at),
-        "deadline_ms": None if request.deadline is None else _ms(request.deadline),
+        "requested_at_ms": to_ms(request.requested_at),
+        "deadline_ms": None if request.deadline is None else to_ms(request.deadline),
         "decided": None if request.decision is None else decided_text(request.decision),
         "history": [
-            {"status": e.status, "detail": e.detail, "at_ms": _ms(e.at)}
+            {"status": e.status, "detail": e.detail, "at_ms": to_ms(e.at)}
             for e in store.history(request.run_id)
         ],
     }
-
-
-def _ms(moment: Any) -> int:
-    return int(moment.timestamp() * 1000)

@@ -12,6 +12,7 @@ from typing import Any
 
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Request, run_state_word
+from hitl_notebook._core.times import to_ms
 from hitl_notebook._notebook.actions import answer, details, edit_form
 from hitl_notebook._notebook.live import LiveWidget, escape
 from hitl_notebook._notebook.text import request_facts, status_text
@@ -84,8 +85,7 @@ class RunWidget(LiveWidget):
             "result": result,
             "requests": [_request_row(r, self.responder) for r in requests],
             "timeline": [
-                {"status": e.status, "detail": e.detail, "at_ms": int(e.at.timestamp() * 1000)}
-                for e in history
+                {"status": e.status, "detail": e.detail, "at_ms": to_ms(e.at)} for e in history
             ],
         }
 
@@ -167,8 +167,6 @@ def _request_row(request: Request, responder: str) -> dict[str, Any]:
         "title": request.title,
         "options": request.options,
         "has_proposal": request.proposal is not None,
-        "deadline_ms": None
-        if request.deadline is None
-        else int(request.deadline.timestamp() * 1000),
+        "deadline_ms": None if request.deadline is None else to_ms(request.deadline),
         **request_facts(request, responder),
     }

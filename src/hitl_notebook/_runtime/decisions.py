@@ -20,17 +20,17 @@ from hitl_notebook._core.models import Decision, Outcome, Request, Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database, requests
 from hitl_notebook._db.dbos_internals import Cancelled
-from hitl_notebook._db.records import (
+from hitl_notebook._db.request_records import (
     CANCELLED,
     DECIDED,
     DECIDED_KEY_SUFFIX,
-    append_status,
     close_for_cancel,
     decide,
     load_request,
     load_requests,
     request_from_row,
 )
+from hitl_notebook._db.run_records import append_status
 
 __all__ = ["collect", "stop_cancelled"]
 

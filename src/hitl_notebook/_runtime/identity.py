@@ -29,12 +29,12 @@ import sqlalchemy as sa
 from hitl_notebook._core.errors import ConfigurationError
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database, executors
+from hitl_notebook._db.run_records import STALE_AFTER_MS, pid_alive
 
-__all__ = ["ExecutorClaim", "claim_executor", "default_label", "is_running"]
+__all__ = ["ExecutorClaim", "claim_executor", "default_label"]
 
 ENV_EXECUTOR = "HITL_EXECUTOR"
 HEARTBEAT_S = 5.0
-STALE_AFTER_MS = 30_000
 MAX_SLOTS = 64
 
 
@@ -153,22 +153,4 @@ def _is_free(row: sa.Row[tuple[object, ...]], host: str, now: int) -> bool:
         return True
     if row.host != host:
         return False
-    return row.pid == os.getpid() or not _pid_alive(int(row.pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def is_running(conn: sa.Connection, executor_id: str) -> bool:
-    """Whether a live process holds ``executor_id`` (a fresh heartbeat and, on this host, a pid)."""
-    row = conn.execute(sa.select(executors).where(executors.c.executor_id == executor_id)).first()
-    if row is None or row.released or now_ms() - int(row.heartbeat_at_ms) > STALE_AFTER_MS:
-        return False
-    return row.host != socket.gethostname() or _pid_alive(int(row.pid))
+    return row.pid == os.getpid() or not pid_alive(int(row.pid))

@@ -42,6 +42,8 @@ from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import set_internal_queue_polling
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
+from hitl_notebook._store.dbos_messages import answer_messages
+from hitl_notebook._store.store import Store, use_launched
 
 __all__ = [
     "DEFAULT_APP_VERSION",
@@ -78,6 +80,8 @@ class Runtime:
     executor_id: str
     app_version: str
     database: Database
+    store: Store
+    """The store on ``database`` that knows this process's runs (``hitl.store()`` while launched)."""
     loop: asyncio.AbstractEventLoop
     loop_thread: threading.Thread
     claim: ExecutorClaim
@@ -150,6 +154,7 @@ def launch(
                 )
             _shutdown_locked()
         _current = _start(url, label, app_version, log_level, park_after_s, application=application)
+        use_launched(_current.store)
         return _current
 
 
@@ -189,15 +194,12 @@ def _start(
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     preload_validator()
-    # ``_store`` imports this module (for the launched runtime), so it is imported here.
-    from hitl_notebook._store.dbos_messages import answer_messages  # noqa: PLC0415
-    from hitl_notebook._store.store import Store  # noqa: PLC0415
-
+    launched = Store(database, executor_id=claim.executor_id)
     poller = Poller(
         database,
         config["name"],
         SQLITE_POLL_S,
-        on_messages=functools.partial(answer_messages, Store(database)),
+        on_messages=functools.partial(answer_messages, launched),
     )
     poller.start()
     loop = asyncio.new_event_loop()
@@ -208,6 +210,7 @@ def _start(
         claim.executor_id,
         app_version,
         database,
+        launched,
         loop,
         loop_thread,
         claim,
@@ -229,6 +232,7 @@ def _shutdown_locked() -> None:
     runtime, _current = _current, None
     if runtime is None:
         return
+    use_launched(None)
     # Runs that do not stop in time are abandoned here; they resume at the next launch. DBOS
     # warns about every run it sees cancelled: expected here, so not shown.
     dbos_logger = logging.getLogger("dbos")

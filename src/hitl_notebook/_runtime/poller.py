@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, sweep
-from hitl_notebook._db.records import ANSWERS_CHANNEL, answer_not_taken, runs_decided_since
+from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken
+from hitl_notebook._db.run_records import runs_decided_since
 
 __all__ = ["Poller"]
 

@@ -41,7 +41,8 @@ from hitl_notebook._core.models import Decision
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import Parked, Stopped, park, parking
-from hitl_notebook._db.records import decided_or_due, run_state
+from hitl_notebook._db.request_records import decided_or_due
+from hitl_notebook._db.run_records import run_state
 from hitl_notebook._runtime.decisions import collect, stop_cancelled
 from hitl_notebook._runtime.launch import Runtime, current
 from hitl_notebook._runtime.retries import retrying

@@ -10,6 +10,7 @@ import typer
 
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._runtime.launch import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
+from hitl_notebook._service.auth import TokenAuth
 from hitl_notebook._service.cli_edge import Db, fail, out, plural
 from hitl_notebook._service.demo import run_demo
 from hitl_notebook._service.worker import (
@@ -129,10 +130,9 @@ def serve(
     try:
         import uvicorn  # noqa: PLC0415 - an optional extra, needed only here
 
-        from hitl_notebook.http import TokenAuth, create_app  # noqa: PLC0415 - same
+        from hitl_notebook._service.http import create_app  # noqa: PLC0415 - same
     except ImportError as error:
-        hint = "pip install 'hitl-notebook[service]'"
-        fail(str(error) if hint in str(error) else f"{error}: install the service extra, {hint}.")
+        fail(f"{error}: install the service extra, pip install 'hitl-notebook[service]'.")
     auth = TokenAuth.from_file(tokens) if tokens else TokenAuth.from_env()
     api = create_app(connect(db), auth, agents=agent, anonymous_reads=anonymous_reads)
     uvicorn.run(api, host=host, port=port)

@@ -30,7 +30,7 @@ from dbos import DBOS
 from hitl_notebook._core.errors import ConfigurationError
 from hitl_notebook._core.times import Duration
 from hitl_notebook._db.dbos_internals import requeue_for_recovery
-from hitl_notebook._runtime.identity import is_running
+from hitl_notebook._db.run_records import is_running
 from hitl_notebook._runtime.launch import (
     DEFAULT_APP_VERSION,
     DEFAULT_PARK_AFTER,

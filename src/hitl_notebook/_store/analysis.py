@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from hitl_notebook._db.database import answers, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
-from hitl_notebook._db.records import DECIDED, OPEN
+from hitl_notebook._db.request_records import DECIDED, OPEN
 
 __all__ = ["Rows", "decision_rows", "history_rows", "run_rows"]
 

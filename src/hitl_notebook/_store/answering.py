@@ -38,19 +38,16 @@ from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake
-from hitl_notebook._db.records import (
+from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
-    append_status,
     decide,
     load_request,
     load_request_and_run_state,
     record_answer,
     request_from_row,
     requests_of_run,
-    run_state,
 )
-from hitl_notebook._runtime.identity import is_running
-from hitl_notebook._runtime.launch import current_or_none
+from hitl_notebook._db.run_records import append_status, is_running, run_state
 from hitl_notebook._store.queueing import WORKER_APPLICATION
 
 __all__ = ["FINAL_RUN_STATES", "answer", "check_id", "not_waiting", "target_request"]
@@ -70,10 +67,12 @@ def answer(
     comment: str | None = None,
     channel: str,
     response: str | None = None,
+    executor_id: str | None = None,
 ) -> Decision:
     """Answer ``target`` (a request id, or the id of a run waiting for one request) as
     ``responder``; None is an anonymous answer (a DBOS message that names nobody), which only
-    requests open to anyone take. See ``Store.respond``."""
+    requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
+    need no look at whether their process lives. See ``Store.respond``."""
     answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
     _check_answer_texts(target, by=responder, comment=comment, response=response, channel=channel)
     if response is not None and answer != Answer():
@@ -124,7 +123,7 @@ def answer(
                 result="accepted" if decided_row is not None else "late",
             )
         if decided_row is not None:
-            _wake_run(conn, stored, at)
+            _wake_run(conn, stored, at, executor_id)
     if decided_row is not None:
         assert stored.decision is not None
         return stored.decision
@@ -172,11 +171,11 @@ def target_request(database: Database, target: str) -> Request:
     raise NotWaitingError(not_waiting(target, state))
 
 
-def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
+def _wake_run(conn: sa.Connection, request: Request, at_ms: int, executor_id: str | None) -> None:
     """Announce the answer to listening pollers (Postgres) and enqueue the run if it is parked;
     say so in its status if its process is not running."""
     woken = wake(conn, request.run_id, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
-    if woken is None or _runs_here(woken) or is_running(conn, woken.executor_id):
+    if woken is None or woken.executor_id == executor_id or is_running(conn, woken.executor_id):
         return
     decision = request.decision
     assert decision is not None
@@ -190,12 +189,6 @@ def _wake_run(conn: sa.Connection, request: Request, at_ms: int) -> None:
         progress=None,
         at_ms=at_ms,
     )
-
-
-def _runs_here(woken: Woken) -> bool:
-    """Whether the run belongs to this process's launched runtime (no need to ask the database)."""
-    runtime = current_or_none()
-    return runtime is not None and runtime.executor_id == woken.executor_id
 
 
 def _who_resumes(woken: Woken) -> str:

@@ -30,7 +30,7 @@ from hitl_notebook._core.errors import AnswerError, DeadlinePassedError, NotFoun
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._core.values import check_json, storable
 from hitl_notebook._db.dbos_internals import Message, consume_message, messages_to
-from hitl_notebook._db.records import has_open_request, record_answer
+from hitl_notebook._db.request_records import has_open_request, record_answer
 from hitl_notebook._store.answering import answer
 from hitl_notebook._store.store import Store
 
@@ -60,7 +60,15 @@ def _answer(store: Store, message: Message) -> None:
     by: str | None = None
     try:
         fields, by, comment = _read(message)
-        answer(store.database, by, target, comment=comment, channel=CHANNEL, **fields)
+        answer(
+            store.database,
+            by,
+            target,
+            comment=comment,
+            channel=CHANNEL,
+            executor_id=store.executor_id,
+            **fields,
+        )
     except DeadlinePassedError:
         pass  # recorded as late by the store
     except NotFoundError as error:

@@ -22,7 +22,7 @@ from hitl_notebook._core.times import Timeout, duration_seconds, from_ms, now_ms
 from hitl_notebook._core.values import check_text
 from hitl_notebook._db.database import fold, requests, runs
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
-from hitl_notebook._db.records import OPEN
+from hitl_notebook._db.request_records import OPEN
 
 if TYPE_CHECKING:
     from hitl_notebook._notebook.inbox_widget import InboxWidget

@@ -36,19 +36,20 @@ from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import AwaitedRunCancelledError, wake
-from hitl_notebook._db.records import (
+from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
-    append_status,
     close_for_cancel,
-    history,
-    latest_status,
-    load_failure,
     load_request,
     request_from_row,
     requests_of_run,
+)
+from hitl_notebook._db.run_records import (
+    append_status,
+    history,
+    latest_status,
+    load_failure,
     run_state,
 )
-from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
 from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey, query_inbox
@@ -82,8 +83,11 @@ def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
 class Store:
     """Answer requests and read runs on one database. Get one with ``hitl.connect(url)``."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, executor_id: str | None = None) -> None:
         self.database = database
+        self.executor_id = executor_id
+        """The executor id of the runtime launched on this store, if any (its runs are woken
+        without a look at whether their process lives)."""
 
     def __repr__(self) -> str:
         return f"Store({self.database.url.split('@')[-1]!r})"
@@ -125,6 +129,7 @@ class Store:
             comment=comment,
             channel=channel,
             response=response,
+            executor_id=self.executor_id,
         )
 
     respond_async = _async_twin(respond)
@@ -379,6 +384,7 @@ class BulkResult:
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
+_launched: Store | None = None
 
 
 def connect(database: str | None = None) -> Store:
@@ -392,7 +398,10 @@ def connect(database: str | None = None) -> Store:
 
 def store() -> Store:
     """The store of the launched runtime, or of the configured database when not launched."""
-    runtime = current_or_none()
-    if runtime is not None:
-        return Store(runtime.database)
-    return connect()
+    return _launched or connect()
+
+
+def use_launched(launched: Store | None) -> None:
+    """Set (at launch) or clear (at shutdown) the store of the runtime launched in this process."""
+    global _launched  # noqa: PLW0603 - one launched runtime per process
+    _launched = launched

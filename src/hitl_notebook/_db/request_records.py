@@ -1,4 +1,4 @@
-"""Reading and writing the SDK's rows: requests, decisions, answers and status transitions.
+"""Reading and writing requests and the answers that arrive for them.
 
 Plain functions on a SQLAlchemy connection. The agent calls the writers inside DBOS steps (each is
 idempotent, so a step that re-runs after a crash writes nothing twice); the store calls them to
@@ -15,51 +15,31 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
-from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import (
-    FINAL_STATUSES,
-    WAITING_STATUSES,
     Answer,
     Decision,
     Outcome,
     Request,
     RequestKind,
     RequestState,
-    StatusEvent,
 )
-from hitl_notebook._core.times import from_ms
-from hitl_notebook._db.database import answers, fold, requests, runs, statuses
+from hitl_notebook._core.times import from_ms, to_ms
+from hitl_notebook._db.database import answers, fold, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
-__all__ = [
-    "ANSWERS_CHANNEL",
-    "DECIDED_KEY_SUFFIX",
-    "answer_not_taken",
-    "append_status",
-    "close_for_cancel",
-    "decide",
-    "decided_or_due",
-    "has_open_request",
-    "history",
-    "insert_request",
-    "latest_status",
-    "load_failure",
-    "load_request",
-    "load_request_and_run_state",
-    "load_requests",
-    "record_answer",
-    "record_failure",
-    "request_from_row",
-    "requests_of_run",
-    "run_state",
-    "runs_decided_since",
-]
-
 OPEN = RequestState.OPEN.value
+
+
 DECIDED = RequestState.DECIDED.value
+
+
 CANCELLED = RequestState.CANCELLED.value
+
+
 DECIDED_KEY_SUFFIX = ":decided"
 """The status key ``<request id>:decided`` marks a decision as taken by its run."""
+
+
 ANSWERS_CHANNEL = "hitl_answers"
 """The Postgres NOTIFY channel on which a decided request's run id is announced."""
 
@@ -90,20 +70,12 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             "options": request.options,
             "proposal": request.proposal,
             "assignees": list(request.assignees),
-            "requested_at_ms": _ms(request.requested_at),
-            "deadline_ms": _ms(request.deadline) if request.deadline else None,
+            "requested_at_ms": to_ms(request.requested_at),
+            "deadline_ms": to_ms(request.deadline) if request.deadline else None,
             "state": OPEN,
         },
     )
     return inserted.first() is not None
-
-
-def run_state(conn: sa.Connection, run_id: str) -> str | None:
-    """DBOS's state of a run (PENDING, SUCCESS, ...), None for an unknown id."""
-    state = conn.execute(
-        sa.select(workflow_status.c.status).where(workflow_status.c.workflow_uuid == run_id)
-    ).scalar_one_or_none()
-    return None if state is None else str(state)
 
 
 def load_request_and_run_state(
@@ -116,14 +88,6 @@ def load_request_and_run_state(
         .where(requests.c.request_id == request_id)
     ).first()
     return None if row is None else (row, row.run_state)
-
-
-def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
-    """The runs with a request decided at or after ``since_ms``."""
-    found = conn.execute(
-        sa.select(requests.c.run_id).where(requests.c.decided_at_ms >= since_ms).distinct()
-    )
-    return set(found.scalars())
 
 
 def decided_or_due() -> sa.Exists:
@@ -317,52 +281,6 @@ def record_answer(
     )
 
 
-def append_status(
-    conn: sa.Connection,
-    *,
-    run_id: str,
-    key: str,
-    agent: str,
-    status: str,
-    detail: str | None,
-    progress: float | None,
-    at_ms: int,
-) -> None:
-    """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
-
-    On Postgres this is one statement, so it needs no transaction of its own (see
-    ``Database.autocommit``); on SQLite, two.
-    """
-    transition = {
-        "run_id": run_id,
-        "agent": agent,
-        "status": status,
-        "detail": detail,
-        "progress": progress,
-        "key": key,
-        "at_ms": at_ms,
-        "finished_at_ms": at_ms if status in FINAL_STATUSES else None,
-        # The agent's own statuses stay visible while the SDK says it waits (see ``runs``).
-        "agent_status": None if status in WAITING_STATUSES else status,
-        "agent_detail": None if status in WAITING_STATUSES else detail,
-    }
-    if conn.dialect.name == "postgresql":
-        conn.execute(_APPEND_STATUS_POSTGRES, transition)
-    elif conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None:
-        conn.execute(
-            _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
-        )
-
-
-# The writes agents make most often are built once: executing a prebuilt statement skips
-# SQLAlchemy's construction and cache-key work, a large part of an agent's start.
-
-_RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
-"""The columns of a run's row that each status transition updates."""
-_AGENT_CURRENT = ("agent_status", "agent_detail")
-"""The columns of a run's row that only the agent's own transitions update."""
-
-
 def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
     """A new request, unless its id is stored (RETURNING the id if inserted)."""
     return (
@@ -372,115 +290,7 @@ def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
     )
 
 
-def _updating_current(run: Any) -> Any:
-    """An INSERT into hitl_runs that updates the run's current status if its row exists, and
-    the agent's own status when the transition is one (its ``agent_status`` is not NULL)."""
-    agents_own = run.excluded.agent_status.is_not(None)
-    return run.on_conflict_do_update(
-        index_elements=[runs.c.run_id],
-        set_={column: run.excluded[column] for column in _RUN_CURRENT}
-        | {
-            column: sa.case((agents_own, run.excluded[column]), else_=runs.c[column])
-            for column in _AGENT_CURRENT
-        },
-    )
-
-
 _INSERT_REQUEST = {
     "postgresql": _new_request(sa.dialects.postgresql.insert),
     "sqlite": _new_request(sa.dialects.sqlite.insert),
 }
-_ADD_STATUS_SQLITE = (
-    sa.dialects.sqlite.insert(statuses)
-    .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
-    .returning(statuses.c.status_id)
-)
-_SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
-
-
-def _build_append_status_postgres() -> Any:
-    """``append_status`` in one statement: the transition, then (if it was new) the run's row."""
-    transition = {
-        column: sa.bindparam(column, type_=statuses.c[column].type)
-        for column in ("run_id", "key", "agent", "status", "detail", "progress", "at_ms")
-    }
-    appended = (
-        sa.dialects.postgresql.insert(statuses)
-        .values(transition)
-        .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
-        .returning(statuses.c.run_id)
-        .cte("appended")
-    )
-    run = sa.dialects.postgresql.insert(runs).from_select(
-        [
-            "run_id",
-            "agent",
-            *_RUN_CURRENT[:3],
-            "started_at_ms",
-            "updated_at_ms",
-            "finished_at_ms",
-            *_AGENT_CURRENT,
-        ],
-        sa.select(
-            appended.c.run_id,
-            transition["agent"],
-            transition["status"],
-            transition["detail"],
-            transition["progress"],
-            transition["at_ms"],
-            transition["at_ms"],
-            sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
-            *(sa.bindparam(column, type_=runs.c[column].type) for column in _AGENT_CURRENT),
-        ),
-    )
-    return _updating_current(run).add_cte(appended)
-
-
-_APPEND_STATUS_POSTGRES = _build_append_status_postgres()
-
-
-def record_failure(conn: sa.Connection, run_id: str, failure: Failure) -> None:
-    """Keep what a failed run's exception was (its status says "failed")."""
-    conn.execute(runs.update().where(runs.c.run_id == run_id).values(failure=failure))
-
-
-def load_failure(conn: sa.Connection, run_id: str) -> Failure | None:
-    """What a failed run's exception was, if the run recorded it."""
-    failure: Failure | None = conn.execute(
-        sa.select(runs.c.failure).where(runs.c.run_id == run_id)
-    ).scalar_one_or_none()
-    return failure
-
-
-def history(conn: sa.Connection, run_id: str) -> list[StatusEvent]:
-    """A run's status transitions, in order."""
-    rows = conn.execute(
-        sa.select(statuses).where(statuses.c.run_id == run_id).order_by(statuses.c.status_id)
-    ).all()
-    return [_status_event(row) for row in rows]
-
-
-def latest_status(conn: sa.Connection, run_id: str) -> StatusEvent | None:
-    """A run's current status."""
-    row = conn.execute(
-        sa.select(statuses)
-        .where(statuses.c.run_id == run_id)
-        .order_by(statuses.c.status_id.desc())
-        .limit(1)
-    ).first()
-    return _status_event(row) if row else None
-
-
-def _status_event(row: sa.Row[Any]) -> StatusEvent:
-    return StatusEvent(
-        run_id=row.run_id,
-        agent=row.agent,
-        status=row.status,
-        detail=row.detail,
-        progress=row.progress,
-        at=from_ms(row.at_ms),
-    )
-
-
-def _ms(moment: Any) -> int:
-    return int(moment.timestamp() * 1000)
