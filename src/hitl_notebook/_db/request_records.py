@@ -1,8 +1,8 @@
 """Reading and writing requests and the answers that arrive for them.
 
-Plain functions on a SQLAlchemy connection. The agent calls the writers inside DBOS steps (each is
-idempotent, so a step that re-runs after a crash writes nothing twice); the store calls them to
-answer and to read. Deciding a request is one conditional UPDATE, so the first valid answer (or
+Plain functions on a SQLAlchemy connection. The agent's program calls the writers (each is
+idempotent, keyed by the run, so a replay after a crash writes nothing twice); the store calls
+them to answer and to read. Deciding a request is one conditional UPDATE, so the first valid answer (or
 the deadline) wins on SQLite and on Postgres alike.
 """
 

@@ -16,7 +16,8 @@ from hitl_notebook._service.demo import run_demo
 from hitl_notebook._service.worker import (
     DEFAULT_CONCURRENCY,
     recover_runs,
-    run_worker,
+    serve_until_stopped,
+    start_worker,
     worker_holdings,
 )
 from hitl_notebook._store.store import connect
@@ -60,7 +61,7 @@ def worker(
 ) -> None:
     """Run agents headless: take queued runs (Agent.enqueue, POST /agents) until stopped."""
     try:
-        run_worker(
+        runtime = start_worker(
             module,
             database=db,
             name=name,
@@ -68,6 +69,7 @@ def worker(
             app_version=app_version,
             park_after=None if park_after == "never" else park_after,
         )
+        serve_until_stopped(runtime)
     except ValueError as error:
         fail(f"{type(error).__name__}: {error}")
 

@@ -41,7 +41,7 @@ from hitl_notebook._runtime.launch import (
 from hitl_notebook._store.queueing import WORKER_APPLICATION, WORKER_QUEUE
 from hitl_notebook._store.store import Store
 
-__all__ = ["import_agents", "recover_runs", "run_worker", "start_worker", "worker_holdings"]
+__all__ = ["import_agents", "recover_runs", "serve_until_stopped", "start_worker", "worker_holdings"]
 
 DEFAULT_CONCURRENCY = 100
 DEFAULT_POLL_S = 0.1
@@ -103,26 +103,9 @@ def start_worker(
     return runtime
 
 
-def run_worker(
-    module: str,
-    *,
-    database: str | None = None,
-    name: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    app_version: str = DEFAULT_APP_VERSION,
-    park_after: Duration | None = DEFAULT_PARK_AFTER,
-    poll_s: float = DEFAULT_POLL_S,
-) -> None:
-    """Run a worker until SIGTERM or Ctrl-C (see ``start_worker``); its runs stay in the database."""
-    runtime = start_worker(
-        module,
-        database=database,
-        name=name,
-        concurrency=concurrency,
-        app_version=app_version,
-        park_after=park_after,
-        poll_s=poll_s,
-    )
+def serve_until_stopped(runtime: Runtime) -> None:
+    """Keep a started worker (``start_worker``) taking runs until SIGTERM or Ctrl-C, then shut it
+    down; its runs stay in the database."""
     stop = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
