@@ -33,14 +33,14 @@ from hitl_notebook._notebook.messages import (
     SortChoice,
 )
 from hitl_notebook._notebook.text import markdown_text, request_facts, status_text
-from hitl_notebook._store.inbox import SORT_KEYS, Inbox, InboxFilter, InboxItem
+from hitl_notebook._store.inbox import SORT_KEYS, Inbox, InboxFilter, InboxItem, SortKey
 from hitl_notebook._store.store import Store, default_responder
 
 __all__ = ["CHOICES", "InboxWidget", "inbox_widget"]
 
 PAGE_SIZE = 25
 BODY_PREVIEW = 160
-SORT_WORDS = {"requested_at": "oldest first"}
+SORT_WORDS: dict[SortKey, str] = {"requested_at": "oldest first"}
 """How the sort menu names a key, where the key itself does not read well."""
 CHOICES = Choices(
     sorts=[SortChoice(key=key, label=SORT_WORDS.get(key, key)) for key in SORT_KEYS],
