@@ -21,7 +21,7 @@ from hitl_notebook._core.models import Outcome
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import answers
 from hitl_notebook._db.dbos_internals import sweep, workflow_status
-from hitl_notebook._db.records import answer_not_taken, decide
+from hitl_notebook._db.request_records import answer_not_taken, decide
 from hitl_notebook._runtime import poller as _poller
 from hitl_notebook._runtime import waiting as _waiting
 from hitl_notebook._runtime.launch import current

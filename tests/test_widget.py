@@ -8,17 +8,21 @@ The database and DBOS are real (SQLite and Postgres).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import comm
+import IPython
 import ipywidgets.widgets.widget as ipywidget_module
 import pytest
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 import hitl_notebook as hitl
@@ -558,6 +562,102 @@ def test_inbox_outside_a_kernel_is_text_and_html() -> None:
     assert set(bundle) == {"text/plain", "text/html"}
     assert request_id in bundle["text/plain"]
     assert live_widgets() == []
+
+
+class _Kernel:
+    def get_parent(self, channel: str = "shell") -> dict[str, Any]:
+        return {}
+
+
+class _Shell:
+    kernel = _Kernel()
+
+
+@pytest.fixture
+def in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code runs in a Jupyter kernel, where a displayed object can be a widget."""
+    monkeypatch.setattr(IPython, "get_ipython", _Shell)
+
+
+INBOX_QUERY = re.compile(r"FROM \S*hitl_requests JOIN \S*workflow_status", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def inbox_queries() -> Iterator[list[str]]:
+    """The inbox queries run by this thread (a widget's refresh thread is not counted)."""
+    engine = hitl.store().database.engine
+    here = threading.current_thread()
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread() is here and INBOX_QUERY.search(statement):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.usefixtures("runtime", "in_a_kernel")
+def test_displaying_the_inbox_runs_one_inbox_query() -> None:
+    """The widget shown for an inbox draws its first page from the rows already read."""
+    first, second = _waiting(Writer.start(), Writer.start())
+    with inbox_queries() as seen:
+        data, _metadata = hitl.inbox()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert first in data["text/plain"] and second in data["text/plain"]
+    assert len(seen) == 1
+    with inbox_queries() as seen:
+        widget = hitl.inbox().widget(live=False)
+    assert [row["id"] for row in widget.rows] == [first, second]
+    assert len(seen) == 1
+    with inbox_queries() as seen:
+        assert widget.refresh() is None
+    assert len(seen) == 1
+
+
+@pytest.mark.usefixtures("runtime", "in_a_kernel")
+def test_a_paged_inbox_shows_every_request_in_its_widget() -> None:
+    """An inbox read with a limit is shown whole: its widget reads the rows past the limit."""
+    first, second = _waiting(Writer.start(), Writer.start())
+    with inbox_queries() as seen:
+        widget = hitl.inbox(limit=1).widget(live=False)
+    assert [row["id"] for row in widget.rows] == [first, second]
+    assert len(seen) == 2
+
+
+@pytest.mark.usefixtures("runtime", "in_a_kernel")
+def test_a_run_shows_as_its_card_in_a_kernel_and_an_unknown_run_as_text() -> None:
+    """A run handle displayed in a kernel is its live card; a run that does not exist is text."""
+    run = Writer.start()
+    _waiting(run)
+    data, _metadata = run._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"].startswith(f"Run {run.id} (Writer): waiting")
+    bundle = hitl.run("no-such-run")._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "no-such-run" in bundle["text/plain"]
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_malformed_message_from_the_browser_shows_as_a_notice() -> None:
+    """A message the widget cannot act on says what failed; one it does not know is ignored."""
+    widget = inbox_widget()
+    before = len(sent(widget))
+    for content in ({"type": "teleport"}, {"no": "type"}):
+        widget._on_message(widget, content, [])
+    widget._on_message(widget, ["not", "a", "dict"], [])
+    assert sent(widget)[before:] == []
+    notice = click(widget, type="respond", approve=True)
+    assert notice == {"type": "notice", "message": "respond failed: KeyError: 'request_id'"}
+    notice = click(widget, type="query", query={}, page="two")
+    assert notice["type"] == "notice"
+    assert notice["message"].startswith("query failed: ValueError: invalid literal for int()")
+    card = Writer.start().widget()
+    notice = click(card, type="form")
+    assert notice == {"type": "notice", "message": "form failed: KeyError: 'request_id'"}
 
 
 # -- the run card --------------------------------------------------------------------------------

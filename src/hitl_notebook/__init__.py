@@ -57,6 +57,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._db.config import default_sqlite_path
 from hitl_notebook._frames import agents, decisions, history, inbox_frame
+from hitl_notebook._notebook import display as _display  # noqa: F401 - shows Inbox, RunHandle
 from hitl_notebook._runtime.launch import Runtime, launch, shutdown
 from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
 from hitl_notebook._store.store import BulkResult, Store, connect, store

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from pydantic import BaseModel
 
 from hitl_notebook._notebook.forms import form_for
+from hitl_notebook._notebook.inbox_widget import CHOICES
 from hitl_notebook._notebook.live import STATIC
 from hitl_notebook._notebook.text import markdown_html, proposal_rows
 
@@ -88,6 +89,7 @@ def _snapshot(*rows: dict[str, Any]) -> dict[str, Any]:
         "rows": list(rows),
         "total": len(rows),
         "agents": ["RefundAgent"],
+        "choices": CHOICES,
         "query": {
             "search": "",
             "kind": "",
@@ -100,6 +102,22 @@ def _snapshot(*rows: dict[str, Any]) -> dict[str, Any]:
         "page_size": 25,
         "now_ms": int(time.time() * 1000),
     }
+
+
+def test_the_menus_offer_what_the_kernel_sends(page: Page) -> None:
+    """The sort keys and request kinds come from Python (the store's lists), not from hitl.js."""
+    _open(page)
+    choices = {
+        "sorts": [{"key": "deadline", "label": "deadline"}, {"key": "soon", "label": "soonest"}],
+        "kinds": ["approval", "poll"],
+    }
+    _emit(page, {**_snapshot(_row("a.r1")), "choices": choices})
+    sort = page.locator("select.hitl-sort option")
+    expect(sort).to_have_text(["deadline", "soonest"])
+    assert [sort.nth(i).get_attribute("value") for i in range(2)] == ["deadline", "soon"]
+    expect(page.locator("select.hitl-kind option")).to_have_text(["all kinds", "approval", "poll"])
+    page.locator("select.hitl-sort").select_option("soon")
+    assert _sent(page)[-1]["query"]["sort"] == "soon"
 
 
 class Line(BaseModel):

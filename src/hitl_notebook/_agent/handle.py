@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hitl_notebook._core.errors import NotFoundError, NotWaitingError, ResultTimeoutError
+from hitl_notebook._core.errors import NotWaitingError, ResultTimeoutError
 from hitl_notebook._core.models import Decision, Request, StatusEvent, run_state_word
+from hitl_notebook._core.views import display_bundle, live_view
 from hitl_notebook._store.store import FINAL_RUN_STATES, Store, store
-
-if TYPE_CHECKING:
-    from hitl_notebook._notebook.run_widget import RunWidget
 
 __all__ = ["RunHandle", "run"]
 
@@ -135,22 +132,17 @@ class RunHandle:
             time.sleep(WAIT_POLL_S)
         return state
 
-    def widget(self, *, responder: str | None = None, refresh_s: float = 1.0) -> RunWidget:
+    def widget(self, *, responder: str | None = None, refresh_s: float = 1.0) -> Any:
         """A live status card for the run, with its open requests answerable in place.
 
         Displaying the handle in a cell makes one with the defaults.
         """
-        from hitl_notebook._notebook.run_widget import RunWidget  # noqa: PLC0415 - views import us
-
-        return RunWidget(self.store, self._run_id, responder=responder, refresh_s=refresh_s)
+        return live_view(self, responder=responder, refresh_s=refresh_s)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from hitl_notebook._notebook.live import has_widget_frontend  # noqa: PLC0415
-
-        if has_widget_frontend():
-            with contextlib.suppress(NotFoundError):  # no such run: its text says so
-                return self.widget()._repr_mimebundle_(**kwargs)
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+        return display_bundle(
+            self, lambda: {"text/plain": repr(self), "text/html": self._repr_html_()}, **kwargs
+        )
 
     def _repr_html_(self) -> str:
         current = self.status

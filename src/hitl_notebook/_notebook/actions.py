@@ -9,68 +9,36 @@ and id), since it also shows as a notice away from the row.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any
 
 from hitl_notebook._core.errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
-from hitl_notebook._core.models import Decision, Outcome, Request, who_decided
+from hitl_notebook._core.models import Decision, Outcome, Request, StatusEvent, who_decided
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.forms import FormField, form_for, problems_by_field
+from hitl_notebook._notebook.forms import form_for, problems_by_field
+from hitl_notebook._notebook.messages import (
+    BulkMessage,
+    DetailsError,
+    DetailsMessage,
+    FormMessage,
+    RequestDetails,
+    Respond,
+    ResultMessage,
+    TimelineEntry,
+)
 from hitl_notebook._notebook.text import markdown_html, proposal_rows, request_facts, request_name
 from hitl_notebook._store.store import Store
 
 __all__ = [
-    "BulkMessage",
-    "DetailsMessage",
-    "FormMessage",
-    "ResultMessage",
     "answer",
     "answer_many",
     "decided_text",
     "details",
     "edit_form",
+    "request_details",
+    "timeline",
 ]
 
 CHANNEL = "widget"
-_ANSWER_FIELDS = ("approve", "choice", "text", "value")
-
-
-class ResultMessage(TypedDict):
-    """What became of one answer sent from a widget."""
-
-    type: Literal["result"]
-    request_id: str
-    ok: bool
-    message: str
-    decided: bool
-    """True when the request is decided (by this answer or an earlier one): the row is done."""
-    errors: NotRequired[dict[str, list[str]]]
-    """Validation problems by form field path (``""``: the answer as a whole)."""
-
-
-class BulkMessage(TypedDict):
-    """What became of a bulk answer."""
-
-    type: Literal["bulk_result"]
-    message: str
-    decided: list[str]
-    failed: dict[str, str]
-
-
-class FormMessage(TypedDict):
-    """The edit form of one request."""
-
-    type: Literal["form"]
-    request_id: str
-    form: FormField | None
-    message: str
-
-
-class DetailsMessage(TypedDict):
-    """Everything about one request: body, proposal, options and its run's status history."""
-
-    type: Literal["details"]
-    request_id: str
-    details: dict[str, Any]
 
 
 def decided_text(decision: Decision) -> str:
@@ -82,9 +50,15 @@ def decided_text(decision: Decision) -> str:
     return f"{what} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def answer(store: Store, request_id: str, content: dict[str, Any], *, by: str) -> ResultMessage:
+def answer(store: Store, request_id: str, content: Respond, *, by: str) -> ResultMessage:
     """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``."""
-    given = {name: content[name] for name in _ANSWER_FIELDS if content.get(name) is not None}
+    fields: dict[str, Any] = {
+        "approve": content.get("approve"),
+        "choice": content.get("choice"),
+        "text": content.get("text"),
+        "value": content.get("value"),
+    }
+    given = {name: value for name, value in fields.items() if value is not None}
     comment = content.get("comment") or None
     try:
         name = request_name(store.request(request_id).title, request_id)
@@ -169,33 +143,36 @@ def details(store: Store, request_id: str, *, responder: str) -> DetailsMessage:
     try:
         request = store.request(request_id)
     except AnswerError as error:
-        return DetailsMessage(type="details", request_id=request_id, details={"error": str(error)})
+        return DetailsMessage(
+            type="details", request_id=request_id, details=DetailsError(error=str(error))
+        )
     return DetailsMessage(
         type="details", request_id=request_id, details=request_details(store, request, responder)
     )
 
 
-def request_details(store: Store, request: Request, responder: str) -> dict[str, Any]:
-    """A request and its run's history as JSON for the browser.
+def request_details(store: Store, request: Request, responder: str) -> RequestDetails:
+    """A request and its run's history as the browser's details view shows them."""
+    facts = request_facts(request, responder)
+    return RequestDetails(
+        title=request.title,
+        body=request.body,
+        body_html=markdown_html(request.body),
+        kind=request.kind.value,
+        options=request.options,
+        proposal=request.proposal,
+        proposal_rows=None if request.proposal is None else proposal_rows(request.proposal),
+        assignees=request.assignees,
+        actions=facts["actions"],
+        at_deadline=facts["at_deadline"],
+        why_not=facts["why_not"],
+        requested_at_ms=to_ms(request.requested_at),
+        deadline_ms=None if request.deadline is None else to_ms(request.deadline),
+        decided=None if request.decision is None else decided_text(request.decision),
+        history=timeline(store.history(request.run_id)),
+    )
 
-    ``body_html`` is the body as sanitised Markdown (safe to insert as HTML); ``proposal_rows``
-    the proposal as field/value rows.
-    """
-    return {
-        "title": request.title,
-        "body": request.body,
-        "body_html": markdown_html(request.body),
-        "kind": request.kind.value,
-        "options": request.options,
-        "proposal": request.proposal,
-        "proposal_rows": None if request.proposal is None else proposal_rows(request.proposal),
-        "assignees": request.assignees,
-        **request_facts(request, responder),
-        "requested_at_ms": to_ms(request.requested_at),
-        "deadline_ms": None if request.deadline is None else to_ms(request.deadline),
-        "decided": None if request.decision is None else decided_text(request.decision),
-        "history": [
-            {"status": e.status, "detail": e.detail, "at_ms": to_ms(e.at)}
-            for e in store.history(request.run_id)
-        ],
-    }
+
+def timeline(history: list[StatusEvent]) -> list[TimelineEntry]:
+    """A run's status transitions as the browser draws them."""
+    return [TimelineEntry(status=e.status, detail=e.detail, at_ms=to_ms(e.at)) for e in history]

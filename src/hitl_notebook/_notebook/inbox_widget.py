@@ -4,13 +4,15 @@ One anywidget draws the whole table (a grid of ipywidgets fails at 1,000 rows). 
 one page of rows; the kernel keeps the filter, runs one inbox query per refresh and sends only the
 rows of the page that changed (``patch``). Search, filters, sort and paging are sent by the browser
 as a ``query``; clicks as ``respond``/``bulk``; the edit form and the details view are fetched
-when opened (``form``/``details``). See ``_widget_live`` for the threading contract.
+when opened (``form``/``details``); every message is typed in ``messages``. A widget made for an
+``Inbox`` draws its first page from the rows that inbox holds (no second query). See ``live`` for
+the threading contract.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any
 
 import traitlets
 
@@ -18,65 +20,33 @@ from hitl_notebook._core.models import Answer, Request, RequestKind, run_state_w
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._notebook.actions import answer, answer_many, details, edit_form
 from hitl_notebook._notebook.live import LiveWidget, escape
+from hitl_notebook._notebook.messages import (
+    BrowserMessage,
+    BulkMessage,
+    Choices,
+    Patch,
+    QueryFields,
+    Respond,
+    ResultMessage,
+    Row,
+    Snapshot,
+    SortChoice,
+)
 from hitl_notebook._notebook.text import markdown_text, request_facts, status_text
-from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem
+from hitl_notebook._store.inbox import SORT_KEYS, Inbox, InboxFilter, InboxItem, SortKey
 from hitl_notebook._store.store import Store, default_responder
 
-__all__ = ["InboxWidget", "Patch", "Row", "Snapshot", "inbox_widget"]
+__all__ = ["CHOICES", "InboxWidget", "inbox_widget"]
 
 PAGE_SIZE = 25
 BODY_PREVIEW = 160
-_QUERY_KEYS = ("search", "kind", "agent", "overdue", "sort", "descending")
-_SORTS = ("requested_at", "deadline", "agent", "title")
-
-
-class Row(TypedDict):
-    """One waiting request as the browser shows it, in people's words."""
-
-    id: str
-    run_id: str
-    agent: str
-    kind: str
-    title: str
-    body: str | None
-    options: list[str] | None
-    has_proposal: bool
-    assignees: list[str]
-    requested_at_ms: int
-    deadline_ms: int | None
-    state: str
-    """The run's state in people's words: waiting, parked, resuming."""
-    status: str
-    """The agent's own status when it says more than the state and the title ("" otherwise)."""
-    actions: list[str]
-    at_deadline: str | None
-    why_not: str | None
-
-
-class Snapshot(TypedDict):
-    """The whole page, sent when a view opens or the query changes."""
-
-    type: Literal["snapshot"]
-    rows: list[Row]
-    total: int
-    agents: list[str]
-    query: dict[str, Any]
-    page: int
-    page_size: int
-    now_ms: int
-
-
-class Patch(TypedDict):
-    """What changed on the page since the last message."""
-
-    type: Literal["patch"]
-    upsert: list[Row]
-    remove: list[str]
-    order: list[str]
-    total: int
-    page: int
-    now_ms: int
-    agents: NotRequired[list[str]]
+SORT_WORDS: dict[SortKey, str] = {"requested_at": "oldest first"}
+"""How the sort menu names a key, where the key itself does not read well."""
+CHOICES = Choices(
+    sorts=[SortChoice(key=key, label=SORT_WORDS.get(key, key)) for key in SORT_KEYS],
+    kinds=[kind.value for kind in RequestKind],
+)
+"""What the inbox's menus offer, from the store's lists."""
 
 
 class InboxWidget(LiveWidget):
@@ -101,7 +71,10 @@ class InboxWidget(LiveWidget):
         refresh_s: float = 2.0,
         page_size: int = PAGE_SIZE,
         live: bool = True,
+        read: Inbox | None = None,
     ) -> None:
+        """``read``: the inbox already read with ``spec``; its rows make the first page when it
+        holds them all (no limit or offset), instead of a query."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         spec = dataclasses.replace(spec or InboxFilter(), limit=None, offset=0)
@@ -119,9 +92,8 @@ class InboxWidget(LiveWidget):
         self._rows: dict[str, Row] = {}
         self._agents: list[str] = []
         self.queries = 0
-        """How many inbox queries this widget ran (one per refresh)."""
-        self.last_message: dict[str, Any] | None = None
-        self.refresh(send=False)
+        """How many inbox queries this widget ran (one per refresh; none for rows it was handed)."""
+        self.refresh(send=False, read=read if read is not None and read.spec == spec else None)
         if live:
             self.start()
 
@@ -138,18 +110,19 @@ class InboxWidget(LiveWidget):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _read(self) -> tuple[list[Row], int, list[str]]:
-        inbox = self.store.inbox(
-            agent=self.spec.agent,
-            kind=self.spec.kind,
-            assignee=self.spec.assignee,
-            overdue=self.spec.overdue,
-            older_than=self.spec.older_than,
-            search=self.spec.search,
-            sort=self.spec.sort,
-            descending=self.spec.descending,
-        )
-        self.queries += 1
+    def _read(self, inbox: Inbox | None) -> tuple[list[Row], int, list[str]]:
+        if inbox is None:
+            inbox = self.store.inbox(
+                agent=self.spec.agent,
+                kind=self.spec.kind,
+                assignee=self.spec.assignee,
+                overdue=self.spec.overdue,
+                older_than=self.spec.older_than,
+                search=self.spec.search,
+                sort=self.spec.sort,
+                descending=self.spec.descending,
+            )
+            self.queries += 1
         total = len(inbox)
         last_page = max(0, (total - 1) // self.page_size)
         self.page = min(self.page, last_page)
@@ -158,10 +131,11 @@ class InboxWidget(LiveWidget):
         agents = sorted({item.agent for item in inbox.items})
         return rows, total, agents
 
-    def refresh(self, *, send: bool = True) -> Patch | None:
-        """Run one inbox query and send the rows of the page that changed (None: no change)."""
+    def refresh(self, *, send: bool = True, read: Inbox | None = None) -> Patch | None:
+        """Run one inbox query (none when ``read`` is the inbox just read with this filter) and
+        send the rows of the page that changed (None: no change)."""
         with self.lock:  # held while reading too, so a click's refresh and the thread's never cross
-            rows, total, agents = self._read()
+            rows, total, agents = self._read(read)
             new = {row["id"]: row for row in rows}
             patch = Patch(
                 type="patch",
@@ -185,7 +159,7 @@ class InboxWidget(LiveWidget):
             if not changed:
                 return None
             if send:
-                self._emit(patch)
+                self.send_message(patch)
             return patch
 
     def snapshot(self) -> Snapshot:
@@ -196,6 +170,7 @@ class InboxWidget(LiveWidget):
                 rows=list(self._rows.values()),
                 total=self.total,
                 agents=self._agents,
+                choices=CHOICES,
                 query=self.query,
                 page=self.page,
                 page_size=self.page_size,
@@ -203,85 +178,78 @@ class InboxWidget(LiveWidget):
             )
 
     @property
-    def query(self) -> dict[str, Any]:
+    def query(self) -> QueryFields:
         """The filter the browser shows."""
         agent = self.spec.agent if isinstance(self.spec.agent, str) else None
         kind = self.spec.kind if isinstance(self.spec.kind, str) else None
-        return {
-            "search": self.spec.search or "",
-            "kind": kind or "",
-            "agent": agent or "",
-            "overdue": bool(self.spec.overdue),
-            "sort": self.spec.sort,
-            "descending": self.spec.descending,
-        }
+        return QueryFields(
+            search=self.spec.search or "",
+            kind=kind or "",
+            agent=agent or "",
+            overdue=bool(self.spec.overdue),
+            sort=self.spec.sort,
+            descending=self.spec.descending,
+        )
 
-    def set_query(self, query: dict[str, Any], page: int = 0) -> None:
+    def set_query(self, query: QueryFields, page: int = 0) -> None:
         """Change search, filters, sort (keys as in ``query``) and page; send the new page."""
         changes: dict[str, Any] = {}
-        for key in _QUERY_KEYS:
-            if key not in query:
-                continue
-            value = query[key]
-            if key == "sort" and value not in _SORTS:
-                raise ValueError(f"Cannot sort by {value!r}; use one of {', '.join(_SORTS)}.")
-            if key in ("search", "kind", "agent"):
-                value = str(value) or None
-            if key == "overdue":
-                value = True if value else None
-            if key == "descending":
-                value = bool(value)
-            changes[key] = value
+        for key in ("search", "kind", "agent"):
+            if key in query:
+                changes[key] = str(query[key]) or None
+        if "overdue" in query:
+            changes["overdue"] = True if query["overdue"] else None
+        if "sort" in query:
+            changes["sort"] = query["sort"]
+        if "descending" in query:
+            changes["descending"] = bool(query["descending"])
         with self.lock:
-            self.spec = dataclasses.replace(self.spec, **changes)
+            self.spec = dataclasses.replace(self.spec, **changes)  # refuses an unknown sort, kind
             self.page = max(0, int(page))
             self.refresh(send=False)
-            self._emit(self.snapshot())
+            self.send_message(self.snapshot())
 
     # -- the browser's messages ----------------------------------------------------------------
 
-    def handle(self, message: dict[str, Any]) -> None:
+    def handle(self, message: BrowserMessage) -> None:
         """Act on one message from the browser."""
-        kind = message.get("type")
-        if kind == "hello":
-            self._emit(self.snapshot())
-        elif kind == "query":
+        if message["type"] == "hello":
+            self.send_message(self.snapshot())
+        elif message["type"] == "query":
             self.set_query(message.get("query") or {}, int(message.get("page") or 0))
-        elif kind == "respond":
+        elif message["type"] == "respond":
             self.respond(str(message["request_id"]), message)
-        elif kind == "bulk":
+        elif message["type"] == "bulk":
             self.respond_bulk(
                 [str(i) for i in message.get("request_ids", [])],
                 approve=bool(message.get("approve")),
                 comment=message.get("comment"),
             )
-        elif kind == "form":
-            self._emit(edit_form(self.store, str(message["request_id"])))
-        elif kind == "details":
-            self._emit(details(self.store, str(message["request_id"]), responder=self.responder))
+        elif message["type"] == "form":
+            self.send_message(edit_form(self.store, str(message["request_id"])))
+        elif message["type"] == "details":
+            self.send_message(
+                details(self.store, str(message["request_id"]), responder=self.responder)
+            )
 
-    def respond(self, request_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    def respond(self, request_id: str, content: Respond) -> ResultMessage:
         """Answer one request as the browser would (``approve``/``choice``/``text``/``value``)."""
         result = answer(self.store, request_id, content, by=self.responder)
-        self._emit(result)
+        self.send_message(result)
         if result["decided"]:
             self.refresh()
-        return dict(result)
+        return result
 
     def respond_bulk(
         self, request_ids: list[str], *, approve: bool, comment: str | None = None
-    ) -> dict[str, Any]:
+    ) -> BulkMessage:
         """Approve or reject the selected requests, each on its own."""
         result = answer_many(
             self.store, request_ids, approve=approve, comment=comment, by=self.responder
         )
-        self._emit(result)
+        self.send_message(result)
         self.refresh()
-        return dict(result)
-
-    def _emit(self, message: Any) -> None:
-        self.last_message = message
-        self.send_message(message)
+        return result
 
     # -- without a widget frontend -------------------------------------------------------------
 
@@ -379,10 +347,10 @@ def _request(item: InboxItem) -> Request:
 
 
 def inbox_widget(inbox: Inbox, **options: Any) -> InboxWidget:
-    """The live widget for an inbox read through a store."""
+    """The live widget for an inbox read through a store, its first page from the inbox's rows."""
     source = inbox.store
     if source is None:
         raise ValueError(
             "This inbox was not read through a store; use hitl.inbox() or Store.inbox()."
         )
-    return InboxWidget(source, inbox.spec, **options)
+    return InboxWidget(source, inbox.spec, read=inbox, **options)

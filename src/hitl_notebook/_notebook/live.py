@@ -18,12 +18,15 @@ import html
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import anywidget
 import traitlets
 
-__all__ = ["STATIC", "LiveWidget", "current_execution", "has_widget_frontend", "live_widgets"]
+from hitl_notebook._notebook.frontend import current_execution
+from hitl_notebook._notebook.messages import BrowserMessage, KernelMessage, Notice
+
+__all__ = ["STATIC", "LiveWidget", "live_widgets"]
 
 STATIC = Path(__file__).parent / "static"
 MAX_BUSY_RATIO = 9.0
@@ -34,34 +37,6 @@ _by_cell: dict[str, tuple[str, list[LiveWidget]]] = {}
 _by_key: dict[str, LiveWidget] = {}
 """Outside a cell (no cell id): the last widget made for each key."""
 _live_lock = threading.Lock()
-
-
-def current_execution() -> tuple[str, str] | None:
-    """The notebook cell being executed and the id of this execution, when the frontend says."""
-    kernel = _kernel()
-    if kernel is None:
-        return None
-    try:
-        parent = kernel.get_parent("shell")
-    except TypeError:  # ipykernel < 6.29 takes no channel
-        parent = kernel.get_parent()
-    parent = parent or {}
-    cell: Any = parent.get("metadata", {}).get("cellId")
-    execution: Any = parent.get("header", {}).get("msg_id")
-    return (str(cell), str(execution)) if cell and execution else None
-
-
-def has_widget_frontend() -> bool:
-    """True inside a Jupyter kernel, where a widget can be shown (False in a plain interpreter)."""
-    return _kernel() is not None
-
-
-def _kernel() -> Any:
-    try:
-        from IPython import get_ipython  # noqa: PLC0415 - IPython is optional outside notebooks
-    except ImportError:
-        return None
-    return getattr(get_ipython(), "kernel", None)
 
 
 def live_widgets() -> list[LiveWidget]:
@@ -122,8 +97,8 @@ class LiveWidget(anywidget.AnyWidget):
         """Read the database once and send the browser what changed."""
         raise NotImplementedError
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """Act on one message from the browser."""
+    def handle(self, message: BrowserMessage) -> None:
+        """Act on one message from the browser (a type the view does not take is ignored)."""
         raise NotImplementedError
 
     def text(self) -> str:
@@ -175,7 +150,7 @@ class LiveWidget(anywidget.AnyWidget):
             # A huge inbox makes a refresh slow: keep the thread under a tenth of a core.
             pause = max(self.refresh_s, MAX_BUSY_RATIO * (time.monotonic() - started))
 
-    def send_message(self, message: Any) -> None:
+    def send_message(self, message: KernelMessage) -> None:
         """Send one message to the browser (no-op once closed)."""
         with self.lock:
             if self.comm is not None:
@@ -183,14 +158,14 @@ class LiveWidget(anywidget.AnyWidget):
 
     def notify(self, text: str) -> None:
         """Show a short notice above the widget."""
-        self.send_message({"type": "notice", "message": text})
+        self.send_message(Notice(type="notice", message=text))
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict):
+        if not isinstance(content, dict) or "type" not in content:
             return
         try:
             with self.lock:
-                self.handle(content)
+                self.handle(cast("BrowserMessage", content))
         except Exception as error:  # the browser shows what failed instead of a silent log line
             self.notify(f"{content.get('type', 'message')} failed: {type(error).__name__}: {error}")
 

@@ -1,20 +1,26 @@
 """The run card: one run's status, progress, open requests (answerable in place) and timeline.
 
 What a ``RunHandle`` shows when displayed in a cell. It refreshes itself like the inbox (see
-``_widget_live``) and stops once the run has ended and its final state was sent. The card says the
+``live``) and stops once the run has ended and its final state was sent. The card says the
 run's state in people's words (``run_state_word``: waiting, parked, done...); DBOS's own state is
 kept here only to know when the run has ended. An ended run shows no progress bar.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Request, run_state_word
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.actions import answer, details, edit_form
+from hitl_notebook._notebook.actions import answer, details, edit_form, timeline
 from hitl_notebook._notebook.live import LiveWidget, escape
+from hitl_notebook._notebook.messages import (
+    BrowserMessage,
+    Card,
+    CardMessage,
+    CardRequest,
+    Respond,
+    ResultMessage,
+)
 from hitl_notebook._notebook.text import request_facts, status_text
 from hitl_notebook._store.store import FINAL_RUN_STATES, Store, default_responder
 
@@ -44,10 +50,11 @@ class RunWidget(LiveWidget):
         self.store = store
         self.run_id = run_id
         self.responder = responder or default_responder()
-        self.card: dict[str, Any] = {}
         self._engine_state = ""
-        self.refresh(send=False)
-        if live and not self.ended:
+        self.card = self._read()
+        if self.ended:
+            self._stop.set()
+        elif live:
             self.start()
 
     @property
@@ -55,7 +62,7 @@ class RunWidget(LiveWidget):
         """True once the run has finished, failed or been cancelled."""
         return self._engine_state in FINAL_RUN_STATES
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> Card:
         history = self.store.history(self.run_id)
         state = self.store.run_state(self.run_id)
         ended = state in FINAL_RUN_STATES
@@ -69,27 +76,25 @@ class RunWidget(LiveWidget):
                 result = str(error)
         word = run_state_word(state, waiting=bool(requests))
         self._engine_state = state
-        return {
-            "run_id": self.run_id,
-            "agent": current.agent if current else None,
-            "state": word,
-            "status": current.status if current else None,
-            "detail": current.detail if current else None,
-            "status_text": status_text(
+        return Card(
+            run_id=self.run_id,
+            agent=current.agent if current else None,
+            state=word,
+            status=current.status if current else None,
+            detail=current.detail if current else None,
+            status_text=status_text(
                 current.status if current else None,
                 current.detail if current else None,
                 [r.title for r in requests],
                 word,
             ),
-            "progress": None if ended or current is None else current.progress,
-            "result": result,
-            "requests": [_request_row(r, self.responder) for r in requests],
-            "timeline": [
-                {"status": e.status, "detail": e.detail, "at_ms": to_ms(e.at)} for e in history
-            ],
-        }
+            progress=None if ended or current is None else current.progress,
+            result=result,
+            requests=[_request_row(r, self.responder) for r in requests],
+            timeline=timeline(history),
+        )
 
-    def refresh(self, *, send: bool = True) -> dict[str, Any] | None:
+    def refresh(self, *, send: bool = True) -> Card | None:
         """Read the run once; send the card when it changed (None: no change)."""
         with self.lock:
             card = self._read()
@@ -97,31 +102,30 @@ class RunWidget(LiveWidget):
                 return None
             self.card = card
             if send:
-                self.send_message({"type": "card", "card": card})
+                self.send_message(CardMessage(type="card", card=card))
         if self.ended:
             self._stop.set()
         return card
 
-    def handle(self, message: dict[str, Any]) -> None:
+    def handle(self, message: BrowserMessage) -> None:
         """Act on one message from the browser."""
-        kind = message.get("type")
-        if kind == "hello":
-            self.send_message({"type": "card", "card": self.card})
-        elif kind == "respond":
+        if message["type"] == "hello":
+            self.send_message(CardMessage(type="card", card=self.card))
+        elif message["type"] == "respond":
             self.respond(str(message["request_id"]), message)
-        elif kind == "form":
+        elif message["type"] == "form":
             self.send_message(edit_form(self.store, str(message["request_id"])))
-        elif kind == "details":
+        elif message["type"] == "details":
             self.send_message(
                 details(self.store, str(message["request_id"]), responder=self.responder)
             )
 
-    def respond(self, request_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    def respond(self, request_id: str, content: Respond) -> ResultMessage:
         """Answer one of the run's requests as the browser would."""
         result = answer(self.store, request_id, content, by=self.responder)
         self.send_message(result)
         self.refresh()
-        return dict(result)
+        return result
 
     def text(self) -> str:
         """The card as plain text."""
@@ -160,13 +164,16 @@ class RunWidget(LiveWidget):
         )
 
 
-def _request_row(request: Request, responder: str) -> dict[str, Any]:
-    return {
-        "id": request.request_id,
-        "kind": request.kind.value,
-        "title": request.title,
-        "options": request.options,
-        "has_proposal": request.proposal is not None,
-        "deadline_ms": None if request.deadline is None else to_ms(request.deadline),
-        **request_facts(request, responder),
-    }
+def _request_row(request: Request, responder: str) -> CardRequest:
+    facts = request_facts(request, responder)
+    return CardRequest(
+        id=request.request_id,
+        kind=request.kind.value,
+        title=request.title,
+        options=request.options,
+        has_proposal=request.proposal is not None,
+        deadline_ms=None if request.deadline is None else to_ms(request.deadline),
+        actions=facts["actions"],
+        at_deadline=facts["at_deadline"],
+        why_not=facts["why_not"],
+    )

@@ -41,7 +41,13 @@ from hitl_notebook._runtime.launch import (
 from hitl_notebook._store.queueing import WORKER_APPLICATION, WORKER_QUEUE
 from hitl_notebook._store.store import Store
 
-__all__ = ["import_agents", "recover_runs", "serve_until_stopped", "start_worker", "worker_holdings"]
+__all__ = [
+    "import_agents",
+    "recover_runs",
+    "serve_until_stopped",
+    "start_worker",
+    "worker_holdings",
+]
 
 DEFAULT_CONCURRENCY = 100
 DEFAULT_POLL_S = 0.1

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from hitl_notebook._core.models import RequestKind
 from hitl_notebook._core.times import Timeout, duration_seconds, from_ms, now_ms
 from hitl_notebook._core.values import check_text
+from hitl_notebook._core.views import display_bundle, live_view
 from hitl_notebook._db.database import fold, requests, runs
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._db.request_records import OPEN
 
 if TYPE_CHECKING:
-    from hitl_notebook._notebook.inbox_widget import InboxWidget
     from hitl_notebook._store.store import Store
 
 __all__ = ["SORT_KEYS", "Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
@@ -199,7 +199,7 @@ class Inbox(Sequence[InboxItem]):
         refresh_s: float = 2.0,
         page_size: int = 25,
         live: bool = True,
-    ) -> InboxWidget:
+    ) -> Any:
         """A live widget for this inbox: same filter, refreshed every ``refresh_s`` seconds.
 
         Answers sent from it are recorded as ``responder`` (default ``$HITL_USER``, else the
@@ -207,18 +207,14 @@ class Inbox(Sequence[InboxItem]):
 
         >>> w = hitl.inbox(agent="RefundAgent").widget(responder="alice")
         """
-        from hitl_notebook._notebook.inbox_widget import inbox_widget  # noqa: PLC0415 - views import us
-
-        return inbox_widget(
+        return live_view(
             self, responder=responder, refresh_s=refresh_s, page_size=page_size, live=live
         )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from hitl_notebook._notebook.live import has_widget_frontend  # noqa: PLC0415
-
-        if self.store is not None and has_widget_frontend():
-            return self.widget()._repr_mimebundle_(**kwargs)
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+        return display_bundle(
+            self, lambda: {"text/plain": repr(self), "text/html": self._repr_html_()}, **kwargs
+        )
 
     def _repr_html_(self) -> str:
         cells = "".join(

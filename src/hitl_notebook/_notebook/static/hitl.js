@@ -1,8 +1,16 @@
 // hitl_notebook widgets: the inbox table and the run card (one ESM module for both views).
 // The kernel owns the data; the browser keeps one page of rows and applies the kernel's patches.
-// Every click becomes one model.send({type, ...}); answers come back as "result" messages.
+// Every click becomes one model.send({type, ...}); answers come back as "result" messages. Each
+// message, both ways, is typed in hitl_notebook/_notebook/messages.py.
 // The kernel sends people's words (run states, the actions a request takes, what its deadline
-// will do, why the responder may not answer): nothing here maps DBOS states or request rules.
+// will do, why the responder may not answer) and the menus' entries (sort keys, request kinds):
+// nothing here maps DBOS states or request rules, or copies a list the store keeps.
+//
+// Sections: DOM and time helpers · edit forms · what a request offers (buttons and panels, shared
+// by both views) · the inbox view · the run card · the module's entry point.
+
+// ---------------------------------------------------------------------------------------------
+// DOM and time helpers.
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -66,7 +74,7 @@ function fmtLeft(ms) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Edit forms: drawn from the field tree made by hitl_notebook._forms, read back into a value.
+// Edit forms: drawn from the field tree made by _notebook/forms.py, read back into a value.
 
 function lastName(path) {
   const parts = path.split("/");
@@ -340,6 +348,13 @@ function onAction(model, panels, button, host) {
   else if (action === "details") panels.details(id, host);
 }
 
+function stateChip(word) {
+  return h("span", { class: `hitl-state hitl-state-${word.replace(/\W+/g, "-")}`, text: word });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The inbox view.
+
 // Bulk answers go to the selected rows they fit: approve/reject requests, before their deadline,
 // that the responder may answer. The others are named, with the reason, before anything is sent.
 function bulkPlan(rows, now) {
@@ -353,15 +368,8 @@ function bulkPlan(rows, now) {
   return { fit, skipped };
 }
 
-function stateChip(word) {
-  return h("span", { class: `hitl-state hitl-state-${word.replace(/\W+/g, "-")}`, text: word });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The inbox view.
-
 function renderInbox({ model, el }) {
-  const state = { rows: [], byId: new Map(), total: 0, agents: [], query: {}, page: 0, pageSize: 25, offset: 0, selected: new Set(), messages: new Map() };
+  const state = { rows: [], byId: new Map(), total: 0, agents: [], choices: "", query: {}, page: 0, pageSize: 25, offset: 0, selected: new Set(), messages: new Map() };
   const panels = new Panels(model);
   const now = () => Date.now() + state.offset;
   const root = h("div", { class: "hitl-inbox" });
@@ -369,10 +377,10 @@ function renderInbox({ model, el }) {
   const who = h("span", { class: "hitl-responder" });
   const notice = h("div", { class: "hitl-notice" });
   const search = h("input", { type: "search", class: "hitl-input hitl-search", placeholder: "search titles" });
-  const kind = h("select", { class: "hitl-input hitl-kind" }, ["", "approval", "edit", "choice", "text"].map((k) => h("option", { value: k, text: k || "all kinds" })));
+  const kind = h("select", { class: "hitl-input hitl-kind" });
   const agent = h("select", { class: "hitl-input hitl-agent" });
   const overdue = h("input", { type: "checkbox", class: "hitl-overdue-only" });
-  const sort = h("select", { class: "hitl-input hitl-sort" }, [["requested_at", "oldest first"], ["deadline", "deadline"], ["agent", "agent"], ["title", "title"]].map(([v, t]) => h("option", { value: v, text: t })));
+  const sort = h("select", { class: "hitl-input hitl-sort" });
   const desc = h("input", { type: "checkbox", class: "hitl-desc" });
   const selectAll = h("input", { type: "checkbox", class: "hitl-select-all", title: "select this page" });
   const bulkComment = h("input", { type: "text", class: "hitl-input hitl-bulk-comment", placeholder: "comment for selected" });
@@ -480,6 +488,15 @@ function renderInbox({ model, el }) {
     tick();
   }
 
+  // The menus' entries come from the kernel (the store's sort keys and request kinds).
+  function drawChoices(choices) {
+    const drawn = JSON.stringify(choices);
+    if (drawn === state.choices) return;
+    state.choices = drawn;
+    kind.replaceChildren(h("option", { value: "", text: "all kinds" }), ...choices.kinds.map((k) => h("option", { value: k, text: k })));
+    sort.replaceChildren(...choices.sorts.map((s) => h("option", { value: s.key, text: s.label })));
+  }
+
   function drawChrome() {
     badge.textContent = `${state.total.toLocaleString("en")} waiting`;
     const first = state.total ? state.page * state.pageSize + 1 : 0;
@@ -523,6 +540,7 @@ function renderInbox({ model, el }) {
       Object.assign(state, { rows: msg.rows, total: msg.total, agents: msg.agents, query: msg.query, page: msg.page, pageSize: msg.page_size, offset: msg.now_ms - Date.now() });
       state.byId = new Map(msg.rows.map((r) => [r.id, r]));
       state.selected.clear(); selectAll.checked = false; bulkConfirm.replaceChildren();
+      drawChoices(msg.choices);
       search.value = document.activeElement === search ? search.value : msg.query.search;
       kind.value = msg.query.kind; agent.value = msg.query.agent; overdue.checked = msg.query.overdue; sort.value = msg.query.sort; desc.checked = msg.query.descending;
       drawChrome(); drawRows();
@@ -619,6 +637,9 @@ function renderRun({ model, el }) {
   model.send({ type: "hello" });
   return () => { clearInterval(timer); model.off("msg:custom", onMessage); };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The module's entry point: anywidget calls render for each view of a widget.
 
 export default {
   render(context) {
