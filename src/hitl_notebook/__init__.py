@@ -58,7 +58,7 @@ from hitl_notebook._core.times import Timeout
 from hitl_notebook._db.config import default_sqlite_path
 from hitl_notebook._frames import agents, decisions, history, inbox_frame
 from hitl_notebook._runtime.launch import Runtime, launch, shutdown
-from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, InboxItem, SortKey
 from hitl_notebook._store.store import BulkResult, Store, connect, store
 
 __version__ = "0.1.0"
@@ -180,7 +180,7 @@ def inbox(
     overdue: bool | None = None,
     older_than: Timeout | None = None,
     search: str | None = None,
-    sort: SortKey = "requested_at",
+    sort: SortKey = DEFAULT_SORT,
     descending: bool = False,
     limit: int | None = None,
     offset: int = 0,
@@ -192,17 +192,19 @@ def inbox(
     >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
     >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
     """
-    return store().inbox(
-        agent=agent,
-        kind=kind,
-        assignee=assignee,
-        overdue=overdue,
-        older_than=older_than,
-        search=search,
-        sort=sort,
-        descending=descending,
-        limit=limit,
-        offset=offset,
+    return store().read_inbox(
+        InboxFilter(
+            agent=agent,
+            kind=kind,
+            assignee=assignee,
+            overdue=overdue,
+            older_than=older_than,
+            search=search,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
     )
 
 

@@ -71,7 +71,7 @@ from hitl_notebook._service.http_models import (
     WaitingRequest,
 )
 from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries, state_word
-from hitl_notebook._store.inbox import SortKey
+from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
 from hitl_notebook._store.store import Store
 
 __all__ = ["create_app", "create_router"]
@@ -264,7 +264,7 @@ def create_router(
         search: Annotated[
             str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
         ] = None,
-        sort: SortKey = "requested_at",
+        sort: SortKey = DEFAULT_SORT,
         descending: bool = False,
         limit: Annotated[int | None, Query(ge=0, le=MAX_PAGE)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -274,17 +274,19 @@ def create_router(
         if older_than is not None:
             age = _call(lambda: parse_duration(older_than), about="older_than")
         waiting = _call(
-            lambda: store.inbox(
-                agent=agent,
-                kind=[k.value for k in kind] if kind else None,
-                assignee=assignee,
-                overdue=overdue,
-                older_than=age,
-                search=search,
-                sort=sort,
-                descending=descending,
-                limit=limit,
-                offset=offset,
+            lambda: store.read_inbox(
+                InboxFilter(
+                    agent=agent,
+                    kind=[k.value for k in kind] if kind else None,
+                    assignee=assignee,
+                    overdue=overdue,
+                    older_than=age,
+                    search=search,
+                    sort=sort,
+                    descending=descending,
+                    limit=limit,
+                    offset=offset,
+                )
             )
         )
         return [

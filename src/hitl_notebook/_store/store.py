@@ -52,7 +52,7 @@ from hitl_notebook._db.run_records import (
 )
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
-from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey, query_inbox
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
@@ -214,7 +214,7 @@ class Store:
         overdue: bool | None = None,
         older_than: Timeout | None = None,
         search: str | None = None,
-        sort: SortKey = "requested_at",
+        sort: SortKey = DEFAULT_SORT,
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
@@ -226,15 +226,29 @@ class Store:
         at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
         requested_at, deadline, agent or title; ``limit``/``offset`` to page.
         """
-        spec = InboxFilter(
-            agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
+        return self.read_inbox(
+            InboxFilter(
+                agent=agent,
+                kind=kind,
+                assignee=assignee,
+                overdue=overdue,
+                older_than=older_than,
+                search=search,
+                sort=sort,
+                descending=descending,
+                limit=limit,
+                offset=offset,
+            )
         )
+
+    inbox_async = _async_twin(inbox)
+
+    def read_inbox(self, spec: InboxFilter) -> Inbox:
+        """The inbox read with ``spec``, the filter every face builds from its own input."""
         with self.database.autocommit.connect() as conn:
             found = query_inbox(conn, spec)
         found.store = self
         return found
-
-    inbox_async = _async_twin(inbox)
 
     def run_rows(
         self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
