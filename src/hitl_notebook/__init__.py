@@ -49,6 +49,7 @@ from hitl_notebook._core.models import (
     Answer,
     Decision,
     Outcome,
+    Reply,
     Request,
     RequestKind,
     Status,
@@ -135,15 +136,17 @@ def respond(
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
-    return store().respond(
+    return store().answer(
         target,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
     )
 
 
@@ -225,13 +228,15 @@ def respond_many(
     ...                            approve=True, by="alice")
     >>> result.failed        # {target: error} for the ones refused
     """
-    return store().respond_many(
+    return store().answer_many(
         targets,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
     )

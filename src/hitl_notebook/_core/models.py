@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = [
     "Answer",
     "Decision",
     "Outcome",
+    "Reply",
     "Request",
     "RequestKind",
     "RequestState",
@@ -128,7 +130,30 @@ class Answer(BaseModel):
     approve: bool | None = None
     choice: str | None = None
     text: str | None = None
-    value: dict[str, Any] | None = None
+    value: dict[str, Any] | None = Field(
+        default=None, description="The edited proposal, for approval and edit requests."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """An answer as a channel sends it, not checked yet: the fields of an ``Answer`` (or
+    ``response``, a one-word answer as the DBOS guide sends it), who sends it, through which
+    channel, and a comment. Every channel hands one to the store, whose one rule checks it."""
+
+    approve: bool | None = None
+    choice: str | None = None
+    text: str | None = None
+    value: Any = None
+    """The edited proposal: a dict, or an instance of the proposal's pydantic model."""
+    response: str | None = None
+    by: str | None = None
+    comment: str | None = None
+    channel: str
+
+    def answer_fields(self) -> dict[str, Any]:
+        """The fields an ``Answer`` has, as sent."""
+        return {name: getattr(self, name) for name in Answer.model_fields}
 
 
 def who_decided(by: str | None, outcome: str) -> str:

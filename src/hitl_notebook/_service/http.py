@@ -306,7 +306,7 @@ def create_router(
     @router.post("/requests/respond", responses=_BODY_ERRORS)
     def respond_to_many(body: BulkAnswerBody, caller: Caller) -> BulkAnswered:
         """Give the same answer to many requests, each on its own; refusals are listed."""
-        result = store.respond_many(body.targets, **body.answer(), by=caller, channel=CHANNEL)
+        result = store.answer_many(body.targets, body.reply(by=caller, channel=CHANNEL))
         return BulkAnswered(
             decided=result.decided,
             failed={
@@ -340,7 +340,7 @@ def create_app(
 
 
 def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decision:
-    return _call(lambda: store.respond(target, **body.answer(), by=caller, channel=CHANNEL))
+    return _call(lambda: store.answer(target, body.reply(by=caller, channel=CHANNEL)))
 
 
 def _call(fn: Callable[[], T], *, about: str | None = None) -> T:

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hitl_notebook._core.models import Decision, Request, RequestKind, StatusEvent
+from hitl_notebook._core.models import Answer, Decision, Reply, Request, RequestKind, StatusEvent
 
 __all__ = [
     "MAX_QUERY_TEXT",
@@ -152,7 +152,7 @@ def _unknown_fields(body: type[Body], unknown: list[str]) -> str:
     )
 
 
-class AnswerBody(Body):
+class AnswerBody(Body, Answer):
     """An answer: fill the field that fits the request's kind (see ``hitl.Answer``), or send
     ``response`` alone as the DBOS guide does (``{"response": "confirm"}``).
 
@@ -165,12 +165,6 @@ class AnswerBody(Body):
         "channel": "an answer over HTTP is recorded with the channel 'http'",
     }
 
-    approve: bool | None = None
-    choice: str | None = None
-    text: str | None = None
-    value: dict[str, Any] | None = Field(
-        default=None, description="The edited proposal, for approval and edit requests."
-    )
     response: str | None = Field(
         default=None,
         description=(
@@ -183,16 +177,10 @@ class AnswerBody(Body):
 
     _checked = field_validator("choice", "text", "value", "response", "comment")(no_nul)
 
-    def answer(self) -> dict[str, Any]:
-        """The answer as ``Store.respond`` takes it (all but who answers and through what)."""
-        return {
-            "approve": self.approve,
-            "choice": self.choice,
-            "text": self.text,
-            "value": self.value,
-            "response": self.response,
-            "comment": self.comment,
-        }
+    def reply(self, *, by: str, channel: str) -> Reply:
+        """The answer as the store takes it, sent by ``by`` through ``channel``."""
+        sent = {name: getattr(self, name) for name in AnswerBody.model_fields}
+        return Reply(**sent, by=by, channel=channel)
 
 
 class BulkAnswerBody(AnswerBody):

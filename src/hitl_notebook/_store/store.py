@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 from hitl_notebook._core.access import check_responder
@@ -27,6 +27,7 @@ from hitl_notebook._core.errors import (
 from hitl_notebook._core.failures import cause_of, run_failed
 from hitl_notebook._core.models import (
     Decision,
+    Reply,
     Request,
     Status,
     StatusEvent,
@@ -50,8 +51,9 @@ from hitl_notebook._db.run_records import (
     load_failure,
     run_state,
 )
+from hitl_notebook._store import answering
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
-from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
+from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
@@ -118,21 +120,27 @@ class Store:
         AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
         is recorded as late). Sending the same answer again returns the same decision.
         """
-        return answer(
-            self.database,
-            by or default_responder(),
+        return self.answer(
             target,
-            approve=approve,
-            choice=choice,
-            text=text,
-            value=value,
-            comment=comment,
-            channel=channel,
-            response=response,
-            executor_id=self.executor_id,
+            Reply(
+                approve=approve,
+                choice=choice,
+                text=text,
+                value=value,
+                response=response,
+                by=by,
+                comment=comment,
+                channel=channel,
+            ),
         )
 
     respond_async = _async_twin(respond)
+
+    def answer(self, target: str, reply: Reply) -> Decision:
+        """Answer ``target`` with ``reply``, the value every channel sends (by None: the
+        default responder). See ``respond``."""
+        sent = replace(reply, by=reply.by or default_responder())
+        return answering.answer(self.database, target, sent, executor_id=self.executor_id)
 
     def respond_many(
         self,
@@ -152,25 +160,31 @@ class Store:
         Each answer is validated, stored and audited individually: a request is either fully
         answered or untouched. The result lists the decisions and, for each failure, its error.
         """
+        return self.answer_many(
+            targets,
+            Reply(
+                approve=approve,
+                choice=choice,
+                text=text,
+                value=value,
+                response=response,
+                by=by,
+                comment=comment,
+                channel=channel,
+            ),
+        )
+
+    respond_many_async = _async_twin(respond_many)
+
+    def answer_many(self, targets: Iterable[str], reply: Reply) -> BulkResult:
+        """Send the same ``reply`` to each target, each on its own (see ``respond_many``)."""
         result = BulkResult({}, {})
         for target in dict.fromkeys(targets):
             try:
-                result.decided[target] = self.respond(
-                    target,
-                    approve=approve,
-                    choice=choice,
-                    text=text,
-                    value=value,
-                    by=by,
-                    comment=comment,
-                    channel=channel,
-                    response=response,
-                )
+                result.decided[target] = self.answer(target, reply)
             except AnswerError as error:
                 result.failed[target] = error
         return result
-
-    respond_many_async = _async_twin(respond_many)
 
     # -- queueing runs for workers -------------------------------------------------------------
 
