@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,7 @@ __all__ = [
     "Request",
     "RequestKind",
     "RequestState",
+    "RunStateWord",
     "Status",
     "StatusEvent",
     "run_state_word",
@@ -67,7 +68,23 @@ class RequestState(StrEnum):
     """Its run was cancelled before anybody decided it; it takes no answer."""
 
 
-_RUN_STATE_WORDS = {
+RunStateWord = Literal[
+    "waiting",
+    "running",
+    "parked",
+    "resuming",
+    "queued",
+    "done",
+    "failed",
+    "cancelled",
+    "gave up",
+    "unknown",
+]
+"""A run's state in people's words (``run_state_word``): waiting for a human, running, parked
+(waiting with its thread released), resuming, queued (not started), done, failed, cancelled,
+gave up (after too many restarts); unknown if the engine lost it."""
+
+_RUN_STATE_WORDS: dict[str, RunStateWord] = {
     "PENDING": "running",
     "ENQUEUED": "resuming",
     "DELAYED": "parked",
@@ -78,7 +95,9 @@ _RUN_STATE_WORDS = {
 }
 
 
-def run_state_word(state: str | None, *, waiting: bool = False, started: bool = True) -> str:
+def run_state_word(
+    state: str | None, *, waiting: bool = False, started: bool = True
+) -> RunStateWord:
     """What people call a run's engine state: waiting, running, parked, resuming, queued, done,
     failed, cancelled or gave up (after too many restarts); never DBOS's own words.
 

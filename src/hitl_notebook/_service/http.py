@@ -24,7 +24,7 @@ InvalidAnswerError      422   the answer does not fit the request; the agent kee
 
 Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
-"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunState``). Tokens
+"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunStateWord``). Tokens
 are not logged.
 """
 
@@ -47,7 +47,13 @@ from hitl_notebook._core.errors import (
     NotFoundError,
     NotWaitingError,
 )
-from hitl_notebook._core.models import Decision, Request, RequestKind, StatusEvent
+from hitl_notebook._core.models import (
+    Decision,
+    Request,
+    RequestKind,
+    StatusEvent,
+    run_state_word,
+)
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._service.auth import Authenticate
@@ -70,7 +76,7 @@ from hitl_notebook._service.http_models import (
     ValidationErrorResponse,
     WaitingRequest,
 )
-from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries, state_word
+from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries
 from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
 from hitl_notebook._store.store import Store
 
@@ -78,7 +84,6 @@ __all__ = ["create_app", "create_router"]
 
 T = TypeVar("T")
 
-CHANNEL = "http"
 MAX_PAGE = 10_000
 MAX_OFFSET = 1_000_000
 
@@ -293,7 +298,7 @@ def create_router(
             WaitingRequest(
                 **{k: v for k, v in item.to_dict().items() if k not in {"time_left", "run_state"}},
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
-                run_state=state_word(item.run_state, waiting=True),
+                run_state=run_state_word(item.run_state, waiting=True),
             )
             for item in waiting
         ]
@@ -306,7 +311,7 @@ def create_router(
     @router.post("/requests/respond", responses=_BODY_ERRORS)
     def respond_to_many(body: BulkAnswerBody, caller: Caller) -> BulkAnswered:
         """Give the same answer to many requests, each on its own; refusals are listed."""
-        result = store.answer_many(body.targets, body.reply(by=caller, channel=CHANNEL))
+        result = store.answer_many(body.targets, body.reply(caller))
         return BulkAnswered(
             decided=result.decided,
             failed={
@@ -340,7 +345,7 @@ def create_app(
 
 
 def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decision:
-    return _call(lambda: store.answer(target, body.reply(by=caller, channel=CHANNEL)))
+    return _call(lambda: store.answer(target, body.reply(caller)))
 
 
 def _call(fn: Callable[[], T], *, about: str | None = None) -> T:
