@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._core.models import run_state_word
-from hitl_notebook._service.http_models import RunState
+from hitl_notebook._core.models import RunStateWord, run_state_word
 from hitl_notebook.http import TokenAuth, create_app
 from tests.agents import Assigned, Chooser, Failing, Waiter, Writer
 
@@ -263,7 +262,7 @@ def test_no_dbos_state_word_reaches_a_client(client: TestClient) -> None:
 
 
 def test_the_documented_run_states_are_the_words_people_read(client: TestClient) -> None:
-    """RunState (in the OpenAPI schema) lists exactly the words run_state_word can say."""
+    """RunStateWord (in the OpenAPI schema) lists exactly the words run_state_word can say."""
     engine_states = [
         "PENDING",
         "ENQUEUED",
@@ -280,11 +279,11 @@ def test_the_documented_run_states_are_the_words_people_read(client: TestClient)
         for waiting in (True, False)
         for started in (True, False)
     }
-    assert said == set(get_args(RunState))
+    assert said == set(get_args(RunStateWord))
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for model, field in [("RunSummary", "run_state"), ("WaitingRequest", "run_state")]:
-        assert schemas[model]["properties"][field]["enum"] == list(get_args(RunState))
-    assert schemas["RunDetail"]["properties"]["state"]["enum"] == list(get_args(RunState))
+        assert schemas[model]["properties"][field]["enum"] == list(get_args(RunStateWord))
+    assert schemas["RunDetail"]["properties"]["state"]["enum"] == list(get_args(RunStateWord))
 
 
 class TestCancel:

@@ -49,6 +49,7 @@ from hitl_notebook._core.models import (
     Answer,
     Decision,
     Outcome,
+    Reply,
     Request,
     RequestKind,
     Status,
@@ -59,7 +60,7 @@ from hitl_notebook._db.config import default_sqlite_path
 from hitl_notebook._frames import agents, decisions, history, inbox_frame
 from hitl_notebook._notebook import display as _display  # noqa: F401 - shows Inbox, RunHandle
 from hitl_notebook._runtime.launch import Runtime, launch, shutdown
-from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, InboxItem, SortKey
 from hitl_notebook._store.store import BulkResult, Store, connect, store
 
 __version__ = "0.1.0"
@@ -136,15 +137,17 @@ def respond(
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
-    return store().respond(
+    return store().answer(
         target,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
     )
 
 
@@ -181,7 +184,7 @@ def inbox(
     overdue: bool | None = None,
     older_than: Timeout | None = None,
     search: str | None = None,
-    sort: SortKey = "requested_at",
+    sort: SortKey = DEFAULT_SORT,
     descending: bool = False,
     limit: int | None = None,
     offset: int = 0,
@@ -193,17 +196,19 @@ def inbox(
     >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
     >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
     """
-    return store().inbox(
-        agent=agent,
-        kind=kind,
-        assignee=assignee,
-        overdue=overdue,
-        older_than=older_than,
-        search=search,
-        sort=sort,
-        descending=descending,
-        limit=limit,
-        offset=offset,
+    return store().read_inbox(
+        InboxFilter(
+            agent=agent,
+            kind=kind,
+            assignee=assignee,
+            overdue=overdue,
+            older_than=older_than,
+            search=search,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
     )
 
 
@@ -224,13 +229,15 @@ def respond_many(
     ...                            approve=True, by="alice")
     >>> result.failed        # {target: error} for the ones refused
     """
-    return store().respond_many(
+    return store().answer_many(
         targets,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
     )

@@ -24,6 +24,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hitl_notebook._core.models import who_decided
+
 __all__ = [
     "AgentError",
     "AlreadyDecidedError",
@@ -84,12 +86,8 @@ class AlreadyDecidedError(AnswerError):
         self.outcome = outcome
         self.decided_by = decided_by
         self.decided_at = decided_at
-        if decided_by is not None:
-            who = decided_by
-        else:
-            who = "the deadline" if outcome == "timed_out" else "someone anonymous"
         super().__init__(
-            f"Request {request_id!r} was already decided by {who} at "
+            f"Request {request_id!r} was already decided by {who_decided(decided_by, outcome)} at "
             f"{decided_at.isoformat(timespec='seconds')} ({outcome}); this answer was not applied."
         )
 

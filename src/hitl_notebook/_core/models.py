@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,9 +13,11 @@ __all__ = [
     "Answer",
     "Decision",
     "Outcome",
+    "Reply",
     "Request",
     "RequestKind",
     "RequestState",
+    "RunStateWord",
     "Status",
     "StatusEvent",
     "run_state_word",
@@ -65,7 +68,23 @@ class RequestState(StrEnum):
     """Its run was cancelled before anybody decided it; it takes no answer."""
 
 
-_RUN_STATE_WORDS = {
+RunStateWord = Literal[
+    "waiting",
+    "running",
+    "parked",
+    "resuming",
+    "queued",
+    "done",
+    "failed",
+    "cancelled",
+    "gave up",
+    "unknown",
+]
+"""A run's state in people's words (``run_state_word``): waiting for a human, running, parked
+(waiting with its thread released), resuming, queued (not started), done, failed, cancelled,
+gave up (after too many restarts); unknown if the engine lost it."""
+
+_RUN_STATE_WORDS: dict[str, RunStateWord] = {
     "PENDING": "running",
     "ENQUEUED": "resuming",
     "DELAYED": "parked",
@@ -76,7 +95,9 @@ _RUN_STATE_WORDS = {
 }
 
 
-def run_state_word(state: str | None, *, waiting: bool = False, started: bool = True) -> str:
+def run_state_word(
+    state: str | None, *, waiting: bool = False, started: bool = True
+) -> RunStateWord:
     """What people call a run's engine state: waiting, running, parked, resuming, queued, done,
     failed, cancelled or gave up (after too many restarts); never DBOS's own words.
 
@@ -128,7 +149,30 @@ class Answer(BaseModel):
     approve: bool | None = None
     choice: str | None = None
     text: str | None = None
-    value: dict[str, Any] | None = None
+    value: dict[str, Any] | None = Field(
+        default=None, description="The edited proposal, for approval and edit requests."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """An answer as a channel sends it, not checked yet: the fields of an ``Answer`` (or
+    ``response``, a one-word answer as the DBOS guide sends it), who sends it, through which
+    channel, and a comment. Every channel hands one to the store, whose one rule checks it."""
+
+    approve: bool | None = None
+    choice: str | None = None
+    text: str | None = None
+    value: Any = None
+    """The edited proposal: a dict, or an instance of the proposal's pydantic model."""
+    response: str | None = None
+    by: str | None = None
+    comment: str | None = None
+    channel: str
+
+    def answer_fields(self) -> dict[str, Any]:
+        """The fields an ``Answer`` has, as sent."""
+        return {name: getattr(self, name) for name in Answer.model_fields}
 
 
 def who_decided(by: str | None, outcome: str) -> str:

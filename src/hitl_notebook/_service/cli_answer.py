@@ -5,16 +5,19 @@ requests) and ``cancel``. Both go through the store's one rule, as every channel
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from hitl_notebook._core.models import run_state_word
+from hitl_notebook._core.models import Reply, run_state_word
 from hitl_notebook._service import cli_render as render
 from hitl_notebook._service.cli_edge import Db, cli_words, fail, plural, usage
 from hitl_notebook._store.store import FINAL_RUN_STATES, connect, default_responder
 
-__all__ = ["cancel", "respond"]
+__all__ = ["CHANNEL", "cancel", "respond"]
+
+CHANNEL = "cli"
 
 By = Annotated[
     str | None,
@@ -53,13 +56,13 @@ def respond(
     db: Db = None,
 ) -> None:
     """Answer waiting requests; with several targets, exit 1 if any was refused."""
-    fields = _answer(approve, reject, choose, answer, edit_json)
+    reply = _reply(approve, reject, choose, answer, edit_json, by=by, comment=comment)
     store = connect(db)
     if len(targets) == 1:
-        decision = store.respond(targets[0], by=by, comment=comment, channel="cli", **fields)
+        decision = store.answer(targets[0], reply)
         print(decision.model_dump_json() if as_json else render.describe(decision))
         return
-    result = store.respond_many(targets, by=by, comment=comment, channel="cli", **fields)
+    result = store.answer_many(targets, reply)
     if as_json:
         print(render.bulk_json(result))
     else:
@@ -85,7 +88,7 @@ def cancel(
         return
     open_requests = store.requests(run_id, open_only=True)
     who = by or default_responder()
-    store.cancel(run_id, by=who, channel="cli")
+    store.cancel(run_id, by=who, channel=CHANNEL)
     print(f"Cancelled run {run_id} (by {who}).")
     for request in open_requests:
         print(f"  Its request {request.request_id} ({request.title}) takes no answer any more.")
@@ -95,20 +98,28 @@ def _were(count: int) -> str:
     return "was" if count == 1 else "were"
 
 
-def _answer(
-    approve: bool, reject: bool, choose: str | None, answer: str | None, edit_json: str | None
-) -> dict[str, Any]:
-    """The answer fields of exactly one of --approve, --reject, --choose, --answer, --edit-json."""
+def _reply(
+    approve: bool,
+    reject: bool,
+    choose: str | None,
+    answer: str | None,
+    edit_json: str | None,
+    *,
+    by: str | None,
+    comment: str | None,
+) -> Reply:
+    """The answer of exactly one of --approve, --reject, --choose, --answer, --edit-json."""
     chosen = [approve, reject, choose is not None, answer is not None, edit_json is not None]
     if sum(chosen) != 1:
         usage("Give exactly one of --approve, --reject, --choose, --answer, --edit-json.")
+    sent = Reply(by=by, comment=comment, channel=CHANNEL)
     if approve or reject:
-        return {"approve": approve}
+        return replace(sent, approve=approve)
     if choose is not None:
-        return {"choice": choose}
+        return replace(sent, choice=choose)
     if answer is not None:
-        return {"text": answer}
-    return {"approve": True, "value": _edited(edit_json or "")}
+        return replace(sent, text=answer)
+    return replace(sent, approve=True, value=_edited(edit_json or ""))
 
 
 def _edited(text: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from hitl_notebook._service import cli_render as render
 from hitl_notebook._service.cli_edge import AsCsv, AsJson, Db, plural, show, usage, width
 from hitl_notebook._service.cli_show import request_view, run_line, run_view
 from hitl_notebook._service.cli_table import hidden_note
-from hitl_notebook._store.inbox import SortKey
+from hitl_notebook._store.inbox import DEFAULT_SORT, SORT_KEYS, InboxFilter, SortKey
 from hitl_notebook._store.store import Store, connect
 
 __all__ = ["agents", "decisions", "history", "inbox", "show_one", "status"]
@@ -42,7 +42,7 @@ def inbox(
         typer.Option(
             "--kind",
             metavar="KIND",
-            help="Only this kind (repeatable): approval, choice, text, edit.",
+            help=f"Only this kind (repeatable): {', '.join(RequestKind)}.",
         ),
     ] = None,
     assignee: Annotated[
@@ -66,9 +66,11 @@ def inbox(
     sort: Annotated[
         SortKey,
         typer.Option(
-            "--sort", metavar="KEY", help="Sort by requested_at, deadline, agent or title."
+            "--sort",
+            metavar="KEY",
+            help=f"Sort by {', '.join(SORT_KEYS[:-1])} or {SORT_KEYS[-1]}.",
         ),
-    ] = "requested_at",
+    ] = DEFAULT_SORT,
     desc: Annotated[bool, typer.Option("--desc", help="Sort in descending order.")] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", metavar="N", min=0, help="At most this many.")
@@ -83,17 +85,20 @@ def inbox(
     """List the requests waiting for a human, across every process on the database."""
     _one_format(as_csv, as_json)
     age = None if older_than is None else _duration("--older-than", older_than)
-    waiting = connect(db).inbox(
-        agent=agent or None,
-        kind=[k.value for k in kind] if kind else None,
-        assignee=assignee,
-        overdue=overdue,
-        older_than=age,
-        search=search,
-        sort=sort,
-        descending=desc,
-        limit=limit,
-        offset=offset,
+    store = connect(db)
+    waiting = store.read_inbox(
+        InboxFilter(
+            agent=agent or None,
+            kind=[k.value for k in kind] if kind else None,
+            assignee=assignee,
+            overdue=overdue,
+            older_than=age,
+            search=search,
+            sort=sort,
+            descending=desc,
+            limit=limit,
+            offset=offset,
+        )
     )
     if as_csv or as_json:
         _print_data(frames.inbox_frame(waiting), as_csv)

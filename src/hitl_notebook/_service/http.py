@@ -24,7 +24,7 @@ InvalidAnswerError      422   the answer does not fit the request; the agent kee
 
 Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
-"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunState``). Tokens
+"confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunStateWord``). Tokens
 are not logged.
 """
 
@@ -47,7 +47,13 @@ from hitl_notebook._core.errors import (
     NotFoundError,
     NotWaitingError,
 )
-from hitl_notebook._core.models import Decision, Request, RequestKind, StatusEvent
+from hitl_notebook._core.models import (
+    Decision,
+    Request,
+    RequestKind,
+    StatusEvent,
+    run_state_word,
+)
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._service.auth import Authenticate
@@ -70,15 +76,14 @@ from hitl_notebook._service.http_models import (
     ValidationErrorResponse,
     WaitingRequest,
 )
-from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries, state_word
-from hitl_notebook._store.inbox import SortKey
+from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries
+from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
 from hitl_notebook._store.store import Store
 
 __all__ = ["create_app", "create_router"]
 
 T = TypeVar("T")
 
-CHANNEL = "http"
 MAX_PAGE = 10_000
 MAX_OFFSET = 1_000_000
 
@@ -264,7 +269,7 @@ def create_router(
         search: Annotated[
             str | None, Query(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)
         ] = None,
-        sort: SortKey = "requested_at",
+        sort: SortKey = DEFAULT_SORT,
         descending: bool = False,
         limit: Annotated[int | None, Query(ge=0, le=MAX_PAGE)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -274,24 +279,26 @@ def create_router(
         if older_than is not None:
             age = _call(lambda: parse_duration(older_than), about="older_than")
         waiting = _call(
-            lambda: store.inbox(
-                agent=agent,
-                kind=[k.value for k in kind] if kind else None,
-                assignee=assignee,
-                overdue=overdue,
-                older_than=age,
-                search=search,
-                sort=sort,
-                descending=descending,
-                limit=limit,
-                offset=offset,
+            lambda: store.read_inbox(
+                InboxFilter(
+                    agent=agent,
+                    kind=[k.value for k in kind] if kind else None,
+                    assignee=assignee,
+                    overdue=overdue,
+                    older_than=age,
+                    search=search,
+                    sort=sort,
+                    descending=descending,
+                    limit=limit,
+                    offset=offset,
+                )
             )
         )
         return [
             WaitingRequest(
                 **{k: v for k, v in item.to_dict().items() if k not in {"time_left", "run_state"}},
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
-                run_state=state_word(item.run_state, waiting=True),
+                run_state=run_state_word(item.run_state, waiting=True),
             )
             for item in waiting
         ]
@@ -304,7 +311,7 @@ def create_router(
     @router.post("/requests/respond", responses=_BODY_ERRORS)
     def respond_to_many(body: BulkAnswerBody, caller: Caller) -> BulkAnswered:
         """Give the same answer to many requests, each on its own; refusals are listed."""
-        result = store.respond_many(body.targets, **body.answer(), by=caller, channel=CHANNEL)
+        result = store.answer_many(body.targets, body.reply(caller))
         return BulkAnswered(
             decided=result.decided,
             failed={
@@ -338,7 +345,7 @@ def create_app(
 
 
 def _answer(store: Store, target: str, body: AnswerBody, caller: str) -> Decision:
-    return _call(lambda: store.respond(target, **body.answer(), by=caller, channel=CHANNEL))
+    return _call(lambda: store.answer(target, body.reply(caller)))
 
 
 def _call(fn: Callable[[], T], *, about: str | None = None) -> T:

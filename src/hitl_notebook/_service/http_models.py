@@ -3,7 +3,7 @@
 Bodies refuse fields they do not know, naming them (a misspelt or misplaced field would otherwise
 be dropped silently: an answer would arrive empty). Answers and starts refuse NUL characters
 anywhere (no database stores them in text), so a bad body is a 422, never a server error. Run
-states are people's words (``RunState``), never DBOS's.
+states are people's words (``RunStateWord``), never DBOS's.
 """
 
 from __future__ import annotations
@@ -21,9 +21,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hitl_notebook._core.models import Decision, Request, RequestKind, StatusEvent
+from hitl_notebook._core.models import (
+    Answer,
+    Decision,
+    Reply,
+    Request,
+    RequestKind,
+    RunStateWord,
+    StatusEvent,
+)
 
 __all__ = [
+    "CHANNEL",
     "MAX_QUERY_TEXT",
     "NAME_PATTERN",
     "TEXT_PATTERN",
@@ -38,7 +47,6 @@ __all__ = [
     "RunDetail",
     "RunFailure",
     "RunListing",
-    "RunState",
     "RunSummary",
     "StartBody",
     "Started",
@@ -47,6 +55,8 @@ __all__ = [
     "no_nul",
 ]
 
+CHANNEL = "http"
+"""The channel answers and cancels over HTTP are recorded with."""
 NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,200}$"
 TEXT_PATTERN = r"^[^\x00]*$"
 MAX_QUERY_TEXT = 1000
@@ -57,22 +67,6 @@ MAX_BULK = 500
 """At most this many targets in one bulk answer."""
 MAX_NAMED = 10
 """At most this many unknown fields are named in a refusal."""
-
-RunState = Literal[
-    "waiting",
-    "running",
-    "parked",
-    "resuming",
-    "queued",
-    "done",
-    "failed",
-    "cancelled",
-    "gave up",
-    "unknown",
-]
-"""A run's state in people's words (``hitl_notebook._core.models.run_state_word``): waiting for a
-human, running, parked (waiting with its thread released), resuming, queued (not started),
-done, failed, cancelled, gave up (after too many restarts); unknown if the engine lost it."""
 
 RunListing = Literal["waiting", "running", "done", "failed", "cancelled"]
 """Which runs ``GET /agents?status=`` lists: waiting for a human (parked ones included), running
@@ -152,7 +146,7 @@ def _unknown_fields(body: type[Body], unknown: list[str]) -> str:
     )
 
 
-class AnswerBody(Body):
+class AnswerBody(Body, Answer):
     """An answer: fill the field that fits the request's kind (see ``hitl.Answer``), or send
     ``response`` alone as the DBOS guide does (``{"response": "confirm"}``).
 
@@ -162,15 +156,9 @@ class AnswerBody(Body):
     hints: ClassVar[dict[str, str]] = {
         "by": "who answers is the authenticated caller (the identity of the bearer token), "
         "never a field of the body",
-        "channel": "an answer over HTTP is recorded with the channel 'http'",
+        "channel": f"an answer over HTTP is recorded with the channel {CHANNEL!r}",
     }
 
-    approve: bool | None = None
-    choice: str | None = None
-    text: str | None = None
-    value: dict[str, Any] | None = Field(
-        default=None, description="The edited proposal, for approval and edit requests."
-    )
     response: str | None = Field(
         default=None,
         description=(
@@ -183,16 +171,10 @@ class AnswerBody(Body):
 
     _checked = field_validator("choice", "text", "value", "response", "comment")(no_nul)
 
-    def answer(self) -> dict[str, Any]:
-        """The answer as ``Store.respond`` takes it (all but who answers and through what)."""
-        return {
-            "approve": self.approve,
-            "choice": self.choice,
-            "text": self.text,
-            "value": self.value,
-            "response": self.response,
-            "comment": self.comment,
-        }
+    def reply(self, by: str) -> Reply:
+        """The answer as the store takes it, sent by ``by`` over HTTP."""
+        sent = {name: getattr(self, name) for name in AnswerBody.model_fields}
+        return Reply(**sent, by=by, channel=CHANNEL)
 
 
 class BulkAnswerBody(AnswerBody):
@@ -272,7 +254,7 @@ class WaitingRequest(BaseModel):
     overdue: bool
     agent_status: str | None = Field(description=_AGENT_STATUS)
     status_detail: str | None = Field(description="The detail of the agent's own status.")
-    run_state: RunState
+    run_state: RunStateWord
 
 
 class RunSummary(BaseModel):
@@ -290,7 +272,7 @@ class RunSummary(BaseModel):
     finished_at: datetime | None
     waiting_since: datetime | None
     open_requests: int
-    run_state: RunState
+    run_state: RunStateWord
 
 
 class RunFailure(BaseModel):
@@ -306,7 +288,7 @@ class RunDetail(BaseModel):
 
     run_id: str
     agent: str | None = Field(description="None for a queued run that has not started.")
-    state: RunState
+    state: RunStateWord
     status: StatusEvent | None = Field(description=_STATUS)
     agent_status: str | None = Field(description=_AGENT_STATUS)
     agent_detail: str | None = Field(description="The detail of the agent's own status.")

@@ -1,6 +1,6 @@
 """What the HTTP API says of runs: listings, one run's detail (with its result or error), cancel.
 
-A run's state is given in people's words (``RunState``, from ``run_state_word``), next to the
+A run's state is given in people's words (``RunStateWord``, from ``run_state_word``), next to the
 SDK's status ("waiting") and the agent's own last status ("pending_approval"), which a wait for
 a human does not hide. Reading a run never waits for it: an unfinished run has no result yet.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -19,23 +19,18 @@ from hitl_notebook._core.errors import (
     RunCancelledError,
     RunFailedError,
 )
-from hitl_notebook._core.models import StatusEvent, run_state_word
+from hitl_notebook._core.models import RunStateWord, StatusEvent, run_state_word
 from hitl_notebook._core.times import from_ms
 from hitl_notebook._service.http_models import (
+    CHANNEL,
     RunDetail,
     RunFailure,
     RunListing,
-    RunState,
     RunSummary,
 )
 from hitl_notebook._store.store import Store
 
-__all__ = ["cancel", "run_detail", "run_summaries", "state_word"]
-
-
-def state_word(state: str | None, *, waiting: bool = False, started: bool = True) -> RunState:
-    """``run_state_word`` as the API's ``RunState`` (a test pins the two to the same words)."""
-    return cast("RunState", run_state_word(state, waiting=waiting, started=started))
+__all__ = ["cancel", "run_detail", "run_summaries"]
 
 
 def run_summaries(store: Store, agent: str | None, listing: RunListing | None) -> list[RunSummary]:
@@ -47,7 +42,7 @@ def run_summaries(store: Store, agent: str | None, listing: RunListing | None) -
     return [run for run in summaries if _LISTED_AS.get(run.run_state) == listing]
 
 
-_LISTED_AS: dict[str, RunListing] = {
+_LISTED_AS: dict[RunStateWord, RunListing] = {
     "running": "running",
     "resuming": "running",
     "parked": "running",  # parked with no open request: woken, about to resume
@@ -71,7 +66,7 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
         return RunDetail(
             run_id=run_id,
             agent=None,
-            state=state_word(engine_state, started=False),
+            state=run_state_word(engine_state, started=False),
             status=None,
             agent_status=None,
             agent_detail=None,
@@ -133,7 +128,7 @@ def cancel(store: Store, run_id: str, caller: str) -> RunDetail:
         raise NotWaitingError(
             f"Run {run_id!r} already ended ({state}); there is nothing to cancel."
         )
-    store.cancel(run_id, by=caller, channel="http")
+    store.cancel(run_id, by=caller, channel=CHANNEL)
     return run_detail(store, run_id)
 
 
@@ -152,7 +147,7 @@ def _run_summary(row: dict[str, Any]) -> RunSummary:
         finished_at=at(row["finished_at_ms"]),
         waiting_since=at(row["waiting_since_ms"]),
         open_requests=row["open_requests"] or 0,
-        run_state=state_word(row["run_state"], waiting=bool(row["open_requests"])),
+        run_state=run_state_word(row["run_state"], waiting=bool(row["open_requests"])),
         agent_status=row["agent_status"],
         agent_detail=row["agent_detail"],
     )

@@ -29,6 +29,7 @@ from hitl_notebook._core.errors import (
 from hitl_notebook._core.models import (
     Answer,
     Decision,
+    Reply,
     Request,
     RequestState,
     Status,
@@ -56,32 +57,24 @@ FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCE
 
 
 def answer(
-    database: Database,
-    responder: str | None,
-    target: str,
-    *,
-    approve: bool | None = None,
-    choice: str | None = None,
-    text: str | None = None,
-    value: Any = None,
-    comment: str | None = None,
-    channel: str,
-    response: str | None = None,
-    executor_id: str | None = None,
+    database: Database, target: str, reply: Reply, *, executor_id: str | None = None
 ) -> Decision:
-    """Answer ``target`` (a request id, or the id of a run waiting for one request) as
-    ``responder``; None is an anonymous answer (a DBOS message that names nobody), which only
+    """Answer ``target`` (a request id, or the id of a run waiting for one request) with
+    ``reply``; a reply by None is anonymous (a DBOS message that names nobody), which only
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
     need no look at whether their process lives. See ``Store.respond``."""
-    answer = _make_answer(target, approve=approve, choice=choice, text=text, value=value)
-    _check_answer_texts(target, by=responder, comment=comment, response=response, channel=channel)
-    if response is not None and answer != Answer():
+    responder, comment, channel = reply.by, reply.comment, reply.channel
+    answer = _make_answer(target, reply.answer_fields())
+    _check_answer_texts(
+        target, by=responder, comment=comment, response=reply.response, channel=channel
+    )
+    if reply.response is not None and answer != Answer():
         raise InvalidAnswerError(
             target, ["a response goes alone, without approve, choice, text or value"]
         )
     request = target_request(database, target)
-    if response is not None:
-        answer = answer_for_response(request, response)
+    if reply.response is not None:
+        answer = answer_for_response(request, reply.response)
     check_responder(request, responder)
     if request.decision is not None and not request.decision.timed_out:
         return _same_or_refuse(request, answer, responder)
@@ -225,8 +218,8 @@ def check_id(value: str) -> None:
         raise NotFoundError(f"{value!r} is not a run or request id.")
 
 
-def _make_answer(target: str, **fields: Any) -> Answer:
-    value = fields.get("value")
+def _make_answer(target: str, fields: dict[str, Any]) -> Answer:
+    value = fields["value"]
     if value is not None and hasattr(value, "model_dump"):
         fields["value"] = value.model_dump(mode="json")
     try:

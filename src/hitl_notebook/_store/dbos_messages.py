@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import fields
 from typing import Any, NamedTuple
 
 from hitl_notebook._core.errors import AnswerError, DeadlinePassedError, NotFoundError
+from hitl_notebook._core.models import Reply
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._core.values import check_json, storable
 from hitl_notebook._db.dbos_internals import Message, consume_message, messages_to
@@ -41,8 +43,8 @@ logger = logging.getLogger("hitl_notebook")
 CHANNEL = "dbos"
 BATCH = 100
 """At most this many messages are answered per call (the poller calls again)."""
-_ANSWER_FIELDS = ("response", "approve", "choice", "text", "value")
-_FIELDS = frozenset({*_ANSWER_FIELDS, "by", "comment"})
+_FIELDS = frozenset(field.name for field in fields(Reply)) - {"channel"}
+"""What an object message may say: every field of a reply but its channel."""
 
 
 def answer_messages(store: Store, run_ids: Collection[str] | None = None) -> int:
@@ -59,16 +61,9 @@ def _answer(store: Store, message: Message) -> None:
     target = message.run_id if message.topic is None else _request_id(message)
     by: str | None = None
     try:
-        fields, by, comment = _read(message)
-        answer(
-            store.database,
-            by,
-            target,
-            comment=comment,
-            channel=CHANNEL,
-            executor_id=store.executor_id,
-            **fields,
-        )
+        reply = _read(message)
+        by = reply.by
+        answer(store.database, target, reply, executor_id=store.executor_id)
     except DeadlinePassedError:
         pass  # recorded as late by the store
     except NotFoundError as error:
@@ -87,15 +82,16 @@ def _answer(store: Store, message: Message) -> None:
         consume_message(conn, message.message_id)
 
 
-def _read(message: Message) -> tuple[dict[str, Any], str | None, str | None]:
-    """The answer fields, who answers and the comment in a message (ValueError if none fit)."""
+def _read(message: Message) -> Reply:
+    """The reply a message sends: the answer, who answers and the comment (ValueError if none
+    fit)."""
     value = message.value
     if not message.readable:
         raise ValueError(f"the message cannot be read here ({value})")
     if isinstance(value, bool):
-        return {"approve": value}, None, None
+        return Reply(approve=value, channel=CHANNEL)
     if isinstance(value, str):
-        return {"response": value}, None, None
+        return Reply(response=value, channel=CHANNEL)
     if not isinstance(value, dict):
         raise ValueError(
             f"a message of type {type(value).__name__} is no answer; send a word such as "
@@ -110,8 +106,8 @@ def _read(message: Message) -> tuple[dict[str, Any], str | None, str | None]:
     for name in ("by", "comment", "response", "choice", "text"):
         if value.get(name) is not None and not isinstance(value[name], str):
             raise ValueError(f"{name} must be text, not {type(value[name]).__name__}")
-    fields = {name: value[name] for name in _ANSWER_FIELDS if value.get(name) is not None}
-    return fields, value.get("by"), value.get("comment")
+    given = {name: value[name] for name in _FIELDS if value.get(name) is not None}
+    return Reply(**given, channel=CHANNEL)
 
 
 def _request_id(message: Message) -> str:

@@ -28,10 +28,20 @@ from hitl_notebook._db.request_records import OPEN
 if TYPE_CHECKING:
     from hitl_notebook._store.store import Store
 
-__all__ = ["SORT_KEYS", "Inbox", "InboxFilter", "InboxItem", "SortKey", "query_inbox"]
+__all__ = [
+    "DEFAULT_SORT",
+    "SORT_KEYS",
+    "Inbox",
+    "InboxFilter",
+    "InboxItem",
+    "SortKey",
+    "query_inbox",
+]
 
 SortKey = Literal["requested_at", "deadline", "agent", "title"]
+"""What the inbox sorts by: the one list every face offers (CLI choices, HTTP, the widget)."""
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
+DEFAULT_SORT: SortKey = "requested_at"
 
 
 class InboxItem(NamedTuple):
@@ -134,7 +144,9 @@ def _load(text: str | None) -> Any:
 
 @dataclass(frozen=True)
 class InboxFilter:
-    """Which waiting requests to list, in which order."""
+    """Which waiting requests to list, in which order: the one value the store reads the inbox
+    with. Every face builds one from its own input (``Store.inbox``'s keywords, the widget's
+    query, the CLI's options, HTTP's query parameters); it refuses what cannot be asked."""
 
     agent: str | Sequence[str] | None = None
     kind: str | Sequence[str] | None = None
@@ -142,7 +154,7 @@ class InboxFilter:
     overdue: bool | None = None
     older_than: Timeout | None = None
     search: str | None = None
-    sort: SortKey = "requested_at"
+    sort: SortKey = DEFAULT_SORT
     descending: bool = False
     limit: int | None = None
     offset: int = 0
@@ -260,7 +272,7 @@ def _left(left: timedelta) -> str:
     return f"{sign}{hours}h{rest // 60:02d}m" if hours else f"{sign}{rest // 60}m{rest % 60:02d}s"
 
 
-_SORT_COLUMNS = {
+_SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
     "requested_at": requests.c.requested_at_ms,
     "deadline": requests.c.deadline_ms,
     "agent": requests.c.agent,

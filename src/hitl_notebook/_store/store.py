@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 from hitl_notebook._core.access import check_responder
@@ -27,6 +27,7 @@ from hitl_notebook._core.errors import (
 from hitl_notebook._core.failures import cause_of, run_failed
 from hitl_notebook._core.models import (
     Decision,
+    Reply,
     Request,
     Status,
     StatusEvent,
@@ -50,9 +51,10 @@ from hitl_notebook._db.run_records import (
     load_failure,
     run_state,
 )
+from hitl_notebook._store import answering
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
-from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
-from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey, query_inbox
+from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey, query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
@@ -118,21 +120,27 @@ class Store:
         AlreadyDecidedError (a different answer came first) or DeadlinePassedError (the answer
         is recorded as late). Sending the same answer again returns the same decision.
         """
-        return answer(
-            self.database,
-            by or default_responder(),
+        return self.answer(
             target,
-            approve=approve,
-            choice=choice,
-            text=text,
-            value=value,
-            comment=comment,
-            channel=channel,
-            response=response,
-            executor_id=self.executor_id,
+            Reply(
+                approve=approve,
+                choice=choice,
+                text=text,
+                value=value,
+                response=response,
+                by=by,
+                comment=comment,
+                channel=channel,
+            ),
         )
 
     respond_async = _async_twin(respond)
+
+    def answer(self, target: str, reply: Reply) -> Decision:
+        """Answer ``target`` with ``reply``, the value every channel sends (by None: the
+        default responder). See ``respond``."""
+        sent = replace(reply, by=reply.by or default_responder())
+        return answering.answer(self.database, target, sent, executor_id=self.executor_id)
 
     def respond_many(
         self,
@@ -152,25 +160,31 @@ class Store:
         Each answer is validated, stored and audited individually: a request is either fully
         answered or untouched. The result lists the decisions and, for each failure, its error.
         """
+        return self.answer_many(
+            targets,
+            Reply(
+                approve=approve,
+                choice=choice,
+                text=text,
+                value=value,
+                response=response,
+                by=by,
+                comment=comment,
+                channel=channel,
+            ),
+        )
+
+    respond_many_async = _async_twin(respond_many)
+
+    def answer_many(self, targets: Iterable[str], reply: Reply) -> BulkResult:
+        """Send the same ``reply`` to each target, each on its own (see ``respond_many``)."""
         result = BulkResult({}, {})
         for target in dict.fromkeys(targets):
             try:
-                result.decided[target] = self.respond(
-                    target,
-                    approve=approve,
-                    choice=choice,
-                    text=text,
-                    value=value,
-                    by=by,
-                    comment=comment,
-                    channel=channel,
-                    response=response,
-                )
+                result.decided[target] = self.answer(target, reply)
             except AnswerError as error:
                 result.failed[target] = error
         return result
-
-    respond_many_async = _async_twin(respond_many)
 
     # -- queueing runs for workers -------------------------------------------------------------
 
@@ -214,7 +228,7 @@ class Store:
         overdue: bool | None = None,
         older_than: Timeout | None = None,
         search: str | None = None,
-        sort: SortKey = "requested_at",
+        sort: SortKey = DEFAULT_SORT,
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
@@ -226,15 +240,29 @@ class Store:
         at least this long ago (``"1h"``); ``search``: words in the title; ``sort`` by
         requested_at, deadline, agent or title; ``limit``/``offset`` to page.
         """
-        spec = InboxFilter(
-            agent, kind, assignee, overdue, older_than, search, sort, descending, limit, offset
+        return self.read_inbox(
+            InboxFilter(
+                agent=agent,
+                kind=kind,
+                assignee=assignee,
+                overdue=overdue,
+                older_than=older_than,
+                search=search,
+                sort=sort,
+                descending=descending,
+                limit=limit,
+                offset=offset,
+            )
         )
+
+    inbox_async = _async_twin(inbox)
+
+    def read_inbox(self, spec: InboxFilter) -> Inbox:
+        """The inbox read with ``spec``, the filter every face builds from its own input."""
         with self.database.autocommit.connect() as conn:
             found = query_inbox(conn, spec)
         found.store = self
         return found
-
-    inbox_async = _async_twin(inbox)
 
     def run_rows(
         self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
