@@ -9,10 +9,8 @@ and id), since it also shows as a notice away from the row.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hitl_notebook._core.errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
-from hitl_notebook._core.models import Decision, Outcome, Request, StatusEvent, who_decided
+from hitl_notebook._core.models import Decision, Outcome, Reply, Request, StatusEvent, who_decided
 from hitl_notebook._core.times import to_ms
 from hitl_notebook._notebook.forms import form_for, problems_by_field
 from hitl_notebook._notebook.messages import (
@@ -52,20 +50,21 @@ def decided_text(decision: Decision) -> str:
 
 def answer(store: Store, request_id: str, content: Respond, *, by: str) -> ResultMessage:
     """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``."""
-    fields: dict[str, Any] = {
-        "approve": content.get("approve"),
-        "choice": content.get("choice"),
-        "text": content.get("text"),
-        "value": content.get("value"),
-    }
-    given = {name: value for name, value in fields.items() if value is not None}
-    comment = content.get("comment") or None
+    reply = Reply(
+        approve=content.get("approve"),
+        choice=content.get("choice"),
+        text=content.get("text"),
+        value=content.get("value"),
+        by=by,
+        comment=content.get("comment") or None,
+        channel=CHANNEL,
+    )
     try:
         name = request_name(store.request(request_id).title, request_id)
     except AnswerError:
         name = request_id
     try:
-        decision = store.respond(request_id, by=by, comment=comment, channel=CHANNEL, **given)
+        decision = store.answer(request_id, reply)
     except InvalidAnswerError as error:
         return ResultMessage(
             type="result",
@@ -106,8 +105,8 @@ def answer_many(
     store: Store, request_ids: list[str], *, approve: bool, comment: str | None, by: str
 ) -> BulkMessage:
     """Approve or reject many requests at once, each on its own."""
-    result = store.respond_many(
-        request_ids, approve=approve, by=by, comment=comment or None, channel=CHANNEL
+    result = store.answer_many(
+        request_ids, Reply(approve=approve, by=by, comment=comment or None, channel=CHANNEL)
     )
     verb = "approved" if approve else "rejected"
     message = f"{len(result.decided)} {verb}"

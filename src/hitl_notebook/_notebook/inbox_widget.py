@@ -112,16 +112,7 @@ class InboxWidget(LiveWidget):
 
     def _read(self, inbox: Inbox | None) -> tuple[list[Row], int, list[str]]:
         if inbox is None:
-            inbox = self.store.inbox(
-                agent=self.spec.agent,
-                kind=self.spec.kind,
-                assignee=self.spec.assignee,
-                overdue=self.spec.overdue,
-                older_than=self.spec.older_than,
-                search=self.spec.search,
-                sort=self.spec.sort,
-                descending=self.spec.descending,
-            )
+            inbox = self.store.read_inbox(self.spec)
             self.queries += 1
         total = len(inbox)
         last_page = max(0, (total - 1) // self.page_size)
