@@ -52,7 +52,8 @@ from hitl_notebook._db.run_records import (
 )
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, answer, check_id
-from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey, query_inbox
+from hitl_notebook._store.inbox import Inbox, InboxFilter, SortKey
+from hitl_notebook._store.inbox_query import query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
