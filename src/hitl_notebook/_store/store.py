@@ -35,7 +35,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import AwaitedRunCancelledError, wake
+from hitl_notebook._db.dbos_internals import awaited_a_cancelled_run, wake
 from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     close_for_cancel,
@@ -323,9 +323,9 @@ class Store:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.")
         try:
             return self.database.client.retrieve_workflow(run_id).get_result()
-        except AwaitedRunCancelledError as error:
-            raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
         except Exception as error:
+            if awaited_a_cancelled_run(error):
+                raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
             with self.database.autocommit.connect() as conn:
                 failure = load_failure(conn, run_id)
             raise run_failed(run_id, error, failure) from cause_of(error, failure)
