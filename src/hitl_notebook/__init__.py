@@ -20,13 +20,12 @@ are this process's. Issue 12 makes the layers packages and this one direction.)
 
 from __future__ import annotations
 
-import asyncio
+import importlib
+import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any
+from types import FunctionType
+from typing import TYPE_CHECKING, Any
 
-from hitl_notebook._agent.agent import Agent, step_key
-from hitl_notebook._agent.handle import RunHandle, run
-from hitl_notebook._agent.questions import Question
 from hitl_notebook._core.errors import (
     AgentError,
     AlreadyDecidedError,
@@ -55,11 +54,16 @@ from hitl_notebook._core.models import (
     StatusEvent,
 )
 from hitl_notebook._core.times import Timeout
-from hitl_notebook._db.config import default_sqlite_path
-from hitl_notebook._frames import agents, decisions, history, inbox_frame
-from hitl_notebook._runtime.launch import Runtime, launch, shutdown
-from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
-from hitl_notebook._store.store import BulkResult, Store, connect, store
+
+if TYPE_CHECKING:  # loaded on first use: see _LAZY
+    from hitl_notebook._agent.agent import Agent, step_key
+    from hitl_notebook._agent.handle import RunHandle, run
+    from hitl_notebook._agent.questions import Question
+    from hitl_notebook._db.config import default_sqlite_path
+    from hitl_notebook._frames import agents, decisions, history, inbox_frame
+    from hitl_notebook._runtime.launch import Runtime, launch, shutdown
+    from hitl_notebook._store.inbox import Inbox, InboxItem, SortKey
+    from hitl_notebook._store.store import BulkResult, Store, connect, store
 
 __version__ = "0.1.0"
 
@@ -114,6 +118,53 @@ __all__ = [
     "store",
 ]
 
+_LAZY: dict[str, tuple[str, ...]] = {
+    "hitl_notebook._agent.agent": ("Agent", "step_key"),
+    "hitl_notebook._agent.handle": ("RunHandle", "run"),
+    "hitl_notebook._agent.questions": ("Question",),
+    "hitl_notebook._db.config": ("default_sqlite_path",),
+    "hitl_notebook._frames": ("agents", "decisions", "history", "inbox_frame"),
+    "hitl_notebook._runtime.launch": ("Runtime", "launch", "shutdown"),
+    "hitl_notebook._store.inbox": ("Inbox", "InboxItem"),
+    "hitl_notebook._store.store": ("BulkResult", "Store", "connect", "store"),
+}
+"""Public names loaded when first used, by module (the imports under TYPE_CHECKING above, for
+type checkers). They bring SQLAlchemy, DBOS or pandas, about a second to import, which a process
+that never uses them (``hitl --help``, a worker that builds no frame) should not pay. The
+domain (``_core``: models, errors, durations) loads with the package."""
+
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of ``_LAZY``, imported on first use (PEP 562)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _public(getattr(importlib.import_module(module), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})
+
+
+def _public(value: Any) -> Any:
+    """``value`` named ``hitl_notebook.<name>`` (in reprs, tracebacks, docs and pickles) when it
+    is a function or class of this package, as httpx does.
+
+    Except a class that declares annotations (the models, the dataclasses, ``Agent``): typing,
+    pydantic and FastAPI read them in the module that ``__module__`` names, which must be the one
+    that imports what they name (``typing.get_type_hints(hitl.Decision)`` keeps working).
+    """
+    if not (isinstance(value, type | FunctionType) and value.__module__.startswith(f"{__name__}.")):
+        return value
+    if isinstance(value, type) and inspect.get_annotations(value):
+        return value
+    value.__module__ = __name__
+    return value
+
 
 def respond(
     target: str,
@@ -135,6 +186,8 @@ def respond(
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
+    from hitl_notebook._store.store import store  # noqa: PLC0415 - see _LAZY
+
     return store().respond(
         target,
         approve=approve,
@@ -159,6 +212,8 @@ async def respond_async(
     channel: str = "python",
 ) -> Decision:
     """Awaitable twin of ``respond``."""
+    import asyncio  # noqa: PLC0415 - slow to import (60 ms), and only this call needs it
+
     return await asyncio.to_thread(
         respond,
         target,
@@ -192,6 +247,8 @@ def inbox(
     >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
     >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
     """
+    from hitl_notebook._store.store import store  # noqa: PLC0415 - see _LAZY
+
     return store().inbox(
         agent=agent,
         kind=kind,
@@ -223,6 +280,8 @@ def respond_many(
     ...                            approve=True, by="alice")
     >>> result.failed        # {target: error} for the ones refused
     """
+    from hitl_notebook._store.store import store  # noqa: PLC0415 - see _LAZY
+
     return store().respond_many(
         targets,
         approve=approve,
@@ -233,3 +292,9 @@ def respond_many(
         comment=comment,
         channel=channel,
     )
+
+
+for _name in __all__:
+    if _name not in _HOME:
+        _public(globals()[_name])
+del _name
