@@ -14,8 +14,14 @@ import pytest
 import sqlalchemy as sa
 from dbos import DBOS
 from dbos._dbos import _get_dbos_instance
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 from dbos._recovery import _recover_workflow
-from dbos._sys_db import SystemDatabase, WorkflowStatusString
+from dbos._sys_db import (
+    SystemDatabase,
+    WorkflowStatusString,
+    _dbos_notifications_channel,
+    _dbos_null_topic,
+)
 from dbos._utils import INTERNAL_QUEUE_NAME
 from packaging.version import Version
 
@@ -86,8 +92,10 @@ def test_states_queue_and_error_names() -> None:
     names = {s.value for s in WorkflowStatusString}
     assert set(_dbos_internals.ACTIVE_STATES) <= names
     assert WorkflowStatusString.DELAYED.value == _dbos_internals.PARKED_STATE
-    assert INTERNAL_QUEUE_NAME == "_dbos_internal_queue"
-    assert issubclass(_dbos_internals.AwaitedRunCancelledError, Exception)
+    assert INTERNAL_QUEUE_NAME == _dbos_internals.INTERNAL_QUEUE == "_dbos_internal_queue"
+    assert issubclass(DBOSAwaitedWorkflowCancelledError, Exception)
+    assert _dbos_internals.awaited_a_cancelled_run(DBOSAwaitedWorkflowCancelledError("run-1"))
+    assert not _dbos_internals.awaited_a_cancelled_run(RuntimeError("run-1"))
 
 
 def test_the_internal_queue_polling_interval_is_set_and_read_by_dbos() -> None:
@@ -152,6 +160,8 @@ def test_messages_land_where_the_sdk_reads_them() -> None:
         assert _dbos_internals.consume_message(conn, messages[0].message_id)
         assert not _dbos_internals.consume_message(conn, messages[0].message_id)
     assert _dbos_internals.MESSAGES_CHANNEL == "dbos_notifications_channel"
+    assert _dbos_notifications_channel == _dbos_internals.MESSAGES_CHANNEL
+    assert _dbos_null_topic == _dbos_internals.NULL_TOPIC
 
 
 def test_the_default_database_file_is_the_one_dbos_derives_from_the_app_name() -> None:

@@ -20,13 +20,11 @@ are this process's. Issue 12 makes the layers packages and this one direction.)
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any
+import importlib
+import inspect
+from types import FunctionType
+from typing import TYPE_CHECKING, Any
 
-from hitl_notebook._agent.agent import Agent, step_key
-from hitl_notebook._agent.handle import RunHandle, run
-from hitl_notebook._agent.questions import Question
 from hitl_notebook._core.errors import (
     AgentError,
     AlreadyDecidedError,
@@ -49,19 +47,27 @@ from hitl_notebook._core.models import (
     Answer,
     Decision,
     Outcome,
-    Reply,
     Request,
     RequestKind,
     Status,
     StatusEvent,
 )
 from hitl_notebook._core.times import Timeout
-from hitl_notebook._db.config import default_sqlite_path
-from hitl_notebook._frames import agents, decisions, history, inbox_frame
-from hitl_notebook._notebook import display as _display  # noqa: F401 - shows Inbox, RunHandle
-from hitl_notebook._runtime.launch import Runtime, launch, shutdown
-from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, InboxItem, SortKey
-from hitl_notebook._store.store import BulkResult, Store, connect, store
+from hitl_notebook._core.views import add_face
+
+add_face("hitl_notebook._notebook.display")  # how an Inbox and a RunHandle show in a notebook
+
+if TYPE_CHECKING:  # loaded on first use: see _LAZY
+    from hitl_notebook._agent.agent import Agent, step_key
+    from hitl_notebook._agent.handle import RunHandle, run
+    from hitl_notebook._agent.questions import Question
+    from hitl_notebook._db.config import default_sqlite_path
+    from hitl_notebook._frames import agents, decisions, history, inbox_frame
+    from hitl_notebook._runtime.launch import Runtime, launch, shutdown
+    from hitl_notebook._store.inbox import Inbox, InboxItem
+    from hitl_notebook._store.inbox import SortKey as SortKey
+    from hitl_notebook._store.shortcuts import inbox, respond, respond_async, respond_many
+    from hitl_notebook._store.store import BulkResult, Store, connect, store
 
 __version__ = "0.1.0"
 
@@ -116,128 +122,56 @@ __all__ = [
     "store",
 ]
 
+_LAZY: dict[str, tuple[str, ...]] = {
+    "hitl_notebook._agent.agent": ("Agent", "step_key"),
+    "hitl_notebook._agent.handle": ("RunHandle", "run"),
+    "hitl_notebook._agent.questions": ("Question",),
+    "hitl_notebook._db.config": ("default_sqlite_path",),
+    "hitl_notebook._frames": ("agents", "decisions", "history", "inbox_frame"),
+    "hitl_notebook._runtime.launch": ("Runtime", "launch", "shutdown"),
+    "hitl_notebook._store.inbox": ("Inbox", "InboxItem", "SortKey"),
+    "hitl_notebook._store.shortcuts": ("inbox", "respond", "respond_async", "respond_many"),
+    "hitl_notebook._store.store": ("BulkResult", "Store", "connect", "store"),
+}
+"""Public names loaded when first used, by module (the imports under TYPE_CHECKING above, for
+type checkers). They bring SQLAlchemy, DBOS or pandas, about a second to import, which a process
+that never uses them (``hitl --help``, a worker that builds no frame) should not pay. The
+domain (``_core``: models, errors, durations) loads with the package."""
 
-def respond(
-    target: str,
-    *,
-    approve: bool | None = None,
-    choice: str | None = None,
-    text: str | None = None,
-    value: Any = None,
-    by: str | None = None,
-    comment: str | None = None,
-    channel: str = "python",
-) -> Decision:
-    """Answer a request (by request id, or by the id of a run waiting for one request).
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
-    >>> hitl.respond(run.id, approve=True, by="alice", comment="ok")
-    >>> hitl.respond(request_id, choice="express")
-    >>> hitl.respond(request_id, text="Ship it on Monday")
-    >>> hitl.respond(request_id, approve=True, value=edited_proposal)
 
-    Works from any process that reaches the database. See ``Store.respond`` for the errors.
+def __getattr__(name: str) -> Any:
+    """A public name of ``_LAZY``, imported on first use (PEP 562)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _public(getattr(importlib.import_module(module), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})
+
+
+def _public(value: Any) -> Any:
+    """``value`` named ``hitl_notebook.<name>`` (in reprs, tracebacks, docs and pickles) when it
+    is a function or class of this package, as httpx does.
+
+    Except a class that declares annotations (the models, the dataclasses, ``Agent``): typing,
+    pydantic and FastAPI read them in the module that ``__module__`` names, which must be the one
+    that imports what they name (``typing.get_type_hints(hitl.Decision)`` keeps working).
     """
-    return store().answer(
-        target,
-        Reply(
-            approve=approve,
-            choice=choice,
-            text=text,
-            value=value,
-            by=by,
-            comment=comment,
-            channel=channel,
-        ),
-    )
+    if not (isinstance(value, type | FunctionType) and value.__module__.startswith(f"{__name__}.")):
+        return value
+    if isinstance(value, type) and inspect.get_annotations(value):
+        return value
+    value.__module__ = __name__
+    return value
 
 
-async def respond_async(
-    target: str,
-    *,
-    approve: bool | None = None,
-    choice: str | None = None,
-    text: str | None = None,
-    value: Any = None,
-    by: str | None = None,
-    comment: str | None = None,
-    channel: str = "python",
-) -> Decision:
-    """Awaitable twin of ``respond``."""
-    return await asyncio.to_thread(
-        respond,
-        target,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
-    )
-
-
-def inbox(
-    *,
-    agent: str | Sequence[str] | None = None,
-    kind: str | Sequence[str] | None = None,
-    assignee: str | None = None,
-    overdue: bool | None = None,
-    older_than: Timeout | None = None,
-    search: str | None = None,
-    sort: SortKey = DEFAULT_SORT,
-    descending: bool = False,
-    limit: int | None = None,
-    offset: int = 0,
-) -> Inbox:
-    """Every request waiting for a human, across all processes (see ``Store.inbox``).
-
-    Displayed in a notebook it is a live widget to answer them in place (``Inbox.widget``).
-
-    >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
-    >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
-    """
-    return store().read_inbox(
-        InboxFilter(
-            agent=agent,
-            kind=kind,
-            assignee=assignee,
-            overdue=overdue,
-            older_than=older_than,
-            search=search,
-            sort=sort,
-            descending=descending,
-            limit=limit,
-            offset=offset,
-        )
-    )
-
-
-def respond_many(
-    targets: Iterable[str],
-    *,
-    approve: bool | None = None,
-    choice: str | None = None,
-    text: str | None = None,
-    value: Any = None,
-    by: str | None = None,
-    comment: str | None = None,
-    channel: str = "python",
-) -> BulkResult:
-    """Give the same answer to many requests, each validated and stored on its own.
-
-    >>> result = hitl.respond_many([i.request_id for i in hitl.inbox(agent="RefundAgent")],
-    ...                            approve=True, by="alice")
-    >>> result.failed        # {target: error} for the ones refused
-    """
-    return store().answer_many(
-        targets,
-        Reply(
-            approve=approve,
-            choice=choice,
-            text=text,
-            value=value,
-            by=by,
-            comment=comment,
-            channel=channel,
-        ),
-    )
+for _name in __all__:
+    if _name not in _HOME:
+        _public(globals()[_name])
+del _name

@@ -29,7 +29,8 @@ from hitl_notebook._agent.handle import RunHandle
 from hitl_notebook._core.models import Request
 from hitl_notebook._core.times import Duration
 from hitl_notebook._db.database import Database
-from hitl_notebook._runtime.launch import DEFAULT_PARK_AFTER, Runtime, launch, shutdown
+from hitl_notebook._runtime.defaults import DEFAULT_PARK_AFTER
+from hitl_notebook._runtime.launch import Runtime, launch, shutdown
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",

@@ -2,17 +2,20 @@
 
 A domain object (an ``Inbox``, a ``RunHandle``) knows nothing of widgets. A face registers, per
 domain class, how to make the object's live view and its rich display bundle; the object's
-``widget()`` and ``_repr_mimebundle_`` ask here. When no face is registered, or the face declines
+``widget()`` and ``_repr_mimebundle_`` ask here. The package names its face module
+(``add_face``), which is imported when a view is first looked up, so that importing the package
+loads no widget code and no store. When no face is registered, or the face declines
 (no widget frontend: a plain interpreter, nbconvert), the object shows as its own text and HTML.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MimeBundle", "View", "display_bundle", "live_view", "register_view"]
+__all__ = ["MimeBundle", "View", "add_face", "display_bundle", "live_view", "register_view"]
 
 MimeBundle = dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]
 """What ``_repr_mimebundle_`` returns: data by MIME type, optionally with metadata."""
@@ -29,6 +32,12 @@ class View:
 
 
 _views: dict[type, View] = {}
+_faces: list[str] = []
+
+
+def add_face(module: str) -> None:
+    """Name a module that registers views when imported; it is imported at the first lookup."""
+    _faces.append(module)
 
 
 def register_view(
@@ -39,6 +48,8 @@ def register_view(
 
 
 def _view_of(obj: object) -> View | None:
+    while _faces:
+        importlib.import_module(_faces.pop(0))
     for cls in type(obj).__mro__:
         if cls in _views:
             return _views[cls]

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from dbos import DBOSClient
 
 from hitl_notebook._core.errors import ConfigurationError
 from hitl_notebook._db.dbos_internals import DBOS_SCHEMA
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient
 
 __all__ = [
     "Database",
@@ -177,7 +179,9 @@ class Database:
 
     @property
     def client(self) -> DBOSClient:
-        """A DBOS client on this database (created on first use)."""
+        """A DBOS client on this database (created, and DBOS imported, on first use)."""
+        from dbos import DBOSClient  # noqa: PLC0415 - reading and answering need no DBOS
+
         with self._client_lock:
             if self._client is None:
                 self._client = DBOSClient(system_database_url=self.url)

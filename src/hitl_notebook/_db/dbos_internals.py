@@ -19,33 +19,36 @@
 
 ``tests/test_dbos_contract.py`` fails loudly if a DBOS upgrade changes any of this, and
 pyproject.toml pins DBOS to the tested minor release.
+
+DBOS takes a third of a second to import (its Postgres driver with it), and a process that only
+reads or answers with a URL (the CLI, a web server) needs none of it: DBOS is imported inside the
+functions that call it, and the names it keeps as private constants are copied here (the
+contract test compares them with DBOS's own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
-from dbos import DBOSClient
-from dbos._dbos import _get_dbos_instance
-from dbos._dbos_config import _app_name_to_db_name
-from dbos._error import DBOSAwaitedWorkflowCancelledError as AwaitedRunCancelledError
-from dbos._serialization import DefaultSerializer, deserialize_value
-from dbos._sys_db import _dbos_notifications_channel, _dbos_null_topic
-from dbos._utils import INTERNAL_QUEUE_NAME
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient
 
 __all__ = [
     "ACTIVE_STATES",
     "DBOS_SCHEMA",
+    "INTERNAL_QUEUE",
     "MESSAGES_CHANNEL",
+    "NULL_TOPIC",
     "PARKED_STATE",
-    "AwaitedRunCancelledError",
     "Cancelled",
     "Message",
     "Parked",
     "Stopped",
     "Woken",
+    "awaited_a_cancelled_run",
     "consume_message",
     "dbos_default_database",
     "messages_to",
@@ -65,6 +68,8 @@ PARKED_STATE = "DELAYED"
 ACTIVE_STATES = ("PENDING", "ENQUEUED", PARKED_STATE)
 """Workflow states of a run that can still wait for a human (ENQUEUED while being dispatched,
 DELAYED while parked)."""
+INTERNAL_QUEUE = "_dbos_internal_queue"
+"""DBOS's internal queue (``dbos._utils.INTERNAL_QUEUE_NAME``): parked runs wait on it."""
 
 _dbos_metadata = sa.MetaData(schema=DBOS_SCHEMA)
 
@@ -99,8 +104,11 @@ notifications = sa.Table(
     sa.Column("consumed", sa.Boolean),
 )
 
-MESSAGES_CHANNEL: str = _dbos_notifications_channel
-"""The Postgres channel on which DBOS announces each message (payload ``<run id>::<topic>``)."""
+MESSAGES_CHANNEL = "dbos_notifications_channel"
+"""The Postgres channel on which DBOS announces each message (payload ``<run id>::<topic>``;
+``dbos._sys_db._dbos_notifications_channel``)."""
+NULL_TOPIC = "__null__topic__"
+"""The topic DBOS stores for a message sent without one (``dbos._sys_db._dbos_null_topic``)."""
 
 
 class Message(NamedTuple):
@@ -138,13 +146,15 @@ def messages_to(
         .order_by(notifications.c.created_at_epoch_ms, notifications.c.message_uuid)
         .limit(limit)
     ).all()
+    from dbos._serialization import DefaultSerializer, deserialize_value  # noqa: PLC0415
+
     found = []
     for message_id, run_id, topic, raw, serialization in rows:
         try:
             value, readable = deserialize_value(raw, serialization, DefaultSerializer()), True
         except Exception as error:  # a message no process here can read is refused, not fatal
             value, readable = f"{type(error).__name__}: {error}", False
-        named = None if topic == _dbos_null_topic else topic
+        named = None if topic == NULL_TOPIC else topic
         found.append(Message(message_id, run_id, named, value, readable))
     return found
 
@@ -189,7 +199,7 @@ def parking(unless: sa.ColumnElement[bool]) -> sa.Update:
         )
         .values(
             status=PARKED_STATE,
-            queue_name=INTERNAL_QUEUE_NAME,
+            queue_name=INTERNAL_QUEUE,
             delay_until_epoch_ms=sa.bindparam("until_ms"),
             owner_xid=None,
             started_at_epoch_ms=None,
@@ -281,7 +291,7 @@ def sweep(
         sa.update(workflow_status)
         .where(
             workflow_status.c.status == PARKED_STATE,
-            workflow_status.c.queue_name == INTERNAL_QUEUE_NAME,
+            workflow_status.c.queue_name == INTERNAL_QUEUE,
             workflow_status.c.application_name == application_name,
             answered(workflow_status.c.workflow_uuid),
         )
@@ -292,11 +302,15 @@ def sweep(
 
 def dbos_default_database(app_name: str) -> str:
     """The SQLite file DBOS (and its CLI) uses for an application with no database URL set."""
+    from dbos._dbos_config import _app_name_to_db_name  # noqa: PLC0415 - see the docstring
+
     return f"{_app_name_to_db_name(app_name)}.sqlite"
 
 
 def set_internal_queue_polling(seconds: float) -> None:
     """How often this process's DBOS looks for enqueued (woken) runs; call after ``DBOS(...)``."""
+    from dbos._dbos import _get_dbos_instance  # noqa: PLC0415 - see the docstring
+
     queue = _get_dbos_instance()._registry.get_internal_queue()
     queue._polling_interval_sec = seconds
 
@@ -307,7 +321,12 @@ def requeue_for_recovery(client: DBOSClient, run_id: str, dead_executor: str) ->
     The same call as ``dbos._recovery._recover_workflow``; guarded by the executor id, so a run
     that a live executor took meanwhile is left alone. Returns whether the run was requeued.
     """
-    requeued: bool = client._sys_db.reenqueue_for_recovery(
-        run_id, [dead_executor], INTERNAL_QUEUE_NAME
-    )
+    requeued: bool = client._sys_db.reenqueue_for_recovery(run_id, [dead_executor], INTERNAL_QUEUE)
     return requeued
+
+
+def awaited_a_cancelled_run(error: BaseException) -> bool:
+    """Whether ``error`` is the one DBOS raises when a caller awaits a cancelled workflow's result."""
+    from dbos._error import DBOSAwaitedWorkflowCancelledError  # noqa: PLC0415 - see the docstring
+
+    return isinstance(error, DBOSAwaitedWorkflowCancelledError)

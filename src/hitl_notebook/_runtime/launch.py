@@ -40,13 +40,13 @@ from hitl_notebook._core.values import check_text
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import set_internal_queue_polling
+from hitl_notebook._runtime.defaults import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
 from hitl_notebook._store.dbos_messages import answer_messages
 from hitl_notebook._store.store import Store, use_launched
 
 __all__ = [
-    "DEFAULT_APP_VERSION",
     "Runtime",
     "call_blocking",
     "current",
@@ -58,8 +58,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_APP_VERSION = "1"
-DEFAULT_PARK_AFTER = "30s"
 SQLITE_POLL_S = 0.05
 """How often the poller looks for answers to hot waits on SQLite (Postgres uses LISTEN/NOTIFY)."""
 WOKEN_POLL_S = 0.5

@@ -12,8 +12,7 @@ import typer
 
 from hitl_notebook._core.models import Reply, run_state_word
 from hitl_notebook._service import cli_render as render
-from hitl_notebook._service.cli_edge import Db, cli_words, fail, plural, usage
-from hitl_notebook._store.store import FINAL_RUN_STATES, connect, default_responder
+from hitl_notebook._service.cli_edge import Db, cli_words, connect, fail, plural, usage
 
 __all__ = ["CHANNEL", "cancel", "respond"]
 
@@ -81,6 +80,8 @@ def cancel(
     db: Db = None,
 ) -> None:
     """Cancel a run: it stops at once, and its open requests take no answer any more."""
+    from hitl_notebook._store.store import FINAL_RUN_STATES, default_responder  # noqa: PLC0415
+
     store = connect(db)
     state = store.run_state(run_id)
     if state in FINAL_RUN_STATES:

@@ -1,5 +1,5 @@
-"""The edge of the ``hitl`` command: its shared options, its consoles, and how it says what went
-wrong.
+"""The edge of the ``hitl`` command: its shared options, its consoles, the store on ``--db``, and
+how it says what went wrong.
 
 Every error ends here as one line on stderr, never a traceback: a usage problem (an unknown
 option or value, text that is not valid UTF-8, a bad duration or JSON) exits with status 2; an
@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, RenderableType
@@ -22,6 +22,9 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from hitl_notebook._core.errors import HitlError
+
+if TYPE_CHECKING:
+    from hitl_notebook._store.store import Store
 
 __all__ = [
     "AsCsv",
@@ -31,6 +34,7 @@ __all__ = [
     "Edge",
     "UsageProblem",
     "cli_words",
+    "connect",
     "fail",
     "plural",
     "show",
@@ -58,6 +62,17 @@ unless $COLUMNS says how wide."""
 
 class UsageProblem(Exception):
     """A command was given something it cannot use (exit status 2, as click's usage errors)."""
+
+
+def connect(db: str | None) -> Store:
+    """The store on the database ``--db`` names (else as ``hitl.launch()`` finds it).
+
+    The store brings SQLAlchemy, which takes a quarter of a second to import: it is imported here,
+    when a command first needs the database, so that ``hitl --help`` does not wait for it.
+    """
+    from hitl_notebook._store.store import connect as store_on  # noqa: PLC0415 - see above
+
+    return store_on(db)
 
 
 def usage(message: str) -> NoReturn:

@@ -1,29 +1,33 @@
 """The ``hitl`` commands that read: ``inbox``, ``show``, ``status``, ``history``, ``agents``,
 ``decisions``. They read through the store and the pandas frames, so they need no agent code.
+
+The store (SQLAlchemy) and the frames (pandas) are imported when a command runs, not when ``hitl``
+starts: ``hitl --help`` loads neither, and ``hitl inbox`` builds no frame unless asked for
+``--csv`` or ``--json``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
-import pandas as pd
 import typer
 from rich.console import Group
 from rich.text import Text
 
-from hitl_notebook import _frames as frames
 from hitl_notebook._core.errors import NotFoundError
 from hitl_notebook._core.models import Request, RequestKind, run_state_word
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._service import cli_render as render
-from hitl_notebook._service.cli_edge import AsCsv, AsJson, Db, plural, show, usage, width
-from hitl_notebook._service.cli_show import request_view, run_line, run_view
+from hitl_notebook._service.cli_edge import AsCsv, AsJson, Db, connect, plural, show, usage, width
 from hitl_notebook._service.cli_table import hidden_note
 from hitl_notebook._store.inbox import DEFAULT_SORT, SORT_KEYS, InboxFilter, SortKey
-from hitl_notebook._store.store import Store, connect
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hitl_notebook._store.store import Store
 
 __all__ = ["agents", "decisions", "history", "inbox", "show_one", "status"]
 
@@ -101,7 +105,10 @@ def inbox(
         )
     )
     if as_csv or as_json:
-        _print_data(frames.inbox_frame(waiting), as_csv)
+        from hitl_notebook._frames import inbox_frame  # noqa: PLC0415 - pandas: see the docstring
+        from hitl_notebook._service.cli_frames import print_data  # noqa: PLC0415 - same
+
+        print_data(inbox_frame(waiting), as_csv)
     elif not waiting:
         print(f"No request is waiting (as of {render.when(waiting.as_of)}).")
     else:
@@ -119,6 +126,8 @@ def show_one(
 ) -> None:
     """Show a request in full (title, body, proposal, options, deadline, who may answer, state,
     decision) and its run's history; for a run id, each of its requests."""
+    from hitl_notebook._service.cli_show import request_view, run_view  # noqa: PLC0415 - pandas
+
     store = connect(db)
     now = datetime.now(UTC)
     try:
@@ -146,10 +155,13 @@ def status(
     db: Db = None,
 ) -> None:
     """Show a run's state, its status history and its requests (hitl show for all details)."""
+    from hitl_notebook._service.cli_frames import RUN_HISTORY_TABLE, frame_table  # noqa: PLC0415
+    from hitl_notebook._service.cli_show import run_line  # noqa: PLC0415 - pandas
+
     run = _run(connect(db), run_id)
     show(run_line(run_id, run.agent, run.state))
     if not run.history.empty:
-        table, hidden = render.frame_table(run.history, render.RUN_HISTORY_TABLE, width())
+        table, hidden = frame_table(run.history, RUN_HISTORY_TABLE, width())
         show(Group(table, *hidden_note(hidden, f"hitl history {run_id} --json")))
     if run.requests:
         table, hidden = render.requests_table(run.requests, width())
@@ -160,11 +172,14 @@ def history(
     run_id: RunId = None, as_csv: AsCsv = False, as_json: AsJson = False, db: Db = None
 ) -> None:
     """Every status transition in time order, of one run or of all (hitl.history() in Python)."""
+    from hitl_notebook import _frames as frames  # noqa: PLC0415 - pandas: see the docstring
+    from hitl_notebook._service import cli_frames as shown  # noqa: PLC0415 - same
+
     frame = _read(lambda store: frames.history(run_id, via=store), db, as_csv, as_json)
     if run_id is None:
-        _print_frame(frame, "status transition", render.HISTORY_TABLE, as_csv, as_json)
+        shown.print_frame(frame, "status transition", shown.HISTORY_TABLE, as_csv, as_json)
     else:
-        _print_frame(frame, "status transition", render.RUN_HISTORY_TABLE, as_csv, as_json)
+        shown.print_frame(frame, "status transition", shown.RUN_HISTORY_TABLE, as_csv, as_json)
 
 
 def agents(
@@ -176,16 +191,22 @@ def agents(
     db: Db = None,
 ) -> None:
     """One row per run with its current status (hitl.agents() in Python)."""
+    from hitl_notebook import _frames as frames  # noqa: PLC0415 - pandas: see the docstring
+    from hitl_notebook._service import cli_frames as shown  # noqa: PLC0415 - same
+
     frame = _read(lambda store: frames.agents(agent=agent, via=store), db, as_csv, as_json)
-    _print_frame(frame, "run", render.AGENTS_TABLE, as_csv, as_json)
+    shown.print_frame(frame, "run", shown.AGENTS_TABLE, as_csv, as_json)
 
 
 def decisions(
     run_id: RunId = None, as_csv: AsCsv = False, as_json: AsJson = False, db: Db = None
 ) -> None:
     """Every decision, by a human or a deadline, of one run or of all (hitl.decisions() in Python)."""
+    from hitl_notebook import _frames as frames  # noqa: PLC0415 - pandas: see the docstring
+    from hitl_notebook._service import cli_frames as shown  # noqa: PLC0415 - same
+
     frame = _read(lambda store: frames.decisions(run_id, via=store), db, as_csv, as_json)
-    _print_frame(frame, "decision", render.DECISIONS_TABLE, as_csv, as_json)
+    shown.print_frame(frame, "decision", shown.DECISIONS_TABLE, as_csv, as_json)
 
 
 def _duration(option: str, text: str) -> timedelta:
@@ -207,6 +228,8 @@ class _Run(NamedTuple):
 def _run(store: Store, run_id: str) -> _Run:
     """A run's agent, state (in people's words), requests and history; NotFoundError (saying
     where to look) for an id that names nothing."""
+    from hitl_notebook._frames import history as history_frame  # noqa: PLC0415 - pandas
+
     requests = store.requests(run_id)
     try:
         state = store.run_state(run_id)
@@ -216,7 +239,7 @@ def _run(store: Store, run_id: str) -> _Run:
         raise NotFoundError(
             f"No run or request has the id {run_id!r}; list waiting requests with `hitl inbox`."
         ) from None
-    history = frames.history(run_id, via=store)
+    history = history_frame(run_id, via=store)
     agent = requests[0].agent if requests else None
     if agent is None and not history.empty:
         agent = str(history["agent"].iloc[-1])
@@ -237,24 +260,3 @@ def _read(
 ) -> pd.DataFrame:
     _one_format(as_csv, as_json)
     return read(connect(db))
-
-
-def _print_data(frame: pd.DataFrame, as_csv: bool) -> None:
-    if as_csv:
-        sys.stdout.write(render.frame_csv(frame))
-    else:
-        print(render.frame_json(frame))
-
-
-def _print_frame(
-    frame: pd.DataFrame, what: str, shown: render.FrameTable, as_csv: bool, as_json: bool
-) -> None:
-    """All columns as CSV or JSON, or the ``shown`` columns as a table."""
-    if as_csv or as_json:
-        _print_data(frame, as_csv)
-    elif frame.empty:
-        print(f"No {what}s.")
-    else:
-        print(plural(len(frame), what))
-        table, hidden = render.frame_table(frame, shown, width())
-        show(Group(table, *hidden_note(hidden, "--json or --csv")))

@@ -1,5 +1,7 @@
 """The ``hitl`` commands of the service side: ``serve`` (the HTTP API), ``worker`` (runs agents),
 ``recover`` (a dead worker's runs), ``db`` and ``demo``.
+
+Each imports what it runs (DBOS, the agents, FastAPI) when it runs: ``hitl --help`` loads none.
 """
 
 from __future__ import annotations
@@ -8,19 +10,13 @@ from typing import Annotated
 
 import typer
 
-from hitl_notebook._db.config import resolve_database_url
-from hitl_notebook._runtime.launch import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
-from hitl_notebook._service.auth import TokenAuth
-from hitl_notebook._service.cli_edge import Db, fail, out, plural
-from hitl_notebook._service.demo import run_demo
-from hitl_notebook._service.worker import (
+from hitl_notebook._runtime.defaults import (
+    DEFAULT_APP_VERSION,
     DEFAULT_CONCURRENCY,
-    recover_runs,
-    serve_until_stopped,
-    start_worker,
-    worker_holdings,
+    DEFAULT_PARK_AFTER,
 )
-from hitl_notebook._store.store import connect
+from hitl_notebook._service.auth import TokenAuth
+from hitl_notebook._service.cli_edge import Db, connect, fail, out, plural
 
 __all__ = ["database", "demo", "recover", "serve", "worker"]
 
@@ -60,6 +56,11 @@ def worker(
     db: Db = None,
 ) -> None:
     """Run agents headless: take queued runs (Agent.enqueue, POST /agents) until stopped."""
+    from hitl_notebook._service.worker import (  # noqa: PLC0415 - DBOS: see the docstring
+        serve_until_stopped,
+        start_worker,
+    )
+
     try:
         runtime = start_worker(
             module,
@@ -89,6 +90,8 @@ def recover(
     db: Db = None,
 ) -> None:
     """Hand a dead worker's pending runs to the live workers (DBOS recovery)."""
+    from hitl_notebook._service.worker import recover_runs, worker_holdings  # noqa: PLC0415 - DBOS
+
     store = connect(db)
     if executor is not None:
         recovered = recover_runs(store, executor, force=force)
@@ -142,6 +145,8 @@ def serve(
 
 def database(db: Db = None) -> None:
     """Print the database URL hitl uses here (e.g. for `dbos workflow list -s ...`)."""
+    from hitl_notebook._db.config import resolve_database_url  # noqa: PLC0415 - DBOS
+
     print(resolve_database_url(db))
 
 
@@ -152,4 +157,6 @@ def demo(
     db: Db = None,
 ) -> None:
     """Start demo agents, answer them from here, and show what they decided."""
+    from hitl_notebook._service.demo import run_demo  # noqa: PLC0415 - DBOS: see the docstring
+
     run_demo(agents, db, out)

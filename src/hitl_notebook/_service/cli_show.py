@@ -17,7 +17,8 @@ from rich.text import Text
 
 from hitl_notebook._core.models import Answer, Decision, Request, RequestState
 from hitl_notebook._frames import json_text, valid_text
-from hitl_notebook._service.cli_render import RUN_HISTORY_TABLE, frame_table, span, when
+from hitl_notebook._service.cli_frames import RUN_HISTORY_TABLE, frame_table
+from hitl_notebook._service.cli_render import span, when
 from hitl_notebook._service.cli_table import hidden_note
 
 __all__ = ["request_view", "run_line", "run_view"]

@@ -31,13 +31,12 @@ from hitl_notebook._core.errors import ConfigurationError
 from hitl_notebook._core.times import Duration
 from hitl_notebook._db.dbos_internals import requeue_for_recovery
 from hitl_notebook._db.run_records import is_running
-from hitl_notebook._runtime.launch import (
+from hitl_notebook._runtime.defaults import (
     DEFAULT_APP_VERSION,
+    DEFAULT_CONCURRENCY,
     DEFAULT_PARK_AFTER,
-    Runtime,
-    launch,
-    shutdown,
 )
+from hitl_notebook._runtime.launch import Runtime, launch, shutdown
 from hitl_notebook._store.queueing import WORKER_APPLICATION, WORKER_QUEUE
 from hitl_notebook._store.store import Store
 
@@ -49,7 +48,6 @@ __all__ = [
     "worker_holdings",
 ]
 
-DEFAULT_CONCURRENCY = 100
 DEFAULT_POLL_S = 0.1
 
 

@@ -1,9 +1,9 @@
-"""The inbox: every request waiting for a human, across all processes, as one query.
+"""The inbox as a value: which waiting requests to list (``InboxFilter``, the sort keys), and
+what was read (``Inbox``, a sequence of ``InboxItem``). ``inbox_query`` reads it.
 
-One SQL statement joins the open requests with their run's DBOS state (so a run that is being
-recovered, ENQUEUED for a moment, or parked, DELAYED, still shows) and with its current status.
-Filters, sort and paging happen in the database. JSON fields (options, proposal, assignees) come
-back as text and are parsed only when read, so listing 10,000 requests stays fast.
+An item keeps the query's row as it came: times in epoch milliseconds and JSON fields (options,
+proposal, assignees) as text, parsed only when read, so listing 10,000 requests stays fast. No
+SQL here, so the command line and the widgets can name the sort keys without loading SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -15,15 +15,10 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
-import sqlalchemy as sa
-
 from hitl_notebook._core.models import RequestKind
-from hitl_notebook._core.times import Timeout, duration_seconds, from_ms, now_ms
+from hitl_notebook._core.times import Timeout, duration_seconds, from_ms
 from hitl_notebook._core.values import check_text
 from hitl_notebook._core.views import display_bundle, live_view
-from hitl_notebook._db.database import fold, requests, runs
-from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
-from hitl_notebook._db.request_records import OPEN
 
 if TYPE_CHECKING:
     from hitl_notebook._store.store import Store
@@ -35,7 +30,7 @@ __all__ = [
     "InboxFilter",
     "InboxItem",
     "SortKey",
-    "query_inbox",
+    "as_list",
 ]
 
 SortKey = Literal["requested_at", "deadline", "agent", "title"]
@@ -163,12 +158,12 @@ class InboxFilter:
         """Refuse a filter that cannot be asked (ValueError or TypeError naming it)."""
         for name in ("agent", "kind", "assignee", "search"):
             given = getattr(self, name)
-            for value in [] if given is None else _as_list(given):
+            for value in [] if given is None else as_list(given):
                 if not isinstance(value, str):
                     raise TypeError(f"{name} must be text or a list of text, not {value!r}")
                 check_text(value, name)
         kinds = [k.value for k in RequestKind]
-        for value in [] if self.kind is None else _as_list(self.kind):
+        for value in [] if self.kind is None else as_list(self.kind):
             if value not in kinds:
                 raise ValueError(f"Unknown request kind {value!r}; use {', '.join(kinds)}.")
         if isinstance(self.older_than, datetime):
@@ -272,99 +267,6 @@ def _left(left: timedelta) -> str:
     return f"{sign}{hours}h{rest // 60:02d}m" if hours else f"{sign}{rest // 60}m{rest % 60:02d}s"
 
 
-_SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
-    "requested_at": requests.c.requested_at_ms,
-    "deadline": requests.c.deadline_ms,
-    "agent": requests.c.agent,
-    "title": requests.c.title,
-}
-
-
-def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
-    """Run the inbox query for ``spec`` on ``conn``."""
-    now = now_ms()
-    query: sa.Select[Any] = (
-        sa.select(
-            requests.c.request_id,
-            requests.c.run_id,
-            requests.c.agent,
-            requests.c.kind,
-            requests.c.title,
-            requests.c.body,
-            requests.c.requested_at_ms,
-            requests.c.deadline_ms,
-            runs.c.agent_status,
-            runs.c.agent_detail,
-            workflow_status.c.status,
-            _json_text(requests.c.options),
-            _json_text(requests.c.proposal),
-            _json_text(requests.c.assignees),
-            _rules_text(conn.dialect.name),
-        )
-        .select_from(requests)
-        .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
-        .outerjoin(runs, runs.c.run_id == requests.c.run_id)
-        .where(requests.c.state == OPEN)
-        .where(workflow_status.c.status.in_(ACTIVE_STATES))
-    )
-    query = _filtered(query, spec, now, conn.dialect.name)
-    column = _SORT_COLUMNS[spec.sort]
-    ordering = column.desc() if spec.descending else column.asc()
-    if spec.sort == "deadline":
-        ordering = ordering.nulls_last()
-    query = query.order_by(ordering, requests.c.request_id).offset(spec.offset)
-    if spec.limit is not None:
-        query = query.limit(spec.limit)
-    rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-1], now, row[-1])) for row in rows]
-    return Inbox(items, from_ms(now), spec)
-
-
-def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """A JSON column as text, with a stored JSON null read as SQL NULL."""
-    as_text = sa.cast(column, sa.Text)
-    return sa.case((as_text == "null", sa.null()), else_=as_text)
-
-
-def _rules_text(dialect: str) -> sa.ColumnElement[Any]:
-    """The request's stored spec as JSON text, without the (possibly large) proposal schema."""
-    if dialect == "postgresql":
-        spec = sa.cast(requests.c.spec, sa.dialects.postgresql.JSONB)
-        return sa.cast(spec.op("-")("proposal_schema").op("-")("proposal_model"), sa.Text)
-    return sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model")
-
-
-def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:
-    if spec.agent is not None:
-        query = query.where(requests.c.agent.in_(_as_list(spec.agent)))
-    if spec.kind is not None:
-        query = query.where(requests.c.kind.in_(_as_list(spec.kind)))
-    if spec.overdue is not None:
-        late = sa.and_(requests.c.deadline_ms.is_not(None), requests.c.deadline_ms < now)
-        query = query.where(late if spec.overdue else sa.not_(late))
-    if spec.older_than is not None:
-        assert not isinstance(spec.older_than, datetime)
-        seconds = duration_seconds(spec.older_than, what="older_than")
-        query = query.where(requests.c.requested_at_ms <= now - int(seconds * 1000))
-    if spec.search:
-        words = fold(spec.search).split()
-        for word in words:
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(requests.c.title_folded.like(pattern, escape="\\"))
-    if spec.assignee is not None:
-        query = query.where(_has_assignee(spec.assignee, dialect))
-    return query
-
-
-def _has_assignee(assignee: str, dialect: str) -> sa.ColumnElement[bool]:
-    if dialect == "postgresql":
-        as_jsonb = sa.cast(requests.c.assignees, sa.dialects.postgresql.JSONB)
-        return as_jsonb.op("?")(assignee)
-    member = sa.select(sa.literal(1)).select_from(
-        sa.func.json_each(requests.c.assignees).table_valued("value")
-    )
-    return member.where(sa.column("value") == assignee).exists()
-
-
-def _as_list(value: str | Sequence[str]) -> list[str]:
+def as_list(value: str | Sequence[str]) -> list[str]:
+    """One text or several (a filter's ``agent``, ``kind``) as a list."""
     return [value] if isinstance(value, str) else list(value)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import pickle
 from collections.abc import Sequence
-from typing import Any
-
-from dbos import EnqueueOptions, WorkflowHandle
+from typing import TYPE_CHECKING, Any
 
 from hitl_notebook._core.values import check_text, check_texts
-from hitl_notebook._db.database import Database
+
+if TYPE_CHECKING:
+    from dbos import EnqueueOptions, WorkflowHandle
+
+    from hitl_notebook._db.database import Database
 
 __all__ = [
     "WORKER_APPLICATION",

@@ -36,7 +36,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import AwaitedRunCancelledError, wake
+from hitl_notebook._db.dbos_internals import awaited_a_cancelled_run, wake
 from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     close_for_cancel,
@@ -54,7 +54,8 @@ from hitl_notebook._db.run_records import (
 from hitl_notebook._store import answering
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
-from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey, query_inbox
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
+from hitl_notebook._store.inbox_query import query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
@@ -350,9 +351,9 @@ class Store:
             raise RunCancelledError(f"Run {run_id!r} was cancelled.")
         try:
             return self.database.client.retrieve_workflow(run_id).get_result()
-        except AwaitedRunCancelledError as error:
-            raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
         except Exception as error:
+            if awaited_a_cancelled_run(error):
+                raise RunCancelledError(f"Run {run_id!r} was cancelled.") from error
             with self.database.autocommit.connect() as conn:
                 failure = load_failure(conn, run_id)
             raise run_failed(run_id, error, failure) from cause_of(error, failure)

@@ -1,0 +1,145 @@
+"""The package's shortcuts on the default store (``hitl.respond``, ``hitl.inbox`` ...): the store
+of the launched runtime, else of the configured database (``store()``).
+
+Their keyword signatures repeat ``Store.respond``/``Store.inbox`` on purpose (they are the public
+faces people call); each builds the one ``Reply`` or ``InboxFilter`` and hands it to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hitl_notebook._core.models import Decision, Reply
+from hitl_notebook._core.times import Timeout
+from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
+from hitl_notebook._store.store import BulkResult, store
+
+__all__ = ["inbox", "respond", "respond_async", "respond_many"]
+
+
+def respond(
+    target: str,
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> Decision:
+    """Answer a request (by request id, or by the id of a run waiting for one request).
+
+    >>> hitl.respond(run.id, approve=True, by="alice", comment="ok")
+    >>> hitl.respond(request_id, choice="express")
+    >>> hitl.respond(request_id, text="Ship it on Monday")
+    >>> hitl.respond(request_id, approve=True, value=edited_proposal)
+
+    Works from any process that reaches the database. See ``Store.respond`` for the errors.
+    """
+    return store().answer(
+        target,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
+    )
+
+
+async def respond_async(
+    target: str,
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> Decision:
+    """Awaitable twin of ``respond``."""
+    return await asyncio.to_thread(
+        respond,
+        target,
+        approve=approve,
+        choice=choice,
+        text=text,
+        value=value,
+        by=by,
+        comment=comment,
+        channel=channel,
+    )
+
+
+def inbox(
+    *,
+    agent: str | Sequence[str] | None = None,
+    kind: str | Sequence[str] | None = None,
+    assignee: str | None = None,
+    overdue: bool | None = None,
+    older_than: Timeout | None = None,
+    search: str | None = None,
+    sort: SortKey = DEFAULT_SORT,
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Inbox:
+    """Every request waiting for a human, across all processes (see ``Store.inbox``).
+
+    Displayed in a notebook it is a live widget to answer them in place (``Inbox.widget``).
+
+    >>> hitl.inbox(agent="RefundAgent", overdue=True, sort="deadline")
+    >>> hitl.inbox_frame(hitl.inbox())      # as a DataFrame
+    """
+    return store().read_inbox(
+        InboxFilter(
+            agent=agent,
+            kind=kind,
+            assignee=assignee,
+            overdue=overdue,
+            older_than=older_than,
+            search=search,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
+    )
+
+
+def respond_many(
+    targets: Iterable[str],
+    *,
+    approve: bool | None = None,
+    choice: str | None = None,
+    text: str | None = None,
+    value: Any = None,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+) -> BulkResult:
+    """Give the same answer to many requests, each validated and stored on its own.
+
+    >>> result = hitl.respond_many([i.request_id for i in hitl.inbox(agent="RefundAgent")],
+    ...                            approve=True, by="alice")
+    >>> result.failed        # {target: error} for the ones refused
+    """
+    return store().answer_many(
+        targets,
+        Reply(
+            approve=approve,
+            choice=choice,
+            text=text,
+            value=value,
+            by=by,
+            comment=comment,
+            channel=channel,
+        ),
+    )
