@@ -14,7 +14,7 @@ nullable strings, integers, floats and booleans), also when it is empty, and sur
 - Whatever text is stored builds a frame: a lone surrogate inside a JSON value (which JSON can
   carry, and an old version or another tool may have stored) stays as its ``\\uXXXX`` escape, so
   nothing is lost; bytes that are not UTF-8 in a SQLite text column read as U+FFFD (see
-  ``_database``); Postgres holds only valid text.
+  ``_db.database``); Postgres holds only valid text.
 
 Each reads through the store, so any process that reaches the database can analyse it.
 """

@@ -6,7 +6,7 @@
 >>> app = FastAPI()
 >>> app.include_router(create_router(hitl.connect(), TokenAuth.from_env()), prefix="/hitl")
 
-Or run the ready app: ``hitl serve --tokens tokens.txt``. See ``_http`` for the endpoints and
+Or run the ready app: ``hitl serve --tokens tokens.txt``. See ``_service.http`` for the endpoints and
 their error codes. Without FastAPI installed, importing this module says which extra to install.
 """
 

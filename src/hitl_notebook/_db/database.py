@@ -113,7 +113,7 @@ runs = sa.Table(
 """One row per run: its current status, kept with every transition (the history is hitl_status),
 and the last status the agent published itself (``agent_status``: "pending_approval", not the
 SDK's "waiting"), which listings show while the run waits; a failed run's ``failure`` (its
-exception's type, message and traceback, see ``_failures``)."""
+exception's type, message and traceback, see ``_core.failures``)."""
 
 executors = sa.Table(
     "hitl_executors",

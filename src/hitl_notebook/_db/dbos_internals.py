@@ -15,7 +15,7 @@
 - **The default database file** DBOS and its CLI use for a ``dbos-config.yaml`` without a URL.
 - **Messages** (``DBOS.send``, ``DBOSClient.send``): the ``notifications`` table they land in, the
   topic DBOS stores for "no topic", the channel Postgres announces them on, and how a message's
-  value is read back; a message to a waiting run is taken as an answer (``_dbos_messages``).
+  value is read back; a message to a waiting run is taken as an answer (``_store.dbos_messages``).
 
 ``tests/test_dbos_contract.py`` fails loudly if a DBOS upgrade changes any of this, and
 pyproject.toml pins DBOS to the tested minor release.

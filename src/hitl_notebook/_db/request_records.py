@@ -106,7 +106,7 @@ def decided_or_due() -> sa.Exists:
 def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
     """Whether a request of the run is decided but the run has not taken the decision yet.
 
-    A run takes a decision when it publishes its "decided" status (``_decisions.collect``).
+    A run takes a decision when it publishes its "decided" status (``_runtime.decisions.collect``).
     """
     taken = (
         sa.select(statuses.c.status_id)

@@ -6,7 +6,7 @@ draw the form. ``form_for`` walks that schema once, resolving ``$ref``s and opti
 integer and number inputs (with their bounds), checkboxes, dropdowns for enums and Literals,
 lists with add/remove, nested models as fieldsets. Anything else falls back to a JSON text box.
 Each field carries the proposal's value as its default. Checking what the human typed is not done
-here: the answer goes through the store's one rule (``_answers.resolve``) like every other
+here: the answer goes through the store's one rule (``_core.answers.resolve``) like every other
 channel, and its problems come back per field (``problems_by_field``).
 """
 

@@ -9,10 +9,10 @@ answered is woken too: a run need not look before it listens.
 
 Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
 taken: a safety net for a process that died between parking a run and its last look (see
-``_waiting``).
+``_runtime.waiting``).
 
 It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
-as answers (``_dbos_messages``): at once on Postgres, where DBOS announces each message (and every
+as answers (``_store.dbos_messages``): at once on Postgres, where DBOS announces each message (and every
 ``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
 """
 

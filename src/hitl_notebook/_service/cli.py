@@ -6,10 +6,10 @@ The database comes from the same places as ``launch()`` (``--db``, ``$HITL_DATAB
 dbos-config.yaml, the embedded default). Every command but ``worker`` reads and answers through
 the store and the pandas frames, so it needs no agent code. Tables are for people and fit the
 terminal; ``--json`` and ``--csv`` are for scripts. Every error is one line on stderr (see
-``_cli_edge``): exit status 2 for a wrong command line, 1 for everything else.
+``_service.cli_edge``): exit status 2 for a wrong command line, 1 for everything else.
 
-The commands live by what they do: ``_cli_read`` (inbox, show, status, history, agents,
-decisions), ``_cli_answer`` (respond, cancel), ``_cli_service`` (serve, worker, recover, db,
+The commands live by what they do: ``_service.cli_read`` (inbox, show, status, history, agents,
+decisions), ``_service.cli_answer`` (respond, cancel), ``_service.cli_service`` (serve, worker, recover, db,
 demo). Help is plain text (no rich markup: ``[service]`` stays, options show their metavar).
 """
 

@@ -1,6 +1,6 @@
 """How the ``hitl`` command shows things: decisions, the inbox, a run's requests, bulk answers.
 
-Tables fit the terminal (see ``_cli_table``) and speak people's words (run states as "waiting",
+Tables fit the terminal (see ``_service.cli_table``) and speak people's words (run states as "waiting",
 "parked", never DBOS's). JSON is plain: datetimes as ISO 8601 UTC strings ending in Z (as
 pydantic writes decisions). The pandas frames are shown by ``cli_frames``.
 """

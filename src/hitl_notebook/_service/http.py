@@ -19,7 +19,7 @@ InvalidAnswerError      422   the answer does not fit the request; the agent kee
 (body or parameter)     422   unknown fields (named), a value of the wrong type, or a body that
                               is not I-JSON or exceeds a limit (NaN, lone surrogates, integers
                               beyond 2^53, texts over 65,536 characters, nesting deeper than 32
-                              levels: see ``_http_json``)
+                              levels: see ``_service.http_json``)
 ======================  ====  ==============================================================
 
 Who answers is the authenticated identity, never a field of the body (``by`` is refused). The

@@ -1,9 +1,9 @@
 """Workers: processes that run agents headless, taking new runs from a DBOS queue.
 
 ``hitl worker MODULE`` imports the module that defines the agents, launches the runtime as one
-process of the shared ``hitl-worker`` DBOS application (see ``_queueing``) with an executor
+process of the shared ``hitl-worker`` DBOS application (see ``_store.queueing``) with an executor
 identity of its own, and registers the ``hitl-agents`` queue with a per-worker concurrency limit
-(a run waiting hot for a human holds its slot; once parked, see ``_waiting``, it holds none). DBOS
+(a run waiting hot for a human holds its slot; once parked, see ``_runtime.waiting``, it holds none). DBOS
 does the rest: each worker dequeues new runs, a restarted worker recovers the runs it had taken,
 and a parked run that gets its answer is enqueued again and taken by any live worker.
 

@@ -8,7 +8,7 @@ each process with its own executor id. A queued run is stamped with that applica
 version: DBOS 3.4 hands a version-less row of an application to any of its processes that runs
 the application's latest version, and the dequeue stamps the row with the worker's executor id and
 version. So every worker shares the queue, a restarted worker recovers the runs it had taken, and
-notebook kernels (each its own application, see ``_runtime``) never take a worker's runs.
+notebook kernels (each its own application, see ``_runtime.launch``) never take a worker's runs.
 """
 
 from __future__ import annotations
