@@ -7,9 +7,9 @@ agents in a later cell still resumes their runs: a recovered run waits (as a cor
 thread) until its agent class is defined, then continues from its last checkpoint.
 
 Sync agents run their code in a daemon thread while the run works or waits hot; async agents run
-on the runtime's event loop. Both wait for humans through the same durable protocol
-(``_protocol``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
-holds nothing until its answer or deadline brings it back (``_waiting``).
+on the runtime's event loop. Both wait for humans through the same durable programs
+(``_agent.program``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
+holds nothing until its answer or deadline brings it back (``_runtime.waiting``).
 """
 
 from __future__ import annotations
@@ -26,19 +26,13 @@ from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
 from pydantic import BaseModel
 
 from hitl_notebook._agent.handle import RunHandle
-from hitl_notebook._agent.program import (
-    Program,
-    ask,
-    run_async,
-    run_sync,
-    write_failure,
-    write_status,
-)
+from hitl_notebook._agent.program import ask, write_failure, write_status
 from hitl_notebook._agent.questions import Question
 from hitl_notebook._agent.request_methods import RequestMethods
 from hitl_notebook._core.errors import HitlError, RequestTimeoutError
 from hitl_notebook._core.failures import failure_of, recordable
 from hitl_notebook._core.models import Decision, Status
+from hitl_notebook._core.sync_async import Program, run_async, run_sync
 from hitl_notebook._core.values import check_text, check_texts, storable
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import Stopped

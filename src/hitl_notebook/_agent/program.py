@@ -1,9 +1,9 @@
-"""What an agent does durably, written once as a program of operations, run by a sync or async driver.
+"""What an agent does durably, written once as programs (``_core.sync_async``): a sync agent's
+thread drives them with ``run_sync``, an async agent's coroutine with ``run_async``.
 
-A program is a generator that yields operations: ``Write`` (an idempotent write: replay runs it
-again and it changes nothing) and ``Wait`` (a durable wait until a request is decided: hot, then
-parked, see ``_waiting``). ``run_sync`` drives it from a sync agent's thread, ``run_async`` from an
-async agent's coroutine; the logic of a request exists once.
+A program here yields two kinds of operation: ``write`` (an idempotent write: replay runs it again
+and it changes nothing) and the durable wait until a request is decided (``_runtime.waiting.wait``:
+hot, then parked).
 
 None of them is a DBOS step: what they store is keyed by the run (a request's id is the run's id
 and its key), and a decision never changes once taken, so a replay finds the same requests, the
@@ -21,100 +21,30 @@ Asking a human (``ask``):
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import Decision, Request, Status
+from hitl_notebook._core.sync_async import Call, Program
 from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import insert_request, load_request, request_from_row
 from hitl_notebook._db.run_records import append_status, record_failure
 from hitl_notebook._runtime.retries import retrying
-from hitl_notebook._runtime.waiting import current_run_id, wait_async, wait_sync
+from hitl_notebook._runtime.waiting import current_run_id, wait
 
-__all__ = [
-    "Program",
-    "Wait",
-    "Write",
-    "ask",
-    "run_async",
-    "run_sync",
-    "write_failure",
-    "write_status",
-]
-
-T = TypeVar("T")
+__all__ = ["ask", "write", "write_failure", "write_status"]
 
 DEADLINE_SLACK_MS = 10
 
 
-@dataclass(frozen=True)
-class Wait:
-    """Wait durably until one of the requests is decided; at ``until_ms`` one is due to time out.
-
-    ``look_first``: False for requests stored just now, which nobody can have answered before
-    the wait began to listen (an answer in between wakes it, see ``_poller``).
-    """
-
-    request_ids: tuple[str, ...]
-    until_ms: int | None
-    look_first: bool = True
-
-
-@dataclass(frozen=True)
-class Write:
+def write(fn: Callable[..., Any], *args: Any) -> Call:
     """Run ``fn(*args)`` without a checkpoint: it must be idempotent, as replay runs it again.
 
     A transient database error is retried (``_retries``).
     """
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-
-
-Program = Generator[Write | Wait, Any, T]
-
-
-def run_sync(program: Program[T]) -> T:
-    """Drive a program from a sync agent (a thread with no event loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        program.close()
-        raise HitlError(
-            "This is an async agent: use the *_async methods with await, "
-            "e.g. `await self.request_approval_async(...)`."
-        )
-    result: Any = None
-    try:
-        while True:
-            op = program.send(result)
-            if isinstance(op, Write):
-                result = retrying(op.fn, *op.args)
-            else:
-                result = wait_sync(op.request_ids, op.until_ms, look_first=op.look_first)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-async def run_async(program: Program[T]) -> T:
-    """Drive a program from an async agent."""
-    result: Any = None
-    try:
-        while True:
-            op = program.send(result)
-            if isinstance(op, Write):
-                result = await asyncio.to_thread(retrying, op.fn, *op.args)
-            else:
-                result = await wait_async(op.request_ids, op.until_ms, look_first=op.look_first)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    return Call(retrying, (fn, *args))
 
 
 def write_status(
@@ -128,12 +58,12 @@ def write_status(
 ) -> Program[None]:
     """Publish a status transition of the current run (once per ``key``: no checkpoint needed)."""
     run_id = current_run_id()
-    yield Write(_append_status, (database, run_id, key, agent, status, detail, progress))
+    yield write(_append_status, database, run_id, key, agent, status, detail, progress)
 
 
 def write_failure(database: Database, failure: Failure) -> Program[None]:
     """Keep what the current run's exception was (idempotent: replay writes the same)."""
-    yield Write(_record_failure, (database, current_run_id(), failure))
+    yield write(_record_failure, database, current_run_id(), failure)
 
 
 def _record_failure(database: Database, run_id: str, failure: Failure) -> None:
@@ -150,13 +80,15 @@ def ask(
     they are first stored, so a deadline never restarts.
     """
     stored: list[Request]
-    stored, all_new = yield Write(_store_requests, (database, drafts))
+    stored, all_new = yield write(_store_requests, database, drafts)
     decided: dict[str, Decision] = {}
     look_first = not all_new
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
-        found: dict[str, Decision] = yield Wait(
-            tuple(r.request_id for r in still_open), _first_deadline_ms(still_open), look_first
+        found = yield from wait(
+            [r.request_id for r in still_open],
+            _first_deadline_ms(still_open),
+            look_first=look_first,
         )
         decided |= found
         look_first = True

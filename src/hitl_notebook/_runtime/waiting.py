@@ -2,9 +2,10 @@
 
 A wait for answers has two phases.
 
-1. **Hot.** The run registers with its process's one ``Poller`` and sleeps on an event (an
-   ``asyncio.Event`` for async agents, a ``threading.Event`` in a sync agent's thread); when the
-   poller says an answer to the run was stored, the run looks at its requests. An answer resumes
+1. **Hot.** The run registers with its process's one ``Poller`` and sleeps on a ``Signal`` (on
+   the event loop for async agents, in its thread for sync ones: ``wait`` is a program, see
+   ``_core.sync_async``); when the poller says an answer to the run was stored, the run looks at
+   its requests. An answer resumes
    a hot run within milliseconds, and a thousand hot runs cost the poller one query, not a thousand.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
    becomes DELAYED until the nearest deadline and its code unwinds (see ``_dbos_internals``). It
@@ -27,10 +28,7 @@ serialises them) and on Postgres (READ COMMITTED).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-import threading
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -38,6 +36,7 @@ from dbos import DBOS
 
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Decision
+from hitl_notebook._core.sync_async import Call, Program, Signal, Sleep
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import Parked, Stopped, park, parking
@@ -47,7 +46,7 @@ from hitl_notebook._runtime.decisions import collect, stop_cancelled
 from hitl_notebook._runtime.launch import Runtime, current
 from hitl_notebook._runtime.retries import retrying
 
-__all__ = ["current_run_id", "wait_async", "wait_sync"]
+__all__ = ["current_run_id", "wait"]
 
 MIN_WAIT_S = 0.01
 """The shortest sleep between two looks, so a clock that disagrees by a little cannot spin."""
@@ -57,73 +56,34 @@ PARKING = parking(unless=decided_or_due())
 DECIDED_OR_DUE = sa.select(decided_or_due())
 
 
-def wait_sync(
+def wait(
     request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
-) -> dict[str, Decision]:
+) -> Program[dict[str, Decision]]:
     """Wait until one of the requests is decided (at ``until_ms`` one is due to time out).
 
-    ``look_first=False`` skips the first look, for requests stored just now.
+    ``look_first=False`` skips the first look, for requests stored just now, which nobody can
+    have answered before the wait began to listen (an answer in between wakes it, see ``_poller``).
     """
     run_id = current_run_id()
     runtime = current()
     park_at = _park_at(runtime)
-    signal = threading.Event()
+    signal = Signal()
     look = look_first
     with runtime.poller.watch(run_id, signal.set):
         while True:
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()  # before looking, so an answer stored during the look still wakes
-            found = retrying(collect, runtime.database, request_ids) if look else {}
+            found = (yield Call(retrying, (collect, runtime.database, request_ids))) if look else {}
             if found:
                 return found
             seconds = _seconds_to_sleep(until_ms, park_at)
             if seconds is None:
-                if retrying(_park, runtime.database, run_id, request_ids, until_ms):
+                if (yield Call(retrying, (_park, runtime.database, run_id, request_ids, until_ms))):
                     raise Parked(run_id)
                 look = True  # an answer came or a deadline passed meanwhile
                 continue
-            signal.wait(None if math.isinf(seconds) else seconds)
-            look = _worth_a_look(signal.is_set(), until_ms, park_at)
-
-
-async def wait_async(
-    request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
-) -> dict[str, Decision]:
-    """Awaitable twin of ``wait_sync``, for async agents."""
-    run_id = current_run_id()
-    runtime = current()
-    park_at = _park_at(runtime)
-    loop = asyncio.get_running_loop()
-    signal = asyncio.Event()
-
-    def wake_up() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: the run stopped anyway
-            loop.call_soon_threadsafe(signal.set)
-
-    look = look_first
-    with runtime.poller.watch(run_id, wake_up):
-        while True:
-            if runtime.poller.stopped:
-                raise Stopped(run_id)
-            signal.clear()
-            found = (
-                await asyncio.to_thread(retrying, collect, runtime.database, request_ids)
-                if look
-                else {}
-            )
-            if found:
-                return found
-            seconds = _seconds_to_sleep(until_ms, park_at)
-            if seconds is None:
-                if await asyncio.to_thread(
-                    retrying, _park, runtime.database, run_id, request_ids, until_ms
-                ):
-                    raise Parked(run_id)
-                look = True
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), None if math.isinf(seconds) else seconds)
+            yield Sleep(signal, None if math.isinf(seconds) else seconds)
             look = _worth_a_look(signal.is_set(), until_ms, park_at)
 
 

@@ -1,0 +1,172 @@
+"""Sync and async, written once: a program of blocking operations, run by a sync or an async driver.
+
+A program is a generator that yields operations and gets each one's result back: ``Call`` (a
+blocking function) and ``Sleep`` (until a ``Signal`` is set, or a timeout). ``run_sync`` performs
+each operation on the calling thread; ``run_async`` awaits it, a call in a worker thread and a
+sleep on the event loop, so a coroutine that waits holds no thread. An exception an operation
+raises (a cancellation too) is raised inside the program where it yielded, so its ``with`` and
+``finally`` blocks run at once, as in a plain function.
+
+A blocking function is the program of one call: ``awaitable(fn)`` is its ``_async`` face, with
+its exact signature and an awaitable result of its exact type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar, cast
+
+from hitl_notebook._core.errors import HitlError
+
+__all__ = [
+    "Call",
+    "Program",
+    "Signal",
+    "Sleep",
+    "awaitable",
+    "call",
+    "run_async",
+    "run_sync",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call ``fn(*args)``, which blocks: on the calling thread, or in a worker thread when async."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+    def perform(self) -> Any:
+        return self.fn(*self.args)
+
+    async def perform_async(self) -> Any:
+        return await asyncio.to_thread(self.fn, *self.args)
+
+
+class Signal:
+    """A flag that any thread sets (``set`` is a callback for another thread) and that a program
+    sleeps on (``Sleep``), under either driver."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._sleeper: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+    def set(self) -> None:
+        self._flag.set()
+        if (sleeper := self._sleeper) is not None:
+            loop, event = sleeper
+            with contextlib.suppress(RuntimeError):  # the loop closed: its sleeper stopped anyway
+                loop.call_soon_threadsafe(event.set)
+
+    def clear(self) -> None:
+        self._flag.clear()
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    def sleep(self, timeout: float | None) -> None:
+        """Block this thread until the flag is set or ``timeout`` seconds pass."""
+        self._flag.wait(timeout)
+
+    async def sleep_async(self, timeout: float | None) -> None:
+        """Wait on the event loop until the flag is set or ``timeout`` seconds pass."""
+        event = asyncio.Event()
+        # Registered before the flag is read: a set() in between finds the sleeper or sets the flag.
+        self._sleeper = (asyncio.get_running_loop(), event)
+        try:
+            if not self._flag.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            self._sleeper = None
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Sleep until ``signal`` is set (at once if it is) or ``timeout`` seconds pass (None: no limit)."""
+
+    signal: Signal
+    timeout: float | None
+
+    def perform(self) -> None:
+        self.signal.sleep(self.timeout)
+
+    async def perform_async(self) -> None:
+        await self.signal.sleep_async(self.timeout)
+
+
+Program = Generator[Call | Sleep, Any, T]
+"""A generator of operations that returns a ``T``: one logic for both drivers."""
+
+
+def run_sync(program: Program[T]) -> T:
+    """Drive a program on this thread (which runs no event loop: it would stall it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        program.close()
+        raise HitlError(
+            "This is an async agent: use the *_async methods with await, "
+            "e.g. `await self.request_approval_async(...)`."
+        )
+    resume: Callable[[], Call | Sleep] = functools.partial(program.send, None)
+    while True:
+        try:
+            operation = resume()
+        except StopIteration as done:
+            return cast("T", done.value)
+        try:
+            resume = functools.partial(program.send, operation.perform())
+        except BaseException as error:  # raised in the program, where it yielded
+            resume = functools.partial(program.throw, error)
+
+
+async def run_async(program: Program[T]) -> T:
+    """Drive a program from a coroutine: calls run in worker threads, sleeps on the event loop."""
+    resume: Callable[[], Call | Sleep] = functools.partial(program.send, None)
+    while True:
+        try:
+            operation = resume()
+        except StopIteration as done:
+            return cast("T", done.value)
+        try:
+            resume = functools.partial(program.send, await operation.perform_async())
+        except (
+            BaseException
+        ) as error:  # a cancellation too: raised in the program, where it yielded
+            resume = functools.partial(program.throw, error)
+
+
+def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Program[R]:
+    """The program of one blocking call, ``fn(*args, **kwargs)``."""
+    result: R = yield Call(functools.partial(fn, *args, **kwargs))
+    return result
+
+
+def awaitable(fn: Callable[P, R], doc: str | None = None) -> Callable[P, Coroutine[Any, Any, R]]:
+    """The ``_async`` face of a blocking function or method: the same call, run by ``run_async``
+    (in a worker thread), so the caller's event loop stays free while it blocks.
+
+    >>> respond_async = awaitable(respond)
+    """
+
+    @functools.wraps(fn)
+    async def face(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await run_async(call(fn, *args, **kwargs))
+
+    face.__name__ = f"{fn.__name__}_async"
+    face.__qualname__ = f"{fn.__qualname__}_async"
+    face.__doc__ = doc or f"Awaitable twin of ``{fn.__name__}``."
+    return face
