@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from html import escape
 from typing import Any
 
 from hitl_notebook._core.errors import NotWaitingError, ResultTimeoutError
 from hitl_notebook._core.models import Decision, Request, StatusEvent, run_state_word
+from hitl_notebook._core.sync_async import awaitable, call, run_async
 from hitl_notebook._core.views import display_bundle, live_view
 from hitl_notebook._store.store import FINAL_RUN_STATES, Store, store
 
@@ -79,9 +79,10 @@ class RunHandle:
             time.sleep(WAIT_POLL_S)
         return found[0]
 
-    async def wait_for_request_async(self, timeout: float = 30.0) -> Request:
-        """Awaitable twin of ``wait_for_request``: the notebook stays responsive while it waits."""
-        return await asyncio.to_thread(self.wait_for_request, timeout)
+    wait_for_request_async = awaitable(
+        wait_for_request,
+        "Awaitable twin of ``wait_for_request``: the notebook stays responsive while it waits.",
+    )
 
     def decisions(self) -> list[Decision]:
         """The decisions taken on the run's requests, oldest first."""
@@ -91,9 +92,9 @@ class RunHandle:
         """Wait for the run's result (``timeout`` in seconds; the run keeps going after it)."""
         return self.store.result(self._run_id, timeout)
 
-    async def result_async(self, timeout: float | None = None) -> Any:
-        """Awaitable twin of ``result``: the notebook stays responsive while it waits."""
-        return await self.store.result_async(self._run_id, timeout)
+    result_async = awaitable(
+        result, "Awaitable twin of ``result``: the notebook stays responsive while it waits."
+    )
 
     def cancel(self, *, by: str | None = None) -> None:
         """Cancel the run."""
@@ -119,7 +120,7 @@ class RunHandle:
         Unlike ``result_async`` it does not raise when the run failed or was cancelled. While a
         cell awaits it, the widgets stay clickable (a blocking wait would hold every click).
         """
-        return await asyncio.to_thread(self._wait_ended, timeout)
+        return await run_async(call(self._wait_ended, timeout))
 
     def _wait_ended(self, timeout: float | None) -> str:
         give_up = None if timeout is None else time.monotonic() + timeout

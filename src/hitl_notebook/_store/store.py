@@ -7,15 +7,13 @@ Answers go through the one answer path (``_answering``); reads are one query eac
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import getpass
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.errors import (
@@ -33,6 +31,7 @@ from hitl_notebook._core.models import (
     StatusEvent,
     run_state_word,
 )
+from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
@@ -60,9 +59,6 @@ from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 ENV_USER = "HITL_USER"
 RESULT_POLL_S = 0.05
 
@@ -70,17 +66,6 @@ RESULT_POLL_S = 0.05
 def default_responder() -> str:
     """Who answers when ``by`` is not given: ``$HITL_USER``, else the login name."""
     return os.environ.get(ENV_USER) or getpass.getuser()
-
-
-def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
-    """The awaitable face of a blocking store method (it runs in a worker thread)."""
-
-    @functools.wraps(fn)
-    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    twin.__doc__ = f"Awaitable twin of ``{fn.__name__}``."
-    return twin
 
 
 class Store:
@@ -135,7 +120,7 @@ class Store:
             ),
         )
 
-    respond_async = _async_twin(respond)
+    respond_async = awaitable(respond)
 
     def answer(self, target: str, reply: Reply) -> Decision:
         """Answer ``target`` with ``reply``, the value every channel sends (by None: the
@@ -175,7 +160,7 @@ class Store:
             ),
         )
 
-    respond_many_async = _async_twin(respond_many)
+    respond_many_async = awaitable(respond_many)
 
     def answer_many(self, targets: Iterable[str], reply: Reply) -> BulkResult:
         """Send the same ``reply`` to each target, each on its own (see ``respond_many``)."""
@@ -205,7 +190,7 @@ class Store:
         calls = [(args, kwargs)]
         return enqueue_runs(self.database, agent, calls, run_ids=[run_id], requester=requester)[0]
 
-    enqueue_async = _async_twin(enqueue)
+    enqueue_async = awaitable(enqueue)
 
     def enqueue_many(
         self,
@@ -256,7 +241,7 @@ class Store:
             )
         )
 
-    inbox_async = _async_twin(inbox)
+    inbox_async = awaitable(inbox)
 
     def read_inbox(self, spec: InboxFilter) -> Inbox:
         """The inbox read with ``spec``, the filter every face builds from its own input."""
@@ -358,7 +343,7 @@ class Store:
                 failure = load_failure(conn, run_id)
             raise run_failed(run_id, error, failure) from cause_of(error, failure)
 
-    result_async = _async_twin(result)
+    result_async = awaitable(result)
 
     def cancel(self, run_id: str, *, by: str | None = None, channel: str = "python") -> None:
         """Cancel a run: it stops at once, also while it waits for a human (hot or parked), and
