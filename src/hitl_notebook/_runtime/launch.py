@@ -27,7 +27,7 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,7 +48,6 @@ from hitl_notebook._store.store import Store, use_launched
 
 __all__ = [
     "Runtime",
-    "call_blocking",
     "current",
     "current_or_none",
     "launch",
@@ -279,20 +278,6 @@ def current_or_none() -> Runtime | None:
 def on_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the runtime's loop and wait for it (safe from a notebook cell)."""
     return asyncio.run_coroutine_threadsafe(coro, current().loop).result()
-
-
-def call_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a blocking function; off the caller's thread if an event loop runs there.
-
-    DBOS's sync API refuses to run on a thread with a running event loop (every notebook cell
-    has one), so the SDK's sync functions route DBOS calls through here.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return fn(*args, **kwargs)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hitl-call") as pool:
-        return pool.submit(fn, *args, **kwargs).result()
 
 
 def _set_log_level(level: str) -> None:
