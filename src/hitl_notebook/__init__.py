@@ -16,6 +16,16 @@ inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_mo
 ``_widget_*`` / ``_forms`` (notebook widgets). (``_runtime`` imports ``_store`` and
 ``_dbos_messages`` when it launches, against this order: the store asks the runtime which runs
 are this process's. Issue 12 makes the layers packages and this one direction.)
+
+Sync and async: what has both faces is written once, and the other face is derived in
+``_core/sync_async.py``, named as DBOS names them (``respond`` and ``respond_async``). Code that
+runs inside a workflow (statuses, questions, the hot wait) is a program, a generator of blocking
+calls and sleeps: ``run_sync`` performs them on a sync agent's thread, ``run_async`` awaits them
+for an async agent (a call in a worker thread, a sleep on the event loop). A blocking function is
+the program of one call, so ``awaitable(fn)`` is its ``_async`` face, with its signature and an
+awaitable of its result type (``Store``'s, ``RunHandle``'s and ``hitl.respond_async``). Two pairs
+come from elsewhere: ``Agent.step`` / ``step_async`` are DBOS's own steps, and ``Agent.start`` runs
+``start_async`` on the runtime's event loop, where runs live (``_runtime.launch.on_loop``).
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ faces people call); each builds the one ``Reply`` or ``InboxFilter`` and hands i
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hitl_notebook._core.models import Decision, Reply
+from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
 from hitl_notebook._store.store import BulkResult, store
@@ -53,29 +53,7 @@ def respond(
     )
 
 
-async def respond_async(
-    target: str,
-    *,
-    approve: bool | None = None,
-    choice: str | None = None,
-    text: str | None = None,
-    value: Any = None,
-    by: str | None = None,
-    comment: str | None = None,
-    channel: str = "python",
-) -> Decision:
-    """Awaitable twin of ``respond``."""
-    return await asyncio.to_thread(
-        respond,
-        target,
-        approve=approve,
-        choice=choice,
-        text=text,
-        value=value,
-        by=by,
-        comment=comment,
-        channel=channel,
-    )
+respond_async = awaitable(respond)
 
 
 def inbox(
