@@ -110,7 +110,11 @@ Program = Generator[Call | Sleep, Any, T]
 
 
 def run_sync(program: Program[T]) -> T:
-    """Drive a program on this thread (which runs no event loop: it would stall it)."""
+    """Drive a program on this thread.
+
+    A thread that runs an event loop is refused (HitlError): the program would stall the loop, and
+    DBOS's sync calls raise there. An async agent awaits the ``_async`` methods instead.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -143,9 +147,7 @@ async def run_async(program: Program[T]) -> T:
             return cast("T", done.value)
         try:
             resume = functools.partial(program.send, await operation.perform_async())
-        except (
-            BaseException
-        ) as error:  # a cancellation too: raised in the program, where it yielded
+        except BaseException as error:  # a cancellation too
             resume = functools.partial(program.throw, error)
 
 
