@@ -125,30 +125,36 @@ def run_sync(program: Program[T]) -> T:
             "This is an async agent: use the *_async methods with await, "
             "e.g. `await self.request_approval_async(...)`."
         )
-    resume: Callable[[], Call | Sleep] = functools.partial(program.send, None)
+    result: Any = None
+    error: BaseException | None = None
     while True:
         try:
-            operation = resume()
+            operation = program.send(result) if error is None else program.throw(error)
         except StopIteration as done:
             return cast("T", done.value)
+        finally:
+            error = None  # an error leaves through the program: no cycle through this frame
         try:
-            resume = functools.partial(program.send, operation.perform())
-        except BaseException as error:  # raised in the program, where it yielded
-            resume = functools.partial(program.throw, error)
+            result = operation.perform()
+        except BaseException as raised:  # raised in the program, where it yielded
+            error = raised
 
 
 async def run_async(program: Program[T]) -> T:
     """Drive a program from a coroutine: calls run in worker threads, sleeps on the event loop."""
-    resume: Callable[[], Call | Sleep] = functools.partial(program.send, None)
+    result: Any = None
+    error: BaseException | None = None
     while True:
         try:
-            operation = resume()
+            operation = program.send(result) if error is None else program.throw(error)
         except StopIteration as done:
             return cast("T", done.value)
+        finally:
+            error = None
         try:
-            resume = functools.partial(program.send, await operation.perform_async())
-        except BaseException as error:  # a cancellation too
-            resume = functools.partial(program.throw, error)
+            result = await operation.perform_async()
+        except BaseException as raised:  # a cancellation too
+            error = raised
 
 
 def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Program[R]:
