@@ -39,7 +39,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """Call ``fn(*args)``, which blocks: on the calling thread, or in a worker thread when async."""
 
@@ -49,49 +49,68 @@ class Call:
     def perform(self) -> Any:
         return self.fn(*self.args)
 
-    async def perform_async(self) -> Any:
-        return await asyncio.to_thread(self.fn, *self.args)
+    def perform_async(self) -> Coroutine[Any, Any, Any]:
+        return asyncio.to_thread(self.fn, *self.args)
 
 
 class Signal:
     """A flag that any thread sets (``set`` is a callback for another thread) and that a program
-    sleeps on (``Sleep``), under either driver."""
+    sleeps on (``Sleep``), under either driver. Small, as every hot wait holds one."""
+
+    __slots__ = ("_is_set", "_wake")
 
     def __init__(self) -> None:
-        self._flag = threading.Event()
-        self._sleeper: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._is_set = False
+        self._wake: Callable[[], object] | None = None
 
     def set(self) -> None:
-        self._flag.set()
-        if (sleeper := self._sleeper) is not None:
-            loop, event = sleeper
-            with contextlib.suppress(RuntimeError):  # the loop closed: its sleeper stopped anyway
-                loop.call_soon_threadsafe(event.set)
+        self._is_set = True
+        if (wake := self._wake) is not None:
+            wake()
 
     def clear(self) -> None:
-        self._flag.clear()
+        self._is_set = False
 
     def is_set(self) -> bool:
-        return self._flag.is_set()
+        return self._is_set
 
     def sleep(self, timeout: float | None) -> None:
         """Block this thread until the flag is set or ``timeout`` seconds pass."""
-        self._flag.wait(timeout)
+        event = threading.Event()
+        if self._sleeps_until(event.set):
+            try:
+                event.wait(timeout)
+            finally:
+                self._wake = None
 
     async def sleep_async(self, timeout: float | None) -> None:
         """Wait on the event loop until the flag is set or ``timeout`` seconds pass."""
         event = asyncio.Event()
-        # Registered before the flag is read: a set() in between finds the sleeper or sets the flag.
-        self._sleeper = (asyncio.get_running_loop(), event)
-        try:
-            if not self._flag.is_set():
+        if self._sleeps_until(functools.partial(_set_on, asyncio.get_running_loop(), event)):
+            try:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout)
-        finally:
-            self._sleeper = None
+            finally:
+                self._wake = None
+
+    def _sleeps_until(self, wake: Callable[[], object]) -> bool:
+        """Have ``set`` call ``wake``; False (nothing to sleep) if the flag is set already.
+
+        ``wake`` is registered before the flag is read: a ``set`` in between finds one or the other.
+        """
+        self._wake = wake
+        if self._is_set:
+            self._wake = None
+            return False
+        return True
 
 
-@dataclass(frozen=True)
+def _set_on(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed: its sleeper stopped anyway
+        loop.call_soon_threadsafe(event.set)
+
+
+@dataclass(frozen=True, slots=True)
 class Sleep:
     """Sleep until ``signal`` is set (at once if it is) or ``timeout`` seconds pass (None: no limit)."""
 
@@ -101,8 +120,8 @@ class Sleep:
     def perform(self) -> None:
         self.signal.sleep(self.timeout)
 
-    async def perform_async(self) -> None:
-        await self.signal.sleep_async(self.timeout)
+    def perform_async(self) -> Coroutine[Any, Any, None]:
+        return self.signal.sleep_async(self.timeout)
 
 
 Program = Generator[Call | Sleep, Any, T]
