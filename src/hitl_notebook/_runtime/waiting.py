@@ -5,8 +5,8 @@ A wait for answers has two phases.
 1. **Hot.** The run registers with its process's one ``Poller`` and sleeps on a ``Signal`` (on
    the event loop for async agents, in its thread for sync ones: ``wait`` is a program, see
    ``_core.sync_async``); when the poller says an answer to the run was stored, the run looks at
-   its requests. An answer resumes
-   a hot run within milliseconds, and a thousand hot runs cost the poller one query, not a thousand.
+   its requests. An answer resumes a hot run within milliseconds, and a thousand hot runs cost the
+   poller one query, not a thousand.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
    becomes DELAYED until the nearest deadline and its code unwinds (see ``_dbos_internals``). It
    then holds no thread, no task and no poll. An answer (``Store.respond``, from any process) or
