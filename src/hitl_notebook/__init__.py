@@ -1,21 +1,21 @@
 """hitl_notebook: durable human-in-the-loop agents for Jupyter and Python services, built on DBOS.
 
-Layers, each importing only the ones above it in this list:
-``_models`` / ``_time`` / ``_errors`` / ``_values`` / ``_failures`` (the domain) → ``_answers`` /
-``_access`` (the answer rule, who may answer) → ``_dbos_internals`` (everything tied to DBOS
-internals) → ``_database`` /
-``_records`` (the SDK's tables) → ``_config`` / ``_identity`` / ``_poller`` / ``_runtime`` (the
-only DBOS configuration, one poller per process) → ``_queueing`` (runs for workers) →
-``_answering`` → ``_store`` (answer and read with only a database URL) → ``_dbos_messages`` (DBOS
-messages taken as answers) → ``_frames`` (pandas) → ``_handle`` → ``_retries`` /
-``_decisions`` / ``_waiting`` / ``_protocol`` / ``_request_methods`` / ``_agent`` (what runs
-inside a workflow) → ``_worker`` (headless workers) → ``_auth`` / ``_http_models`` /
-``_http_json`` / ``_http_runs`` / ``_http`` (the HTTP API, public as ``hitl_notebook.http``) →
-``_cli_edge`` / ``_cli_table`` / ``_cli_render`` / ``_cli_show`` → ``_cli_read`` /
-``_cli_answer`` / ``_cli_service`` → ``_cli`` (the command line);
-``_widget_*`` / ``_forms`` (notebook widgets). (``_runtime`` imports ``_store`` and
-``_dbos_messages`` when it launches, against this order: the store asks the runtime which runs
-are this process's. Issue 12 makes the layers packages and this one direction.)
+Layers, each a package that imports only the ones before it (``tests/test_layers.py`` checks):
+
+1. ``_core``: the domain, no I/O: models, errors, times, values, failures, the answer rule, who
+   may answer, the sync/async mechanism, the display hook (``views``).
+2. ``_db``: the SDK's tables and statements, where the database is, the DBOS-internals quarantine.
+3. ``_store``: everything a process with only the URL does: answer, read the inbox and the rows
+   behind the frames, queue runs for workers, take DBOS messages as answers.
+4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
+   parked, retries. It hands the store its executor id (``use_launched``), never the other way.
+5. ``_agent``: ``Agent``, its questions and request methods, the durable program, ``RunHandle``.
+6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is
+   built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show) and
+   ``_service`` (HTTP, workers, the ``hitl`` command; it may use the frames).
+
+This module only re-exports (the heavy names load on first use, see ``_LAZY``); ``http`` and
+``testing`` are the other public modules.
 
 Sync and async: what has both faces is written once, and the other face is derived in
 ``_core/sync_async.py``, named as DBOS names them (``respond`` and ``respond_async``). Code that

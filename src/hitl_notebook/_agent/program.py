@@ -42,7 +42,7 @@ DEADLINE_SLACK_MS = 10
 def write(fn: Callable[..., Any], *args: Any) -> Call:
     """Run ``fn(*args)`` without a checkpoint: it must be idempotent, as replay runs it again.
 
-    A transient database error is retried (``_retries``).
+    A transient database error is retried (``_runtime.retries``).
     """
     return Call(retrying, (fn, *args))
 

@@ -1,7 +1,7 @@
 """The only place that configures and launches DBOS.
 
-``launch()`` picks the database (see ``_config``), claims this process's executor identity (see
-``_identity``), pins the application version and launches DBOS in a way that is safe in a notebook:
+``launch()`` picks the database (see ``_db.config``), claims this process's executor identity (see
+``_runtime.identity``), pins the application version and launches DBOS in a way that is safe in a notebook:
 
 - DBOS is launched from a helper thread, so it never adopts the kernel's event loop (a cell that
   waits for an async agent would otherwise deadlock it);
@@ -10,7 +10,7 @@
   database is an error unless ``reconfigure=True`` says to shut down and launch again;
 - DBOS logs only warnings unless ``log_level`` asks for more;
 - a run waiting for a human waits hot (answers land in milliseconds) for ``park_after``, then
-  parks and holds nothing until its answer or deadline (see ``_waiting``).
+  parks and holds nothing until its answer or deadline (see ``_runtime.waiting``).
 
 Replay rule: the application version is pinned (``"1"`` unless you pass ``app_version``), so runs
 survive edits to your agent's code and resume in the edited code. Edits *after* a run's last
@@ -121,7 +121,7 @@ def launch(
     >>> rt = hitl.launch("postgresql://postgres@127.0.0.1:5432/hitl")  # or a team's Postgres
 
     ``application``: share this DBOS application (and version) with other processes, as workers
-    do (see ``_queueing``); by default each executor is an application of its own.
+    do (see ``_store.queueing``); by default each executor is an application of its own.
     """
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)

@@ -8,14 +8,14 @@ A wait for answers has two phases.
    its requests. An answer resumes a hot run within milliseconds, and a thousand hot runs cost the
    poller one query, not a thousand.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
-   becomes DELAYED until the nearest deadline and its code unwinds (see ``_dbos_internals``). It
+   becomes DELAYED until the nearest deadline and its code unwinds (see ``_db.dbos_internals``). It
    then holds no thread, no task and no poll. An answer (``Store.respond``, from any process) or
    the deadline enqueues it again; DBOS dispatches it in the process that owns it, which replays
    its checkpoints up to the wait and looks again.
 
 A wait is not a DBOS step: a decision is stored in the request's row and never changes, so a
 replay that looks finds the same decision, and taking it again publishes nothing twice (see
-``_decisions``). A spurious wake-up costs a look and a new hot phase, and steps before the wait
+``_runtime.decisions``). A spurious wake-up costs a look and a new hot phase, and steps before the wait
 never run again. When the runtime shuts down, hot waits end without a result (``Stopped``): the
 run stays waiting in the database and resumes at the next launch.
 
@@ -62,7 +62,7 @@ def wait(
     """Wait until one of the requests is decided (at ``until_ms`` one is due to time out).
 
     ``look_first=False`` skips the first look, for requests stored just now, which nobody can
-    have answered before the wait began to listen (an answer in between wakes it, see ``_poller``).
+    have answered before the wait began to listen (an answer in between wakes it, see ``_runtime.poller``).
     """
     run_id = current_run_id()
     runtime = current()

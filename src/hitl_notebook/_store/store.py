@@ -2,7 +2,7 @@
 
 Any process that can reach the database can answer a waiting agent: the notebook that runs the
 agents, another kernel, a CLI or a web server, with no agent code loaded and no DBOS launched.
-Answers go through the one answer path (``_answering``); reads are one query each.
+Answers go through the one answer path (``_store.answering``); reads are one query each.
 """
 
 from __future__ import annotations
