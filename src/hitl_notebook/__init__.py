@@ -9,7 +9,8 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
    behind the frames, queue runs for workers, take DBOS messages as answers.
 4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
    parked, retries. It hands the store its executor id (``use_launched``), never the other way.
-5. ``_agent``: ``Agent``, its questions and request methods, the durable program, ``RunHandle``.
+5. ``_agent``: ``Agent``, the one workflow behind every run, questions and request methods, the
+   durable program, ``RunHandle``.
 6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is
    built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show) and
    ``_service`` (HTTP, workers, the ``hitl`` command; it may use the frames).
@@ -74,10 +75,17 @@ if TYPE_CHECKING:  # loaded on first use: see _LAZY
     from hitl_notebook._db.config import default_sqlite_path
     from hitl_notebook._frames import agents, decisions, history, inbox_frame
     from hitl_notebook._runtime.launch import Runtime, launch, shutdown
+    from hitl_notebook._store.default import (
+        connect,
+        inbox,
+        respond,
+        respond_async,
+        respond_many,
+        store,
+    )
     from hitl_notebook._store.inbox import Inbox, InboxItem
     from hitl_notebook._store.inbox import SortKey as SortKey
-    from hitl_notebook._store.shortcuts import inbox, respond, respond_async, respond_many
-    from hitl_notebook._store.store import BulkResult, Store, connect, store
+    from hitl_notebook._store.store import BulkResult, Store
 
 __version__ = "0.1.0"
 
@@ -140,8 +148,15 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "hitl_notebook._frames": ("agents", "decisions", "history", "inbox_frame"),
     "hitl_notebook._runtime.launch": ("Runtime", "launch", "shutdown"),
     "hitl_notebook._store.inbox": ("Inbox", "InboxItem", "SortKey"),
-    "hitl_notebook._store.shortcuts": ("inbox", "respond", "respond_async", "respond_many"),
-    "hitl_notebook._store.store": ("BulkResult", "Store", "connect", "store"),
+    "hitl_notebook._store.default": (
+        "connect",
+        "inbox",
+        "respond",
+        "respond_async",
+        "respond_many",
+        "store",
+    ),
+    "hitl_notebook._store.store": ("BulkResult", "Store"),
 }
 """Public names loaded when first used, by module (the imports under TYPE_CHECKING above, for
 type checkers). They bring SQLAlchemy, DBOS or pandas, about a second to import, which a process

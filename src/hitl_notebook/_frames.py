@@ -30,8 +30,9 @@ import pandas as pd
 
 from hitl_notebook._core.models import FINAL_STATUSES, Outcome, run_state_word
 from hitl_notebook._store.analysis import Rows
+from hitl_notebook._store.default import store
 from hitl_notebook._store.inbox import Inbox, InboxItem
-from hitl_notebook._store.store import Store, store
+from hitl_notebook._store.store import Store
 
 __all__ = [
     "AGENT_COLUMNS",

@@ -1,24 +1,15 @@
 """The Agent class: a run is a durable DBOS workflow whose code reads top to bottom.
 
-Every agent runs through one DBOS workflow, ``hitl.agent``, registered when hitl_notebook is
-imported. Its inputs are the agent's name and its pickled arguments; the class is looked up when
-the run starts or is recovered. So a kernel that restarts, launches, and only then defines its
-agents in a later cell still resumes their runs: a recovered run waits (as a coroutine, holding no
-thread) until its agent class is defined, then continues from its last checkpoint.
-
-Sync agents run their code in a daemon thread while the run works or waits hot; async agents run
-on the runtime's event loop. Both wait for humans through the same durable programs
-(``_agent.program``), and a run that waits longer than ``park_after`` parks: its code unwinds and it
-holds nothing until its answer or deadline brings it back (``_runtime.waiting``).
+Every agent runs through one DBOS workflow (``_agent.workflow``), so a kernel that restarts,
+launches, and only then defines its agents in a later cell still resumes their runs. Sync and
+async agents wait for humans through the same durable programs (``_agent.program``), and a run
+that waits longer than ``park_after`` parks: its code unwinds and it holds nothing until its
+answer or deadline brings it back (``_runtime.waiting``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
-import inspect
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
@@ -26,73 +17,23 @@ from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
 from pydantic import BaseModel
 
 from hitl_notebook._agent.handle import RunHandle
-from hitl_notebook._agent.program import ask, write_failure, write_status
+from hitl_notebook._agent.program import ask, write_status
 from hitl_notebook._agent.questions import Question
 from hitl_notebook._agent.request_methods import RequestMethods
+from hitl_notebook._agent.workflow import register, run_agent
 from hitl_notebook._core.errors import HitlError, RequestTimeoutError
-from hitl_notebook._core.failures import failure_of, recordable
-from hitl_notebook._core.models import Decision, Status
+from hitl_notebook._core.models import Decision
 from hitl_notebook._core.sync_async import Program, run_async, run_sync
-from hitl_notebook._core.values import check_text, check_texts, storable
+from hitl_notebook._core.values import check_text, check_texts
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import Stopped
-from hitl_notebook._runtime.launch import current, current_or_none, on_loop
-from hitl_notebook._store.queueing import WORKFLOW_NAME, decode_payload, encode_payload
-from hitl_notebook._store.store import store
+from hitl_notebook._runtime.launch import current, on_loop
+from hitl_notebook._store.default import store
+from hitl_notebook._store.queueing import encode_payload
 
-__all__ = ["Agent", "agent_class", "step_key"]
+__all__ = ["Agent", "step_key"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-MAX_RECOVERY_ATTEMPTS = 1000
-"""Each restart of a run's process counts one attempt; a run that crashes this often is stopped."""
-
-
-class _Registry:
-    """Agent classes by name; a recovered run waits here until its class is defined."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Agent]] = {}
-        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
-        self._lock = threading.Lock()
-
-    def register(self, cls: type[Agent]) -> None:
-        with self._lock:
-            self._classes[cls.agent_name] = cls
-            waiting = self._waiting.pop(cls.agent_name, [])
-        for loop, future in waiting:
-            loop.call_soon_threadsafe(_resolve, future)
-
-    def get(self, name: str) -> type[Agent] | None:
-        with self._lock:
-            return self._classes.get(name)
-
-    async def wait_for(self, name: str) -> type[Agent]:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            found = self._classes.get(name)
-            if found is None:
-                future: asyncio.Future[None] = loop.create_future()
-                self._waiting.setdefault(name, []).append((loop, future))
-        if found is None:
-            await future
-            found = self.get(name)
-            assert found is not None
-        return found
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-_registry = _Registry()
-
-
-def agent_class(name: str) -> type[Agent] | None:
-    """The agent class registered under ``name`` in this process, if any."""
-    return _registry.get(name)
 
 
 class Agent(RequestMethods):
@@ -131,7 +72,7 @@ class Agent(RequestMethods):
             cls.agent_name = cls.__name__
         if not any("run" in base.__dict__ for base in cls.__mro__ if base not in (Agent, object)):
             raise TypeError(f"{cls.__name__} must define run(self, ...).")
-        _registry.register(cls)
+        register(cls)
 
     def __init__(self) -> None:
         self._database: Database | None = None
@@ -167,7 +108,7 @@ class Agent(RequestMethods):
             SetWorkflowID(run_id) if run_id else contextlib.nullcontext(),
             DBOSContextSetAuth(requester, None),
         ):
-            handle = await DBOS.start_workflow_async(_run_agent, cls.agent_name, payload)
+            handle = await DBOS.start_workflow_async(run_agent, cls.agent_name, payload)
         return RunHandle(handle.workflow_id, agent=cls.agent_name)
 
     @classmethod
@@ -316,93 +257,3 @@ def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
 
 def _step_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-@DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=MAX_RECOVERY_ATTEMPTS)
-async def _run_agent(agent_name: str, payload: str) -> Any:
-    """The one DBOS workflow behind every run: find the agent class, run it, publish the end."""
-    cls = await _registry.wait_for(agent_name)
-    runtime = current_or_none()
-    if runtime is None:  # dispatched while the runtime shuts down: it resumes at the next launch
-        raise Stopped(agent_name)
-    args, kwargs = decode_payload(payload)
-    agent = cls()
-    agent._run_id = cast("str", DBOS.workflow_id)
-    agent._database = database = runtime.database
-    await run_async(
-        write_status(
-            database,
-            key="start",
-            agent=agent_name,
-            status=Status.WORKING.value,
-            detail="started",
-            progress=None,
-        )
-    )
-    try:
-        if inspect.iscoroutinefunction(cls.run):
-            result = await cls.run(agent, *args, **kwargs)
-        else:
-            result = await _in_daemon_thread(cls.run, agent, *args, **kwargs)
-    except Exception as error:
-        detail = storable(f"{type(error).__name__}: {error}")
-        await run_async(
-            write_status(
-                database,
-                key="end",
-                agent=agent_name,
-                status=Status.FAILED.value,
-                detail=detail,
-                progress=None,
-            )
-        )
-        failure = failure_of(error)
-        await run_async(write_failure(database, failure))
-        recorded = recordable(error, failure)
-        if recorded is error:
-            raise
-        raise recorded from error
-    await run_async(
-        write_status(
-            database,
-            key="end",
-            agent=agent_name,
-            status=Status.FINISHED.value,
-            detail=None,
-            progress=1.0,
-        )
-    )
-    return result
-
-
-async def _in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a sync agent's code in a daemon thread that carries the run's DBOS context.
-
-    Daemon, so that a script can exit while one of its sync agents waits: the run stays in the
-    database and resumes at the next launch.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            outcome: tuple[Callable[..., None], Any] = (_succeed, context.run(fn, *args, **kwargs))
-        except BaseException as error:  # handed to the awaiting coroutine as it is
-            outcome = (_fail, error)
-        # A closed loop means the runtime shut down meanwhile: the run resumes at the next launch.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(outcome[0], future, outcome[1])
-
-    threading.Thread(target=target, name=f"hitl-run-{DBOS.workflow_id}", daemon=True).start()
-    return await future
-
-
-def _succeed(future: asyncio.Future[T], result: T) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)

@@ -10,7 +10,8 @@ from hitl_notebook._core.errors import NotWaitingError, ResultTimeoutError
 from hitl_notebook._core.models import Decision, Request, StatusEvent, run_state_word
 from hitl_notebook._core.sync_async import awaitable, call, run_async
 from hitl_notebook._core.views import display_bundle, live_view
-from hitl_notebook._store.store import FINAL_RUN_STATES, Store, store
+from hitl_notebook._store.default import store
+from hitl_notebook._store.store import FINAL_RUN_STATES, Store
 
 __all__ = ["RunHandle", "run"]
 

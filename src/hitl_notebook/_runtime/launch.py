@@ -44,7 +44,8 @@ from hitl_notebook._runtime.defaults import DEFAULT_APP_VERSION, DEFAULT_PARK_AF
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
 from hitl_notebook._store.dbos_messages import answer_messages
-from hitl_notebook._store.store import Store, use_launched
+from hitl_notebook._store.default import use_launched
+from hitl_notebook._store.store import Store
 
 __all__ = [
     "Runtime",

@@ -70,7 +70,7 @@ def connect(db: str | None) -> Store:
     The store brings SQLAlchemy, which takes a quarter of a second to import: it is imported here,
     when a command first needs the database, so that ``hitl --help`` does not wait for it.
     """
-    from hitl_notebook._store.store import connect as store_on  # noqa: PLC0415 - see above
+    from hitl_notebook._store.default import connect as store_on  # noqa: PLC0415 - see above
 
     return store_on(db)
 

@@ -37,7 +37,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hitl_notebook._agent.agent import agent_class
+from hitl_notebook._agent.workflow import agent_class
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
     DeadlinePassedError,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +32,6 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
-from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import awaited_a_cancelled_run, wake
 from hitl_notebook._db.request_records import (
@@ -57,7 +55,7 @@ from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
 from hitl_notebook._store.inbox_query import query_inbox
 from hitl_notebook._store.queueing import enqueue_runs
 
-__all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "connect", "default_responder", "store"]
+__all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "default_responder"]
 
 ENV_USER = "HITL_USER"
 RESULT_POLL_S = 0.05
@@ -394,28 +392,3 @@ class BulkResult:
         lines = [f"BulkResult: {len(self.decided)} answered, {len(self.failed)} refused"]
         lines += [f"  {target}: {type(e).__name__}: {e}" for target, e in self.failed.items()]
         return "\n".join(lines)
-
-
-_stores: dict[str, Store] = {}
-_stores_lock = threading.Lock()
-_launched: Store | None = None
-
-
-def connect(database: str | None = None) -> Store:
-    """A store on ``database`` (same lookup as ``launch()``); no agent code or launch needed."""
-    url = resolve_database_url(database)
-    with _stores_lock:
-        if url not in _stores:
-            _stores[url] = Store(Database(url))
-        return _stores[url]
-
-
-def store() -> Store:
-    """The store of the launched runtime, or of the configured database when not launched."""
-    return _launched or connect()
-
-
-def use_launched(launched: Store | None) -> None:
-    """Set (at launch) or clear (at shutdown) the store of the runtime launched in this process."""
-    global _launched  # noqa: PLW0603 - one launched runtime per process
-    _launched = launched

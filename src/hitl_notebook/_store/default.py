@@ -1,22 +1,60 @@
-"""The package's shortcuts on the default store (``hitl.respond``, ``hitl.inbox`` ...): the store
-of the launched runtime, else of the configured database (``store()``).
+"""The default store, and the package's shortcuts on it (``hitl.respond``, ``hitl.inbox`` ...).
 
-Their keyword signatures repeat ``Store.respond``/``Store.inbox`` on purpose (they are the public
+``store()`` is the store of the runtime launched in this process (the runtime hands it over with
+``use_launched``), else the store of the configured database; ``connect(url)`` keeps one store
+per database.
+
+The shortcuts' keyword signatures repeat ``Store.respond``/``Store.inbox`` on purpose (the public
 faces people call); each builds the one ``Reply`` or ``InboxFilter`` and hands it to the store.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hitl_notebook._core.models import Decision, Reply
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout
+from hitl_notebook._db.config import resolve_database_url
+from hitl_notebook._db.database import Database
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
-from hitl_notebook._store.store import BulkResult, store
+from hitl_notebook._store.store import BulkResult, Store
 
-__all__ = ["inbox", "respond", "respond_async", "respond_many"]
+__all__ = [
+    "connect",
+    "inbox",
+    "respond",
+    "respond_async",
+    "respond_many",
+    "store",
+    "use_launched",
+]
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+_launched: Store | None = None
+
+
+def connect(database: str | None = None) -> Store:
+    """A store on ``database`` (same lookup as ``launch()``); no agent code or launch needed."""
+    url = resolve_database_url(database)
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = Store(Database(url))
+        return _stores[url]
+
+
+def store() -> Store:
+    """The store of the launched runtime, or of the configured database when not launched."""
+    return _launched or connect()
+
+
+def use_launched(launched: Store | None) -> None:
+    """Set (at launch) or clear (at shutdown) the store of the runtime launched in this process."""
+    global _launched  # noqa: PLW0603 - one launched runtime per process
+    _launched = launched
 
 
 def respond(
