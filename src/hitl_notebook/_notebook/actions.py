@@ -18,6 +18,8 @@ from hitl_notebook._notebook.messages import (
     DetailsError,
     DetailsMessage,
     FormMessage,
+    OpenDetails,
+    OpenForm,
     RequestDetails,
     Respond,
     ResultMessage,
@@ -118,6 +120,16 @@ def answer_many(
         decided=list(result.decided),
         failed={target: str(error) for target, error in result.failed.items()},
     )
+
+
+def open_panel(
+    store: Store, message: OpenForm | OpenDetails, *, responder: str
+) -> FormMessage | DetailsMessage:
+    """What a panel opened in the browser shows: a request's edit form, or its details."""
+    request_id = str(message["request_id"])
+    if message["type"] == "form":
+        return edit_form(store, request_id)
+    return details(store, request_id, responder=responder)
 
 
 def edit_form(store: Store, request_id: str) -> FormMessage:

@@ -18,7 +18,7 @@ import traitlets
 
 from hitl_notebook._core.models import Answer, Request, RequestKind, run_state_word
 from hitl_notebook._core.times import from_ms, now_ms
-from hitl_notebook._notebook.actions import answer, answer_many, details, edit_form
+from hitl_notebook._notebook.actions import answer, answer_many, open_panel
 from hitl_notebook._notebook.live import LiveWidget, escape
 from hitl_notebook._notebook.messages import (
     BrowserMessage,
@@ -216,12 +216,8 @@ class InboxWidget(LiveWidget):
                 approve=bool(message.get("approve")),
                 comment=message.get("comment"),
             )
-        elif message["type"] == "form":
-            self.send_message(edit_form(self.store, str(message["request_id"])))
-        elif message["type"] == "details":
-            self.send_message(
-                details(self.store, str(message["request_id"]), responder=self.responder)
-            )
+        elif message["type"] == "form" or message["type"] == "details":
+            self.send_message(open_panel(self.store, message, responder=self.responder))
 
     def respond(self, request_id: str, content: Respond) -> ResultMessage:
         """Answer one request as the browser would (``approve``/``choice``/``text``/``value``)."""

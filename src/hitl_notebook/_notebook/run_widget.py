@@ -11,7 +11,7 @@ from __future__ import annotations
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Request, run_state_word
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.actions import answer, details, edit_form, timeline
+from hitl_notebook._notebook.actions import answer, open_panel, timeline
 from hitl_notebook._notebook.live import LiveWidget, escape
 from hitl_notebook._notebook.messages import (
     BrowserMessage,
@@ -113,12 +113,8 @@ class RunWidget(LiveWidget):
             self.send_message(CardMessage(type="card", card=self.card))
         elif message["type"] == "respond":
             self.respond(str(message["request_id"]), message)
-        elif message["type"] == "form":
-            self.send_message(edit_form(self.store, str(message["request_id"])))
-        elif message["type"] == "details":
-            self.send_message(
-                details(self.store, str(message["request_id"]), responder=self.responder)
-            )
+        elif message["type"] == "form" or message["type"] == "details":
+            self.send_message(open_panel(self.store, message, responder=self.responder))
 
     def respond(self, request_id: str, content: Respond) -> ResultMessage:
         """Answer one of the run's requests as the browser would."""
