@@ -18,9 +18,14 @@ Run it from the repository root::
 
     python bench/startup.py            # 5 runs each
     python bench/startup.py --runs 9
+    python bench/startup.py --baseline ../old/.venv/bin/python   # and an older install, with ratios
+
+With ``--baseline``, the same commands run with that Python (and the ``hitl`` beside it), run by
+run alternating with this one, and each row gets the ratio this / baseline.
 
 It prints a table, then as its last line one JSON object:
-``{"import": {"median_s", "best_s"}, "help": {...}, "inbox": {...}}``.
+``{"import": {"median_s", "best_s"}, "help": {...}, "inbox": {...}}`` (and ``"baseline"``, the
+same for the baseline).
 """
 
 from __future__ import annotations
@@ -34,16 +39,15 @@ import tempfile
 import time
 from pathlib import Path
 
-CLI = [sys.executable, str(Path(sys.executable).with_name("hitl"))]
-"""The ``hitl`` script run by this Python, so that ``-X importtime`` can be put in between."""
 
-
-def commands(database: Path) -> dict[str, list[str]]:
-    """What is timed, by name."""
+def commands(python: str, database: Path) -> dict[str, list[str]]:
+    """What is timed, by name, for the install of ``python`` (its ``hitl`` script is run by it, so
+    that ``-X importtime`` can be put in between)."""
+    cli = [python, str(Path(python).with_name("hitl"))]
     return {
-        "import": [sys.executable, "-c", "import hitl_notebook"],
-        "help": [*CLI, "--help"],
-        "inbox": [*CLI, "inbox", "--db", f"sqlite:///{database}"],
+        "import": [python, "-c", "import hitl_notebook"],
+        "help": [*cli, "--help"],
+        "inbox": [*cli, "inbox", "--db", f"sqlite:///{database}"],
     }
 
 
@@ -78,24 +82,40 @@ def main() -> None:
     """Time each command and print a table, then one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per command (default 5)")
+    parser.add_argument("--baseline", metavar="PYTHON", help="the Python of an install to compare")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
+    pythons = {"this": sys.executable} | ({"baseline": args.baseline} if args.baseline else {})
+    results: dict[str, dict[str, dict[str, float]]] = {side: {} for side in pythons}
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "empty.sqlite"
         create = f"import hitl_notebook as h; h.launch('sqlite:///{database}'); h.shutdown()"
         subprocess.run([sys.executable, "-c", create], check=True, capture_output=True)
-        for name, command in commands(database).items():
-            wall_time(command)
-            times = [wall_time(command) for _ in range(args.runs)]
-            results[name] = {"median_s": statistics.median(times), "best_s": min(times)}
-            slowest, pandas = slowest_imports(command)
-            listed = ", ".join(f"{package} {seconds:.2f}" for package, seconds in slowest)
-            print(
-                f"{name:<7} median {results[name]['median_s']:.2f} s  best "
-                f"{results[name]['best_s']:.2f} s  pandas {'yes' if pandas else 'no '}  "
-                f"slowest imports (s): {listed}"
-            )
-    print(json.dumps(results))
+        timed = {side: commands(python, database) for side, python in pythons.items()}
+        for name in timed["this"]:
+            times: dict[str, list[float]] = {side: [] for side in pythons}
+            for side in pythons:
+                wall_time(timed[side][name])
+            for _ in range(args.runs):
+                for side in pythons:
+                    times[side].append(wall_time(timed[side][name]))
+            for side in pythons:
+                found = {"median_s": statistics.median(times[side]), "best_s": min(times[side])}
+                results[side][name] = found
+                slowest, pandas = slowest_imports(timed[side][name])
+                listed = ", ".join(f"{package} {seconds:.2f}" for package, seconds in slowest)
+                label = name if side == "this" else f"  {side}"
+                print(
+                    f"{label:<10} median {found['median_s']:.2f} s  best {found['best_s']:.2f} s  "
+                    f"pandas {'yes' if pandas else 'no '}  slowest imports (s): {listed}"
+                )
+            if args.baseline:
+                ratio = results["this"][name]["median_s"] / results["baseline"][name]["median_s"]
+                print(f"  this / baseline: {ratio:.2f}x")
+    print(
+        json.dumps(
+            {**results["this"], **({"baseline": results["baseline"]} if args.baseline else {})}
+        )
+    )
 
 
 if __name__ == "__main__":
