@@ -77,9 +77,8 @@ class Runtime:
     database_url: str
     executor_id: str
     app_version: str
-    database: Database
     store: Store
-    """The store on ``database`` that knows this process's runs (``hitl.store()`` while launched)."""
+    """The store that knows this process's runs (``hitl.store()`` while launched)."""
     loop: asyncio.AbstractEventLoop
     loop_thread: threading.Thread
     claim: ExecutorClaim
@@ -89,6 +88,11 @@ class Runtime:
     """How long a run waits hot before it parks; None: it never parks."""
     application: str | None = None
     """The DBOS application shared with peer processes (workers), if any."""
+
+    @property
+    def database(self) -> Database:
+        """The database the runtime runs on (its store's)."""
+        return self.store.database
 
     def __repr__(self) -> str:
         return (
@@ -207,7 +211,6 @@ def _start(
         url,
         claim.executor_id,
         app_version,
-        database,
         launched,
         loop,
         loop_thread,

@@ -162,10 +162,11 @@ class Store:
 
     def answer_many(self, targets: Iterable[str], reply: Reply) -> BulkResult:
         """Send the same ``reply`` to each target, each on its own (see ``respond_many``)."""
+        sent = replace(reply, by=reply.by or default_responder())
         result = BulkResult({}, {})
         for target in dict.fromkeys(targets):
             try:
-                result.decided[target] = self.answer(target, reply)
+                result.decided[target] = self.answer(target, sent)
             except AnswerError as error:
                 result.failed[target] = error
         return result
