@@ -53,6 +53,9 @@ from hitl_notebook._core.errors import (
     RunCancelledError,
     RunError,
     RunFailedError,
+    StaleAnswerError,
+    ToolDenied,
+    ToolReplayError,
 )
 from hitl_notebook._core.models import (
     Answer,
@@ -62,6 +65,7 @@ from hitl_notebook._core.models import (
     RequestKind,
     Status,
     StatusEvent,
+    ToolCall,
 )
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.views import add_face
@@ -72,6 +76,16 @@ if TYPE_CHECKING:  # loaded on first use: see _LAZY
     from hitl_notebook._agent.agent import Agent, step_key
     from hitl_notebook._agent.handle import RunHandle, run
     from hitl_notebook._agent.questions import Question
+    from hitl_notebook._agent.tools import (
+        ApprovedTool,
+        ToolApproval,
+        ToolDecision,
+        Verdict,
+        approval_of,
+        approval_required,
+        decide_tool_calls,
+        decide_tool_calls_async,
+    )
     from hitl_notebook._db.config import default_sqlite_path
     from hitl_notebook._frames import agents, decisions, history, inbox_frame
     from hitl_notebook._runtime.launch import Runtime, launch, shutdown
@@ -95,6 +109,7 @@ __all__ = [
     "AlreadyDecidedError",
     "Answer",
     "AnswerError",
+    "ApprovedTool",
     "BulkResult",
     "ConfigurationError",
     "DeadlinePassedError",
@@ -118,13 +133,24 @@ __all__ = [
     "RunFailedError",
     "RunHandle",
     "Runtime",
+    "StaleAnswerError",
     "Status",
     "StatusEvent",
     "Store",
     "Timeout",
+    "ToolApproval",
+    "ToolCall",
+    "ToolDecision",
+    "ToolDenied",
+    "ToolReplayError",
+    "Verdict",
     "__version__",
     "agents",
+    "approval_of",
+    "approval_required",
     "connect",
+    "decide_tool_calls",
+    "decide_tool_calls_async",
     "decisions",
     "default_sqlite_path",
     "history",
@@ -144,6 +170,16 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "hitl_notebook._agent.agent": ("Agent", "step_key"),
     "hitl_notebook._agent.handle": ("RunHandle", "run"),
     "hitl_notebook._agent.questions": ("Question",),
+    "hitl_notebook._agent.tools": (
+        "ApprovedTool",
+        "ToolApproval",
+        "ToolDecision",
+        "Verdict",
+        "approval_of",
+        "approval_required",
+        "decide_tool_calls",
+        "decide_tool_calls_async",
+    ),
     "hitl_notebook._db.config": ("default_sqlite_path",),
     "hitl_notebook._frames": ("agents", "decisions", "history", "inbox_frame"),
     "hitl_notebook._runtime.launch": ("Runtime", "launch", "shutdown"),

@@ -101,6 +101,8 @@ DECISION_COLUMNS: dict[str, str] = {
     "by": "string",
     "channel": "string",
     "comment": "string",
+    "tool": "string",
+    "digest": "string",
     "requested_at": _TIME,
     "answered_at": _TIME,
     "deadline": _TIME,
@@ -113,7 +115,10 @@ DECISION_COLUMNS: dict[str, str] = {
 ``timed_out`` True when the deadline decided; ``channel`` is python, cli, widget, http,
 timeout...; ``wait`` is answered_at - requested_at; ``late_answers`` counts answers refused
 after the deadline; ``value`` (what went ahead: the option, the text, the possibly edited
-proposal) and ``proposal`` (what the agent proposed) are JSON text, <NA> when there is none."""
+proposal) and ``proposal`` (what the agent proposed) are JSON text, <NA> when there is none.
+For a tool call, ``tool`` is the tool's name and ``digest`` the call's digest (``proposal`` the
+arguments the call was made with, ``value`` those it ran with, edited or not); ``by`` is "policy"
+when a policy decided it, with its reason as ``comment``."""
 
 INBOX_COLUMNS: dict[str, str] = {
     "request_id": "string",
@@ -203,6 +208,8 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
             "by": raw["decided_by"],
             "channel": raw["channel"],
             "comment": raw["comment"],
+            "tool": [_tool_field(spec, "name") for spec in raw["spec"]],
+            "digest": [_tool_field(spec, "digest") for spec in raw["spec"]],
             "requested_at": requested,
             "answered_at": answered,
             "deadline": _times(raw["deadline_ms"]),
@@ -212,6 +219,11 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
         }
     )
     return _typed(frame, DECISION_COLUMNS)
+
+
+def _tool_field(spec: dict[str, Any] | None, name: str) -> str | None:
+    tool = (spec or {}).get("tool")
+    return tool.get(name) if tool else None
 
 
 def inbox_frame(inbox: Inbox) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from hitl_notebook._runtime.launch import current, on_loop
 from hitl_notebook._store.default import store
 from hitl_notebook._store.queueing import encode_payload
 
-__all__ = ["Agent", "step_key"]
+__all__ = ["Agent", "step_key", "typed_decision"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -79,6 +79,7 @@ class Agent(RequestMethods):
         self._run_id = ""
         self._requests = 0
         self._statuses = 0
+        self._tool_calls = 0
         self._asking = False
 
     # -- starting runs -------------------------------------------------------------------------
@@ -202,18 +203,7 @@ class Agent(RequestMethods):
                 "This run is already waiting for an answer. To wait for several answers at once, "
                 "ask them together: self.ask(Question.text(...), Question.choice(...))."
             )
-        drafts = []
-        for question in questions:
-            self._requests += 1
-            request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
-            drafts.append(
-                (
-                    question.request_fields(
-                        request_id, self._run_id, self.agent_name, DBOS.authenticated_user
-                    ),
-                    question.timeout,
-                )
-            )
+        drafts = [(self._request_fields(question), question.timeout) for question in questions]
         if len({fields["request_id"] for fields, _ in drafts}) != len(drafts):
             raise ValueError("Two questions in one ask() have the same key.")
         self._asking = True
@@ -222,9 +212,23 @@ class Agent(RequestMethods):
         finally:
             self._asking = False
         return [
-            _typed(d, type(q.proposal) if q.proposal is not None else None)
+            typed_decision(d, type(q.proposal) if q.proposal is not None else None)
             for d, q in zip(decisions, questions, strict=True)
         ]
+
+    def _request_fields(self, question: Question) -> dict[str, Any]:
+        """The stored fields of the run's next request: its id is the run's and the question's
+        key (or its index among the run's requests)."""
+        self._requests += 1
+        request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
+        return question.request_fields(
+            request_id, self._run_id, self.agent_name, DBOS.authenticated_user
+        )
+
+    def _next_tool_call(self) -> int:
+        """The index of the run's next tool call that needs approval (1, 2...)."""
+        self._tool_calls += 1
+        return self._tool_calls
 
 
 def step_key() -> str:
@@ -245,7 +249,7 @@ def step_key() -> str:
     return f"{run_id}:{step}"
 
 
-def _typed(decision: Decision, model: type[BaseModel] | None) -> Decision:
+def typed_decision(decision: Decision, model: type[BaseModel] | None) -> Decision:
     """Raise at a deadline without a default; give an edited proposal back as its model."""
     if decision.timed_out and decision.value is None and decision.approved is None:
         assert decision.deadline is not None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from hitl_notebook._core.answers import model_path
-from hitl_notebook._core.models import Answer, RequestKind
+from hitl_notebook._core.models import Answer, RequestKind, ToolCall
 from hitl_notebook._core.times import Timeout, deadline_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
 
@@ -42,6 +42,9 @@ class Question:
     assignees: tuple[str, ...] = field(default=())
     key: str | None = None
     allow_requester: bool = True
+    tool: ToolCall | None = None
+    """The tool call asked about (``hitl.approval_required`` sets it; its arguments are the
+    proposal)."""
 
     def __post_init__(self) -> None:
         check_text(self.title, "title")
@@ -199,6 +202,8 @@ class Question:
             }
         if self.timeout_answer is not None:
             fields |= {"on_timeout": "default", "timeout_answer": self.timeout_answer}
+        if self.tool is not None:
+            fields["tool"] = self.tool
         return fields
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from dbos import DBOS
 
 from hitl_notebook._agent.program import write_failure, write_status
+from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.failures import failure_of, recordable
 from hitl_notebook._core.models import Status
 from hitl_notebook._core.sync_async import run_async
@@ -30,7 +31,7 @@ from hitl_notebook._store.queueing import WORKFLOW_NAME, decode_payload
 if TYPE_CHECKING:
     from hitl_notebook._agent.agent import Agent
 
-__all__ = ["agent_class", "register", "run_agent"]
+__all__ = ["agent_class", "register", "run_agent", "running_agent"]
 
 T = TypeVar("T")
 
@@ -77,6 +78,18 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 _registry = _Registry()
+_running: contextvars.ContextVar[Agent | None] = contextvars.ContextVar(
+    "hitl_running_agent", default=None
+)
+
+
+def running_agent(what: str) -> Agent:
+    """The agent whose run is executing here; ``what`` (which needs a run) names itself in the
+    error raised elsewhere."""
+    agent = _running.get()
+    if agent is None or DBOS.workflow_id != agent.run_id:
+        raise HitlError(f"{what} works only inside an agent's run (in Agent.run or what it calls).")
+    return agent
 
 
 def agent_class(name: str) -> type[Agent] | None:
@@ -100,6 +113,7 @@ async def run_agent(agent_name: str, payload: str) -> Any:
     agent = cls()
     agent._run_id = cast("str", DBOS.workflow_id)
     agent._database = database = runtime.database
+    _running.set(agent)
 
     async def publish(key: str, status: Status, detail: str | None, progress: float | None) -> None:
         written = write_status(

@@ -163,8 +163,27 @@ def _resolve_approval(request: Request, answer: Answer) -> Resolution:
             request.request_id, ["this request has no proposal, so there is nothing to edit"]
         )
     value = _validated_proposal(request, answer.value)
+    _check_editable(request, value)
     outcome = Outcome.APPROVED if value == request.proposal else Outcome.EDITED
     return Resolution(outcome, True, value)
+
+
+def _check_editable(request: Request, value: dict[str, Any]) -> None:
+    """A tool call's arguments that are not editable must come back as proposed."""
+    if request.tool is None or request.tool.editable is None:
+        return
+    proposal = request.proposal or {}
+    changed = sorted(
+        name
+        for name in proposal.keys() | value.keys()
+        if name not in request.tool.editable and proposal.get(name) != value.get(name)
+    )
+    if changed:
+        allowed = ", ".join(request.tool.editable) or "none"
+        raise InvalidAnswerError(
+            request.request_id,
+            [f"{name}: may not be edited (editable arguments: {allowed})" for name in changed],
+        )
 
 
 def _validated_proposal(request: Request, value: dict[str, Any]) -> dict[str, Any]:

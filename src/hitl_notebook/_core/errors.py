@@ -9,8 +9,11 @@ HitlError
 │   ├── AlreadyDecidedError   someone else answered first (who and when are attributes)
 │   ├── DeadlinePassedError   too late; the late answer was recorded, the default applies
 │   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
+│   │   └── StaleAnswerError  the answer was given for another tool call (its digest differs)
 │   └── NotAllowedError       this responder may not answer this request
 ├── RequestTimeoutError       raised inside an agent when a request with on_timeout="raise" expires
+├── ToolDenied                raised inside an agent when a person (or a policy) denies a tool call
+├── ToolReplayError           a run, replayed, calls a tool with other arguments than it first did
 ├── RunError                  waiting for a run's result failed
 │   ├── ResultTimeoutError    the run did not finish within the timeout (it keeps running)
 │   ├── RunCancelledError     the run was cancelled
@@ -43,6 +46,9 @@ __all__ = [
     "RunCancelledError",
     "RunError",
     "RunFailedError",
+    "StaleAnswerError",
+    "ToolDenied",
+    "ToolReplayError",
 ]
 
 
@@ -112,7 +118,7 @@ class InvalidAnswerError(AnswerError):
     """The answer does not fit the request; nothing was stored and the agent keeps waiting."""
 
     def __init__(self, request_id: str, problems: list[str]) -> None:
-        self._init_args = (request_id, problems)
+        self._init_args: tuple[Any, ...] = (request_id, problems)
         self.request_id = request_id
         self.problems = problems
         super().__init__(
@@ -120,6 +126,24 @@ class InvalidAnswerError(AnswerError):
             + "; ".join(problems)
             + ". Nothing was stored; the agent keeps waiting."
         )
+
+
+class StaleAnswerError(InvalidAnswerError):
+    """The answer names a tool call (its digest) other than the one the request asks about: a
+    form drawn for other arguments, a replayed link, or an answer meant for another call."""
+
+    def __init__(self, request_id: str, given: str, expected: str | None) -> None:
+        what = "a call that is not a tool call" if expected is None else "another tool call"
+        super().__init__(
+            request_id,
+            [
+                f"the answer was given for {what} (digest {given[:12]}...), not for the call "
+                "this request asks about: reload the request and answer what it shows now"
+            ],
+        )
+        self._init_args: tuple[Any, ...] = (request_id, given, expected)
+        self.given = given
+        self.expected = expected
 
 
 class NotAllowedError(AnswerError):
@@ -148,6 +172,50 @@ class RequestTimeoutError(HitlError):
         super().__init__(
             f"Nobody answered request {request_id!r} before its deadline "
             f"{deadline.isoformat(timespec='seconds')}."
+        )
+
+
+class ToolDenied(HitlError):
+    """A tool call that needed approval was denied (by a person, a policy, or its deadline).
+
+    Raised inside the run where the tool was called; ``comment`` is what the person said.
+    """
+
+    def __init__(
+        self, tool: str, request_id: str, by: str | None, comment: str | None, timed_out: bool
+    ) -> None:
+        self._init_args = (tool, request_id, by, comment, timed_out)
+        self.tool = tool
+        self.request_id = request_id
+        self.by = by
+        """Who denied it (None: nobody answered before the deadline)."""
+        self.comment = comment
+        self.timed_out = timed_out
+        super().__init__(denial_text(tool, by, comment, timed_out))
+
+
+def denial_text(tool: str, by: str | None, comment: str | None, timed_out: bool) -> str:
+    """What a denied tool call tells the model (or the reader of a ``ToolDenied``)."""
+    if timed_out:
+        return f"The call to {tool} was not approved: nobody answered before the deadline."
+    who = who_decided(by, "rejected")
+    reason = f": {comment}" if comment else "."
+    return f"The call to {tool} was denied by {who}{reason}"
+
+
+class ToolReplayError(HitlError):
+    """A run replayed (after a restart or a park) called a tool with other arguments than it did
+    the first time: the agent's code or its inputs are not deterministic. The stored decision is
+    kept and the tool is not run."""
+
+    def __init__(self, request_id: str, tool: str) -> None:
+        self._init_args = (request_id, tool)
+        self.request_id = request_id
+        self.tool = tool
+        super().__init__(
+            f"Request {request_id!r} asked about a call to {tool} with other arguments than the "
+            "run now makes: the run's code must call its tools in the same order with the same "
+            "arguments each time it replays (keep randomness and clocks in steps)."
         )
 
 

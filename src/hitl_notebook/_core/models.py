@@ -20,6 +20,7 @@ __all__ = [
     "RunStateWord",
     "Status",
     "StatusEvent",
+    "ToolCall",
     "run_state_word",
     "who_decided",
 ]
@@ -169,6 +170,9 @@ class Reply:
     by: str | None = None
     comment: str | None = None
     channel: str
+    digest: str | None = None
+    """For a tool call: the digest of the call the answer was given for (from the form, the link
+    or the listing); an answer for another call is refused (``StaleAnswerError``)."""
 
     def answer_fields(self) -> dict[str, Any]:
         """The fields an ``Answer`` has, as sent."""
@@ -180,6 +184,24 @@ def who_decided(by: str | None, outcome: str) -> str:
     if by is not None:
         return by
     return "the deadline" if outcome == Outcome.TIMED_OUT else "someone anonymous"
+
+
+class ToolCall(BaseModel):
+    """The tool call a request asks about: an LLM (or the agent's code) wants to call ``name``
+    with the request's ``proposal`` as its arguments, and a person approves, edits or denies it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str | None = None
+    """The tool's docstring, as the model sees it."""
+    digest: str
+    """sha256 over the tool, the run, the call's index in the run and the canonical JSON of the
+    validated arguments: what an answer is bound to."""
+    call_index: int
+    """1 for the run's first tool call that asks, 2 for the second..."""
+    editable: list[str] | None = None
+    """The arguments a person may change (None: all of them; empty: none)."""
 
 
 class Request(BaseModel):
@@ -209,6 +231,8 @@ class Request(BaseModel):
     on_timeout: str = "raise"
     """``"raise"``, or ``"default"`` when ``timeout_answer`` is applied at the deadline."""
     timeout_answer: Answer | None = None
+    tool: ToolCall | None = None
+    """The tool call this request is about (its arguments are the proposal), if any."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
 
@@ -240,6 +264,10 @@ class Decision(BaseModel):
     comment: str | None = None
     requested_at: datetime
     deadline: datetime | None = None
+    tool: str | None = None
+    """For a tool call: the tool's name."""
+    digest: str | None = None
+    """For a tool call: the digest of the call that was decided (see ``ToolCall.digest``)."""
 
     @property
     def timed_out(self) -> bool:

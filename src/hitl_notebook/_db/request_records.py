@@ -22,6 +22,7 @@ from hitl_notebook._core.models import (
     Request,
     RequestKind,
     RequestState,
+    ToolCall,
 )
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.database import answers, fold, requests, statuses
@@ -56,6 +57,8 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             request.timeout_answer.model_dump(exclude_none=True) if request.timeout_answer else None
         ),
     }
+    if request.tool is not None:
+        spec["tool"] = request.tool.model_dump()
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -178,12 +181,14 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
         on_timeout=spec.get("on_timeout", "raise"),
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
+        tool=ToolCall(**spec["tool"]) if spec.get("tool") else None,
         decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )
 
 
 def _decision_from_row(row: sa.Row[Any]) -> Decision:
+    tool = (row.spec or {}).get("tool") or {}
     return Decision(
         request_id=row.request_id,
         run_id=row.run_id,
@@ -197,6 +202,8 @@ def _decision_from_row(row: sa.Row[Any]) -> Decision:
         comment=row.comment,
         requested_at=from_ms(row.requested_at_ms),
         deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
+        tool=tool.get("name"),
+        digest=tool.get("digest"),
     )
 
 

@@ -122,6 +122,7 @@ def decision_rows(conn: sa.Connection, run_id: str | None = None) -> Rows:
             requests.c.decided_at_ms,
             requests.c.deadline_ms,
             late.c.late_answers,
+            requests.c.spec,
         )
         .select_from(requests)
         .outerjoin(late, late.c.request_id == requests.c.request_id)

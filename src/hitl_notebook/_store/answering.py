@@ -25,6 +25,7 @@ from hitl_notebook._core.errors import (
     InvalidAnswerError,
     NotFoundError,
     NotWaitingError,
+    StaleAnswerError,
 )
 from hitl_notebook._core.models import (
     Answer,
@@ -66,13 +67,21 @@ def answer(
     responder, comment, channel = reply.by, reply.comment, reply.channel
     answer = _make_answer(target, reply.answer_fields())
     _check_answer_texts(
-        target, by=responder, comment=comment, response=reply.response, channel=channel
+        target,
+        by=responder,
+        comment=comment,
+        response=reply.response,
+        channel=channel,
+        digest=reply.digest,
     )
     if reply.response is not None and answer != Answer():
         raise InvalidAnswerError(
             target, ["a response goes alone, without approve, choice, text or value"]
         )
     request = target_request(database, target)
+    expected = request.tool.digest if request.tool is not None else None
+    if reply.digest is not None and reply.digest != expected:
+        raise StaleAnswerError(request.request_id, reply.digest, expected)
     if reply.response is not None:
         answer = answer_for_response(request, reply.response)
     check_responder(request, responder)
