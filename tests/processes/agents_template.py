@@ -51,3 +51,18 @@ class Paying(hitl.Agent):
         counter = os.environ["HITL_TEST_COUNTER"]
         self.request_approval("Pay?", timeout=timeout, on_timeout=on_timeout)
         return self.step(pay, counter, counter + ".ledger", 42)
+
+
+@hitl.approval_required(title="Pay out {amount}?")
+def pay_out(amount: int) -> str:
+    """Pays out; the first time it dies before paying (after the approval, inside its step)."""
+    counter = os.environ["HITL_TEST_COUNTER"]
+    if not os.path.exists(counter + ".died"):
+        open(counter + ".died", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return mark(counter, f"paid {amount}")
+
+
+class Tooling(hitl.Agent):
+    def run(self, timeout: float | None, on_timeout: str) -> str:
+        return pay_out(42)

@@ -25,16 +25,14 @@ from collections.abc import Callable
 from typing import Any
 
 from hitl_notebook._core.failures import Failure
-from hitl_notebook._core.models import Answer, Decision, Outcome, Request, Status
+from hitl_notebook._core.models import Decision, Outcome, Request, Status
 from hitl_notebook._core.sync_async import Call, Program
 from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import (
     DECIDED_KEY_SUFFIX,
-    decide,
     insert_request,
     load_request,
-    record_answer,
     request_from_row,
 )
 from hitl_notebook._db.run_records import append_status, record_failure
@@ -112,8 +110,9 @@ def decide_at_once(
     reason: str,
 ) -> Program[Decision]:
     """Store an approval request already decided (a policy's verdict) and return its decision:
-    one transaction, no wait. The decision is recorded like a person's: in the request, the
-    answer log and the run's history.
+    one transaction, no wait. The decision is recorded like a person's, in the request (who,
+    through which channel, the reason as its comment) and in the run's history; the answer log
+    keeps what people sent, and nobody sent this.
 
     Replayed, the stored request's decision is returned; a request stored open (asked of a
     person when the run first came here) is waited for, as asked.
@@ -127,48 +126,39 @@ def decide_at_once(
 def _store_decided(
     database: Database, fields: dict[str, Any], approve: bool, by: str, reason: str
 ) -> Decision | None:
-    at = now_ms()
-    request = Request(**fields, requested_at=from_ms(at))
-    outcome = Outcome.APPROVED if approve else Outcome.REJECTED
+    at = from_ms(now_ms())
+    request = Request(**fields, requested_at=at)
+    decision = Decision(
+        request_id=request.request_id,
+        run_id=request.run_id,
+        kind=request.kind,
+        outcome=Outcome.APPROVED if approve else Outcome.REJECTED,
+        approved=approve,
+        value=request.proposal if approve else None,
+        by=by,
+        at=at,
+        channel=by,
+        comment=reason,
+        requested_at=at,
+        tool=request.tool.name if request.tool else None,
+        digest=request.tool.digest if request.tool else None,
+    )
     with database.engine.begin() as conn:
-        if insert_request(conn, request):
-            row = decide(
-                conn,
-                request.request_id,
-                outcome=outcome,
-                approved=approve,
-                value=request.proposal if approve else None,
-                by=by,
-                channel=by,
-                comment=reason,
-                at_ms=at,
-                before_deadline=False,
-            )
-            assert row is not None
-            record_answer(
-                conn,
-                row,
-                Answer(approve=approve),
-                by=by,
-                channel=by,
-                comment=reason,
-                at_ms=at,
-                result="accepted",
-            )
-            append_status(
-                conn,
-                run_id=request.run_id,
-                key=request.request_id + DECIDED_KEY_SUFFIX,
-                agent=request.agent,
-                status=Status.RESUMED.value,
-                detail=f"{request.title}: {outcome.value} by {by} ({reason})",
-                progress=None,
-                at_ms=at,
-            )
-        else:
+        if not insert_request(conn, request.model_copy(update={"decision": decision})):
             row = load_request(conn, request.request_id)
             assert row is not None
-    return request_from_row(row).decision
+            return request_from_row(row).decision
+        append_status(
+            conn,
+            run_id=request.run_id,
+            key=request.request_id + DECIDED_KEY_SUFFIX,
+            agent=request.agent,
+            status=Status.RESUMED.value,
+            detail=f"{request.title}: {decision.outcome.value} by {by} ({reason})",
+            progress=None,
+            at_ms=to_ms(at),
+        )
+    return decision
 
 
 def _first_deadline_ms(requests: list[Request]) -> int | None:

@@ -46,7 +46,8 @@ ANSWERS_CHANNEL = "hitl_answers"
 
 
 def insert_request(conn: sa.Connection, request: Request) -> bool:
-    """Store a new open request; False if a request with its id is stored already (kept as is)."""
+    """Store a new request, open or (a policy's verdict) already decided; False if a request with
+    its id is stored already (kept as is)."""
     spec = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
@@ -75,10 +76,36 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             "assignees": list(request.assignees),
             "requested_at_ms": to_ms(request.requested_at),
             "deadline_ms": to_ms(request.deadline) if request.deadline else None,
-            "state": OPEN,
+            **_decision_columns(request.decision),
         },
     )
     return inserted.first() is not None
+
+
+def _decision_columns(decision: Decision | None) -> dict[str, Any]:
+    if decision is None:
+        return {"state": OPEN, **dict.fromkeys(_DECISION_COLUMNS)}
+    return {
+        "state": DECIDED,
+        "outcome": decision.outcome.value,
+        "approved": decision.approved,
+        "value": decision.value,
+        "decided_by": decision.by,
+        "decided_at_ms": to_ms(decision.at),
+        "channel": decision.channel,
+        "comment": decision.comment,
+    }
+
+
+_DECISION_COLUMNS = (
+    "outcome",
+    "approved",
+    "value",
+    "decided_by",
+    "decided_at_ms",
+    "channel",
+    "comment",
+)
 
 
 def load_request_and_run_state(
