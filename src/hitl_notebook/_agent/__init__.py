@@ -1,5 +1,6 @@
 """What an agent is and does inside its workflow: the ``Agent`` class, its questions and request
-methods, the durable program that asks them, and the ``RunHandle`` a started run returns.
+methods, the durable program that asks them, tool calls that wait for approval (``tools``), and
+the ``RunHandle`` a started run returns.
 
 Imports ``_core``, ``_db``, ``_store`` and ``_runtime``.
 """
