@@ -9,8 +9,7 @@ Real model calls and tool side effects are counted in module-level lists, outsid
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from dbos import DBOS
@@ -20,6 +19,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,10 +36,9 @@ ENTERED: list[tuple[str, float]] = []
 
 
 @pytest.fixture(autouse=True)
-def _counters() -> Iterator[None]:
+def _counters() -> None:
     for counter in (MODEL_CALLS, REFUNDS, ENTERED):
         counter.clear()
-    yield
 
 
 class ScriptedChat(GenericFakeChatModel):
@@ -108,9 +107,20 @@ BOT = create_agent(
 APPROVALS = {"refund": hitl_langgraph.approval_for(refund, policy=small_or_huge)}
 
 
+PER_CALL_BOT = create_agent(
+    ScriptedChat(messages=iter([])),
+    tools=[refund, lookup],
+    middleware=[
+        HumanInTheLoopMiddleware({"refund": True}, interrupt_mode="per_call"),
+        hitl_langgraph.DBOSSteps(),
+    ],
+)
+
+
 class LangBot(hitl.Agent):
-    async def run(self, prompt: str) -> str:
-        out = await hitl_langgraph.run(BOT, {"messages": [("user", prompt)]}, approvals=APPROVALS)
+    async def run(self, prompt: str, per_call: bool = False) -> str:
+        bot = PER_CALL_BOT if per_call else BOT
+        out = await hitl_langgraph.run(bot, {"messages": [("user", prompt)]}, approvals=APPROVALS)
         return str(out["messages"][-1].content)
 
 
@@ -229,16 +239,18 @@ def test_a_denial_reaches_the_model_with_the_comment_and_the_tool_never_runs() -
 
 
 @pytest.mark.usefixtures("runtime")
-def test_policies_decide_first_and_the_rest_of_a_turn_is_asked_together() -> None:
+@pytest.mark.parametrize("per_call", [False, True], ids=["batched", "per_call"])
+def test_policies_decide_first_and_the_rest_of_a_turn_is_asked_together(per_call: bool) -> None:
     """One turn: a small refund (policy approves), a huge one (policy denies), a middling one
-    (asked), and a lookup no one needs to approve."""
+    (asked), and a lookup no one needs to approve; with HumanInTheLoopMiddleware in either
+    mode (one interrupt per turn, or one per call: still one batch of hitl requests)."""
     turn = [
         ("refund", {"order_id": "S-1", "amount": 20}),
         ("refund", {"order_id": "H-1", "amount": 950}),
         ("lookup", {"order_id": "M-1"}),
         ("refund", {"order_id": "M-1", "amount": 300}),
     ]
-    run = LangBot.start(script(turn))
+    run = LangBot.start(script(turn), per_call)
     request = testing.wait_for_request(run)
     assert [r.proposal for r in run.requests()] == [
         {"order_id": "S-1", "amount": 20.0},
@@ -289,21 +301,37 @@ def test_a_second_identical_call_in_the_same_run_asks_again() -> None:
     assert len(MODEL_CALLS) == 3
 
 
-def test_a_restart_asks_nothing_new_calls_the_model_once_and_runs_the_tool_once(
+def test_a_restart_asks_nothing_new_calls_the_model_once_and_runs_each_tool_once(
     db_url: str,
 ) -> None:
-    """Shut down with the run waiting; the next launch on the same database replays it: the
-    first model call is read back, the request is the same one, the tool runs once."""
+    """Turn 1 (a refund the policy approves, one a person approves, a lookup) runs; turn 2's
+    refund waits; shut down. The next launch on the same database replays the run: the model
+    calls and the tools' steps are read back, the decisions too, and the waiting request is the
+    same one; answered, the second refund runs once."""
+    turn1 = [("refund", {"order_id": "S-1", "amount": 20}), A1, ("lookup", {"order_id": "A-1"})]
+    turn2 = [("refund", {"order_id": "B-1", "amount": 200})]
     with testing.launched(db_url, executor="pytest", park_after=None):
-        run = LangBot.start(script([A1]))
-        request = testing.wait_for_request(run)
-        assert len(MODEL_CALLS) == 1
+        run = LangBot.start(script(turn1, turn2))
+        first = testing.wait_for_request(run)
+        hitl.respond(first.request_id, approve=True, by="alice")
+        second = testing.wait_until(
+            lambda: next(
+                (r for r in run.requests(open_only=True) if r.request_id != first.request_id),
+                None,
+            ),
+            timeout=60,
+            message="turn 2's request",
+        )
+        asked = [r.request_id for r in run.requests()]
+        assert len(MODEL_CALLS) == 2
+        assert sorted(REFUNDS) == [("A-1", 120.0), ("S-1", 20.0)]
     with testing.launched(db_url, executor="pytest", park_after=None):
-        hitl.respond(request.request_id, approve=True, by="alice")
-        assert run.result(timeout=60) == "refunded 120.0 on A-1"
-        assert [r.request_id for r in run.requests()] == [request.request_id]
-        assert REFUNDS == [("A-1", 120.0)]
-        assert len(MODEL_CALLS) == 2  # the first was read back from its step
+        hitl.respond(second.request_id, approve=True, by="bob")
+        reply = run.result(timeout=60)
+        assert reply.splitlines()[-1] == "refunded 200.0 on B-1"
+        assert [r.request_id for r in run.requests()] == asked
+        assert sorted(REFUNDS) == [("A-1", 120.0), ("B-1", 200.0), ("S-1", 20.0)]
+        assert len(MODEL_CALLS) == 3  # turn 1 and turn 2 were read back from their steps
 
 
 @pytest.mark.usefixtures("hot_runtime")
@@ -330,6 +358,99 @@ def test_a_tool_calling_interrupt_with_the_agent_inbox_shape(
     assert request.body == "A customer asked for this refund."
     hitl.respond(request.request_id, by="dana", **answer)
     assert reply in run.result(timeout=60)
-    assert REFUNDS == refunds
+    assert refunds == REFUNDS
     assert ENTERED == [("B-2", 120.0)] * 2
     assert len(MODEL_CALLS) == 2
+
+
+INTERRUPTING_IN_A_STEP = create_agent(
+    ScriptedChat(messages=iter([])),
+    tools=[careful_refund],
+    middleware=[hitl_langgraph.DBOSSteps()],
+)
+
+
+class InterruptInAStep(hitl.Agent):
+    async def run(self, prompt: str) -> str:
+        out = await hitl_langgraph.run(INTERRUPTING_IN_A_STEP, {"messages": [("user", prompt)]})
+        return str(out["messages"][-1].content)
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_tool_that_interrupts_inside_its_step_fails_clearly() -> None:
+    """A step cannot stop for an interrupt: the run fails, naming the setting to use."""
+    run = InterruptInAStep.start(script([("careful_refund", {"order_id": "C-3", "amount": 1})]))
+    with pytest.raises(
+        hitl.RunFailedError, match=r"DBOSSteps\(interrupting=\['careful_refund'\]\)"
+    ):
+        run.result(timeout=60)
+    assert REFUNDS == []
+
+
+@hitl.approval_required(editable=["amount"])
+def issue_refund(order_id: str, amount: float) -> str:
+    """Issue a refund to the customer's card."""
+    REFUNDS.append((order_id, amount))
+    return f"refunded {amount} on {order_id}"
+
+
+class Order(TypedDict):
+    order_id: str
+    amount: float
+    result: str
+
+
+async def review(order: Order) -> dict[str, str]:
+    """A graph node asking in the Agent Inbox shape (one dict, not a list); responding is not
+    allowed, so a denial comes back as ``ignore``."""
+    ENTERED.append((order["order_id"], order["amount"]))
+    args = {"order_id": order["order_id"], "amount": order["amount"]}
+    response = interrupt(
+        {
+            "action_request": {"action": "issue_refund", "args": args},
+            "config": {
+                "allow_accept": True,
+                "allow_edit": True,
+                "allow_respond": False,
+                "allow_ignore": True,
+            },
+            "description": "Refund requested by the customer.",
+        }
+    )
+    if response["type"] == "ignore":
+        return {"result": "skipped"}
+    if response["type"] == "edit":
+        args = response["args"]["args"]
+    plain = hitl.approval_of(issue_refund).fn
+    return {"result": await DBOS.run_step_async({"name": "issue_refund"}, plain, **args)}
+
+
+REVIEW_GRAPH = StateGraph(Order).add_node(review).add_edge(START, "review").add_edge("review", END)
+
+
+class NodeBot(hitl.Agent):
+    async def run(self, order_id: str, amount: float) -> str:
+        order = {"order_id": order_id, "amount": amount, "result": ""}
+        out = await hitl_langgraph.run(
+            REVIEW_GRAPH.compile(), order, approvals={"issue_refund": issue_refund}
+        )
+        return str(out["result"])
+
+
+@pytest.mark.usefixtures("hot_runtime")
+def test_a_node_calling_interrupt_with_the_agent_inbox_shape() -> None:
+    """Approved with an edit of the one editable argument (an edit of another is refused); a
+    denial comes back as ``ignore``. The node runs again from its top on resume."""
+    run = NodeBot.start("N-1", 300.0)
+    request = testing.wait_for_request(run)
+    assert request.tool is not None
+    assert (request.tool.name, request.tool.editable) == ("issue_refund", ["amount"])
+    with pytest.raises(hitl.InvalidAnswerError, match="order_id: may not be edited"):
+        hitl.respond(request.request_id, approve=True, value={"order_id": "X", "amount": 300})
+    hitl.respond(request.request_id, approve=True, value={"order_id": "N-1", "amount": 250})
+    assert run.result(timeout=60) == "refunded 250.0 on N-1"
+    assert ENTERED == [("N-1", 300.0)] * 2
+    denied = NodeBot.start("N-2", 50.0)
+    hitl.respond(testing.wait_for_request(denied).request_id, approve=False, comment="no")
+    assert denied.result(timeout=60) == "skipped"
+    assert REFUNDS == [("N-1", 250.0)]

@@ -41,8 +41,8 @@ call a step named ``tool:<name>:<digest>`` (an approved call's digest is its dec
 run that resumes after parking, a restart or a crash reads them back: the model is not called
 again and a tool never runs twice. ``run`` gives the agent a fresh in-memory checkpointer on each
 execution (DBOS is the record; a persistent checkpointer would see the prompt twice on replay).
-Tools run one after another as LangGraph starts them; the digest in the step name stops a replay
-that would read another call's result.
+LangGraph starts a turn's tool calls together; their steps are numbered in the order they start,
+and the digest in each step's name stops a replay that would read another call's result.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ from hitl_notebook._agent.tools import (
     decide_tool_calls_async,
     tool_step_name,
 )
+from hitl_notebook._agent.workflow import running_agent
 from hitl_notebook._core.errors import HitlError
 
 __all__ = ["DBOSSteps", "ToolCallStepError", "approval_for", "as_tool", "run"]
@@ -96,7 +97,7 @@ class ToolCallStepError(HitlError):
     """A tool called ``interrupt()`` inside the durable step ``DBOSSteps`` runs it in."""
 
 
-class DBOSSteps(AgentMiddleware):  # type: ignore[type-arg]
+class DBOSSteps(AgentMiddleware):
     """Middleware that runs model calls and tool calls as DBOS steps (async agents only).
 
     List it after ``HumanInTheLoopMiddleware`` so that a tool's step runs the call as edited.
@@ -110,10 +111,10 @@ class DBOSSteps(AgentMiddleware):  # type: ignore[type-arg]
 
     async def awrap_model_call(
         self,
-        request: ModelRequest,  # type: ignore[type-arg]
-        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],  # type: ignore[type-arg]
-    ) -> ModelResponse:  # type: ignore[type-arg]
-        async def call() -> ModelResponse:  # type: ignore[type-arg]
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
+        async def call() -> ModelResponse:
             return await handler(request)
 
         return await DBOS.run_step_async({"name": MODEL_STEP}, call)
@@ -236,11 +237,12 @@ async def run(
     its own argument schema (``approval_for``). Arguments that do not fit the schema reach no one:
     the call is refused with the errors, for the model to read.
     """
+    running_agent("hitl_notebook.langgraph.run")
     tools = _graph_tools(agent)
     table = _Approvals(tools, dict(approvals or {}))
     fresh = agent.copy(update={"checkpointer": InMemorySaver()})
     configurable = dict((config or {}).get("configurable", {}))
-    configurable.setdefault("thread_id", DBOS.workflow_id or "hitl")
+    configurable.setdefault("thread_id", DBOS.workflow_id)
     settings = {**(config or {}), "configurable": configurable}
     decided_steps: dict[str, str] = {}
     token = _steps.set(decided_steps)
@@ -446,7 +448,9 @@ class _Stop:
         value = interrupt.value
         call = _Call.of(table, value["name"], value["args"], editable=True)
         call.tool_call_id = value.get("tool_call_id")
-        return cls(interrupt, [call], lambda: call.langchain_decision(("approve", "edit", "reject")))
+        return cls(
+            interrupt, [call], lambda: call.langchain_decision(("approve", "edit", "reject"))
+        )
 
     @classmethod
     def _inbox(cls, interrupt: Interrupt, table: _Approvals, *, listed: bool) -> _Stop:
