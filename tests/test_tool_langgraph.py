@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import hitl_notebook as hitl
 from hitl_notebook import langgraph as hitl_langgraph
 from hitl_notebook import testing
+from hitl_notebook._core.models import Reply
 
 MODEL_CALLS: list[int] = []
 """One entry per real model call (the number of messages it was given)."""
@@ -191,7 +192,12 @@ def test_approve_runs_the_tool_once_and_the_model_reads_its_result() -> None:
     assert (request.tool.name, request.proposal) == ("refund", {"order_id": "A-1", "amount": 120.0})
     assert request.body == "Refund part of an order to the customer's card."
     assert len(MODEL_CALLS) == 1
-    hitl.respond(request.request_id, approve=True, by="alice")
+    stale = Reply(approve=True, by="alice", channel="python", digest="0" * 64)
+    with pytest.raises(hitl.StaleAnswerError):
+        hitl.store().answer(request.request_id, stale)
+    assert request.tool.digest is not None
+    fresh = Reply(approve=True, by="alice", channel="python", digest=request.tool.digest)
+    hitl.store().answer(request.request_id, fresh)
     assert run.result(timeout=60) == "refunded 120.0 on A-1"
     assert REFUNDS == [("A-1", 120.0)]
     assert len(MODEL_CALLS) == 2
@@ -281,6 +287,15 @@ def test_policies_decide_first_and_the_rest_of_a_turn_is_asked_together(per_call
 
 
 @pytest.mark.usefixtures("runtime")
+def test_arguments_that_do_not_fit_reach_no_one_and_the_model_reads_why() -> None:
+    run = LangBot.start(script([("refund", {"order_id": "A-1", "amount": "lots"})]))
+    reply = run.result(timeout=60)
+    assert "Invalid arguments for refund: amount: Input should be a valid number" in reply
+    assert run.requests() == []
+    assert REFUNDS == []
+
+
+@pytest.mark.usefixtures("runtime")
 def test_a_second_identical_call_in_the_same_run_asks_again() -> None:
     run = LangBot.start(script([A1], [A1]))
     first = testing.wait_for_request(run)
@@ -332,6 +347,33 @@ def test_a_restart_asks_nothing_new_calls_the_model_once_and_runs_each_tool_once
         assert [r.request_id for r in run.requests()] == asked
         assert sorted(REFUNDS) == [("A-1", 120.0), ("B-1", 200.0), ("S-1", 20.0)]
         assert len(MODEL_CALLS) == 3  # turn 1 and turn 2 were read back from their steps
+
+
+def test_a_run_that_parks_at_every_wait_replays_without_calling_or_running_twice(
+    db_url: str,
+) -> None:
+    """park_after=0: each answer resumes the run by replaying it from the top."""
+    turn1 = [("refund", {"order_id": "P-1", "amount": 100}), ("lookup", {"order_id": "P-1"})]
+    with testing.launched(db_url, executor="pytest", park_after=0):
+        run = LangBot.start(script(turn1, [A1]))
+        first = testing.wait_for_request(run)
+        hitl.respond(first.request_id, approve=True, value={"order_id": "P-1", "amount": 90})
+        second = testing.wait_until(
+            lambda: next(
+                (r for r in run.requests(open_only=True) if r.request_id != first.request_id),
+                None,
+            ),
+            timeout=60,
+            message="turn 2's request",
+        )
+        hitl.respond(second.request_id, approve=True)
+        assert run.result(timeout=60).splitlines()[-1] == "refunded 120.0 on A-1"
+        assert REFUNDS == [("P-1", 90.0), ("A-1", 120.0)]
+        assert len(MODEL_CALLS) == 3
+        steps = step_names(run.id)
+        digests = {d.digest for d in run.decisions()}
+        assert {f"tool:refund:{d[:12]}" for d in digests if d} <= set(steps)
+        assert sum(name.startswith("tool:") for name in steps) == 3  # refund, lookup, refund
 
 
 @pytest.mark.usefixtures("hot_runtime")
