@@ -496,3 +496,13 @@ def test_a_node_calling_interrupt_with_the_agent_inbox_shape() -> None:
     hitl.respond(testing.wait_for_request(denied).request_id, approve=False, comment="no")
     assert denied.result(timeout=60) == "skipped"
     assert REFUNDS == [("N-1", 250.0)]
+
+
+def test_as_tool_runs_the_plain_function_and_keeps_its_argument_model() -> None:
+    """An approval_required function as a LangChain tool: no approval inside (run() asks), and
+    approval_for reuses its argument model (the store's edit check resolves it)."""
+    as_langchain = hitl_langgraph.as_tool(issue_refund)
+    assert as_langchain.invoke({"order_id": "Z-1", "amount": 1}) == "refunded 1.0 on Z-1"
+    assert REFUNDS == [("Z-1", 1.0)]
+    approval = hitl_langgraph.approval_for(as_langchain)
+    assert approval.arguments is hitl.approval_of(issue_refund).approval.arguments
