@@ -185,9 +185,10 @@ def test_an_answer_for_another_digest_is_refused(runtime: hitl.Runtime) -> None:
         with pytest.raises(hitl.StaleAnswerError, match="another tool call"):
             store.answer(request.request_id, Reply(approve=True, channel="python", digest=stale))
     assert store.request(request.request_id).is_open
-    decision = store.answer(
-        request.request_id,
-        Reply(approve=True, by="alice", channel="python", digest=request.tool.digest),
+    with pytest.raises(hitl.StaleAnswerError):
+        hitl.respond(request.request_id, approve=True, digest="0" * 64)
+    decision = hitl.respond(
+        request.request_id, approve=True, by="alice", digest=request.tool.digest
     )
     assert decision.digest == request.tool.digest
     run.result(timeout=60)
@@ -214,9 +215,7 @@ def test_the_same_call_twice_in_a_run_asks_twice(runtime: hitl.Runtime) -> None:
     run = Refunding.start("A-1", 120.0, 120.0)
     first = open_request(run)
     hitl.respond(first.request_id, approve=True, by="alice")
-    testing.wait_until(
-        lambda: [r for r in hitl.store().requests(run.id) if r.is_open], timeout=60
-    )
+    testing.wait_until(lambda: [r for r in hitl.store().requests(run.id) if r.is_open], timeout=60)
     (second,) = hitl.store().requests(run.id, open_only=True)
     assert second.request_id == f"{run.id}.tool2"
     assert second.proposal == first.proposal

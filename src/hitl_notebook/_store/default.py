@@ -67,6 +67,7 @@ def respond(
     by: str | None = None,
     comment: str | None = None,
     channel: str = "python",
+    digest: str | None = None,
 ) -> Decision:
     """Answer a request (by request id, or by the id of a run waiting for one request).
 
@@ -74,6 +75,7 @@ def respond(
     >>> hitl.respond(request_id, choice="express")
     >>> hitl.respond(request_id, text="Ship it on Monday")
     >>> hitl.respond(request_id, approve=True, value=edited_proposal)
+    >>> hitl.respond(request.request_id, approve=True, digest=request.tool.digest)  # a tool call
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
@@ -87,6 +89,7 @@ def respond(
             by=by,
             comment=comment,
             channel=channel,
+            digest=digest,
         ),
     )
 

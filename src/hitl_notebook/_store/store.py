@@ -92,12 +92,14 @@ class Store:
         comment: str | None = None,
         channel: str = "python",
         response: str | None = None,
+        digest: str | None = None,
     ) -> Decision:
         """Answer a request, by request id or by the id of a run that waits for one request.
 
         ``response`` is a one-word answer as the DBOS guide sends it (``"confirm"``/``"deny"``
         for an approval, an option for a choice, the text of a text request), instead of the
-        other fields.
+        other fields. ``digest``: for a tool call, the digest of the call being answered
+        (``request.tool.digest``); an answer for another call raises StaleAnswerError.
 
         Returns the decision. Raises NotFoundError, NotWaitingError, NotAllowedError (``by`` is
         not an assignee, or is the run's requester where that is forbidden), InvalidAnswerError,
@@ -115,6 +117,7 @@ class Store:
                 by=by,
                 comment=comment,
                 channel=channel,
+                digest=digest,
             ),
         )
 
