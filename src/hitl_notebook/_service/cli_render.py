@@ -87,7 +87,7 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
             [
                 Text(item.request_id),
                 Text(item.agent),
-                Text(item.kind),
+                Text(_kind(item.kind, item.rules.get("tool"))),
                 Text(item.title),
                 Text(state),
                 Text(own or ""),
@@ -101,6 +101,20 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     return fitted_table(_INBOX_TABLE, rows, width, styles)
 
 
+_TOOL_NAME_WIDTH = 20
+"""The longest tool name the kind column shows whole (a longer one is cut with "…")."""
+
+
+def _kind(kind: str, tool: dict[str, object] | None) -> str:
+    """``approval``, or ``tool: refund`` for a tool call (``hitl show`` has the rest)."""
+    if not tool:
+        return kind
+    name = str(tool.get("name", ""))
+    if len(name) > _TOOL_NAME_WIDTH:
+        name = name[: _TOOL_NAME_WIDTH - 1] + "…"
+    return f"tool: {name}"
+
+
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
     """A run's requests, one a row: id, kind, title and what became of it."""
     columns = [
@@ -110,7 +124,12 @@ def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list
         Column("state", "text", keep=90),
     ]
     rows = [
-        [Text(r.request_id), Text(r.kind.value), Text(r.title), Text(_request_state(r))]
+        [
+            Text(r.request_id),
+            Text(_kind(r.kind.value, None if r.tool is None else {"name": r.tool.name})),
+            Text(r.title),
+            Text(_request_state(r)),
+        ]
         for r in requests
     ]
     return fitted_table(columns, rows, width)
