@@ -77,18 +77,20 @@ def when(at: datetime) -> str:
 
 def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     """The waiting requests as a table at most ``width`` wide (overdue ones in red), and the
-    columns left out at that width."""
+    columns left out at that width. A tool call's kind is ``tool: <name>``, its title starts
+    with "tool call:"."""
     rows, styles = [], []
     for item in inbox:
         left = "" if item.time_left is None else span(item.time_left)
         state = run_state_word(item.run_state, waiting=True)
         own = "" if item.agent_status in {None, state} else item.agent_status  # the agent's words
+        tool = item.rules.get("tool")
         rows.append(
             [
                 Text(item.request_id),
                 Text(item.agent),
-                Text(_kind(item.kind, item.rules.get("tool"))),
-                Text(item.title),
+                Text(_kind(item.kind, tool)),
+                _title(item.title, tool),
                 Text(state),
                 Text(own or ""),
                 Text(f"{span(inbox.as_of - item.requested_at)} ago"),
@@ -113,6 +115,12 @@ def _kind(kind: str, tool: dict[str, object] | None) -> str:
     if len(name) > _TOOL_NAME_WIDTH:
         name = name[: _TOOL_NAME_WIDTH - 1] + "…"
     return f"tool: {name}"
+
+
+def _title(title: str, tool: dict[str, object] | None) -> Text:
+    """The title; a tool call's starts with "tool call:" (the title column is the one shown at
+    any width, the kind column not)."""
+    return Text.assemble(("tool call: ", "bold"), title) if tool else Text(title)
 
 
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
