@@ -185,6 +185,7 @@ def edit_form(store: Store, request_id: str) -> FormMessage:
     form = form_for(request.proposal_schema, request.proposal)
     if request.tool is None:
         return FormMessage(type="form", request_id=request_id, form=form, message="")
+    form["label"] = f"Arguments of {request.tool.name}"
     return FormMessage(
         type="form",
         request_id=request_id,

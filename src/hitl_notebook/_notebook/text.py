@@ -148,6 +148,8 @@ def request_actions(request: Request) -> list[str]:
     if request.kind is RequestKind.TEXT:
         return ["answer"]
     editable = request.kind is RequestKind.EDIT or request.proposal is not None
+    if request.tool is not None and request.tool.editable == []:
+        editable = False  # a tool call none of whose arguments may change
     return ["approve", "reject", "edit"] if editable else ["approve", "reject"]
 
 

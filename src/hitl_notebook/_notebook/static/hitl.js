@@ -360,12 +360,12 @@ function rowsTable(cls, headers, rows) {
 // A tool call: its name, its docstring (unless the body already shows it), its arguments and
 // which of them a person may change.
 function toolBlock(tool, body) {
-  const some = tool.editable === null || tool.editable === undefined ? null : tool.editable.length ? `editable: ${tool.editable.join(", ")}` : "no argument is editable";
+  const none = Array.isArray(tool.editable) && !tool.editable.length;
   return h("div", { class: "hitl-tool" },
     h("div", { class: "hitl-tool-name", text: tool.label }),
     tool.description && tool.description !== body ? h("div", { class: "hitl-tool-doc", text: tool.description }) : null,
     rowsTable("hitl-proposal hitl-args", ["argument", "value", ""], tool.arguments),
-    some ? h("div", { class: "hitl-hint", text: some }) : null);
+    none ? h("div", { class: "hitl-hint", text: "no argument may be changed" }) : null);
 }
 
 // What an edit changed: argument, proposed, approved.
