@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from hitl_notebook._core.models import Answer, Request, RequestKind
+from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestKind, ToolCall
 from hitl_notebook._notebook.text import (
     MAX_FIELDS,
     at_deadline,
+    changed_arguments,
     markdown_html,
     markdown_text,
     proposal_rows,
     request_actions,
     status_text,
+    tool_facts,
     why_not,
 )
 
@@ -233,3 +235,60 @@ def test_who_may_not_answer_is_the_stores_rule() -> None:
     assert why_not(request, "carol") == (
         "they started this run and the request does not let its requester answer"
     )
+
+
+def _tool(editable: list[str] | None) -> ToolCall:
+    return ToolCall(
+        name="ship", description="Ship.", digest="d" * 64, call_index=2, editable=editable
+    )
+
+
+def test_a_tool_calls_arguments_say_which_may_change() -> None:
+    """None: every argument editable; a list: those; empty: none, and no Edit button."""
+    arguments = {"order_id": "A-1", "address": {"city": "Lyon"}, "lines": [{"sku": "S"}]}
+    everything = tool_facts(_tool(None), arguments)
+    assert everything["label"] == "Tool call: ship"
+    assert [row[2] for row in everything["arguments"]] == ["editable"] * 3
+    some = tool_facts(_tool(["address"]), arguments)["arguments"]
+    assert some == [
+        ["order_id", "A-1", ""],
+        ["address \u203a city", "Lyon", "editable"],
+        ["lines 1 \u203a sku", "S", ""],
+    ]
+    fixed = _request(proposal=arguments, tool=_tool([]))
+    assert request_actions(fixed) == ["approve", "reject"]
+    assert request_actions(_request(proposal=arguments, tool=_tool(["address"]))) == [
+        "approve",
+        "reject",
+        "edit",
+    ]
+
+
+def test_what_an_edit_changed_is_listed_argument_by_argument() -> None:
+    """Changed, added and removed arguments, in the proposal's order; nothing unless edited."""
+    proposal = {"order_id": "A-1", "amount": 80.0, "note": "x", "tags": ["a"]}
+    request = _request(proposal=proposal, tool=_tool(None))
+    at = datetime(2026, 1, 1, 1, tzinfo=UTC)
+
+    def decided(outcome: Outcome, value: object) -> Decision:
+        return Decision(
+            request_id=request.request_id,
+            run_id=request.run_id,
+            kind=request.kind,
+            outcome=outcome,
+            approved=True,
+            value=value,
+            at=at,
+            channel="widget",
+            requested_at=request.requested_at,
+        )
+
+    edited = {"order_id": "A-1", "amount": 50, "tags": ["a", "b"], "extra": True}
+    assert changed_arguments(request, decided(Outcome.EDITED, edited)) == [
+        ["amount", "80.0", "50"],
+        ["note", "x", "(none)"],
+        ["tags", '["a"]', '["a", "b"]'],
+        ["extra", "(none)", "yes"],
+    ]
+    assert changed_arguments(request, decided(Outcome.APPROVED, proposal)) == []
+    assert changed_arguments(request) == []

@@ -137,11 +137,14 @@ INBOX_COLUMNS: dict[str, str] = {
     "agent_status": "string",
     "status_detail": "string",
     "run_state": "string",
+    "tool": "string",
+    "digest": "string",
 }
 """``inbox_frame()``: one row per waiting request. ``kind`` as in ``decisions()``; ``options``,
 ``proposal`` and ``assignees`` (``[]``: anyone may answer) are JSON text; ``time_left`` is
 negative when ``overdue``; ``run_state`` is waiting (a process waits for the answer), parked or
-resuming."""
+resuming. For a tool call, ``tool`` is the tool's name and ``digest`` the call's digest (what an
+answer may carry back, ``hitl respond --digest``), ``proposal`` its arguments."""
 
 
 def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFrame:
@@ -229,6 +232,7 @@ def _tool_field(spec: dict[str, Any] | None, name: str) -> str | None:
 def inbox_frame(inbox: Inbox) -> pd.DataFrame:
     """An inbox read as a DataFrame (see INBOX_COLUMNS)."""
     raw = pd.DataFrame(list(inbox), columns=list(InboxItem._fields), dtype=object)
+    specs = [item.rules for item in inbox]
     as_of = pd.to_numeric(raw["as_of_ms"])
     frame = raw.assign(
         options=_json_column(item.options for item in inbox),
@@ -239,6 +243,8 @@ def inbox_frame(inbox: Inbox) -> pd.DataFrame:
         time_left=pd.to_timedelta(pd.to_numeric(raw["deadline_ms"]) - as_of, unit="ms"),
         overdue=pd.to_numeric(raw["deadline_ms"]).lt(as_of).fillna(False),
         run_state=[run_state_word(item.run_state, waiting=True) for item in inbox],
+        tool=pd.Series([_tool_field(rules, "name") for rules in specs], dtype=object),
+        digest=pd.Series([_tool_field(rules, "digest") for rules in specs], dtype=object),
     )
     return _typed(frame, INBOX_COLUMNS)
 

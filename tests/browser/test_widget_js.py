@@ -13,10 +13,11 @@ from typing import Any
 from playwright.sync_api import Page, expect
 from pydantic import BaseModel
 
-from hitl_notebook._notebook.forms import form_for
+from hitl_notebook._core.models import ToolCall
+from hitl_notebook._notebook.forms import form_for, only_editable
 from hitl_notebook._notebook.inbox_widget import CHOICES
 from hitl_notebook._notebook.live import STATIC
-from hitl_notebook._notebook.text import markdown_html, proposal_rows
+from hitl_notebook._notebook.text import markdown_html, proposal_rows, tool_facts
 
 LOAD = """async ({ source, css }) => {
   const style = document.createElement("style");
@@ -277,3 +278,64 @@ def test_details_draw_the_proposal_table_and_an_inert_markdown_body(page: Page) 
     ]
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.pwned") is None
+
+
+class RefundArgs(BaseModel):
+    order_id: str
+    amount: float
+
+
+def test_a_tool_call_sends_its_digest_and_keeps_what_may_not_change(page: Page) -> None:
+    """Approve and the edit form send the call's digest; a read-only argument goes back as it
+    was; a refusal for a stale form shows in the form."""
+    _open(page)
+    arguments = {"order_id": "A-1", "amount": 80.0}
+    call = ToolCall(
+        name="refund", description="Refund.", digest="d" * 64, call_index=1, editable=["amount"]
+    )
+    tool = tool_facts(call, arguments)
+    _emit(page, _snapshot(_row("t.tool1", tool=tool), _row("u.tool1", tool=tool)))
+    row = page.locator('tr.hitl-row[data-id="t.tool1"]')
+    expect(row.locator(".hitl-kind-cell")).to_have_text("Tool call: refund")
+    row.locator("button.hitl-approve").click()
+    page.locator('tr.hitl-panel-row[data-id="t.tool1"] button.hitl-send-approve').click()
+    assert _sent(page)[-1] == {
+        "type": "respond",
+        "request_id": "t.tool1",
+        "approve": True,
+        "comment": "",
+        "digest": "d" * 64,
+    }
+
+    page.locator('tr.hitl-row[data-id="u.tool1"] button.hitl-edit').click()
+    form = only_editable(form_for(RefundArgs.model_json_schema(), arguments), call.editable)
+    _emit(
+        page,
+        {"type": "form", "request_id": "u.tool1", "form": form, "message": "", "digest": "e" * 64},
+    )
+    panel = page.locator(".hitl-panel-edit")
+    expect(panel.locator('.hitl-field[data-path="order_id"] .hitl-readonly')).to_have_text("A-1")
+    expect(panel.locator('.hitl-field[data-path="order_id"] input')).to_have_count(0)
+    panel.locator('.hitl-field[data-path="amount"] input').fill("50")
+    panel.locator("button.hitl-submit-edit").click()
+    assert _sent(page)[-1] == {
+        "type": "respond",
+        "request_id": "u.tool1",
+        "approve": True,
+        "value": {"order_id": "A-1", "amount": 50},
+        "comment": "",
+        "digest": "e" * 64,
+    }
+    stale = "drawn for another call: open it again"
+    _emit(
+        page,
+        {
+            "type": "result",
+            "request_id": "u.tool1",
+            "ok": False,
+            "message": "not sent",
+            "decided": False,
+            "errors": {"": [stale]},
+        },
+    )
+    expect(panel.locator(".hitl-form-error")).to_have_text(stale)

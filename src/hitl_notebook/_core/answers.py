@@ -23,6 +23,7 @@ __all__ = [
     "REJECT_WORDS",
     "Resolution",
     "answer_for_response",
+    "changed_fields",
     "model_path",
     "preload_validator",
     "resolve",
@@ -168,15 +169,22 @@ def _resolve_approval(request: Request, answer: Answer) -> Resolution:
     return Resolution(outcome, True, value)
 
 
+def changed_fields(proposal: dict[str, Any], value: dict[str, Any]) -> list[str]:
+    """The top-level fields an edit changed (for a tool call: its arguments), in the proposal's
+    order, then the fields it added: what the editable rule checks and every face shows."""
+    return [
+        name for name in dict.fromkeys([*proposal, *value]) if proposal.get(name) != value.get(name)
+    ]
+
+
 def _check_editable(request: Request, value: dict[str, Any]) -> None:
     """A tool call's arguments that are not editable must come back as proposed."""
     if request.tool is None or request.tool.editable is None:
         return
-    proposal = request.proposal or {}
     changed = sorted(
         name
-        for name in proposal.keys() | value.keys()
-        if name not in request.tool.editable and proposal.get(name) != value.get(name)
+        for name in changed_fields(request.proposal or {}, value)
+        if name not in request.tool.editable
     )
     if changed:
         allowed = ", ".join(request.tool.editable) or "none"

@@ -5,16 +5,26 @@ the same rule as every other channel. Refusals come back as a message for the ro
 traceback: "decided by X at T" when someone else was faster, the problems per form field when an
 edited proposal does not fit its schema. Each message names the request it is about (its title
 and id), since it also shows as a notice away from the row.
+
+A tool call's buttons and form carry its digest back with the answer (``Respond.digest``): an
+answer drawn for a call that changed since is refused by the store (``StaleAnswerError``) and the
+row says so. An edit that is applied says what it changed.
 """
 
 from __future__ import annotations
 
-from hitl_notebook._core.errors import AlreadyDecidedError, AnswerError, InvalidAnswerError
+from hitl_notebook._core.errors import (
+    AlreadyDecidedError,
+    AnswerError,
+    InvalidAnswerError,
+    StaleAnswerError,
+)
 from hitl_notebook._core.models import Decision, Outcome, Reply, Request, StatusEvent, who_decided
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.forms import form_for, problems_by_field
+from hitl_notebook._notebook.forms import form_for, only_editable, problems_by_field
 from hitl_notebook._notebook.messages import (
     BulkMessage,
+    DecidedToolCall,
     DetailsError,
     DetailsMessage,
     FormMessage,
@@ -25,13 +35,22 @@ from hitl_notebook._notebook.messages import (
     ResultMessage,
     TimelineEntry,
 )
-from hitl_notebook._notebook.text import markdown_html, proposal_rows, request_facts, request_name
+from hitl_notebook._notebook.text import (
+    changed_arguments,
+    markdown_html,
+    proposal_rows,
+    request_facts,
+    request_name,
+    tool_label,
+)
 from hitl_notebook._store.store import Store
 
 __all__ = [
     "answer",
     "answer_many",
+    "changes_text",
     "decided_text",
+    "decided_tool_call",
     "details",
     "edit_form",
     "request_details",
@@ -60,13 +79,25 @@ def answer(store: Store, request_id: str, content: Respond, *, by: str) -> Resul
         by=by,
         comment=content.get("comment") or None,
         channel=CHANNEL,
+        digest=content.get("digest") or None,
     )
     try:
-        name = request_name(store.request(request_id).title, request_id)
+        request: Request | None = store.request(request_id)
     except AnswerError:
-        name = request_id
+        request = None
+    name = request_id if request is None else request_name(request.title, request_id)
     try:
         decision = store.answer(request_id, reply)
+    except StaleAnswerError:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: not sent: it was drawn for another call than the one this request "
+            "asks about now; nothing was stored. Open it again and answer what it shows.",
+            decided=False,
+            errors={"": ["drawn for another call: open it again"]},
+        )
     except InvalidAnswerError as error:
         return ResultMessage(
             type="result",
@@ -94,13 +125,19 @@ def answer(store: Store, request_id: str, content: Respond, *, by: str) -> Resul
             message=f"{name}: {error}",
             decided=True,
         )
+    changes = "" if request is None else changes_text(changed_arguments(request, decision))
     return ResultMessage(
         type="result",
         request_id=request_id,
         ok=True,
-        message=f"{name}: {decided_text(decision)}",
+        message=f"{name}: {decided_text(decision)}{changes}",
         decided=True,
     )
+
+
+def changes_text(changes: list[list[str]]) -> str:
+    """``; amount 80 → 50``: what an edit changed, after a decision's words ("" for nothing)."""
+    return "".join(f"; {name} {before} → {after}" for name, before, after in changes)
 
 
 def answer_many(
@@ -146,7 +183,16 @@ def edit_form(store: Store, request_id: str) -> FormMessage:
             message="This request has no proposal to edit.",
         )
     form = form_for(request.proposal_schema, request.proposal)
-    return FormMessage(type="form", request_id=request_id, form=form, message="")
+    if request.tool is None:
+        return FormMessage(type="form", request_id=request_id, form=form, message="")
+    form["label"] = f"Arguments of {request.tool.name}"
+    return FormMessage(
+        type="form",
+        request_id=request_id,
+        form=only_editable(form, request.tool.editable),
+        message="",
+        digest=request.tool.digest,
+    )
 
 
 def details(store: Store, request_id: str, *, responder: str) -> DetailsMessage:
@@ -177,10 +223,24 @@ def request_details(store: Store, request: Request, responder: str) -> RequestDe
         actions=facts["actions"],
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
+        tool=facts["tool"],
         requested_at_ms=to_ms(request.requested_at),
         deadline_ms=None if request.deadline is None else to_ms(request.deadline),
         decided=None if request.decision is None else decided_text(request.decision),
+        changes=changed_arguments(request),
         history=timeline(store.history(request.run_id)),
+    )
+
+
+def decided_tool_call(request: Request) -> DecidedToolCall | None:
+    """A decided tool call as the run card lists it (None: not a decided tool call)."""
+    if request.tool is None or request.decision is None:
+        return None
+    return DecidedToolCall(
+        id=request.request_id,
+        label=tool_label(request.tool.name),
+        decided=decided_text(request.decision),
+        changes=changed_arguments(request),
     )
 
 

@@ -5,7 +5,9 @@ draw the form. ``form_for`` walks that schema once, resolving ``$ref``s and opti
 (``anyOf [..., null]``) fields, and returns a tree of plain dicts the browser renders: text,
 integer and number inputs (with their bounds), checkboxes, dropdowns for enums and Literals,
 lists with add/remove, nested models as fieldsets. Anything else falls back to a JSON text box.
-Each field carries the proposal's value as its default. Checking what the human typed is not done
+Each field carries the proposal's value as its default; a tool call's arguments a person may not
+change (``ToolCall.editable``) are marked ``readonly`` (``only_editable``): shown, sent back as
+they were. Checking what the human typed is not done
 here: the answer goes through the store's one rule (``_core.answers.resolve``) like every other
 channel, and its problems come back per field (``problems_by_field``).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, NotRequired, TypedDict
 
-__all__ = ["FieldKind", "FormField", "form_for", "problems_by_field"]
+__all__ = ["FieldKind", "FormField", "form_for", "only_editable", "problems_by_field"]
 
 FieldKind = Literal["text", "integer", "number", "boolean", "enum", "list", "object", "json"]
 
@@ -44,11 +46,29 @@ class FormField(TypedDict):
     bounds: NotRequired[dict[str, float]]
     fields: NotRequired[list[FormField]]
     item: NotRequired[FormField]
+    readonly: NotRequired[bool]
+    """Shown but not changeable: the answer sends the value back as it was."""
 
 
 def form_for(schema: dict[str, Any], proposal: Any) -> FormField:
     """The form for editing ``proposal``, a value of the JSON ``schema``."""
     return _field(schema, schema, proposal, path="", label="", required=True, depth=0)
+
+
+def only_editable(form: FormField, editable: list[str] | None) -> FormField:
+    """``form`` with its top-level fields not named in ``editable`` marked read-only (None: all
+    editable; empty: none)."""
+    if editable is None or form["kind"] != "object":
+        return form
+    fields = []
+    for field in form.get("fields", []):
+        shown = field.copy()
+        if field["path"] not in editable:
+            shown["readonly"] = True
+        fields.append(shown)
+    locked = form.copy()
+    locked["fields"] = fields
+    return locked
 
 
 def problems_by_field(problems: list[str]) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import traitlets
 
-from hitl_notebook._core.models import Answer, Request, RequestKind, run_state_word
+from hitl_notebook._core.models import Answer, Request, RequestKind, ToolCall, run_state_word
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._notebook.actions import answer, answer_many, open_panel
 from hitl_notebook._notebook.live import LiveWidget, escape
@@ -245,7 +245,7 @@ class InboxWidget(LiveWidget):
         with self.lock:
             rows = list(self._rows.values())
             lines = [f"Inbox: {self.total} waiting, answering as {self.responder}"]
-        lines += [f"  {r['id']}  {r['agent']}  [{r['kind']}] {r['title']}" for r in rows]
+        lines += [f"  {r['id']}  {r['agent']}  [{_kind(r)}] {r['title']}" for r in rows]
         if self.total > len(rows):
             lines.append(f"  ... {self.total - len(rows)} more")
         return "\n".join(lines)
@@ -266,7 +266,7 @@ class InboxWidget(LiveWidget):
                 for v in (
                     r["id"],
                     r["agent"],
-                    r["kind"],
+                    _kind(r),
                     r["title"],
                     r["state"],
                     r["status"],
@@ -282,6 +282,11 @@ class InboxWidget(LiveWidget):
             f"(answering as {escape(self.responder)})</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
         )
+
+
+def _kind(row: Row) -> str:
+    """``approval``, or ``Tool call: refund`` for a tool call."""
+    return row["kind"] if row["tool"] is None else row["tool"]["label"]
 
 
 def _iso(ms: int | None) -> str:
@@ -313,6 +318,7 @@ def _row(item: InboxItem, responder: str) -> Row:
         actions=facts["actions"],
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
+        tool=facts["tool"],
     )
 
 
@@ -320,6 +326,7 @@ def _request(item: InboxItem) -> Request:
     """The parts of the stored request that say what it takes and who may answer it."""
     rules = item.rules
     timeout_answer = rules.get("timeout_answer")
+    tool = rules.get("tool")
     return Request.model_construct(
         request_id=item.request_id,
         kind=RequestKind(item.kind),
@@ -330,6 +337,7 @@ def _request(item: InboxItem) -> Request:
         deadline=item.deadline,
         on_timeout=rules.get("on_timeout", "raise"),
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
+        tool=ToolCall(**tool) if tool else None,
     )
 
 

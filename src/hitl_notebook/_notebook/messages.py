@@ -27,6 +27,7 @@ __all__ = [
     "CardMessage",
     "CardRequest",
     "Choices",
+    "DecidedToolCall",
     "DetailsError",
     "DetailsMessage",
     "FormMessage",
@@ -85,6 +86,9 @@ class Respond(TypedDict):
     text: NotRequired[str]
     value: NotRequired[Any]
     comment: NotRequired[str]
+    digest: NotRequired[str]
+    """For a tool call: the digest of the call the buttons or the form were drawn for; an
+    answer for a call that changed since is refused."""
 
 
 class Bulk(TypedDict):
@@ -207,6 +211,18 @@ class CardRequest(RequestFacts):
     deadline_ms: int | None
 
 
+class DecidedToolCall(TypedDict):
+    """A decided tool call of the run: who decided what, and what an edit changed."""
+
+    id: str
+    label: str
+    """``Tool call: refund``."""
+    decided: str
+    """``edited by alice at ...``."""
+    changes: list[list[str]]
+    """``[argument, proposed, approved]`` rows (empty: nothing changed)."""
+
+
 class Card(TypedDict):
     """One run: its state in people's words, progress, open requests, result and timeline."""
 
@@ -219,6 +235,7 @@ class Card(TypedDict):
     progress: float | None
     result: str | None
     requests: list[CardRequest]
+    tool_calls: list[DecidedToolCall]
     timeline: list[TimelineEntry]
 
 
@@ -252,13 +269,16 @@ class FormMessage(TypedDict):
     request_id: str
     form: FormField | None
     message: str
+    digest: NotRequired[str]
+    """For a tool call: the digest the form's answer carries back."""
 
 
 class RequestDetails(RequestFacts):
     """A request in full and its run's history.
 
     ``body_html`` is the body as sanitised Markdown (safe to insert as HTML); ``proposal_rows``
-    the proposal as field/value rows.
+    the proposal as field/value rows (for a tool call, ``tool`` has them as argument rows);
+    ``changes`` what an edit changed, as argument/proposed/approved rows.
     """
 
     title: str
@@ -272,6 +292,7 @@ class RequestDetails(RequestFacts):
     requested_at_ms: int
     deadline_ms: int | None
     decided: str | None
+    changes: list[list[str]]
     history: list[TimelineEntry]
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Request, run_state_word
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.actions import answer, open_panel, timeline
+from hitl_notebook._notebook.actions import (
+    answer,
+    changes_text,
+    decided_tool_call,
+    open_panel,
+    timeline,
+)
 from hitl_notebook._notebook.live import LiveWidget, escape
 from hitl_notebook._notebook.messages import (
     BrowserMessage,
@@ -66,7 +72,8 @@ class RunWidget(LiveWidget):
         history = self.store.history(self.run_id)
         state = self.store.run_state(self.run_id)
         ended = state in FINAL_RUN_STATES
-        requests = [] if ended else self.store.requests(self.run_id, open_only=True)
+        every = self.store.requests(self.run_id)
+        requests = [] if ended else [r for r in every if r.is_open]
         current = history[-1] if history else None
         result: str | None = None
         if ended:
@@ -91,6 +98,7 @@ class RunWidget(LiveWidget):
             progress=None if ended or current is None else current.progress,
             result=result,
             requests=[_request_row(r, self.responder) for r in requests],
+            tool_calls=[call for r in every if (call := decided_tool_call(r)) is not None],
             timeline=timeline(history),
         )
 
@@ -130,7 +138,13 @@ class RunWidget(LiveWidget):
         if card["status_text"]:
             lines.append(f"  status: {card['status_text']}")
         lines += [
-            f"  waiting for: [{r['kind']}] {r['title']} ({r['id']})" for r in card["requests"]
+            f"  waiting for: [{r['kind'] if r['tool'] is None else r['tool']['label']}] "
+            f"{r['title']} ({r['id']})"
+            for r in card["requests"]
+        ]
+        lines += [
+            f"  {call['label']}: {call['decided']}{changes_text(call['changes'])}"
+            for call in card["tool_calls"]
         ]
         if card["result"] is not None:
             lines.append(f"  result: {card['result']}")
@@ -172,4 +186,5 @@ def _request_row(request: Request, responder: str) -> CardRequest:
         actions=facts["actions"],
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
+        tool=facts["tool"],
     )

@@ -5,7 +5,9 @@ words (``run_state_word``), the actions the request takes, what its deadline wil
 widget's responder may not answer it, why (the store's own rule, ``check_responder``). A request's
 body is Markdown rendered here with raw HTML off and only http(s)/mailto links, so what an agent
 (or whoever wrote its input) puts in a body stays inert in the page; its proposal becomes a
-field/value table.
+field/value table. A tool call (``Request.tool``) is named ``Tool call: refund`` and its arguments
+become a name/value table that says which a person may change; once decided after an edit, what
+changed is a table of argument, proposed and approved values (``changed_arguments``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from hitl_notebook._core.access import check_responder
+from hitl_notebook._core.answers import changed_fields
 from hitl_notebook._core.errors import NotAllowedError
-from hitl_notebook._core.models import Answer, Request, RequestKind
+from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestKind, ToolCall
 
 __all__ = [
     "RequestFacts",
+    "ToolFacts",
     "at_deadline",
+    "changed_arguments",
     "markdown_html",
     "markdown_text",
     "proposal_rows",
@@ -34,6 +39,8 @@ __all__ = [
     "request_facts",
     "request_name",
     "status_text",
+    "tool_facts",
+    "tool_label",
     "why_not",
 ]
 
@@ -46,6 +53,22 @@ _SAFE_SCHEMES = ("http", "https", "mailto")
 _NEST = " \u203a "  # a single right-pointing angle quote: "address > city"
 
 
+class ToolFacts(TypedDict):
+    """A tool call as people see it: the tool, its docstring, its arguments, what may change."""
+
+    name: str
+    label: str
+    """``Tool call: refund``."""
+    description: str | None
+    digest: str
+    """What an answer carries back, so that an answer meant for another call is refused."""
+    call_index: int
+    editable: list[str] | None
+    """The arguments a person may change (None: all of them; empty: none)."""
+    arguments: list[list[str]]
+    """``[argument, value, "editable" or ""]`` rows (nested values as in ``proposal_rows``)."""
+
+
 class RequestFacts(TypedDict):
     """What a row or card needs to offer a request's buttons, or to say why it offers none."""
 
@@ -55,6 +78,52 @@ class RequestFacts(TypedDict):
     """What happens once the deadline has passed (None: no deadline)."""
     why_not: str | None
     """Why the widget's responder may not answer it (None: they may)."""
+    tool: ToolFacts | None
+    """The tool call it asks about (None: not a tool call)."""
+
+
+def tool_label(name: str) -> str:
+    """``Tool call: refund``: how every face names a tool-call request."""
+    return f"Tool call: {name}"
+
+
+def tool_facts(tool: ToolCall, arguments: dict[str, Any] | None) -> ToolFacts:
+    """The tool call of a request, with its arguments (the proposal) as rows."""
+    rows = []
+    for name, value in proposal_rows(arguments or {}):
+        top = name.split(_NEST, 1)[0].split(" ", 1)[0]
+        may = tool.editable is None or top in tool.editable
+        rows.append([name, value, "editable" if may else ""])
+    return ToolFacts(
+        name=tool.name,
+        label=tool_label(tool.name),
+        description=tool.description,
+        digest=tool.digest,
+        call_index=tool.call_index,
+        editable=tool.editable,
+        arguments=rows,
+    )
+
+
+def changed_arguments(request: Request, decision: Decision | None = None) -> list[list[str]]:
+    """What an edit changed: ``[argument, proposed, approved]`` rows, by the rule the store
+    checks editable arguments with; empty unless approved with an edited proposal."""
+    decision = decision or request.decision
+    if decision is None or decision.outcome is not Outcome.EDITED:
+        return []
+    before, after = request.proposal, decision.value
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    return [
+        [name, _shown(before, name), _shown(after, name)] for name in changed_fields(before, after)
+    ]
+
+
+def _shown(values: dict[str, Any], name: str) -> str:
+    if name not in values:
+        return "(none)"
+    value = values[name]
+    return _compact(value) if isinstance(value, dict | list) else _scalar(value)
 
 
 def request_facts(request: Request, responder: str) -> RequestFacts:
@@ -63,6 +132,7 @@ def request_facts(request: Request, responder: str) -> RequestFacts:
         actions=request_actions(request),
         at_deadline=None if request.deadline is None else at_deadline(request),
         why_not=why_not(request, responder),
+        tool=None if request.tool is None else tool_facts(request.tool, request.proposal),
     )
 
 
@@ -78,6 +148,8 @@ def request_actions(request: Request) -> list[str]:
     if request.kind is RequestKind.TEXT:
         return ["answer"]
     editable = request.kind is RequestKind.EDIT or request.proposal is not None
+    if request.tool is not None and request.tool.editable == []:
+        editable = False  # a tool call none of whose arguments may change
     return ["approve", "reject", "edit"] if editable else ["approve", "reject"]
 
 

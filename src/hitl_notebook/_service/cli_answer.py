@@ -1,5 +1,7 @@
 """The ``hitl`` commands that act on runs: ``respond`` (one answer, or the same answer for many
 requests) and ``cancel``. Both go through the store's one rule, as every channel does.
+``respond --digest`` binds an answer to the tool call ``hitl show`` printed: if the request now
+asks about another call, the store refuses it (``StaleAnswerError``) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -51,11 +53,24 @@ def respond(
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="A comment for the record.")
     ] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option(
+            "--digest",
+            metavar="DIGEST",
+            help="For a tool call: the digest `hitl show` printed; the answer is refused if the "
+            "request now asks about another call. One ID only.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision(s) as JSON.")] = False,
     db: Db = None,
 ) -> None:
     """Answer waiting requests; with several targets, exit 1 if any was refused."""
     reply = _reply(approve, reject, choose, answer, edit_json, by=by, comment=comment)
+    if digest is not None:
+        if len(targets) != 1:
+            usage("--digest names one tool call: give one ID with it.")
+        reply = replace(reply, digest=digest)
     store = connect(db)
     if len(targets) == 1:
         decision = store.answer(targets[0], reply)

@@ -77,18 +77,20 @@ def when(at: datetime) -> str:
 
 def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     """The waiting requests as a table at most ``width`` wide (overdue ones in red), and the
-    columns left out at that width."""
+    columns left out at that width. A tool call's kind is ``tool: <name>``, its title starts
+    with "tool call:"."""
     rows, styles = [], []
     for item in inbox:
         left = "" if item.time_left is None else span(item.time_left)
         state = run_state_word(item.run_state, waiting=True)
         own = "" if item.agent_status in {None, state} else item.agent_status  # the agent's words
+        tool = item.rules.get("tool")
         rows.append(
             [
                 Text(item.request_id),
                 Text(item.agent),
-                Text(item.kind),
-                Text(item.title),
+                Text(_kind(item.kind, tool)),
+                _title(item.title, tool),
                 Text(state),
                 Text(own or ""),
                 Text(f"{span(inbox.as_of - item.requested_at)} ago"),
@@ -101,6 +103,26 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     return fitted_table(_INBOX_TABLE, rows, width, styles)
 
 
+_TOOL_NAME_WIDTH = 20
+"""The longest tool name the kind column shows whole (a longer one is cut with "…")."""
+
+
+def _kind(kind: str, tool: dict[str, object] | None) -> str:
+    """``approval``, or ``tool: refund`` for a tool call (``hitl show`` has the rest)."""
+    if not tool:
+        return kind
+    name = str(tool.get("name", ""))
+    if len(name) > _TOOL_NAME_WIDTH:
+        name = name[: _TOOL_NAME_WIDTH - 1] + "…"
+    return f"tool: {name}"
+
+
+def _title(title: str, tool: dict[str, object] | None) -> Text:
+    """The title; a tool call's starts with "tool call:" (the title column is the one shown at
+    any width, the kind column not)."""
+    return Text.assemble(("tool call: ", "bold"), title) if tool else Text(title)
+
+
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:
     """A run's requests, one a row: id, kind, title and what became of it."""
     columns = [
@@ -110,7 +132,12 @@ def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list
         Column("state", "text", keep=90),
     ]
     rows = [
-        [Text(r.request_id), Text(r.kind.value), Text(r.title), Text(_request_state(r))]
+        [
+            Text(r.request_id),
+            Text(_kind(r.kind.value, None if r.tool is None else {"name": r.tool.name})),
+            Text(r.title),
+            Text(_request_state(r)),
+        ]
         for r in requests
     ]
     return fitted_table(columns, rows, width)

@@ -1,6 +1,10 @@
 """What ``hitl show`` and ``hitl status`` print: a request in full (title, body, proposal, options,
 deadline and what happens at it, who may answer, state, decision) and a run (its state, its
 requests, its history), in people's words.
+
+A tool call shows the tool, its digest (what ``hitl respond --digest`` sends back), its arguments
+as a table that says which a person may change, and once approved with an edit, what changed
+(argument, proposed, approved).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._core.models import Answer, Decision, Request, RequestState
+from hitl_notebook._core.answers import changed_fields
+from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestState, ToolCall
 from hitl_notebook._frames import json_text, valid_text
 from hitl_notebook._service.cli_frames import RUN_HISTORY_TABLE, frame_table
 from hitl_notebook._service.cli_render import span, when
@@ -74,16 +80,18 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, str | RenderableType]] = [
         ("request", request.request_id),
-        ("kind", request.kind.value),
+        ("kind", request.kind.value if request.tool is None else "tool call (approval)"),
         ("title", request.title),
     ]
+    if request.tool is not None:
+        rows += _tool(request.tool, request.proposal or {}, request.body)
     if request.body:
         rows.append(("body", request.body))
     if request.options is not None:
         rows.append(("options", ", ".join(request.options)))
-    if request.proposal is not None:
+    if request.proposal is not None and request.tool is None:
         rows.append(("proposal", _fields(request.proposal)))
     asked = f"{when(request.requested_at)} ({span(now - request.requested_at)} ago)"
     rows.append(("asked", asked + (f" by {request.requester}" if request.requester else "")))
@@ -95,9 +103,54 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
     )
     if request.decision is not None:
         rows += _decision(request.decision)
+        changes = _changes(request, request.decision)
+        if changes is not None:
+            rows.append(("changed", changes))
     for name, value in rows:
-        grid.add_row(name, Text(valid_text(value)))
+        grid.add_row(name, Text(valid_text(value)) if isinstance(value, str) else value)
     return grid
+
+
+def _tool(
+    tool: ToolCall, arguments: dict[str, Any], body: str | None
+) -> list[tuple[str, str | RenderableType]]:
+    """The tool, its docstring (unless the body says it), its digest and its arguments."""
+    rows: list[tuple[str, str | RenderableType]] = [
+        ("tool", f"{tool.name} (call {tool.call_index} of the run)")
+    ]
+    if tool.description and tool.description != body:
+        rows.append(("description", tool.description))
+    rows.append(("digest", tool.digest))
+    table = _small_table("argument", "value", "editable")
+    for name, value in arguments.items():
+        may = tool.editable is None or name in tool.editable
+        table.add_row(valid_text(name), Text(valid_text(_plain(value))), "yes" if may else "no")
+    rows.append(("arguments", table))
+    return rows
+
+
+def _changes(request: Request, decision: Decision) -> Table | None:
+    """What an edit changed, argument by argument (None: not an edit)."""
+    proposed, approved = request.proposal, decision.value
+    if decision.outcome is not Outcome.EDITED:
+        return None
+    if not isinstance(proposed, dict) or not isinstance(approved, dict):
+        return None
+    table = _small_table("argument" if request.tool else "field", "proposed", "approved")
+    for name in changed_fields(proposed, approved):
+        table.add_row(
+            valid_text(name),
+            Text(valid_text(_plain(proposed[name])) if name in proposed else "(none)"),
+            Text(valid_text(_plain(approved[name])) if name in approved else "(none)"),
+        )
+    return table
+
+
+def _small_table(*headers: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 def _decision(decision: Decision) -> list[tuple[str, str]]:

@@ -15,6 +15,8 @@ NotWaitingError         409   the run waits for no answer (or for several: name 
 AlreadyDecidedError     409   someone answered first
 DeadlinePassedError     410   too late; recorded as late, the timeout rule applies
 InvalidAnswerError      422   the answer does not fit the request; the agent keeps waiting
+StaleAnswerError        422   the answer's ``digest`` names another tool call than the request
+                              asks about (a stale form, a replayed link); nothing is stored
 (body too long)         413   a body longer than 1 MiB
 (body or parameter)     422   unknown fields (named), a value of the wrong type, or a body that
                               is not I-JSON or exceeds a limit (NaN, lone surrogates, integers
@@ -299,6 +301,7 @@ def create_router(
                 **{k: v for k, v in item.to_dict().items() if k not in {"time_left", "run_state"}},
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
                 run_state=run_state_word(item.run_state, waiting=True),
+                tool=item.rules.get("tool"),
             )
             for item in waiting
         ]

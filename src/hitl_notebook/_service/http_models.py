@@ -29,6 +29,7 @@ from hitl_notebook._core.models import (
     RequestKind,
     RunStateWord,
     StatusEvent,
+    ToolCall,
 )
 
 __all__ = [
@@ -168,6 +169,16 @@ class AnswerBody(Body, Answer):
         ),
     )
     comment: str | None = Field(default=None, description="A comment for the record.")
+    digest: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description=(
+            "For a tool call: the digest of the call the answer was given for (the request's "
+            "`tool.digest`, as listed). An answer for another call, a stale form or a replayed "
+            "link, is refused (422, StaleAnswerError) and nothing is stored."
+        ),
+    )
 
     _checked = field_validator("choice", "text", "value", "response", "comment")(no_nul)
 
@@ -178,13 +189,24 @@ class AnswerBody(Body, Answer):
 
 
 class BulkAnswerBody(AnswerBody):
-    """The same answer to many requests ("approve these 40"), each validated and stored alone."""
+    """The same answer to many requests ("approve these 40"), each validated and stored alone.
+
+    A ``digest`` names one tool call: with several targets, answer each call on its own."""
 
     targets: list[str] = Field(
         min_length=1, max_length=MAX_BULK, description="Request ids, or ids of runs waiting once."
     )
 
     _targets_checked = field_validator("targets")(no_nul)
+
+    @model_validator(mode="after")
+    def _one_call_per_digest(self) -> BulkAnswerBody:
+        if self.digest is not None and len(self.targets) > 1:
+            raise ValueError(
+                "a digest names one tool call; answer each call on its own "
+                "(POST /requests/{request_id}/respond)"
+            )
+        return self
 
 
 class BulkAnswered(BaseModel):
@@ -255,6 +277,12 @@ class WaitingRequest(BaseModel):
     agent_status: str | None = Field(description=_AGENT_STATUS)
     status_detail: str | None = Field(description="The detail of the agent's own status.")
     run_state: RunStateWord
+    tool: ToolCall | None = Field(
+        default=None,
+        description="For a tool call: the tool, its docstring, the call's digest (send it back "
+        "with the answer), its index in the run and the arguments a person may edit "
+        "(null: all). `proposal` holds the arguments.",
+    )
 
 
 class RunSummary(BaseModel):

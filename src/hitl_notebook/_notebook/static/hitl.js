@@ -81,7 +81,20 @@ function lastName(path) {
   return parts[parts.length - 1];
 }
 
+// A field a person may not change (a tool call's argument outside its editable ones): shown,
+// and sent back as it was.
+function renderReadonly(field, value) {
+  const shown = value === undefined || value === null ? "—" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  const wrap = h("div", { class: "hitl-field hitl-field-readonly", "data-path": field.path },
+    h("label", { class: "hitl-label", text: field.label }),
+    h("span", { class: "hitl-readonly", text: shown, title: "not editable" }),
+    h("span", { class: "hitl-hint", text: " (not editable)" }),
+    h("div", { class: "hitl-field-error" }));
+  return { node: wrap, read: () => ({ value }) };
+}
+
 function renderField(field, value) {
+  if (field.readonly) return renderReadonly(field, value);
   const wrap = h("div", { class: `hitl-field hitl-field-${field.kind}`, "data-path": field.path });
   const label = field.label ? h("label", { class: "hitl-label", text: field.label + (field.required ? " *" : "") }) : null;
   const hint = field.description ? h("div", { class: "hitl-hint", text: field.description }) : null;
@@ -194,7 +207,8 @@ function showErrors(container, errors) {
 // lists them), or why it offers none (its deadline has passed, or the responder may not answer).
 
 function actionButtons(item) {
-  const b = (action, text, extra = {}) => h("button", { class: `hitl-btn hitl-${action}`, type: "button", "data-action": action, "data-id": item.id, text, ...extra });
+  const digest = item.tool ? item.tool.digest : undefined;
+  const b = (action, text, extra = {}) => h("button", { class: `hitl-btn hitl-${action}`, type: "button", "data-action": action, "data-id": item.id, "data-digest": digest, text, ...extra });
   const out = [];
   for (const action of item.actions || []) {
     if (action === "approve") out.push(b("approve", "Approve"));
@@ -234,12 +248,12 @@ class Panels {
   }
 
   // Approve or reject, with an optional comment; Enter sends.
-  decide(id, host, approve) {
+  decide(id, host, approve, digest) {
     const node = this.toggle(id, approve ? "approve" : "reject", host);
     if (!node) return;
     const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: approve ? "comment (optional)" : "why? (comment, optional)" });
     const send = h("button", { class: `hitl-btn ${approve ? "hitl-send-approve" : "hitl-send-reject"}`, type: "button", text: approve ? "Send approval" : "Send rejection" });
-    const go = () => this.model.send({ type: "respond", request_id: id, approve, comment: comment.value });
+    const go = () => this.model.send({ type: "respond", request_id: id, approve, comment: comment.value, ...(digest ? { digest } : {}) });
     send.addEventListener("click", go);
     comment.addEventListener("keydown", (event) => { if (event.key === "Enter") go(); });
     node.append(comment, send);
@@ -287,7 +301,7 @@ class Panels {
         return;
       }
       general.textContent = "";
-      this.model.send({ type: "respond", request_id: msg.request_id, approve: true, value: read.value, comment: comment.value });
+      this.model.send({ type: "respond", request_id: msg.request_id, approve: true, value: read.value, comment: comment.value, ...(msg.digest ? { digest: msg.digest } : {}) });
     });
     node.append(h("form", { class: "hitl-form", onsubmit: (e) => e.preventDefault() }, form.node), comment, submit, general);
     this.forms.set(msg.request_id, { node, general });
@@ -306,9 +320,7 @@ class Panels {
     const deadline = d.deadline_ms === null || d.deadline_ms === undefined ? null
       : isOverdue(d, now) ? h("div", { class: "hitl-note hitl-overdue-note", text: overdueText(d, now) })
         : h("div", { text: `deadline ${fmtTime(d.deadline_ms)} (${fmtLeft(d.deadline_ms - now)})` });
-    const proposal = d.proposal_rows ? h("table", { class: "hitl-proposal" },
-      h("thead", {}, h("tr", {}, h("th", { text: "field" }), h("th", { text: "value" }))),
-      h("tbody", {}, d.proposal_rows.map(([field, value]) => h("tr", {}, h("th", { scope: "row", text: field }), h("td", { text: value }))))) : null;
+    const proposal = d.tool ? toolBlock(d.tool, d.body) : d.proposal_rows ? rowsTable("hitl-proposal", ["field", "value"], d.proposal_rows) : null;
     node.append(
       h("div", { class: "hitl-details" },
         h("h4", { text: d.title }),
@@ -320,6 +332,7 @@ class Panels {
         d.options ? h("div", { text: `options: ${d.options.join(", ")}` }) : null,
         d.decided ? h("div", { text: d.decided }) : null,
         proposal,
+        changesTable(d.changes),
         h("div", { class: "hitl-timeline-title", text: "status history" }),
         h("ol", { class: "hitl-timeline" }, d.history.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
       ),
@@ -337,11 +350,42 @@ class Panels {
   }
 }
 
+// A small table: a header row, then one row per entry whose first cell heads the row.
+function rowsTable(cls, headers, rows) {
+  return h("table", { class: cls },
+    h("thead", {}, h("tr", {}, headers.map((text) => h("th", { text })))),
+    h("tbody", {}, rows.map(([first, ...rest]) => h("tr", {}, h("th", { scope: "row", text: first }), rest.map((text) => h("td", { text }))))));
+}
+
+// A tool call: its name, its docstring (unless the body already shows it), its arguments and
+// which of them a person may change.
+function toolBlock(tool, body) {
+  const none = Array.isArray(tool.editable) && !tool.editable.length;
+  return h("div", { class: "hitl-tool" },
+    h("div", { class: "hitl-tool-name", text: tool.label }),
+    tool.description && tool.description !== body ? h("div", { class: "hitl-tool-doc", text: tool.description }) : null,
+    rowsTable("hitl-proposal hitl-args", ["argument", "value", ""], tool.arguments),
+    none ? h("div", { class: "hitl-hint", text: "no argument may be changed" }) : null);
+}
+
+// What an edit changed: argument, proposed, approved.
+function changesTable(changes) {
+  if (!changes || !changes.length) return null;
+  return h("div", { class: "hitl-changes" },
+    h("div", { class: "hitl-changes-title", text: "changed before approval" }),
+    rowsTable("hitl-proposal hitl-changed", ["argument", "proposed", "approved"], changes));
+}
+
+// The arguments of a tool call in its row: a compact name/value list.
+function argsLine(tool) {
+  return h("div", { class: "hitl-args-line" }, tool.arguments.map(([name, value]) => h("span", { class: "hitl-arg" }, h("span", { class: "hitl-arg-name", text: name }), " ", h("span", { class: "hitl-arg-value", text: value }))));
+}
+
 function onAction(model, panels, button, host) {
   const id = button.dataset.id;
   const action = button.dataset.action;
-  if (action === "approve") panels.decide(id, host, true);
-  else if (action === "reject") panels.decide(id, host, false);
+  if (action === "approve") panels.decide(id, host, true, button.dataset.digest);
+  else if (action === "reject") panels.decide(id, host, false, button.dataset.digest);
   else if (action === "choose") model.send({ type: "respond", request_id: id, choice: button.dataset.choice });
   else if (action === "answer") panels.answer(id, host);
   else if (action === "edit") panels.edit(id, host);
@@ -468,8 +512,8 @@ function renderInbox({ model, el }) {
     const main = h("tr", { class: `hitl-row${late ? " hitl-overdue" : ""}`, "data-id": row.id, "data-overdue": String(late) },
       h("td", {}, h("input", { type: "checkbox", class: "hitl-select", "data-id": row.id, checked: state.selected.has(row.id) })),
       h("td", { class: "hitl-agent-name", text: row.agent }),
-      h("td", { class: "hitl-title" }, h("div", { text: row.title }), row.body ? h("div", { class: "hitl-preview", text: row.body }) : null, h("div", { class: "hitl-ids", text: row.id })),
-      h("td", { class: "hitl-kind-cell", text: row.kind }),
+      h("td", { class: "hitl-title" }, h("div", { text: row.title }), row.body ? h("div", { class: "hitl-preview", text: row.body }) : null, row.tool ? argsLine(row.tool) : null, h("div", { class: "hitl-ids", text: row.id })),
+      h("td", { class: "hitl-kind-cell", text: row.tool ? row.tool.label : row.kind }),
       h("td", { class: "hitl-status" }, stateChip(row.state), row.status ? h("span", { class: "hitl-agent-status", text: row.status }) : null),
       h("td", { class: "hitl-deadline", "data-deadline": row.deadline_ms ?? "" }),
       actionsCell(row, late),
@@ -598,7 +642,8 @@ function renderRun({ model, el }) {
       if (open) host.append(open.node);
       const message = messages.get(r.id);
       const node = h("div", { class: `hitl-run-request hitl-row${isOverdue(r, now) ? " hitl-overdue" : ""}`, "data-id": r.id },
-        h("div", { class: "hitl-title", text: `${r.title} (${r.kind})` }),
+        h("div", { class: "hitl-title", text: `${r.title} (${r.tool ? r.tool.label : r.kind})` }),
+        r.tool ? argsLine(r.tool) : null,
         r.deadline_ms ? h("div", { class: "hitl-deadline-text", text: `deadline ${fmtTime(r.deadline_ms)}` }) : null,
         h("div", { class: "hitl-actions" }, offer(r, now), h("span", { class: `hitl-msg ${message ? message.cls : ""}`, text: message ? message.text : "" })),
         host);
@@ -614,6 +659,9 @@ function renderRun({ model, el }) {
       progress === null ? null : h("div", { class: "hitl-progress" }, h("div", { class: "hitl-progress-track" }, h("div", { class: "hitl-progress-bar", style: `width:${progress}%` })), h("span", { text: `${progress}%` })),
       card.result !== null && card.result !== undefined ? h("div", { class: "hitl-result", text: `result: ${card.result}` }) : null,
       requests,
+      (card.tool_calls || []).length ? h("div", { class: "hitl-tool-calls" }, card.tool_calls.map((c) => h("div", { class: "hitl-tool-call", "data-id": c.id },
+        h("div", {}, h("span", { class: "hitl-tool-name", text: c.label }), ` ${c.decided}`, h("span", { class: "hitl-ids", text: ` ${c.id}` })),
+        changesTable(c.changes)))) : null,
       h("ol", { class: "hitl-timeline" }, card.timeline.map((e) => h("li", {}, h("span", { class: "hitl-time", text: fmtTime(e.at_ms) }), ` ${e.status}`, e.detail ? ` — ${e.detail}` : ""))),
     ].filter(Boolean));
     root.dataset.status = card.status || "";
