@@ -28,6 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "testing": _BELOW_AGENT,
     "http": {"_service"},
     "langgraph": _BELOW_AGENT,
+    "pydantic_ai": _BELOW_AGENT,
     "__init__": _BELOW_AGENT | {"_frames", "_notebook"},
 }
 """Each layer (a package, or a public module at the top) and the layers it may import."""
