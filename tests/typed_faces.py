@@ -40,3 +40,21 @@ def coroutines(store: hitl.Store, agent: hitl.Agent) -> None:
     assert_type(store.inbox_async(), Coroutine[Any, Any, hitl.Inbox]).close()
     assert_type(agent.request_text("Say"), hitl.Decision)
     assert_type(hitl.respond("r", text="x"), hitl.Decision)
+
+
+@hitl.approval_required(editable=["amount"])
+def _typed_tool(order_id: str, amount: float) -> str:
+    """A tool whose decorated type is the function's own."""
+    return order_id
+
+
+@hitl.approval_required
+def _bare_tool(ticket: int) -> int:
+    """The decorator without options."""
+    return ticket
+
+
+def tool_faces() -> None:
+    """A tool keeps its function's type, with options or without."""
+    assert_type(_typed_tool("A-1", 1.0), str)
+    assert_type(_bare_tool(1), int)

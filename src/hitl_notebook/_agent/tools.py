@@ -24,7 +24,7 @@ import string
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, create_model
@@ -311,8 +311,12 @@ def _decide(
     return results
 
 
+@overload
+def approval_required(fn: F, /) -> F: ...
+
+
+@overload
 def approval_required(
-    fn: F | None = None,
     *,
     title: str | None = None,
     body: str | None = None,
@@ -323,7 +327,23 @@ def approval_required(
     editable: Sequence[str] | None = None,
     policy: Policy | None = None,
     on_deny: OnDeny = "raise",
-) -> Any:
+) -> Callable[[F], F]: ...
+
+
+def approval_required(
+    fn: F | None = None,
+    /,
+    *,
+    title: str | None = None,
+    body: str | None = None,
+    assignees: Sequence[str] = (),
+    allow_requester: bool = True,
+    timeout: Timeout | None = None,
+    on_timeout: OnTimeout = "reject",
+    editable: Sequence[str] | None = None,
+    policy: Policy | None = None,
+    on_deny: OnDeny = "raise",
+) -> F | Callable[[F], F]:
     """Make a function (sync or async) a tool that a person approves, call by call.
 
     >>> @hitl.approval_required(title="Refund {amount} on order {order_id}?", editable=["amount"],
