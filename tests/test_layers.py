@@ -27,6 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "_service": _BELOW_AGENT | {"_frames"},
     "testing": _BELOW_AGENT,
     "http": {"_service"},
+    "openai_agents": _BELOW_AGENT,
     "__init__": _BELOW_AGENT | {"_frames", "_notebook"},
 }
 """Each layer (a package, or a public module at the top) and the layers it may import."""
