@@ -46,6 +46,13 @@ def refund(order_id: str, amount: float) -> str:
     return f"refunded {amount} on {order_id}"
 
 
+@hitl.approval_required(timeout=0.3)
+def cancel(order_id: str) -> str:
+    """Cancel an order; nobody has long to object."""
+    RAN.append(("cancel", order_id))
+    return f"cancelled {order_id}"
+
+
 def lookup(order_id: str) -> str:
     """Look an order up."""
     RAN.append(("lookup", order_id))
@@ -85,7 +92,7 @@ class PlanModel(Model):
         raise NotImplementedError
 
 
-SHOP = Agent(name="shop", model=PlanModel(), tools=openai_agents.tools(refund, lookup))
+SHOP = Agent(name="shop", model=PlanModel(), tools=openai_agents.tools(refund, cancel, lookup))
 
 
 class OpenAIShop(hitl.Agent):
@@ -178,6 +185,18 @@ def test_a_denial_reaches_the_model_as_the_tool_result_and_the_tool_never_runs()
     assert result.startswith("t0c0=")
     assert "bob" in result and "ask finance first" in result
     assert RAN == []
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_call_nobody_answers_in_time_is_rejected_and_the_model_is_told() -> None:
+    run = OpenAIShop.start(plan([("cancel", {"order_id": "A-1"})]))
+    result = run.result(timeout=60)
+    assert result == (
+        "t0c0=The call to cancel was not approved: nobody answered before the deadline."
+    )
+    assert RAN == []
+    (row,) = hitl.decisions(run.id).itertuples()
+    assert (row.outcome, row.tool) == ("timed_out", "cancel")
 
 
 @pytest.mark.usefixtures("runtime")
