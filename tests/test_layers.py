@@ -29,6 +29,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "http": {"_service"},
     "langgraph": _BELOW_AGENT,
     "pydantic_ai": _BELOW_AGENT,
+    "openai_agents": _BELOW_AGENT,
     "__init__": _BELOW_AGENT | {"_frames", "_notebook"},
 }
 """Each layer (a package, or a public module at the top) and the layers it may import."""
