@@ -97,7 +97,9 @@ def main() -> None:
             print(f"{kind:<10} {label:<22} {statistics.median(values):8.2f} {p(values, 90):8.2f}")
         ratio = row["policy_call_ms"] / row["plain_step_ms"]
         verdict = "meets" if ratio <= GOAL_RATIO else "misses"
-        print(f"{kind:<10} {'ratio of p50s':<22} {ratio:8.2f}x ({verdict} the goal <= {GOAL_RATIO}x)")
+        print(
+            f"{kind:<10} {'ratio of p50s':<22} {ratio:8.2f}x ({verdict} the goal <= {GOAL_RATIO}x)"
+        )
     print(json.dumps({**results["sqlite"], "postgres": results["postgres"]}))
 
 

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from agents import Agent, Model, ModelResponse, Usage, function_tool, set_tracing_disabled
 from agents.testing import assistant_message, function_call
 
 import hitl_notebook as hitl
-from agents import Agent, Model, ModelResponse, Usage, function_tool, set_tracing_disabled
 from hitl_notebook import openai_agents, testing
 from hitl_notebook._core.models import Reply
 

@@ -46,12 +46,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from agents.items import TResponseInputItem, TResponseStreamEvent
-from agents.run_config import ToolExecutionConfig
-from agents.tool_context import ToolContext
-from dbos import DBOS
-from pydantic import RootModel, ValidationError
-
 from agents import (
     Agent,
     FunctionTool,
@@ -66,6 +60,12 @@ from agents import (
     ToolApprovalItem,
     function_tool,
 )
+from agents.items import TResponseInputItem, TResponseStreamEvent
+from agents.run_config import ToolExecutionConfig
+from agents.tool_context import ToolContext
+from dbos import DBOS
+from pydantic import RootModel, ValidationError
+
 from hitl_notebook._agent.agent import Agent as HitlAgent
 from hitl_notebook._agent.tools import (
     ApprovedTool,
