@@ -9,6 +9,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 WITHOUT_FASTAPI = textwrap.dedent(
@@ -100,8 +102,76 @@ def test_the_readme_starts_with_installing_from_the_package_index() -> None:
 def test_every_extra_the_readme_names_is_declared() -> None:
     """Each `hitl-notebook[...]` the README tells readers to install names declared extras."""
     pyproject = (ROOT / "pyproject.toml").read_text()
-    named = re.findall(r"hitl-notebook\[([\w,]+)\]", (ROOT / "README.md").read_text())
+    named = re.findall(r"hitl-notebook\[([\w,-]+)\]", (ROOT / "README.md").read_text())
     extras = {extra for group in named for extra in group.split(",")}
     assert {"notebook", "service"} <= extras
     missing = {e for e in extras if not re.search(rf"^{e} = \[", pyproject, re.MULTILINE)}
     assert missing == set()
+
+
+WITHOUT = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+
+    BLOCKED = set(sys.argv[2].split(","))
+
+
+    class Without(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+
+    sys.meta_path.insert(0, Without())
+    import hitl_notebook  # the core needs none of the frameworks
+
+    try:
+        __import__(sys.argv[1])
+    except ModuleNotFoundError as error:
+        print(error)
+    else:
+        print("imported")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "blocked", "message"),
+    [
+        (
+            "hitl_notebook.pydantic_ai",
+            "pydantic_ai",
+            "hitl_notebook.pydantic_ai needs pydantic-ai, which is not installed here (No module "
+            "named 'pydantic_ai'); install the pydantic-ai extra: "
+            "pip install 'hitl-notebook[pydantic-ai]'",
+        ),
+        (
+            "hitl_notebook.openai_agents",
+            "agents",
+            "hitl_notebook.openai_agents needs the OpenAI Agents SDK, which is not installed here "
+            "(No module named 'agents'); install the openai-agents extra: "
+            "pip install 'hitl-notebook[openai-agents]'",
+        ),
+        (
+            "hitl_notebook.langgraph",
+            "langchain,langchain_core,langgraph",
+            "hitl_notebook.langgraph needs LangGraph, which is not installed here "
+            "(No module named 'langchain'); install the langgraph extra: "
+            "pip install 'hitl-notebook[langgraph]'",
+        ),
+    ],
+)
+def test_importing_an_llm_adapter_without_its_framework_says_which_extra_to_install(
+    module: str, blocked: str, message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT, module, blocked],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == message

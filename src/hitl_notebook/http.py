@@ -12,17 +12,10 @@ their error codes. Without FastAPI installed, importing this module says which e
 
 from __future__ import annotations
 
+from hitl_notebook._core.extras import extra_required
 from hitl_notebook._service.auth import Authenticate, TokenAuth
 
-try:
+with extra_required("hitl_notebook.http", "FastAPI", "service", "fastapi", "starlette"):
     from hitl_notebook._service.http import create_app, create_router
-except ModuleNotFoundError as error:
-    if error.name is None or error.name.partition(".")[0] not in {"fastapi", "starlette"}:
-        raise
-    raise ModuleNotFoundError(
-        f"hitl_notebook.http needs FastAPI, which is not installed here ({error}); "
-        "install the service extra: pip install 'hitl-notebook[service]'",
-        name=error.name,
-    ) from error
 
 __all__ = ["Authenticate", "TokenAuth", "create_app", "create_router"]

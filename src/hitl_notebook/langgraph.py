@@ -55,16 +55,6 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from dbos import DBOS
-from langchain.agents.middleware import AgentMiddleware
-from langchain.agents.middleware.types import ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.tools import BaseTool
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.errors import GraphBubbleUp
-from langgraph.prebuilt import ToolNode
-from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.pregel import Pregel
-from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from hitl_notebook._agent.tools import (
@@ -77,6 +67,27 @@ from hitl_notebook._agent.tools import (
 )
 from hitl_notebook._agent.workflow import running_agent
 from hitl_notebook._core.errors import HitlError
+from hitl_notebook._core.extras import extra_required
+
+with extra_required(
+    "hitl_notebook.langgraph",
+    "LangGraph",
+    "langgraph",
+    "langchain",
+    "langchain_core",
+    "langgraph",
+):
+    from langchain.agents.middleware import AgentMiddleware
+    from langchain.agents.middleware.types import ModelRequest, ModelResponse
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.tools import BaseTool
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.errors import GraphBubbleUp
+    from langgraph.prebuilt import ToolNode
+    from langgraph.prebuilt.tool_node import ToolCallRequest
+    from langgraph.pregel import Pregel
+    from langgraph.types import Command, Interrupt
+
 
 __all__ = ["DBOSSteps", "ToolCallStepError", "approval_for", "as_tool", "run"]
 

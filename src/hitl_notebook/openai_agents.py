@@ -46,23 +46,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from agents import (
-    Agent,
-    FunctionTool,
-    Handoff,
-    Model,
-    ModelProvider,
-    ModelResponse,
-    RunConfig,
-    Runner,
-    RunResult,
-    RunState,
-    ToolApprovalItem,
-    function_tool,
-)
-from agents.items import TResponseInputItem, TResponseStreamEvent
-from agents.run_config import ToolExecutionConfig
-from agents.tool_context import ToolContext
 from dbos import DBOS
 from pydantic import RootModel, ValidationError
 
@@ -78,6 +61,29 @@ from hitl_notebook._agent.tools import (
 )
 from hitl_notebook._agent.workflow import running_agent
 from hitl_notebook._core.errors import HitlError
+from hitl_notebook._core.extras import extra_required
+
+with extra_required(
+    "hitl_notebook.openai_agents", "the OpenAI Agents SDK", "openai-agents", "agents", "openai"
+):
+    from agents import (
+        Agent,
+        FunctionTool,
+        Handoff,
+        Model,
+        ModelProvider,
+        ModelResponse,
+        RunConfig,
+        Runner,
+        RunResult,
+        RunState,
+        ToolApprovalItem,
+        function_tool,
+    )
+    from agents.items import TResponseInputItem, TResponseStreamEvent
+    from agents.run_config import ToolExecutionConfig
+    from agents.tool_context import ToolContext
+
 
 __all__ = ["run", "tool", "tools"]
 

@@ -53,19 +53,6 @@ from typing import Any
 
 from dbos import DBOS
 from pydantic import RootModel, ValidationError
-from pydantic_ai import (
-    DeferredToolRequests,
-    DeferredToolResults,
-    RunContext,
-    Tool,
-    ToolApproved,
-    ToolDenied,
-)
-from pydantic_ai.capabilities import AbstractCapability, HandleDeferredToolCalls, Toolset
-from pydantic_ai.durable_exec.dbos import DBOSDurability
-from pydantic_ai.messages import ToolCallPart
-from pydantic_ai.tools import ToolDefinition
-from pydantic_ai.toolsets import FunctionToolset
 
 from hitl_notebook._agent.agent import Agent as HitlAgent
 from hitl_notebook._agent.tools import (
@@ -78,6 +65,23 @@ from hitl_notebook._agent.tools import (
 )
 from hitl_notebook._agent.workflow import running_agent
 from hitl_notebook._core.errors import HitlError, ToolReplayError
+from hitl_notebook._core.extras import extra_required
+
+with extra_required("hitl_notebook.pydantic_ai", "pydantic-ai", "pydantic-ai", "pydantic_ai"):
+    from pydantic_ai import (
+        DeferredToolRequests,
+        DeferredToolResults,
+        RunContext,
+        Tool,
+        ToolApproved,
+        ToolDenied,
+    )
+    from pydantic_ai.capabilities import AbstractCapability, HandleDeferredToolCalls, Toolset
+    from pydantic_ai.durable_exec.dbos import DBOSDurability
+    from pydantic_ai.messages import ToolCallPart
+    from pydantic_ai.tools import ToolDefinition
+    from pydantic_ai.toolsets import FunctionToolset
+
 
 __all__ = ["capabilities"]
 
