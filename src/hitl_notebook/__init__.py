@@ -67,6 +67,15 @@ from hitl_notebook._core.models import (
     StatusEvent,
     ToolCall,
 )
+from hitl_notebook._core.notify import (
+    DeliveryFailed,
+    Directory,
+    Escalation,
+    Notification,
+    Notifier,
+    Notify,
+    RetryLater,
+)
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.views import add_face
 
@@ -114,6 +123,9 @@ __all__ = [
     "ConfigurationError",
     "DeadlinePassedError",
     "Decision",
+    "DeliveryFailed",
+    "Directory",
+    "Escalation",
     "HitlError",
     "Inbox",
     "InboxItem",
@@ -122,12 +134,16 @@ __all__ = [
     "NotFoundError",
     "NotLaunchedError",
     "NotWaitingError",
+    "Notification",
+    "Notifier",
+    "Notify",
     "Outcome",
     "Question",
     "Request",
     "RequestKind",
     "RequestTimeoutError",
     "ResultTimeoutError",
+    "RetryLater",
     "RunCancelledError",
     "RunError",
     "RunFailedError",

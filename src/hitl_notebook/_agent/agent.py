@@ -23,10 +23,12 @@ from hitl_notebook._agent.request_methods import RequestMethods
 from hitl_notebook._agent.workflow import register, run_agent
 from hitl_notebook._core.errors import HitlError, RequestTimeoutError
 from hitl_notebook._core.models import Decision
+from hitl_notebook._core.notify import Notify
 from hitl_notebook._core.sync_async import Program, run_async, run_sync
 from hitl_notebook._core.values import check_text, check_texts
 from hitl_notebook._db.database import Database
 from hitl_notebook._runtime.launch import current, on_loop
+from hitl_notebook._runtime.schedule import configured
 from hitl_notebook._store.default import store
 from hitl_notebook._store.queueing import encode_payload
 
@@ -65,6 +67,9 @@ class Agent(RequestMethods):
 
     run: Callable[..., Any]
     """What a run does: define ``run(self, ...)`` (sync) or ``async def run(self, ...)``."""
+
+    notify: ClassVar[Notify | None] = None
+    """How this agent's requests reach people (``hitl.Notify``), unless a request says otherwise."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -221,9 +226,14 @@ class Agent(RequestMethods):
         key (or its index among the run's requests)."""
         self._requests += 1
         request_id = f"{self._run_id}.{question.key or f'r{self._requests}'}"
-        return question.request_fields(
+        fields = question.request_fields(
             request_id, self._run_id, self.agent_name, DBOS.authenticated_user
         )
+        notify = question.notify or type(self).notify
+        if notify is not None:
+            fields["notify"] = notify.as_json()
+            fields["notify"]["channels"] = list(notify.channels) or configured().names
+        return fields
 
     def _next_tool_call(self) -> int:
         """The index of the run's next tool call that needs approval (1, 2...)."""

@@ -36,6 +36,7 @@ from hitl_notebook._db.request_records import (
     request_from_row,
 )
 from hitl_notebook._db.run_records import append_status, record_failure
+from hitl_notebook._db.schedule_records import plan
 from hitl_notebook._runtime.retries import retrying
 from hitl_notebook._runtime.waiting import current_run_id, wait
 
@@ -213,6 +214,16 @@ def _store_requests(
         for request in stamped:
             if insert_request(conn, request):
                 stored.append(request)
+                if request.notify is not None:
+                    plan(
+                        conn,
+                        request_id=request.request_id,
+                        run_id=request.run_id,
+                        notify=request.notify,
+                        channels=request.notify["channels"],
+                        requested_at_ms=start,
+                        deadline_ms=to_ms(request.deadline) if request.deadline else None,
+                    )
                 continue
             all_new = False
             existing = load_request(conn, request.request_id)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from hitl_notebook._core.answers import model_path
 from hitl_notebook._core.models import Answer, RequestKind, ToolCall
+from hitl_notebook._core.notify import Notify
 from hitl_notebook._core.times import Timeout, deadline_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
 
@@ -46,6 +47,8 @@ class Question:
     tool: ToolCall | None = None
     """The tool call asked about (``hitl.approval_required`` sets it; its arguments are the
     proposal)."""
+    notify: Notify | None = None
+    """How the request reaches people away from the notebook (channels, reminders, escalation)."""
 
     def __post_init__(self) -> None:
         check_text(self.title, "title")
@@ -73,6 +76,7 @@ class Question:
         assignees: Sequence[str] = (),
         key: str | None = None,
         allow_requester: bool = True,
+        notify: Notify | None = None,
     ) -> Question:
         """Approve or reject; a pydantic ``proposal`` may be edited before approving."""
         return cls(
@@ -86,6 +90,8 @@ class Question:
             tuple(assignees),
             key,
             allow_requester,
+            None,
+            notify,
         )
 
     @classmethod
@@ -100,6 +106,7 @@ class Question:
         assignees: Sequence[str] = (),
         key: str | None = None,
         allow_requester: bool = True,
+        notify: Notify | None = None,
     ) -> Question:
         """Review and edit a pydantic ``proposal``, then submit it (or reject it)."""
         if not isinstance(proposal, BaseModel):
@@ -117,6 +124,8 @@ class Question:
             tuple(assignees),
             key,
             allow_requester,
+            None,
+            notify,
         )
 
     @classmethod
@@ -131,6 +140,7 @@ class Question:
         assignees: Sequence[str] = (),
         key: str | None = None,
         allow_requester: bool = True,
+        notify: Notify | None = None,
     ) -> Question:
         """Pick one of ``options``; at the deadline ``default`` applies (without one, it raises)."""
         choices = tuple(str(option) for option in options)
@@ -150,6 +160,8 @@ class Question:
             tuple(assignees),
             key,
             allow_requester,
+            None,
+            notify,
         )
 
     @classmethod
@@ -163,6 +175,7 @@ class Question:
         assignees: Sequence[str] = (),
         key: str | None = None,
         allow_requester: bool = True,
+        notify: Notify | None = None,
     ) -> Question:
         """A free-text answer; at the deadline ``default`` applies (without one, it raises)."""
         answer = Answer(text=default) if default is not None else None
@@ -177,6 +190,8 @@ class Question:
             tuple(assignees),
             key,
             allow_requester,
+            None,
+            notify,
         )
 
     def request_fields(

@@ -233,6 +233,8 @@ class Request(BaseModel):
     timeout_answer: Answer | None = None
     tool: ToolCall | None = None
     """The tool call this request is about (its arguments are the proposal), if any."""
+    notify: dict[str, Any] | None = None
+    """How the request reaches people (``hitl.Notify``, as stored), if it declares it."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
 

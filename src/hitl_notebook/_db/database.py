@@ -29,7 +29,9 @@ __all__ = [
     "metadata",
     "requests",
     "runs",
+    "schedule",
     "statuses",
+    "votes",
 ]
 
 SCHEMA = "hitl"
@@ -114,6 +116,52 @@ runs = sa.Table(
 and the last status the agent published itself (``agent_status``: "pending_approval", not the
 SDK's "waiting"), which listings show while the run waits; a failed run's ``failure`` (its
 exception's type, message and traceback, see ``_core.failures``)."""
+
+schedule = sa.Table(
+    "hitl_schedule",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False, index=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("due_ms", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.JSON),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until_ms", sa.BigInteger),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("done_ms", sa.BigInteger),
+    sa.Column("result", sa.Text),
+    sa.Column("receipt", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("key", "channel", name="hitl_schedule_key_channel"),
+    sa.Index(
+        "hitl_schedule_due",
+        "due_ms",
+        postgresql_where=sa.text("done_ms IS NULL"),
+        sqlite_where=sa.text("done_ms IS NULL"),
+    ),
+)
+"""The durable schedule of what is done for a request while it waits, one row per action and
+channel: ``notify``, ``remind``, ``decided``, ``timed_out`` (sends, ``channel`` their channel's name),
+``escalate`` and ``deadline`` (changes to the request, ``channel`` empty). ``key`` is
+``<request id>:<action>:<n>``. A row is claimed by setting its lease (``lease_owner``,
+``lease_until_ms``, ``attempts``) and completed by setting ``done_ms`` and ``result`` (``sent``,
+``done``, ``skipped``: the request was decided first, ``cancelled``, ``failed``)."""
+
+votes = sa.Table(
+    "hitl_votes",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("voter", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("approve", sa.Boolean, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+"""One row per person's vote on a request that needs several approvals (a quorum)."""
 
 executors = sa.Table(
     "hitl_executors",

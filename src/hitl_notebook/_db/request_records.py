@@ -27,6 +27,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.database import answers, fold, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
+from hitl_notebook._db.schedule_records import settle
 
 OPEN = RequestState.OPEN.value
 
@@ -60,6 +61,8 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
     }
     if request.tool is not None:
         spec["tool"] = request.tool.model_dump()
+    if request.notify is not None:
+        spec["notify"] = request.notify
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -209,6 +212,7 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         on_timeout=spec.get("on_timeout", "raise"),
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
         tool=ToolCall(**spec["tool"]) if spec.get("tool") else None,
+        notify=spec.get("notify"),
         decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )
@@ -268,7 +272,10 @@ def decide(
         query = query.where(
             sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
         )
-    return conn.execute(query.returning(*requests.c)).first()
+    row = conn.execute(query.returning(*requests.c)).first()
+    if row is not None and (row.spec or {}).get("notify"):
+        settle(conn, request_id, timed_out=outcome is Outcome.TIMED_OUT, at_ms=at_ms)
+    return row
 
 
 def close_for_cancel(

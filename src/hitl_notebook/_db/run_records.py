@@ -151,6 +151,35 @@ def _build_append_status_postgres() -> Any:
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()
 
 
+def append_event(
+    conn: sa.Connection, *, run_id: str, key: str, agent: str, event: str, detail: str, at_ms: int
+) -> None:
+    """Add a line to a run's history (once per ``key``) without changing its current status:
+    what happened around the run while it waited (a reminder sent, an escalation)."""
+    conn.execute(
+        _ADD_EVENT[conn.dialect.name],
+        {
+            "run_id": run_id,
+            "key": key,
+            "agent": agent,
+            "status": event,
+            "detail": detail,
+            "progress": None,
+            "at_ms": at_ms,
+        },
+    )
+
+
+_ADD_EVENT = {
+    "postgresql": sa.dialects.postgresql.insert(statuses).on_conflict_do_nothing(
+        index_elements=[statuses.c.run_id, statuses.c.key]
+    ),
+    "sqlite": sa.dialects.sqlite.insert(statuses).on_conflict_do_nothing(
+        index_elements=[statuses.c.run_id, statuses.c.key]
+    ),
+}
+
+
 def record_failure(conn: sa.Connection, run_id: str, failure: Failure) -> None:
     """Keep what a failed run's exception was (its status says "failed")."""
     conn.execute(runs.update().where(runs.c.run_id == run_id).values(failure=failure))

@@ -43,6 +43,7 @@ from hitl_notebook._db.dbos_internals import set_internal_queue_polling
 from hitl_notebook._runtime.defaults import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
+from hitl_notebook._runtime.schedule import Scheduler
 from hitl_notebook._store.dbos_messages import answer_messages
 from hitl_notebook._store.default import use_launched
 from hitl_notebook._store.store import Store
@@ -88,6 +89,8 @@ class Runtime:
     """How long a run waits hot before it parks; None: it never parks."""
     application: str | None = None
     """The DBOS application shared with peer processes (workers), if any."""
+    scheduler: Scheduler | None = None
+    """Fires this process's share of the durable schedule (notifications, escalations)."""
 
     @property
     def database(self) -> Database:
@@ -204,6 +207,8 @@ def _start(
         on_messages=functools.partial(answer_messages, launched),
     )
     poller.start()
+    scheduler = Scheduler(database, claim.executor_id)
+    scheduler.start()
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
     loop_thread.start()
@@ -219,6 +224,7 @@ def _start(
         poller,
         park_after_s,
         application,
+        scheduler,
     )
 
 
@@ -243,6 +249,8 @@ def _shutdown_locked() -> None:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
         runtime.poller.stop()
+        if runtime.scheduler is not None:
+            runtime.scheduler.stop()
         DBOS.destroy()
     finally:
         dbos_logger.setLevel(level)
