@@ -35,6 +35,7 @@ from hitl_notebook._agent.questions import OnTimeout, Question
 from hitl_notebook._agent.workflow import running_agent
 from hitl_notebook._core.errors import ToolDenied, ToolReplayError, denial_text
 from hitl_notebook._core.models import Decision, Outcome, ToolCall
+from hitl_notebook._core.notify import Notify
 from hitl_notebook._core.sync_async import Program, run_async, run_sync
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.values import check_text
@@ -122,6 +123,8 @@ class ToolApproval:
     """The arguments a person may change (None: all; empty: none)."""
     policy: Policy | None = None
     on_deny: OnDeny = "raise"
+    notify: Notify | None = None
+    """How the request reaches people away from the notebook (channels, reminders, escalation)."""
     _fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +189,7 @@ class ToolApproval:
             assignees=self.assignees,
             key=f"tool{call.call_index}",
             allow_requester=self.allow_requester,
+            notify=self.notify,
         )
         return replace(asked, tool=call)
 
@@ -327,6 +331,7 @@ def approval_required(
     editable: Sequence[str] | None = None,
     policy: Policy | None = None,
     on_deny: OnDeny = "raise",
+    notify: Notify | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -343,6 +348,7 @@ def approval_required(
     editable: Sequence[str] | None = None,
     policy: Policy | None = None,
     on_deny: OnDeny = "raise",
+    notify: Notify | None = None,
 ) -> F | Callable[[F], F]:
     """Make a function (sync or async) a tool that a person approves, call by call.
 
@@ -362,7 +368,7 @@ def approval_required(
     ``editable``: the arguments a person may change (default all; ``[]`` none). ``policy``: a
     callable given the validated arguments that returns ``hitl.Verdict.approve/deny(reason)``,
     ``True`` (approve) or ``None`` (ask a person); its verdict is recorded with ``by="policy"``.
-    ``assignees``, ``allow_requester``, ``timeout`` and ``on_timeout`` are as for
+    ``assignees``, ``allow_requester``, ``timeout``, ``on_timeout`` and ``notify`` are as for
     ``request_approval``.
 
     Outside a run a call raises ``HitlError``; ``hitl.approval_of(refund).fn`` is the plain function.
@@ -382,6 +388,7 @@ def approval_required(
             editable=tuple(editable) if editable is not None else None,
             policy=policy,
             on_deny=on_deny,
+            notify=notify,
         )
         return _gated(function, ApprovedTool(function, approval))
 
