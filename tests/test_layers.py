@@ -26,7 +26,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "_notebook": _BELOW_AGENT,
     "_service": _BELOW_AGENT | {"_frames"},
     "testing": _BELOW_AGENT,
-    "http": {"_service"},
+    "http": {"_core", "_service"},
     "langgraph": _BELOW_AGENT,
     "pydantic_ai": _BELOW_AGENT,
     "openai_agents": _BELOW_AGENT,
