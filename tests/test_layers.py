@@ -27,6 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "_service": _BELOW_AGENT | {"_frames"},
     "testing": _BELOW_AGENT,
     "http": {"_service"},
+    "links": {"_core"},
     "langgraph": _BELOW_AGENT,
     "pydantic_ai": _BELOW_AGENT,
     "openai_agents": _BELOW_AGENT,
