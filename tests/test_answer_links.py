@@ -88,7 +88,11 @@ def test_get_shows_and_changes_nothing_then_post_answers_once(client: TestClient
     assert run.result(timeout=30) is True
     decision = hitl.store().request(request.request_id).decision
     assert decision is not None
-    assert (decision.by, decision.channel, decision.comment) == ("alice", "email-link", "fine by me")
+    assert (decision.by, decision.channel, decision.comment) == (
+        "alice",
+        "email-link",
+        "fine by me",
+    )
     assert stored_answers(request.request_id) == 1
 
     again = client.post(links["approve"], data={"answer": "approve"})
@@ -111,7 +115,9 @@ def test_an_expired_link_is_refused(client: TestClient) -> None:
     assert refused.status_code == 410
     assert "expired" in refused.text
     still_open(request)
-    assert client.post(links_for(request, "alice")["approve"], data={"answer": "approve"}).is_success
+    assert client.post(
+        links_for(request, "alice")["approve"], data={"answer": "approve"}
+    ).is_success
     assert run.result(timeout=30) is True
 
 
