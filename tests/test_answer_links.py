@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._db.database import answers
+from hitl_notebook._runtime.schedule import configure
 from hitl_notebook.http import TokenAuth, create_app, create_link_router
 from hitl_notebook.links import LinkGrant, LinkKeys, answer_links
 from tests.agents import Assigned, Chooser, Writer
@@ -102,6 +103,54 @@ def test_get_shows_and_changes_nothing_then_post_answers_once(client: TestClient
     assert other.status_code == 409
     assert client.get(links["reject"]).status_code == 409
     assert stored_answers(request.request_id) == 1
+
+
+class Notified(hitl.Agent):
+    """Asks alice, who is told through this process's channels."""
+
+    notify = hitl.Notify(to=["alice"])
+
+    def run(self) -> bool | None:
+        return self.request_approval("Told by a channel?", assignees=["alice"]).approved
+
+
+class Recorder:
+    """A channel that keeps what it is handed."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.sent: list[hitl.Notification] = []
+
+    def send(self, notification: hitl.Notification) -> str | None:
+        self.sent.append(notification)
+        return None
+
+
+def test_a_channel_is_handed_the_links_and_one_answers(
+    runtime: hitl.Runtime, client: TestClient
+) -> None:
+    """configure(links=answer_links(...)): the schedule hands each recipient's links to the
+    channel; the approve link in the message answers the request."""
+    recorder = Recorder()
+    configure([recorder], links=answer_links(BASE, KEYS))
+    try:
+        run = Notified.start()
+        request = testing.wait_for_request(run)
+        assert runtime.scheduler is not None
+
+        def told() -> hitl.Notification | None:
+            runtime.scheduler.tick()  # type: ignore[union-attr]
+            return next((n for n in recorder.sent if n.event == "requested"), None)
+
+        notification = testing.wait_until(told, timeout=30, message="the channel told")
+    finally:
+        configure()
+    assert set(notification.links) == {"alice"}
+    approve = notification.links["alice"]["approve"].removeprefix(BASE)
+    assert KEYS.verify(approve.removeprefix("/a/")).request_id == request.request_id
+    assert client.post(approve, data={"answer": "approve"}).status_code == 200
+    assert run.result(timeout=30) is True
 
 
 def test_an_expired_link_is_refused(client: TestClient) -> None:
@@ -211,6 +260,7 @@ def test_a_link_gives_only_its_answer_and_only_to_an_allowed_person(client: Test
     assert client.post(links["approve"], content=b"answer=%ff", headers=_FORM).status_code == 400
     assert client.post(links["approve"], content=b"a" * 300_000, headers=_FORM).status_code == 413
     not_assigned = links_for(request, "bob")
+    assert client.get(not_assigned["approve"]).status_code == 403
     refused = client.post(not_assigned["approve"], data={"answer": "approve"})
     assert refused.status_code == 403
     assert "bob" in refused.text

@@ -24,7 +24,9 @@ StaleAnswerError        422   the answer's ``digest`` names another tool call th
                               levels: see ``_service.http_json``)
 ======================  ====  ==============================================================
 
-Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
+Who answers is the authenticated identity, never a field of the body (``by`` is refused).
+``create_app`` also serves answer links (``_service.http_links``: the token is the credential)
+and Slack's button clicks (``_service.http_slack``: Slack's signature is), when configured. The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
 "confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunStateWord``). Tokens
 are not logged.

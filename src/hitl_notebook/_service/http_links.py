@@ -37,6 +37,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
     DeadlinePassedError,
@@ -106,6 +107,10 @@ def create_link_router(
             )
         if not request.is_open:
             raise _Refused(409, "Already decided", _decided_message(request))
+        try:
+            check_responder(request, grant.responder)
+        except NotAllowedError as error:
+            raise _Refused(403, "Not yours to answer", str(error)) from None
         return grant, request
 
     @router.get("/a/{token}", response_class=HTMLResponse)
