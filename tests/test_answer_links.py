@@ -25,7 +25,7 @@ from hitl_notebook._db.database import answers
 from hitl_notebook._runtime.schedule import configure
 from hitl_notebook.http import TokenAuth, create_app, create_link_router
 from hitl_notebook.links import LinkGrant, LinkKeys, answer_links
-from tests.agents import Assigned, Chooser, Writer
+from tests.agents import Asker, Assigned, Chooser, Writer
 from tests.tool_shop import ToolShop
 
 AUTH = TokenAuth({"alice": "alice-token-123"})
@@ -369,3 +369,19 @@ def test_hitl_serve_serves_answer_links(runtime: hitl.Runtime, db_url: str, tmp_
     assert run.result(timeout=30) is True
     assert "POST /a/<token>" in output
     assert link.rsplit("/", 1)[1] not in output
+
+
+def test_hostile_options_and_body_are_shown_as_text(client: TestClient) -> None:
+    """Options, body and title with HTML stay text on the page; the option still answers."""
+    run = Asker.start('<a href="x">Pick</a>', ['<b>bold</b> "quoted"', "plain"], "<img src=x>")
+    request = testing.wait_for_request(run)
+    links = links_for(request, "alice")
+    assert set(links) == {'<b>bold</b> "quoted"', "plain", "open"}
+    page = client.get(links["open"]).text
+    assert "<img" not in page
+    assert "<b>bold" not in page
+    assert "&lt;img src=x&gt;" in page
+    assert 'value="choose:&lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;"' in page
+    chosen = client.post(links["open"], data={"answer": 'choose:<b>bold</b> "quoted"'})
+    assert chosen.status_code == 200, chosen.text
+    assert run.result(timeout=30) == '<b>bold</b> "quoted"'
