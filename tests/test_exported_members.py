@@ -89,4 +89,11 @@ def test_every_public_name_exists_and_is_documented() -> None:
 
 def test_the_http_module_exports_the_router_the_app_and_auth() -> None:
     """hitl_notebook.http is the public face of the HTTP API."""
-    assert sorted(http.__all__) == ["Authenticate", "TokenAuth", "create_app", "create_router"]
+    assert sorted(http.__all__) == [
+        "Authenticate",
+        "TokenAuth",
+        "create_app",
+        "create_link_router",
+        "create_router",
+        "create_slack_router",
+    ]

@@ -30,6 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "langgraph": _BELOW_AGENT,
     "pydantic_ai": _BELOW_AGENT,
     "openai_agents": _BELOW_AGENT,
+    "links": {"_core"},
     "__init__": _BELOW_AGENT | {"_frames", "_notebook"},
 }
 """Each layer (a package, or a public module at the top) and the layers it may import."""

@@ -6,6 +6,7 @@ Each imports what it runs (DBOS, the agents, FastAPI) when it runs: ``hitl --hel
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -129,6 +130,31 @@ def serve(
     anonymous_reads: Annotated[
         bool, typer.Option("--anonymous-reads", help="Let reads through without a token.")
     ] = False,
+    link_keys: Annotated[
+        str | None,
+        typer.Option(
+            "--link-keys",
+            metavar="FILE",
+            help="Serve answer links: kid:secret lines, newest first (default: $HITL_LINK_KEYS).",
+        ),
+    ] = None,
+    slack_secret_file: Annotated[
+        str | None,
+        typer.Option(
+            "--slack-secret-file",
+            metavar="FILE",
+            help="Take Slack button clicks: the app's signing secret "
+            "(default: $HITL_SLACK_SIGNING_SECRET).",
+        ),
+    ] = None,
+    directory: Annotated[
+        str | None,
+        typer.Option(
+            "--directory",
+            metavar="FILE",
+            help="Who is who on Slack, JSON {person: {slack: id}} (default: $HITL_DIRECTORY).",
+        ),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (needs hitl-notebook[service]); runs are queued for the workers."""
@@ -136,11 +162,24 @@ def serve(
         import uvicorn  # noqa: PLC0415 - an optional extra, needed only here
 
         from hitl_notebook._service.http import create_app  # noqa: PLC0415 - same
+        from hitl_notebook._service.http_links import HideLinkTokens  # noqa: PLC0415 - same
+        from hitl_notebook._service.serve_config import serve_options  # noqa: PLC0415 - same
     except ImportError as error:
         fail(f"{error}: install the service extra, pip install 'hitl-notebook[service]'.")
     auth = TokenAuth.from_file(tokens) if tokens else TokenAuth.from_env()
-    api = create_app(connect(db), auth, agents=agent, anonymous_reads=anonymous_reads)
-    uvicorn.run(api, host=host, port=port)
+    options = serve_options(link_keys, slack_secret_file, directory)
+    api = create_app(
+        connect(db),
+        auth,
+        agents=agent,
+        anonymous_reads=anonymous_reads,
+        link_keys=options.link_keys,
+        slack_signing_secret=options.slack_signing_secret,
+        directory=options.directory,
+    )
+    config = uvicorn.Config(api, host=host, port=port)  # configures logging: filter after it
+    logging.getLogger("uvicorn.access").addFilter(HideLinkTokens())
+    uvicorn.Server(config).run()
 
 
 def database(db: Db = None) -> None:

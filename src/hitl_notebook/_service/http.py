@@ -24,7 +24,9 @@ StaleAnswerError        422   the answer's ``digest`` names another tool call th
                               levels: see ``_service.http_json``)
 ======================  ====  ==============================================================
 
-Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
+Who answers is the authenticated identity, never a field of the body (``by`` is refused).
+``create_app`` also serves answer links (``_service.http_links``: the token is the credential)
+and Slack's button clicks (``_service.http_slack``: Slack's signature is), when configured. The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
 "confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunStateWord``). Tokens
 are not logged.
@@ -49,6 +51,7 @@ from hitl_notebook._core.errors import (
     NotFoundError,
     NotWaitingError,
 )
+from hitl_notebook._core.links import LinkKeys
 from hitl_notebook._core.models import (
     Decision,
     Request,
@@ -56,10 +59,12 @@ from hitl_notebook._core.models import (
     StatusEvent,
     run_state_word,
 )
+from hitl_notebook._core.notify import Directory
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._service.auth import Authenticate
 from hitl_notebook._service.http_json import IJSONRoute
+from hitl_notebook._service.http_links import create_link_router
 from hitl_notebook._service.http_models import (
     MAX_QUERY_TEXT,
     TEXT_PATTERN,
@@ -79,6 +84,7 @@ from hitl_notebook._service.http_models import (
     WaitingRequest,
 )
 from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries
+from hitl_notebook._service.http_slack import create_slack_router
 from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
 from hitl_notebook._store.store import Store
 
@@ -337,13 +343,26 @@ def create_app(
     *,
     agents: Sequence[str] | None = None,
     anonymous_reads: bool = False,
+    link_keys: LinkKeys | None = None,
+    slack_signing_secret: str | None = None,
+    directory: Directory | None = None,
 ) -> FastAPI:
-    """A ready FastAPI app serving ``create_router`` at the root (what ``hitl serve`` runs)."""
+    """A ready FastAPI app serving ``create_router`` at the root (what ``hitl serve`` runs).
+
+    ``link_keys``: also serve answer links (``/a/{token}``, see ``_service.http_links``);
+    ``slack_signing_secret``: also take Slack's button clicks (``/slack/actions``, see
+    ``_service.http_slack``), mapping Slack users to people with ``directory`` (default: the one
+    configured in this process).
+    """
     app = FastAPI(
         title="hitl_notebook",
         summary="Start agents, list the requests waiting for a human, answer them.",
     )
     app.include_router(create_router(store, auth, agents=agents, anonymous_reads=anonymous_reads))
+    if link_keys is not None:
+        app.include_router(create_link_router(store, link_keys))
+    if slack_signing_secret is not None:
+        app.include_router(create_slack_router(store, slack_signing_secret, directory=directory))
     return app
 
 
