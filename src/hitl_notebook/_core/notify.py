@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
+from hitl_notebook._core.models import Request
 from hitl_notebook._core.times import Duration, duration_seconds
 from hitl_notebook._core.values import check_text, check_texts
-
-if TYPE_CHECKING:
-    from hitl_notebook._core.models import Request
 
 __all__ = [
     "MAX_REMINDERS",
