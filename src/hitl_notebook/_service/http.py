@@ -24,7 +24,8 @@ StaleAnswerError        422   the answer's ``digest`` names another tool call th
                               levels: see ``_service.http_json``)
 ======================  ====  ==============================================================
 
-Who answers is the authenticated identity, never a field of the body (``by`` is refused). The
+Who answers is the authenticated identity, never a field of the body (``by`` is refused).
+``GET /inbox`` is the inbox as a web page, for people without Jupyter (``_service.http_inbox``). The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
 "confirm"}`` and ``GET /agents/waiting``. Run states are people's words (``RunStateWord``). Tokens
 are not logged.
@@ -37,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hitl_notebook._agent.workflow import agent_class
@@ -59,6 +61,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._service.auth import Authenticate
+from hitl_notebook._service.http_inbox import inbox_router
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_models import (
     MAX_QUERY_TEXT,
@@ -328,6 +331,7 @@ def create_router(
         """Answer one request by its id, as the authenticated caller."""
         return _answer(store, request_id, body, caller)
 
+    router.include_router(inbox_router(store, identify))  # the inbox as a web page: /inbox
     return router
 
 
@@ -344,6 +348,12 @@ def create_app(
         summary="Start agents, list the requests waiting for a human, answer them.",
     )
     app.include_router(create_router(store, auth, agents=agents, anonymous_reads=anonymous_reads))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The inbox page, for a person who opens the server's address."""
+        return RedirectResponse("inbox")
+
     return app
 
 
