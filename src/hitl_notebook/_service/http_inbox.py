@@ -238,4 +238,11 @@ def handle(store: Store, call: InboxCall, caller: str) -> list[KernelMessage]:
 
 
 def _fields(query: WebQuery) -> QueryFields:
-    return QueryFields(**query.model_dump())  # type: ignore[typeddict-item] # same keys
+    return QueryFields(
+        search=query.search,
+        kind=query.kind,
+        agent=query.agent,
+        overdue=query.overdue,
+        sort=query.sort,
+        descending=query.descending,
+    )
