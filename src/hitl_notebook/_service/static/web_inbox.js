@@ -148,6 +148,7 @@ function showSignIn(message) {
   $("inbox").hidden = true;
   $("loading").hidden = true;
   $("sign-out").hidden = true;
+  $("page-title").hidden = false;
   $("sign-in").hidden = false;
   $("sign-in-message").textContent = message;
   $("token").focus();
@@ -174,6 +175,7 @@ async function open(token) {
   $("sign-in").hidden = true;
   $("loading").hidden = true;
   $("sign-out").hidden = false;
+  $("page-title").hidden = true; // the widget's own header says "Inbox"
   el.hidden = false;
   current = { model, cleanup: widget.render({ model, el }) };
   model.start();
@@ -194,6 +196,11 @@ $("sign-in").addEventListener("submit", (event) => {
   if (token) open(token);
 });
 $("sign-out").addEventListener("click", () => signOut(""));
+// A #token= link opened in a tab that shows the page already changes only the fragment.
+window.addEventListener("hashchange", () => {
+  const linked = tokenFromLink();
+  if (linked) { signOut(""); open(linked); }
+});
 
 const token = tokenFromLink() || sessionStorage.getItem(TOKEN_KEY);
 if (token) open(token);
