@@ -50,6 +50,7 @@ from hitl_notebook._service.http_models import (
     TEXT_PATTERN,
     ErrorDetail,
     ErrorResponse,
+    ParseErrorResponse,
     ValidationErrorResponse,
     no_nul,
 )
@@ -186,7 +187,9 @@ def inbox_router(store: Store, identify: Callable[..., str]) -> APIRouter:
     @router.post(
         "/inbox/messages",
         responses={
+            400: {"model": ParseErrorResponse, "description": "The body is not JSON."},
             401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
+            413: {"model": ErrorResponse, "description": "The body is longer than 1 MiB."},
             422: {"model": ValidationErrorResponse, "description": "Not a message of the inbox."},
         },
     )
