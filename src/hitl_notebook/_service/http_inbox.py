@@ -24,26 +24,13 @@ a server) or asks for it, and shows nothing else until a token is accepted.
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NotRequired, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, get_origin, get_type_hints
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hitl_notebook._notebook.actions import answer, answer_many, open_panel
-from hitl_notebook._notebook.inbox_widget import PAGE_SIZE, page_snapshot, read_page, with_query
-from hitl_notebook._notebook.live import STATIC as WIDGET_STATIC
-from hitl_notebook._notebook.messages import (
-    BrowserMessage,
-    Bulk,
-    Hello,
-    KernelMessage,
-    OpenDetails,
-    OpenForm,
-    Query,
-    QueryFields,
-    Respond,
-)
+from hitl_notebook import _notebook
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_models import (
     MAX_QUERY_TEXT,
@@ -57,11 +44,17 @@ from hitl_notebook._service.http_models import (
 from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
 from hitl_notebook._store.store import Store
 
+if TYPE_CHECKING:
+    from hitl_notebook._notebook.messages import BrowserMessage, KernelMessage, QueryFields
+
 __all__ = ["CHANNEL", "CSP", "InboxCall", "InboxReply", "inbox_router"]
 
 CHANNEL = "web"
 """The channel answers given on the web inbox page are recorded with."""
 STATIC = Path(__file__).parent / "static"
+WIDGET_STATIC = Path(_notebook.__file__).parent / "static"
+"""The widget's own files (``_notebook`` is imported here for its path only: the widget's code,
+anywidget and Markdown load on the first message, never for the rest of the API)."""
 MAX_PAGE = 100_000
 """The highest page number a call may ask for (a later page shows the last one)."""
 CSP = (
@@ -82,15 +75,15 @@ _FILES = {
     "web_inbox.css": STATIC / "web_inbox.css",
 }
 """What ``/inbox/static/`` serves: the widget's script and style, and the page's own."""
-_MESSAGES: dict[str, type[Any]] = {
-    "hello": Hello,
-    "query": Query,
-    "respond": Respond,
-    "bulk": Bulk,
-    "form": OpenForm,
-    "details": OpenDetails,
+_MESSAGES = {
+    "hello": "Hello",
+    "query": "Query",
+    "respond": "Respond",
+    "bulk": "Bulk",
+    "form": "OpenForm",
+    "details": "OpenDetails",
 }
-"""The widget's messages the page may send, by type (``_notebook.messages``)."""
+"""The widget's messages the page may send: their types, by name in ``_notebook.messages``."""
 
 SearchText = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=MAX_QUERY_TEXT)]
 
@@ -125,11 +118,13 @@ class InboxCall(BaseModel):
     @field_validator("message")
     @classmethod
     def _a_message_of_the_widget(cls, message: dict[str, Any]) -> dict[str, Any]:
+        from hitl_notebook._notebook import messages  # noqa: PLC0415 - see WIDGET_STATIC
+
         kind = message.get("type")
         typed = _MESSAGES.get(kind) if isinstance(kind, str) else None
         if typed is None:
             raise ValueError(f"message.type must be one of {', '.join(_MESSAGES)}, not {kind!r}")
-        fields = get_type_hints(typed, include_extras=True)
+        fields = get_type_hints(getattr(messages, typed), include_extras=True)
         unknown = sorted(set(message) - set(fields))
         if unknown:
             about_by = " (who answers is the token's identity, never a field)" * ("by" in unknown)
@@ -209,10 +204,22 @@ def inbox_router(store: Store, identify: Callable[..., str]) -> APIRouter:
     return router
 
 
-def handle(store: Store, call: InboxCall, caller: str) -> list[KernelMessage]:
+def handle(store: Store, call: InboxCall, caller: str) -> "list[KernelMessage]":
     """What ``InboxWidget.handle`` sends for ``call.message``, answering as ``caller``: a result
     then the page for an answer, the page for ``hello`` and ``query``, a panel for ``form`` and
     ``details``."""
+    from hitl_notebook._notebook.actions import (  # noqa: PLC0415 - see WIDGET_STATIC
+        answer,
+        answer_many,
+        open_panel,
+    )
+    from hitl_notebook._notebook.inbox_widget import (  # noqa: PLC0415 - same
+        PAGE_SIZE,
+        page_snapshot,
+        read_page,
+        with_query,
+    )
+
     message: BrowserMessage = call.message  # type: ignore[assignment] # checked by InboxCall
     spec = with_query(InboxFilter(), _fields(call.query))
     page = call.page
@@ -240,7 +247,9 @@ def handle(store: Store, call: InboxCall, caller: str) -> list[KernelMessage]:
     return sent
 
 
-def _fields(query: WebQuery) -> QueryFields:
+def _fields(query: WebQuery) -> "QueryFields":
+    from hitl_notebook._notebook.messages import QueryFields  # noqa: PLC0415 - see WIDGET_STATIC
+
     return QueryFields(
         search=query.search,
         kind=query.kind,
