@@ -69,8 +69,11 @@ def decided_text(decision: Decision) -> str:
     return f"{what} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def answer(store: Store, request_id: str, content: Respond, *, by: str) -> ResultMessage:
-    """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``."""
+def answer(
+    store: Store, request_id: str, content: Respond, *, by: str, channel: str = CHANNEL
+) -> ResultMessage:
+    """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``;
+    ``channel`` names the face it came through (the web inbox page is ``web``)."""
     reply = Reply(
         approve=content.get("approve"),
         choice=content.get("choice"),
@@ -78,7 +81,7 @@ def answer(store: Store, request_id: str, content: Respond, *, by: str) -> Resul
         value=content.get("value"),
         by=by,
         comment=content.get("comment") or None,
-        channel=CHANNEL,
+        channel=channel,
         digest=content.get("digest") or None,
     )
     try:
@@ -141,11 +144,17 @@ def changes_text(changes: list[list[str]]) -> str:
 
 
 def answer_many(
-    store: Store, request_ids: list[str], *, approve: bool, comment: str | None, by: str
+    store: Store,
+    request_ids: list[str],
+    *,
+    approve: bool,
+    comment: str | None,
+    by: str,
+    channel: str = CHANNEL,
 ) -> BulkMessage:
     """Approve or reject many requests at once, each on its own."""
     result = store.answer_many(
-        request_ids, Reply(approve=approve, by=by, comment=comment or None, channel=CHANNEL)
+        request_ids, Reply(approve=approve, by=by, comment=comment or None, channel=channel)
     )
     verb = "approved" if approve else "rejected"
     message = f"{len(result.decided)} {verb}"

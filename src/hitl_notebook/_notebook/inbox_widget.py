@@ -36,7 +36,16 @@ from hitl_notebook._notebook.text import markdown_text, request_facts, status_te
 from hitl_notebook._store.inbox import SORT_KEYS, Inbox, InboxFilter, InboxItem, SortKey
 from hitl_notebook._store.store import Store, default_responder
 
-__all__ = ["CHOICES", "InboxWidget", "inbox_widget"]
+__all__ = [
+    "CHOICES",
+    "InboxWidget",
+    "Page",
+    "inbox_widget",
+    "page_snapshot",
+    "query_fields",
+    "read_page",
+    "with_query",
+]
 
 PAGE_SIZE = 25
 BODY_PREVIEW = 160
@@ -112,15 +121,17 @@ class InboxWidget(LiveWidget):
 
     def _read(self, inbox: Inbox | None) -> tuple[list[Row], int, list[str]]:
         if inbox is None:
-            inbox = self.store.read_inbox(self.spec)
             self.queries += 1
-        total = len(inbox)
-        last_page = max(0, (total - 1) // self.page_size)
-        self.page = min(self.page, last_page)
-        start = self.page * self.page_size
-        rows = [_row(item, self.responder) for item in inbox.items[start : start + self.page_size]]
-        agents = sorted({item.agent for item in inbox.items})
-        return rows, total, agents
+        found = read_page(
+            self.store,
+            self.spec,
+            page=self.page,
+            page_size=self.page_size,
+            responder=self.responder,
+            inbox=inbox,
+        )
+        self.page = found.page
+        return found.rows, found.total, found.agents
 
     def refresh(self, *, send: bool = True, read: Inbox | None = None) -> Patch | None:
         """Run one inbox query (none when ``read`` is the inbox just read with this filter) and
@@ -156,46 +167,18 @@ class InboxWidget(LiveWidget):
     def snapshot(self) -> Snapshot:
         """The current page, as sent to a view that opens."""
         with self.lock:
-            return Snapshot(
-                type="snapshot",
-                rows=list(self._rows.values()),
-                total=self.total,
-                agents=self._agents,
-                choices=CHOICES,
-                query=self.query,
-                page=self.page,
-                page_size=self.page_size,
-                now_ms=now_ms(),
-            )
+            found = Page(list(self._rows.values()), self.total, self._agents, self.page)
+            return page_snapshot(found, self.spec, self.page_size)
 
     @property
     def query(self) -> QueryFields:
         """The filter the browser shows."""
-        agent = self.spec.agent if isinstance(self.spec.agent, str) else None
-        kind = self.spec.kind if isinstance(self.spec.kind, str) else None
-        return QueryFields(
-            search=self.spec.search or "",
-            kind=kind or "",
-            agent=agent or "",
-            overdue=bool(self.spec.overdue),
-            sort=self.spec.sort,
-            descending=self.spec.descending,
-        )
+        return query_fields(self.spec)
 
     def set_query(self, query: QueryFields, page: int = 0) -> None:
         """Change search, filters, sort (keys as in ``query``) and page; send the new page."""
-        changes: dict[str, Any] = {}
-        for key in ("search", "kind", "agent"):
-            if key in query:
-                changes[key] = str(query[key]) or None
-        if "overdue" in query:
-            changes["overdue"] = True if query["overdue"] else None
-        if "sort" in query:
-            changes["sort"] = query["sort"]
-        if "descending" in query:
-            changes["descending"] = bool(query["descending"])
         with self.lock:
-            self.spec = dataclasses.replace(self.spec, **changes)  # refuses an unknown sort, kind
+            self.spec = with_query(self.spec, query)
             self.page = max(0, int(page))
             self.refresh(send=False)
             self.send_message(self.snapshot())
@@ -282,6 +265,87 @@ class InboxWidget(LiveWidget):
             f"(answering as {escape(self.responder)})</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
         )
+
+
+# -- one page of the inbox, without a widget (the widget's and the web page's) ----------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """One page of waiting requests as the browser shows them, and what the menus need."""
+
+    rows: list[Row]
+    total: int
+    """How many requests wait under the filter (on every page)."""
+    agents: list[str]
+    """The agents with waiting requests under the filter (the agent menu)."""
+    page: int
+    """The page shown: the one asked for, or the last one when fewer requests wait."""
+
+
+def read_page(
+    store: Store,
+    spec: InboxFilter,
+    *,
+    page: int,
+    page_size: int,
+    responder: str,
+    inbox: Inbox | None = None,
+) -> Page:
+    """Page ``page`` of the requests waiting under ``spec``, each row as ``responder`` sees it
+    (one inbox query; none when ``inbox`` is the inbox just read with ``spec``)."""
+    if inbox is None:
+        inbox = store.read_inbox(spec)
+    total = len(inbox)
+    page = min(max(0, page), max(0, (total - 1) // page_size))
+    start = page * page_size
+    rows = [_row(item, responder) for item in inbox.items[start : start + page_size]]
+    return Page(rows, total, sorted({item.agent for item in inbox.items}), page)
+
+
+def page_snapshot(found: Page, spec: InboxFilter, page_size: int) -> Snapshot:
+    """The message that draws ``found`` whole, with the filter ``spec`` in the menus."""
+    return Snapshot(
+        type="snapshot",
+        rows=found.rows,
+        total=found.total,
+        agents=found.agents,
+        choices=CHOICES,
+        query=query_fields(spec),
+        page=found.page,
+        page_size=page_size,
+        now_ms=now_ms(),
+    )
+
+
+def query_fields(spec: InboxFilter) -> QueryFields:
+    """The filter ``spec`` as the browser's search box and menus show it."""
+    agent = spec.agent if isinstance(spec.agent, str) else None
+    kind = spec.kind if isinstance(spec.kind, str) else None
+    return QueryFields(
+        search=spec.search or "",
+        kind=kind or "",
+        agent=agent or "",
+        overdue=bool(spec.overdue),
+        sort=spec.sort,
+        descending=spec.descending,
+    )
+
+
+def with_query(spec: InboxFilter, query: QueryFields) -> InboxFilter:
+    """``spec`` with the search, filters and sort the browser sent (the keys given change);
+    ValueError for an unknown sort or kind."""
+    changes: dict[str, Any] = {}
+    for key in ("search", "kind", "agent"):
+        if key in query:
+            changes[key] = str(query[key]) or None
+    if "overdue" in query:
+        changes["overdue"] = True if query["overdue"] else None
+    if "sort" in query:
+        changes["sort"] = query["sort"]
+    if "descending" in query:
+        changes["descending"] = bool(query["descending"])
+    return dataclasses.replace(spec, **changes)
 
 
 def _kind(row: Row) -> str:

@@ -25,6 +25,7 @@ StaleAnswerError        422   the answer's ``digest`` names another tool call th
 ======================  ====  ==============================================================
 
 Who answers is the authenticated identity, never a field of the body (``by`` is refused).
+``GET /inbox`` is the inbox as a web page, for people without Jupyter (``_service.http_inbox``).
 ``create_app`` also serves answer links (``_service.http_links``: the token is the credential)
 and Slack's button clicks (``_service.http_slack``: Slack's signature is), when configured. The
 DBOS guide's shapes work as they are: ``POST /agents/{id}/respond`` with ``{"response":
@@ -39,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hitl_notebook._agent.workflow import agent_class
@@ -63,6 +65,7 @@ from hitl_notebook._core.notify import Directory
 from hitl_notebook._core.times import parse_duration
 from hitl_notebook._runtime.launch import current_or_none
 from hitl_notebook._service.auth import Authenticate
+from hitl_notebook._service.http_inbox import inbox_router
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_links import create_link_router
 from hitl_notebook._service.http_models import (
@@ -334,6 +337,7 @@ def create_router(
         """Answer one request by its id, as the authenticated caller."""
         return _answer(store, request_id, body, caller)
 
+    router.include_router(inbox_router(store, identify))  # the inbox as a web page: /inbox
     return router
 
 
@@ -363,6 +367,12 @@ def create_app(
         app.include_router(create_link_router(store, link_keys))
     if slack_signing_secret is not None:
         app.include_router(create_slack_router(store, slack_signing_secret, directory=directory))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The inbox page, for a person who opens the server's address."""
+        return RedirectResponse("inbox")
+
     return app
 
 
