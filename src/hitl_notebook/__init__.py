@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from hitl_notebook._core.errors import (
     AgentError,
     AlreadyDecidedError,
+    AlreadyVotedError,
     AnswerError,
     ConfigurationError,
     DeadlinePassedError,
@@ -76,6 +77,7 @@ from hitl_notebook._core.notify import (
     Notify,
     RetryLater,
 )
+from hitl_notebook._core.quorum import Ballot, Quorum, Tally, Vote
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.views import add_face
 
@@ -105,6 +107,8 @@ if TYPE_CHECKING:  # loaded on first use: see _LAZY
         respond_async,
         respond_many,
         store,
+        vote,
+        vote_async,
     )
     from hitl_notebook._store.inbox import Inbox, InboxItem
     from hitl_notebook._store.inbox import SortKey as SortKey
@@ -116,9 +120,11 @@ __all__ = [
     "Agent",
     "AgentError",
     "AlreadyDecidedError",
+    "AlreadyVotedError",
     "Answer",
     "AnswerError",
     "ApprovedTool",
+    "Ballot",
     "BulkResult",
     "ConfigurationError",
     "DeadlinePassedError",
@@ -139,6 +145,7 @@ __all__ = [
     "Notify",
     "Outcome",
     "Question",
+    "Quorum",
     "Request",
     "RequestKind",
     "RequestTimeoutError",
@@ -153,6 +160,7 @@ __all__ = [
     "Status",
     "StatusEvent",
     "Store",
+    "Tally",
     "Timeout",
     "ToolApproval",
     "ToolCall",
@@ -160,6 +168,7 @@ __all__ = [
     "ToolDenied",
     "ToolReplayError",
     "Verdict",
+    "Vote",
     "__version__",
     "agents",
     "approval_of",
@@ -180,6 +189,8 @@ __all__ = [
     "shutdown",
     "step_key",
     "store",
+    "vote",
+    "vote_async",
 ]
 
 _LAZY: dict[str, tuple[str, ...]] = {
@@ -207,6 +218,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "respond_async",
         "respond_many",
         "store",
+        "vote",
+        "vote_async",
     ),
     "hitl_notebook._store.store": ("BulkResult", "Store"),
 }
