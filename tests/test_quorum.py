@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
+from fastapi.testclient import TestClient
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
+from hitl_notebook.http import TokenAuth, create_app
+from tests.test_cli import hitl_all, hitl_cli
+from tests.test_widget import _close_widgets, click, recording_comm  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -168,11 +173,13 @@ def test_two_votes_at_the_same_instant_never_leave_a_request_stuck() -> None:
     for request in hitl.store().requests(run.id):
         barrier = threading.Barrier(2)
 
-        def approve(voter: str, request_id: str = request.request_id) -> None:
+        def approve(
+            voter: str, request_id: str = request.request_id, barrier: threading.Barrier = barrier
+        ) -> None:
             barrier.wait()
             try:
                 vote = hitl.vote(request_id, approve=True, by=voter)
-            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as error:
                 errors.append(error)
                 return
             if vote.decision is not None:
@@ -187,3 +194,104 @@ def test_two_votes_at_the_same_instant_never_leave_a_request_stuck() -> None:
     assert errors == []
     assert sorted(decided) == sorted(r.request_id for r in hitl.store().requests(run.id))
     assert run.result(timeout=60) == ["approved"] * n
+
+
+# -- the faces: CLI, HTTP, widget ------------------------------------------------------------------
+
+
+def test_cli_votes_and_show_lists_the_votes(db_url: str) -> None:
+    """`hitl vote` records a vote (channel cli); a second by the same person fails with exit 1;
+    `hitl show` lists the rule and who voted how; the deciding vote prints the decision."""
+    run = Release.start()
+    request = testing.wait_for_request(run)
+    first = hitl_cli("vote", request.request_id, "--approve", "--by", "alice", "--db", db_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "alice approved: 1 of 2 approvals."
+    twice_done, shown, both = hitl_all(
+        ["vote", request.request_id, "--reject", "--by", "alice", "--db", db_url],
+        ["show", request.request_id, "--db", db_url],
+        ["vote", request.request_id, "--db", db_url],
+    )
+    assert twice_done.returncode == 1
+    assert "'alice' has already voted" in twice_done.stderr
+    assert "2 of 3 approvals (alice, bob, carol); one rejection vetoes" in shown.stdout
+    assert "alice approved at " in shown.stdout and "(cli)" in shown.stdout
+    assert both.returncode == 2 and "exactly one of --approve, --reject" in both.stderr
+    last = hitl_cli(
+        "vote", run.id, "--approve", "--by", "bob", "--comment", "ok", "--json", "--db", db_url
+    )
+    assert last.returncode == 0, last.stderr
+    voted = json.loads(last.stdout)
+    assert voted["progress"] == "2 of 2 approvals"
+    assert (voted["decision"]["by"], voted["decision"]["channel"]) == ("bob", "cli")
+    assert run.result(timeout=30)["outcome"] == "approved"
+
+
+def test_http_votes_as_the_authenticated_caller(runtime: hitl.Runtime) -> None:
+    """POST /requests/{id}/votes votes as the token's identity; the listing and the request
+    show the quorum and the votes; a double vote is 409, a stranger 403, `by` 422."""
+    tokens = {"alice": "alice-token-123", "bob": "bob-token-4567", "eve": "eve-token-89012"}
+    heads = {who: {"Authorization": f"Bearer {token}"} for who, token in tokens.items()}
+    run = Release.start()
+    request = testing.wait_for_request(run)
+    url = f"/requests/{request.request_id}/votes"
+    with TestClient(create_app(hitl.store(), TokenAuth(tokens))) as client:
+        first = client.post(url, json={"approve": True, "comment": "yes"}, headers=heads["alice"])
+        assert first.status_code == 200, first.text
+        assert (first.json()["progress"], first.json()["decision"]) == ("1 of 2 approvals", None)
+        assert first.json()["vote"]["channel"] == "http"
+        again = client.post(url, json={"approve": False}, headers=heads["alice"])
+        assert (again.status_code, again.json()["detail"]["error"]) == (409, "AlreadyVotedError")
+        assert client.post(url, json={"approve": True}, headers=heads["eve"]).status_code == 403
+        named = client.post(url, json={"approve": True, "by": "bob"}, headers=heads["eve"])
+        assert named.status_code == 422
+        listed = client.get("/requests", headers=heads["bob"]).json()
+        (item,) = [i for i in listed if i["request_id"] == request.request_id]
+        assert item["quorum"] == {"k": 2, "of": ["alice", "bob", "carol"], "veto": True}
+        assert [(v["voter"], v["approve"]) for v in item["votes"]] == [("alice", True)]
+        answered = client.post(
+            f"/requests/{request.request_id}/respond", json={"approve": True}, headers=heads["bob"]
+        )
+        assert answered.status_code == 422 and "vote" in answered.json()["detail"]["message"]
+        decided = client.post(url, json={"approve": True}, headers=heads["bob"])
+        assert decided.json()["decision"]["outcome"] == "approved"
+        shown = client.get(f"/requests/{request.request_id}", headers=heads["bob"]).json()
+        assert [v["voter"] for v in shown["votes"]] == ["alice", "bob"]
+        assert shown["quorum"]["k"] == 2
+    assert run.result(timeout=30)["by"] == "bob"
+
+
+def test_the_widget_shows_two_of_three_and_who_voted_and_its_buttons_vote() -> None:
+    """A row says the rule ("2 of 3"), the votes so far and who voted how; Approve votes as
+    the widget's responder; the second approval decides and the row goes."""
+    run = Release.start()
+    request = testing.wait_for_request(run)
+    alice = hitl.inbox().widget(responder="alice", live=False)
+    (row,) = click(alice, type="hello")["rows"]
+    assert row["quorum"]["rule"] == "2 of 3 approvals (alice, bob, carol); one rejection vetoes"
+    assert (row["quorum"]["progress"], row["actions"], row["why_not"]) == (
+        "0 of 2 approvals",
+        ["approve", "reject"],
+        None,
+    )
+    voted = click(alice, type="respond", request_id=request.request_id, approve=True)
+    assert voted["ok"] and not voted["decided"]
+    assert voted["message"].endswith("you approved; 1 of 2 approvals")
+    (row,) = alice.rows
+    assert row["quorum"]["progress"] == "1 of 2 approvals"
+    assert [(v["voter"], v["word"], v["channel"]) for v in row["quorum"]["votes"]] == [
+        ("alice", "approved", "widget")
+    ]
+    assert row["why_not"] == "you have voted (approved)"
+    again = click(alice, type="respond", request_id=request.request_id, approve=False)
+    assert not again["ok"] and "you have voted already" in again["message"]
+    mallory = hitl.inbox().widget(responder="mallory", live=False)
+    assert mallory.rows[0]["why_not"] == "it needs votes from alice, bob, carol"
+    card = run.widget(responder="bob")
+    assert card.card["requests"][0]["quorum"]["progress"] == "1 of 2 approvals"
+    decided = click(card, type="respond", request_id=request.request_id, approve=True)
+    assert decided["ok"] and decided["decided"]
+    assert "approved by bob" in decided["message"]
+    assert run.result(timeout=30)["comment"] == "approved by alice, bob"
+    alice.refresh()
+    assert alice.rows == []

@@ -65,7 +65,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-1], now, row[-1])) for row in rows]
+    items = [InboxItem._make((*row[:-1], now, row[-1], ())) for row in rows]
     return Inbox(_with_votes(conn, items), from_ms(now), spec)
 
 
