@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 
@@ -94,6 +95,17 @@ def test_without_a_veto_a_rejection_decides_only_when_k_is_out_of_reach() -> Non
     assert vote.decision is not None and vote.decision.outcome == "rejected"
     assert "can no longer be reached" in (vote.decision.comment or "")
     assert run.result(timeout=30)["outcome"] == "rejected"
+
+
+def test_a_vote_has_an_async_face() -> None:
+    """``hitl.vote_async`` and ``Store.vote_async`` vote as their sync faces do."""
+    run = Release.start()
+    testing.wait_for_request(run)
+    first = asyncio.run(hitl.store().vote_async(run.id, approve=True, by="alice"))
+    vetoed = asyncio.run(hitl.vote_async(run.id, approve=False, by="bob"))
+    assert first.decision is None
+    assert vetoed.decision is not None and vetoed.decision.by == "bob"
+    assert str(vetoed) == "bob rejected: 1 of 2 approvals; rejected by bob; rejected: vetoed by bob"
 
 
 def test_a_person_votes_once() -> None:
