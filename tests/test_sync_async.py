@@ -45,6 +45,8 @@ def test_every_async_face_awaits_and_takes_the_arguments_of_its_sync_face() -> N
         "hitl.respond_async",
         "Store.respond_async",
         "Store.respond_many_async",
+        "Store.vote_async",
+        "hitl.vote_async",
         "Store.enqueue_async",
         "Store.inbox_async",
         "Store.result_async",

@@ -20,6 +20,8 @@ async def awaited_faces(store: hitl.Store, run: hitl.RunHandle, agent: hitl.Agen
     assert_type(await hitl.respond_async("r", approve=True), hitl.Decision)
     assert_type(await store.respond_async("r", choice="ups", by="alice"), hitl.Decision)
     assert_type(await store.respond_many_async(["r"], approve=True), hitl.BulkResult)
+    assert_type(await store.vote_async("r", approve=True, by="alice"), hitl.Vote)
+    assert_type(await hitl.vote_async("r", approve=False), hitl.Vote)
     assert_type(await store.enqueue_async("RefundAgent", "A-1", run_id="a"), str)
     assert_type(await store.inbox_async(agent="RefundAgent", sort="deadline"), hitl.Inbox)
     assert_type(await run.wait_for_request_async(timeout=5), hitl.Request)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from hitl_notebook._core.errors import (
     AgentError,
     AlreadyDecidedError,
+    AlreadyVotedError,
     AnswerError,
     ConfigurationError,
     DeadlinePassedError,
@@ -77,6 +78,7 @@ from hitl_notebook._core.notify import (
     Notify,
     RetryLater,
 )
+from hitl_notebook._core.quorum import Ballot, Quorum, Tally, Vote
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.views import add_face
 
@@ -106,6 +108,8 @@ if TYPE_CHECKING:  # loaded on first use: see _LAZY
         respond_async,
         respond_many,
         store,
+        vote,
+        vote_async,
     )
     from hitl_notebook._store.inbox import Inbox, InboxItem
     from hitl_notebook._store.inbox import SortKey as SortKey
@@ -117,9 +121,11 @@ __all__ = [
     "Agent",
     "AgentError",
     "AlreadyDecidedError",
+    "AlreadyVotedError",
     "Answer",
     "AnswerError",
     "ApprovedTool",
+    "Ballot",
     "BulkResult",
     "ConfigurationError",
     "DeadlinePassedError",
@@ -140,6 +146,7 @@ __all__ = [
     "Notify",
     "Outcome",
     "Question",
+    "Quorum",
     "Request",
     "RequestKind",
     "RequestTimeoutError",
@@ -154,6 +161,7 @@ __all__ = [
     "Status",
     "StatusEvent",
     "Store",
+    "Tally",
     "Timeout",
     "ToolApproval",
     "ToolCall",
@@ -161,6 +169,7 @@ __all__ = [
     "ToolDenied",
     "ToolReplayError",
     "Verdict",
+    "Vote",
     "__version__",
     "agents",
     "approval_of",
@@ -181,6 +190,8 @@ __all__ = [
     "shutdown",
     "step_key",
     "store",
+    "vote",
+    "vote_async",
 ]
 
 _LAZY: dict[str, tuple[str, ...]] = {
@@ -208,6 +219,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "respond_async",
         "respond_many",
         "store",
+        "vote",
+        "vote_async",
     ),
     "hitl_notebook._store.store": ("BulkResult", "Store"),
 }

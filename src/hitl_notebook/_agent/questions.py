@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from hitl_notebook._core.answers import model_path
 from hitl_notebook._core.models import Answer, RequestKind, ToolCall
 from hitl_notebook._core.notify import Notify
+from hitl_notebook._core.quorum import Quorum
 from hitl_notebook._core.times import Timeout, deadline_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
 
@@ -49,6 +50,8 @@ class Question:
     proposal)."""
     notify: Notify | None = None
     """How the request reaches people away from the notebook (channels, reminders, escalation)."""
+    quorum: Quorum | None = None
+    """The approvals an approval or edit needs (``hitl.Quorum``): people vote on it."""
 
     def __post_init__(self) -> None:
         check_text(self.title, "title")
@@ -63,6 +66,11 @@ class Question:
         if self.proposal is not None:
             check_json(self.proposal.model_dump(mode="json"), "proposal")
         deadline_ms(self.timeout, start_ms=0)
+        if self.quorum is not None:
+            if not isinstance(self.quorum, Quorum):
+                raise TypeError(f"quorum is a hitl.Quorum(k, of=[...]), not {self.quorum!r}")
+            if self.kind not in (RequestKind.APPROVAL, RequestKind.EDIT):
+                raise ValueError("Only an approval or an edit takes a quorum of votes.")
 
     @classmethod
     def approval(
@@ -77,8 +85,10 @@ class Question:
         key: str | None = None,
         allow_requester: bool = True,
         notify: Notify | None = None,
+        quorum: Quorum | None = None,
     ) -> Question:
-        """Approve or reject; a pydantic ``proposal`` may be edited before approving."""
+        """Approve or reject; a pydantic ``proposal`` may be edited before approving. With a
+        ``quorum`` (``hitl.Quorum(2, of=[...])``) several people vote instead of one answering."""
         return cls(
             RequestKind.APPROVAL,
             title,
@@ -92,6 +102,7 @@ class Question:
             allow_requester,
             None,
             notify,
+            quorum,
         )
 
     @classmethod
@@ -107,8 +118,10 @@ class Question:
         key: str | None = None,
         allow_requester: bool = True,
         notify: Notify | None = None,
+        quorum: Quorum | None = None,
     ) -> Question:
-        """Review and edit a pydantic ``proposal``, then submit it (or reject it)."""
+        """Review and edit a pydantic ``proposal``, then submit it (or reject it); with a
+        ``quorum``, people vote to approve it as proposed or reject it."""
         if not isinstance(proposal, BaseModel):
             raise TypeError(
                 f"An edit needs a pydantic model instance as proposal, not {proposal!r}"
@@ -126,6 +139,7 @@ class Question:
             allow_requester,
             None,
             notify,
+            quorum,
         )
 
     @classmethod
@@ -220,6 +234,8 @@ class Question:
             fields |= {"on_timeout": "default", "timeout_answer": self.timeout_answer}
         if self.tool is not None:
             fields["tool"] = self.tool
+        if self.quorum is not None:
+            fields["quorum"] = self.quorum
         return fields
 
 

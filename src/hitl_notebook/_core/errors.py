@@ -7,6 +7,7 @@ HitlError
 │   ├── NotFoundError         no such run or request (check the id)
 │   ├── NotWaitingError       the run exists but waits for no answer (or for several: name one)
 │   ├── AlreadyDecidedError   someone else answered first (who and when are attributes)
+│   ├── AlreadyVotedError     this person has voted on this quorum request already
 │   ├── DeadlinePassedError   too late; the late answer was recorded, the default applies
 │   ├── InvalidAnswerError    the answer does not fit the request; fix it and send again
 │   │   └── StaleAnswerError  the answer was given for another tool call (its digest differs)
@@ -32,6 +33,7 @@ from hitl_notebook._core.models import who_decided
 __all__ = [
     "AgentError",
     "AlreadyDecidedError",
+    "AlreadyVotedError",
     "AnswerError",
     "ConfigurationError",
     "DeadlinePassedError",
@@ -95,6 +97,24 @@ class AlreadyDecidedError(AnswerError):
         super().__init__(
             f"Request {request_id!r} was already decided by {who_decided(decided_by, outcome)} at "
             f"{decided_at.isoformat(timespec='seconds')} ({outcome}); this answer was not applied."
+        )
+
+
+class AlreadyVotedError(AnswerError):
+    """The voter has voted on this quorum request already; a vote is cast once and kept."""
+
+    def __init__(self, request_id: str, voter: str, approved: bool, voted_at: datetime) -> None:
+        self._init_args = (request_id, voter, approved, voted_at)
+        self.request_id = request_id
+        self.voter = voter
+        self.approved = approved
+        """How they voted the first time."""
+        self.voted_at = voted_at
+        super().__init__(
+            f"{voter!r} has already voted on request {request_id!r} "
+            f"({'approved' if approved else 'rejected'} at "
+            f"{voted_at.isoformat(timespec='seconds')}); a vote is cast once. "
+            "This vote was not counted."
         )
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hitl_notebook._core.quorum import Ballot, Quorum
+
 __all__ = [
     "Answer",
     "Decision",
@@ -235,6 +237,10 @@ class Request(BaseModel):
     """The tool call this request is about (its arguments are the proposal), if any."""
     notify: dict[str, Any] | None = None
     """How the request reaches people (``hitl.Notify``, as stored), if it declares it."""
+    quorum: Quorum | None = None
+    """The approvals it needs (``hitl.Quorum``): people vote, nobody answers it alone."""
+    votes: list[Ballot] = Field(default_factory=list)
+    """The votes cast on a quorum request so far, oldest first (as read by the store)."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
 

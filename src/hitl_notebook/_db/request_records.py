@@ -24,6 +24,7 @@ from hitl_notebook._core.models import (
     RequestState,
     ToolCall,
 )
+from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.database import answers, fold, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
@@ -63,6 +64,8 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         spec["tool"] = request.tool.model_dump()
     if request.notify is not None:
         spec["notify"] = request.notify
+    if request.quorum is not None:
+        spec["quorum"] = request.quorum.as_json()
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -189,8 +192,9 @@ def requests_of_run(conn: sa.Connection, run_id: str) -> Sequence[sa.Row[Any]]:
     ).all()
 
 
-def request_from_row(row: sa.Row[Any]) -> Request:
-    """A stored row as a Request (with its decision, once decided)."""
+def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
+    """A stored row as a Request (with its decision, once decided, and the ``votes`` read
+    for it, when it has a quorum)."""
     spec = row.spec or {}
     timeout_answer = spec.get("timeout_answer")
     return Request(
@@ -213,6 +217,8 @@ def request_from_row(row: sa.Row[Any]) -> Request:
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
         tool=ToolCall(**spec["tool"]) if spec.get("tool") else None,
         notify=spec.get("notify"),
+        quorum=Quorum.from_json(spec["quorum"]) if spec.get("quorum") else None,
+        votes=list(votes),
         decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )

@@ -1,10 +1,12 @@
 """What a click in a widget does: answer through the store, and say what happened in the row.
 
 Every answer from a widget goes through ``Store.respond`` (channel ``widget``), so it is checked by
-the same rule as every other channel. Refusals come back as a message for the row, never as a
-traceback: "decided by X at T" when someone else was faster, the problems per form field when an
-edited proposal does not fit its schema. Each message names the request it is about (its title
-and id), since it also shows as a notice away from the row.
+the same rule as every other channel; the Approve and Reject of a quorum request go through
+``Store.vote`` as the responder's vote, and the row then says how far the votes are.
+Refusals come back as a message for the row, never as a traceback: "decided by X at T" when
+someone else was faster, the problems per form field when an edited proposal does not fit its
+schema. Each message names the request it is about (its title and id), since it also shows as a
+notice away from the row.
 
 A tool call's buttons and form carry its digest back with the answer (``Respond.digest``): an
 answer drawn for a call that changed since is refused by the store (``StaleAnswerError``) and the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
+    AlreadyVotedError,
     AnswerError,
     InvalidAnswerError,
     StaleAnswerError,
@@ -89,6 +92,8 @@ def answer(
     except AnswerError:
         request = None
     name = request_id if request is None else request_name(request.title, request_id)
+    if request is not None and request.quorum is not None:
+        return _vote(store, request_id, name, reply)
     try:
         decision = store.answer(request_id, reply)
     except StaleAnswerError:
@@ -135,6 +140,60 @@ def answer(
         ok=True,
         message=f"{name}: {decided_text(decision)}{changes}",
         decided=True,
+    )
+
+
+def _vote(store: Store, request_id: str, name: str, reply: Reply) -> ResultMessage:
+    """Send the Approve or Reject of a quorum request as the responder's vote."""
+    if reply.approve is None:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: not sent: this request takes votes (Approve or Reject)",
+            decided=False,
+        )
+    try:
+        vote = store.vote(
+            request_id,
+            approve=reply.approve,
+            by=reply.by,
+            comment=reply.comment,
+            channel=CHANNEL,
+            digest=reply.digest,
+        )
+    except AlreadyVotedError as error:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: you have voted already ({'approved' if error.approved else 'rejected'}"
+            f" at {error.voted_at:%Y-%m-%d %H:%M:%S} UTC); a vote is cast once.",
+            decided=False,
+        )
+    except AlreadyDecidedError as error:
+        who = who_decided(error.decided_by, error.outcome)
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: already {error.outcome} by {who} at "
+            f"{error.decided_at:%Y-%m-%d %H:%M:%S} UTC; your vote was not counted.",
+            decided=True,
+        )
+    except AnswerError as error:
+        return ResultMessage(
+            type="result",
+            request_id=request_id,
+            ok=False,
+            message=f"{name}: {error}",
+            decided=False,
+        )
+    said = f"{name}: you {vote.ballot.word}; {vote.tally.progress}"
+    if vote.decision is not None:
+        said += f"; {decided_text(vote.decision)}"
+    return ResultMessage(
+        type="result", request_id=request_id, ok=True, message=said, decided=vote.decided
     )
 
 
@@ -233,6 +292,7 @@ def request_details(store: Store, request: Request, responder: str) -> RequestDe
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
         tool=facts["tool"],
+        quorum=facts["quorum"],
         requested_at_ms=to_ms(request.requested_at),
         deadline_ms=None if request.deadline is None else to_ms(request.deadline),
         decided=None if request.decision is None else decided_text(request.decision),

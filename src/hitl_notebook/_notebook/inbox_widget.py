@@ -206,7 +206,7 @@ class InboxWidget(LiveWidget):
         """Answer one request as the browser would (``approve``/``choice``/``text``/``value``)."""
         result = answer(self.store, request_id, content, by=self.responder)
         self.send_message(result)
-        if result["decided"]:
+        if result["decided"] or result["ok"]:  # a vote that did not decide changes the row
             self.refresh()
         return result
 
@@ -383,6 +383,7 @@ def _row(item: InboxItem, responder: str) -> Row:
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
         tool=facts["tool"],
+        quorum=facts["quorum"],
     )
 
 
@@ -402,6 +403,8 @@ def _request(item: InboxItem) -> Request:
         on_timeout=rules.get("on_timeout", "raise"),
         timeout_answer=Answer(**timeout_answer) if timeout_answer else None,
         tool=ToolCall(**tool) if tool else None,
+        quorum=item.quorum,
+        votes=list(item.votes),
     )
 
 

@@ -187,4 +187,5 @@ def _request_row(request: Request, responder: str) -> CardRequest:
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],
         tool=facts["tool"],
+        quorum=facts["quorum"],
     )

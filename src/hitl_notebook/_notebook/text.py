@@ -7,7 +7,9 @@ body is Markdown rendered here with raw HTML off and only http(s)/mailto links, 
 (or whoever wrote its input) puts in a body stays inert in the page; its proposal becomes a
 field/value table. A tool call (``Request.tool``) is named ``Tool call: refund`` and its arguments
 become a name/value table that says which a person may change; once decided after an edit, what
-changed is a table of argument, proposed and approved values (``changed_arguments``).
+changed is a table of argument, proposed and approved values (``changed_arguments``). A quorum
+request (``Request.quorum``) says its rule, how far its votes are and who voted how
+(``quorum_facts``); its Approve and Reject buttons vote.
 """
 
 from __future__ import annotations
@@ -26,15 +28,20 @@ from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.answers import changed_fields
 from hitl_notebook._core.errors import NotAllowedError
 from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestKind, ToolCall
+from hitl_notebook._core.quorum import count, voter_refusal
+from hitl_notebook._core.times import to_ms
 
 __all__ = [
+    "QuorumFacts",
     "RequestFacts",
     "ToolFacts",
+    "VoteFacts",
     "at_deadline",
     "changed_arguments",
     "markdown_html",
     "markdown_text",
     "proposal_rows",
+    "quorum_facts",
     "request_actions",
     "request_facts",
     "request_name",
@@ -69,6 +76,27 @@ class ToolFacts(TypedDict):
     """``[argument, value, "editable" or ""]`` rows (nested values as in ``proposal_rows``)."""
 
 
+class VoteFacts(TypedDict):
+    """One person's vote on a quorum request, as people read it."""
+
+    voter: str
+    word: str
+    """``approved`` or ``rejected``."""
+    channel: str
+    comment: str | None
+    at_ms: int
+
+
+class QuorumFacts(TypedDict):
+    """Where a quorum request's votes stand: the rule, how far the votes are, who voted how."""
+
+    rule: str
+    """``2 of 3 approvals (alice, bob, carol); one rejection vetoes``."""
+    progress: str
+    """``1 of 2 approvals``."""
+    votes: list[VoteFacts]
+
+
 class RequestFacts(TypedDict):
     """What a row or card needs to offer a request's buttons, or to say why it offers none."""
 
@@ -80,6 +108,8 @@ class RequestFacts(TypedDict):
     """Why the widget's responder may not answer it (None: they may)."""
     tool: ToolFacts | None
     """The tool call it asks about (None: not a tool call)."""
+    quorum: QuorumFacts | None
+    """The votes it needs and has (None: one answer decides it); its buttons then vote."""
 
 
 def tool_label(name: str) -> str:
@@ -133,6 +163,32 @@ def request_facts(request: Request, responder: str) -> RequestFacts:
         at_deadline=None if request.deadline is None else at_deadline(request),
         why_not=why_not(request, responder),
         tool=None if request.tool is None else tool_facts(request.tool, request.proposal),
+        quorum=None if request.quorum is None else quorum_facts(request),
+    )
+
+
+def quorum_facts(request: Request) -> QuorumFacts:
+    """A quorum request's rule, its votes so far and who cast them."""
+    assert request.quorum is not None
+    tally = count(
+        request.quorum,
+        request.votes,
+        requester=request.requester,
+        allow_requester=request.allow_requester,
+    )
+    return QuorumFacts(
+        rule=request.quorum.rule,
+        progress=tally.progress,
+        votes=[
+            VoteFacts(
+                voter=b.voter,
+                word=b.word,
+                channel=b.channel,
+                comment=b.comment,
+                at_ms=to_ms(b.at),
+            )
+            for b in request.votes
+        ],
     )
 
 
@@ -147,6 +203,8 @@ def request_actions(request: Request) -> list[str]:
         return ["choose"]
     if request.kind is RequestKind.TEXT:
         return ["answer"]
+    if request.quorum is not None:
+        return ["approve", "reject"]  # votes are on the proposal as it stands
     editable = request.kind is RequestKind.EDIT or request.proposal is not None
     if request.tool is not None and request.tool.editable == []:
         editable = False  # a tool call none of whose arguments may change
@@ -154,7 +212,18 @@ def request_actions(request: Request) -> list[str]:
 
 
 def why_not(request: Request, responder: str) -> str | None:
-    """Why ``responder`` may not answer ``request`` (None: they may), by the store's rule."""
+    """Why ``responder`` may not answer ``request`` (None: they may), by the store's rule; for
+    a quorum request, why they may not vote (or that they have)."""
+    if request.quorum is not None:
+        mine = [b for b in request.votes if b.voter == responder]
+        if mine:
+            return f"you have voted ({mine[0].word})"
+        return voter_refusal(
+            request.quorum,
+            responder,
+            requester=request.requester,
+            allow_requester=request.allow_requester,
+        )
     try:
         check_responder(request, responder)
     except NotAllowedError as error:

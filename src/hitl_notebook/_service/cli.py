@@ -9,8 +9,9 @@ terminal; ``--json`` and ``--csv`` are for scripts. Every error is one line on s
 ``_service.cli_edge``): exit status 2 for a wrong command line, 1 for everything else.
 
 The commands live by what they do: ``_service.cli_read`` (inbox, show, status, history, agents,
-decisions), ``_service.cli_answer`` (respond, cancel), ``_service.cli_service`` (serve, worker, recover, db,
-demo). Help is plain text (no rich markup: ``[service]`` stays, options show their metavar).
+decisions), ``_service.cli_answer`` (respond, vote, cancel), ``_service.cli_service`` (serve,
+worker, recover, db, demo). Help is plain text (no rich markup: ``[service]`` stays, options
+show their metavar).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.command(cls=Command)(read.inbox)
 app.command("show", cls=Command)(read.show_one)
 app.command(cls=Command)(answer.respond)
+app.command(cls=Command)(answer.vote)
 app.command(cls=Command)(answer.cancel)
 app.command(cls=Command)(read.status)
 app.command(cls=Command)(read.history)

@@ -1,7 +1,8 @@
 """The ``hitl`` commands that act on runs: ``respond`` (one answer, or the same answer for many
-requests) and ``cancel``. Both go through the store's one rule, as every channel does.
-``respond --digest`` binds an answer to the tool call ``hitl show`` printed: if the request now
-asks about another call, the store refuses it (``StaleAnswerError``) and nothing is stored.
+requests), ``vote`` (on a request that needs several approvals) and ``cancel``. Each goes
+through the store's one rule, as every channel does. ``respond --digest`` binds an answer to the
+tool call ``hitl show`` printed: if the request now asks about another call, the store refuses it
+(``StaleAnswerError``) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hitl_notebook._core.models import Reply, run_state_word
 from hitl_notebook._service import cli_render as render
 from hitl_notebook._service.cli_edge import Db, cli_words, connect, fail, plural, usage
 
-__all__ = ["CHANNEL", "cancel", "respond"]
+__all__ = ["CHANNEL", "cancel", "respond", "vote"]
 
 CHANNEL = "cli"
 
@@ -87,6 +88,34 @@ def respond(
         fail(
             f"{len(result.failed)} of {plural(total, 'answer')} {_were(len(result.failed))} refused."
         )
+
+
+def vote(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="A request that needs several approvals, or its run's id."
+        ),
+    ],
+    approve: Annotated[bool, typer.Option("--approve", help="Vote to approve.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Vote to reject.")] = False,
+    by: By = None,
+    comment: Annotated[
+        str | None, typer.Option("--comment", metavar="TEXT", help="A comment for the record.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the vote as JSON.")] = False,
+    db: Db = None,
+) -> None:
+    """Vote on a request that needs several approvals (a quorum); a person votes once."""
+    if approve == reject:
+        usage("Give exactly one of --approve, --reject.")
+    cast = connect(db).vote(target, approve=approve, by=by, comment=comment, channel=CHANNEL)
+    if as_json:
+        print(render.vote_json(cast))
+        return
+    print(f"{cast.ballot.voter} {cast.ballot.word}: {cast.tally.progress}.")
+    if cast.decision is not None:
+        print(render.describe(cast.decision))
 
 
 def cancel(

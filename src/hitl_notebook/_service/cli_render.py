@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hitl_notebook._core.models import Decision, Request, run_state_word
+from hitl_notebook._core.quorum import Vote
 from hitl_notebook._service.cli_table import Column, fitted_table
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "inbox_table",
     "requests_table",
     "span",
+    "vote_json",
     "when",
 ]
 
@@ -166,6 +168,18 @@ def bulk_lines(
             error = result.failed[target]
             lines.append(f"{target}: error: {type(error).__name__}: {words(str(error))}")
     return lines
+
+
+def vote_json(vote: Vote) -> str:
+    """``{"vote": {...}, "progress": "1 of 2 approvals", "decision": {...} or null}``."""
+    return json.dumps(
+        {
+            "vote": vote.ballot.model_dump(mode="json"),
+            "progress": vote.tally.progress,
+            "decision": None if vote.decision is None else vote.decision.model_dump(mode="json"),
+        },
+        indent=2,
+    )
 
 
 def bulk_json(result: BulkResult) -> str:

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from hitl_notebook._core.answers import changed_fields
 from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestState, ToolCall
+from hitl_notebook._core.quorum import count
 from hitl_notebook._frames import json_text, valid_text
 from hitl_notebook._service.cli_frames import RUN_HISTORY_TABLE, frame_table
 from hitl_notebook._service.cli_render import span, when
@@ -97,6 +98,8 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
     rows.append(("asked", asked + (f" by {request.requester}" if request.requester else "")))
     rows += _deadline(request, now)
     rows.append(("who may answer", _who(request)))
+    if request.quorum is not None:
+        rows += _votes(request)
     ended = request.is_open and run_state in _ENDED
     rows.append(
         ("state", f"takes no answer: its run is {run_state}" if ended else _STATE[request.state])
@@ -109,6 +112,23 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
     for name, value in rows:
         grid.add_row(name, Text(valid_text(value)) if isinstance(value, str) else value)
     return grid
+
+
+def _votes(request: Request) -> list[tuple[str, str]]:
+    """A quorum request's rule, how far its votes are, and each vote (who, how, when, where)."""
+    assert request.quorum is not None
+    tally = count(
+        request.quorum,
+        request.votes,
+        requester=request.requester,
+        allow_requester=request.allow_requester,
+    )
+    lines = [tally.progress] + [
+        f"{b.voter} {b.word} at {when(b.at)} ({b.channel})"
+        + (f": {b.comment}" if b.comment else "")
+        for b in request.votes
+    ]
+    return [("needs", request.quorum.rule), ("votes", "\n".join(lines))]
 
 
 def _tool(

@@ -12,7 +12,8 @@ NotAllowedError         403   this identity may not answer this request (assigne
 NotFoundError           404   no such run or request
 NotWaitingError         409   the run waits for no answer (or for several: name one), or it
                               ended (done or failed) before a cancel
-AlreadyDecidedError     409   someone answered first
+AlreadyDecidedError     409   someone answered first (or the votes decided already)
+AlreadyVotedError       409   this identity has voted on this quorum request already
 DeadlinePassedError     410   too late; recorded as late, the timeout rule applies
 InvalidAnswerError      422   the answer does not fit the request; the agent keeps waiting
 StaleAnswerError        422   the answer's ``digest`` names another tool call than the request
@@ -46,6 +47,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hitl_notebook._agent.workflow import agent_class
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
+    AlreadyVotedError,
     DeadlinePassedError,
     HitlError,
     InvalidAnswerError,
@@ -69,6 +71,7 @@ from hitl_notebook._service.http_inbox import inbox_router
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_links import create_link_router
 from hitl_notebook._service.http_models import (
+    CHANNEL,
     MAX_QUERY_TEXT,
     TEXT_PATTERN,
     AnswerBody,
@@ -84,6 +87,8 @@ from hitl_notebook._service.http_models import (
     StartBody,
     Started,
     ValidationErrorResponse,
+    VoteBody,
+    Voted,
     WaitingRequest,
 )
 from hitl_notebook._service.http_runs import cancel, run_detail, run_summaries
@@ -103,6 +108,7 @@ _STATUS_OF: list[tuple[type[HitlError], int]] = [
     (NotFoundError, status.HTTP_404_NOT_FOUND),
     (NotWaitingError, status.HTTP_409_CONFLICT),
     (AlreadyDecidedError, status.HTTP_409_CONFLICT),
+    (AlreadyVotedError, status.HTTP_409_CONFLICT),
     (DeadlinePassedError, status.HTTP_410_GONE),
     (InvalidAnswerError, status.HTTP_422_UNPROCESSABLE_CONTENT),
 ]
@@ -311,6 +317,8 @@ def create_router(
                 seconds_left=None if item.time_left is None else item.time_left.total_seconds(),
                 run_state=run_state_word(item.run_state, waiting=True),
                 tool=item.rules.get("tool"),
+                quorum=item.quorum,
+                votes=list(item.votes),
             )
             for item in waiting
         ]
@@ -336,6 +344,22 @@ def create_router(
     def respond_to_request(request_id: RequestIdPath, body: AnswerBody, caller: Caller) -> Decision:
         """Answer one request by its id, as the authenticated caller."""
         return _answer(store, request_id, body, caller)
+
+    @router.post("/requests/{request_id}/votes", responses=_ANSWER_ERRORS)
+    def vote_on_request(request_id: RequestIdPath, body: VoteBody, caller: Caller) -> Voted:
+        """Vote on a request that needs several approvals, as the authenticated caller."""
+        return Voted.of(
+            _call(
+                lambda: store.vote(
+                    request_id,
+                    approve=body.approve,
+                    by=caller,
+                    comment=body.comment,
+                    channel=CHANNEL,
+                    digest=body.digest,
+                )
+            )
+        )
 
     router.include_router(inbox_router(store, identify))  # the inbox as a web page: /inbox
     return router

@@ -31,6 +31,7 @@ from hitl_notebook._core.models import (
     StatusEvent,
     ToolCall,
 )
+from hitl_notebook._core.quorum import Ballot, Quorum, Vote
 
 __all__ = [
     "CHANNEL",
@@ -52,6 +53,8 @@ __all__ = [
     "StartBody",
     "Started",
     "ValidationErrorResponse",
+    "VoteBody",
+    "Voted",
     "WaitingRequest",
     "no_nul",
 ]
@@ -283,6 +286,63 @@ class WaitingRequest(BaseModel):
         "with the answer), its index in the run and the arguments a person may edit "
         "(null: all). `proposal` holds the arguments.",
     )
+    quorum: Quorum | None = Field(
+        default=None,
+        description="The approvals it needs (k of the people `of`, a rejection vetoes when "
+        "`veto`): people vote on it with POST /requests/{id}/votes; null: one answer decides.",
+    )
+    votes: list[Ballot] = Field(
+        default_factory=list, description="The votes cast so far on a quorum request."
+    )
+
+
+class VoteBody(Body):
+    """A vote on a request that needs several approvals (``hitl.Quorum``).
+
+    Who votes is the authenticated caller: a ``by`` field is refused (422).
+    """
+
+    hints: ClassVar[dict[str, str]] = {
+        "by": "who votes is the authenticated caller (the identity of the bearer token), "
+        "never a field of the body",
+        "channel": f"a vote over HTTP is recorded with the channel {CHANNEL!r}",
+    }
+
+    approve: bool = Field(
+        description="true to approve, false to reject (a veto, if the rule has one)."
+    )
+    comment: str | None = Field(default=None, description="A comment for the record.")
+    digest: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="For a tool call: the digest of the call the vote was given for.",
+    )
+
+    _checked = field_validator("comment")(no_nul)
+
+
+class Voted(BaseModel):
+    """What one vote did: the vote, how far the votes are, and the decision if it decided."""
+
+    vote: Ballot
+    progress: str = Field(description="How far the votes are: '1 of 2 approvals'.")
+    approvals: list[str] = Field(description="Who approved so far, in order.")
+    rejections: list[str] = Field(description="Who rejected so far, in order.")
+    decision: Decision | None = Field(
+        description="The request's decision when this vote met the rule (null: it still waits)."
+    )
+
+    @classmethod
+    def of(cls, vote: Vote) -> Voted:
+        """The response for ``vote``."""
+        return cls(
+            vote=vote.ballot,
+            progress=vote.tally.progress,
+            approvals=vote.tally.approvals,
+            rejections=vote.tally.rejections,
+            decision=vote.decision,
+        )
 
 
 class RunSummary(BaseModel):

@@ -52,7 +52,7 @@ from hitl_notebook._db.request_records import (
 from hitl_notebook._db.run_records import append_status, is_running, run_state
 from hitl_notebook._store.queueing import WORKER_APPLICATION
 
-__all__ = ["FINAL_RUN_STATES", "answer", "check_id", "not_waiting", "target_request"]
+__all__ = ["FINAL_RUN_STATES", "answer", "check_id", "not_waiting", "target_request", "wake_run"]
 
 FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
@@ -79,6 +79,14 @@ def answer(
             target, ["a response goes alone, without approve, choice, text or value"]
         )
     request = target_request(database, target)
+    if request.quorum is not None:
+        raise InvalidAnswerError(
+            request.request_id,
+            [
+                f"it needs {request.quorum.rule}, so people vote on it: "
+                "vote with hitl.vote(...), `hitl vote`, or POST /requests/{id}/votes"
+            ],
+        )
     expected = request.tool.digest if request.tool is not None else None
     if reply.digest is not None and reply.digest != expected:
         raise StaleAnswerError(request.request_id, reply.digest, expected)
@@ -125,7 +133,7 @@ def answer(
                 result="accepted" if decided_row is not None else "late",
             )
         if decided_row is not None:
-            _wake_run(conn, stored, at, executor_id)
+            wake_run(conn, stored, at, executor_id)
     if decided_row is not None:
         assert stored.decision is not None
         return stored.decision
@@ -173,7 +181,7 @@ def target_request(database: Database, target: str) -> Request:
     raise NotWaitingError(not_waiting(target, state))
 
 
-def _wake_run(conn: sa.Connection, request: Request, at_ms: int, executor_id: str | None) -> None:
+def wake_run(conn: sa.Connection, request: Request, at_ms: int, executor_id: str | None) -> None:
     """Announce the answer to listening pollers (Postgres) and enqueue the run if it is parked;
     say so in its status if its process is not running."""
     woken = wake(conn, request.run_id, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)

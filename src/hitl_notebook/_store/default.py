@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hitl_notebook._core.models import Decision, Reply
+from hitl_notebook._core.quorum import Vote
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._db.config import resolve_database_url
@@ -30,6 +31,8 @@ __all__ = [
     "respond_many",
     "store",
     "use_launched",
+    "vote",
+    "vote_async",
 ]
 
 _stores: dict[str, Store] = {}
@@ -95,6 +98,31 @@ def respond(
 
 
 respond_async = awaitable(respond)
+
+
+def vote(
+    target: str,
+    *,
+    approve: bool,
+    by: str | None = None,
+    comment: str | None = None,
+    channel: str = "python",
+    digest: str | None = None,
+) -> Vote:
+    """Vote on a request that needs several approvals (a ``hitl.Quorum``).
+
+    >>> hitl.vote(request_id, approve=True, by="alice").tally.progress
+    '1 of 2 approvals'
+    >>> hitl.vote(request_id, approve=True, by="bob").decision   # the 2nd approval decides
+
+    See ``Store.vote`` for the errors.
+    """
+    return store().vote(
+        target, approve=approve, by=by, comment=comment, channel=channel, digest=digest
+    )
+
+
+vote_async = awaitable(vote)
 
 
 def inbox(

@@ -16,6 +16,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 from hitl_notebook._core.models import RequestKind
+from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import Timeout, duration_seconds, from_ms
 from hitl_notebook._core.values import check_text
 from hitl_notebook._core.views import display_bundle, live_view
@@ -66,6 +67,8 @@ class InboxItem(NamedTuple):
     rules_json: str | None = None
     """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester`` and
     ``allow_requester`` (its stored spec without the proposal's schema)."""
+    votes: tuple[Ballot, ...] = ()
+    """The votes cast so far on a quorum request, oldest first."""
 
     @property
     def requested_at(self) -> datetime:
@@ -105,6 +108,12 @@ class InboxItem(NamedTuple):
     def rules(self) -> dict[str, Any]:
         """What happens at the deadline and who may answer (see ``rules_json``)."""
         return _load(self.rules_json) or {}
+
+    @property
+    def quorum(self) -> Quorum | None:
+        """The approvals the request needs (None: one answer decides it)."""
+        stored = self.rules.get("quorum")
+        return None if stored is None else Quorum.from_json(stored)
 
     @property
     def overdue(self) -> bool:

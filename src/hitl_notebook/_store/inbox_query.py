@@ -16,6 +16,7 @@ from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
 from hitl_notebook._db.database import fold, requests, runs
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._db.request_records import OPEN
+from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
 
 __all__ = ["query_inbox"]
@@ -64,8 +65,20 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-1], now, row[-1])) for row in rows]
-    return Inbox(items, from_ms(now), spec)
+    items = [InboxItem._make((*row[:-1], now, row[-1], ())) for row in rows]
+    return Inbox(_with_votes(conn, items), from_ms(now), spec)
+
+
+def _with_votes(conn: sa.Connection, items: list[InboxItem]) -> list[InboxItem]:
+    """The items with the votes cast on those that need a quorum (one more query, if any)."""
+    voted = [i.request_id for i in items if i.rules_json and '"quorum"' in i.rules_json]
+    if not voted:
+        return items
+    cast = votes_of(conn, voted)
+    return [
+        item._replace(votes=tuple(cast[item.request_id])) if item.request_id in cast else item
+        for item in items
+    ]
 
 
 def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -30,6 +30,7 @@ from hitl_notebook._core.models import (
     StatusEvent,
     run_state_word,
 )
+from hitl_notebook._core.quorum import Vote
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.database import Database
@@ -48,7 +49,8 @@ from hitl_notebook._db.run_records import (
     load_failure,
     run_state,
 )
-from hitl_notebook._store import answering
+from hitl_notebook._db.vote_records import votes_of
+from hitl_notebook._store import answering, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
@@ -122,6 +124,39 @@ class Store:
         )
 
     respond_async = awaitable(respond)
+
+    def vote(
+        self,
+        target: str,
+        *,
+        approve: bool,
+        by: str | None = None,
+        comment: str | None = None,
+        channel: str = "python",
+        digest: str | None = None,
+    ) -> Vote:
+        """Vote on a request that needs several approvals (``hitl.Quorum``), by request id or
+        by the id of a run that waits for one request; ``by`` None: the default responder.
+
+        Returns the ``Vote``: the vote, the tally after it, and the request's decision when this
+        vote met the rule (the run resumes as after an answer). Raises NotFoundError,
+        NotWaitingError, NotAllowedError (not one of the quorum's people, or the run's requester
+        where that is forbidden), AlreadyVotedError (a vote is cast once), AlreadyDecidedError (the
+        votes, or the deadline, decided already), DeadlinePassedError (recorded as late) or
+        InvalidAnswerError (the request takes one answer, not votes).
+        """
+        return voting.vote(
+            self.database,
+            target,
+            approve=approve,
+            by=by or default_responder(),
+            comment=comment,
+            channel=channel,
+            digest=digest,
+            executor_id=self.executor_id,
+        )
+
+    vote_async = awaitable(vote)
 
     def answer(self, target: str, reply: Reply) -> Decision:
         """Answer ``target`` with ``reply``, the value every channel sends (by None: the
@@ -283,16 +318,18 @@ class Store:
         check_id(request_id)
         with self.database.autocommit.connect() as conn:
             row = load_request(conn, request_id)
+            votes = votes_of(conn, [request_id]) if _has_quorum(row) else {}
         if row is None:
             raise NotFoundError(f"No request has the id {request_id!r}.")
-        return request_from_row(row)
+        return request_from_row(row, votes.get(request_id, ()))
 
     def requests(self, run_id: str, *, open_only: bool = False) -> list[Request]:
         """The requests of one run, oldest first."""
         check_id(run_id)
         with self.database.autocommit.connect() as conn:
             rows = requests_of_run(conn, run_id)
-        found = [request_from_row(r) for r in rows]
+            votes = votes_of(conn, [r.request_id for r in rows if _has_quorum(r)])
+        found = [request_from_row(r, votes.get(r.request_id, ())) for r in rows]
         return [r for r in found if r.is_open] if open_only else found
 
     def status(self, run_id: str) -> StatusEvent | None:
@@ -378,6 +415,11 @@ class Store:
             # Tells a hot wait at once (announced on Postgres; the poller sees the closed
             # requests on SQLite); a parked run's row is CANCELLED now and is never dispatched.
             wake(conn, run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+
+
+def _has_quorum(row: Any) -> bool:
+    """Whether a stored request's row (or None) declares a quorum (its votes are worth reading)."""
+    return row is not None and bool((row.spec or {}).get("quorum"))
 
 
 @dataclass

@@ -222,8 +222,18 @@ function actionButtons(item) {
 
 function offer(item, now) {
   if (isOverdue(item, now)) return h("div", { class: "hitl-note hitl-overdue-note", text: overdueText(item, now) });
-  if (item.why_not) return h("div", { class: "hitl-note hitl-not-yours", text: `you may not answer: ${item.why_not}` });
-  return actionButtons(item);
+  const votes = item.quorum ? quorumLine(item.quorum) : null;
+  if (item.why_not) return [votes, h("div", { class: "hitl-note hitl-not-yours", text: `you may not ${item.quorum ? "vote" : "answer"}: ${item.why_not}` })];
+  return [votes, ...actionButtons(item)];
+}
+
+// A quorum request (k of n approvals): its rule, how far the votes are, and who voted how.
+function quorumLine(quorum) {
+  const voted = quorum.votes.map((v) => `${v.voter} ${v.word} (${v.channel})${v.comment ? `: ${v.comment}` : ""}`);
+  return h("div", { class: "hitl-note hitl-quorum", title: quorum.rule },
+    h("span", { class: "hitl-quorum-progress", text: quorum.progress }),
+    h("span", { class: "hitl-quorum-rule", text: ` · needs ${quorum.rule}` }),
+    voted.length ? h("div", { class: "hitl-quorum-votes", text: voted.join("; ") }) : null);
 }
 
 // Panels (approve/reject comment, text answer, edit form, details) live under a row, by request id.
@@ -329,6 +339,7 @@ class Panels {
         deadline,
         d.assignees && d.assignees.length ? h("div", { text: `for: ${d.assignees.join(", ")}` }) : null,
         d.why_not ? h("div", { class: "hitl-note hitl-not-yours", text: `you may not answer: ${d.why_not}` }) : null,
+        d.quorum ? quorumLine(d.quorum) : null,
         d.options ? h("div", { text: `options: ${d.options.join(", ")}` }) : null,
         d.decided ? h("div", { text: d.decided }) : null,
         proposal,
