@@ -57,8 +57,9 @@ def _layer(module: str) -> str:
 def _target(module_path: str, name: str | None) -> str:
     """The module an import names: ``from hitl_notebook._db import run_records`` is ``_db.run_records``."""
     inner = module_path.removeprefix("hitl_notebook").lstrip(".")
-    if name and f"{inner}.{name}".strip(".") in MODULES:
-        return f"{inner}.{name}".strip(".")
+    for named in (f"{inner}.{name}".strip("."), f"{inner}.{name}.__init__".strip(".")):
+        if name and named in MODULES:  # a module, or a package (``from hitl_notebook import _db``)
+            return named
     if inner in MODULES:
         return inner
     return f"{inner}.__init__" if inner else "__init__"

@@ -68,6 +68,7 @@ from hitl_notebook._core.models import (
     Status,
     StatusEvent,
     ToolCall,
+    Vote,
 )
 from hitl_notebook._core.notify import (
     DeliveryFailed,
@@ -78,7 +79,7 @@ from hitl_notebook._core.notify import (
     Notify,
     RetryLater,
 )
-from hitl_notebook._core.quorum import Ballot, Quorum, Tally, Vote
+from hitl_notebook._core.quorum import Ballot, Quorum, Tally
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._core.views import add_face
 

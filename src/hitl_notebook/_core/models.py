@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hitl_notebook._core.quorum import Ballot, Quorum
+from hitl_notebook._core.quorum import Ballot, Quorum, Tally
 
 __all__ = [
     "Answer",
@@ -23,6 +23,7 @@ __all__ = [
     "Status",
     "StatusEvent",
     "ToolCall",
+    "Vote",
     "run_state_word",
     "who_decided",
 ]
@@ -292,6 +293,25 @@ class Decision(BaseModel):
     def waited_seconds(self) -> float:
         """How long the request waited for its decision."""
         return (self.at - self.requested_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Vote:
+    """What one vote did: the vote, the tally after it, and the decision if this vote decided."""
+
+    ballot: Ballot
+    tally: Tally
+    decision: Decision | None
+    """The request's decision when this vote met the rule (None: it still waits for votes)."""
+
+    @property
+    def decided(self) -> bool:
+        """True when this vote decided the request."""
+        return self.decision is not None
+
+    def __str__(self) -> str:
+        done = "" if self.decision is None else f"; {self.tally.outcome}: {self.tally.reason}"
+        return f"{self.ballot.voter} {self.ballot.word}: {self.tally.progress}{done}"
 
 
 Request.model_rebuild()

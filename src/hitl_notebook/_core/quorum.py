@@ -15,16 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from hitl_notebook._core.values import check_texts
 
-if TYPE_CHECKING:
-    from hitl_notebook._core.models import Decision
-
-__all__ = ["Ballot", "Quorum", "Tally", "Vote", "count", "voter_refusal"]
+__all__ = ["Ballot", "Quorum", "Tally", "count", "voter_refusal"]
 
 
 @dataclass(frozen=True)
@@ -127,25 +124,6 @@ class Tally:
         if self.rejections:
             text += f"; rejected by {', '.join(self.rejections)}"
         return text
-
-
-@dataclass(frozen=True)
-class Vote:
-    """What one vote did: the vote, the tally after it, and the decision if this vote decided."""
-
-    ballot: Ballot
-    tally: Tally
-    decision: Decision | None
-    """The request's decision when this vote met the rule (None: it still waits for votes)."""
-
-    @property
-    def decided(self) -> bool:
-        """True when this vote decided the request."""
-        return self.decision is not None
-
-    def __str__(self) -> str:
-        done = "" if self.decision is None else f"; {self.tally.outcome}: {self.tally.reason}"
-        return f"{self.ballot.voter} {self.ballot.word}: {self.tally.progress}{done}"
 
 
 def voter_refusal(

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._core.models import Decision, Request, run_state_word
-from hitl_notebook._core.quorum import Vote
+from hitl_notebook._core.models import Decision, Request, Vote, run_state_word
 from hitl_notebook._service.cli_table import Column, fitted_table
 
 if TYPE_CHECKING:

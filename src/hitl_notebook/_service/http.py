@@ -345,8 +345,16 @@ def create_router(
         """Answer one request by its id, as the authenticated caller."""
         return _answer(store, request_id, body, caller)
 
+    _add_vote_route(router, store, Caller)
+    router.include_router(inbox_router(store, identify))  # the inbox as a web page: /inbox
+    return router
+
+
+def _add_vote_route(router: APIRouter, store: Store, caller_type: Any) -> None:
+    """``POST /requests/{id}/votes``: a vote on a request that needs several approvals."""
+
     @router.post("/requests/{request_id}/votes", responses=_ANSWER_ERRORS)
-    def vote_on_request(request_id: RequestIdPath, body: VoteBody, caller: Caller) -> Voted:
+    def vote_on_request(request_id: RequestIdPath, body: VoteBody, caller: caller_type) -> Voted:
         """Vote on a request that needs several approvals, as the authenticated caller."""
         return Voted.of(
             _call(
@@ -360,9 +368,6 @@ def create_router(
                 )
             )
         )
-
-    router.include_router(inbox_router(store, identify))  # the inbox as a web page: /inbox
-    return router
 
 
 def create_app(

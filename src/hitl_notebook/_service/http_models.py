@@ -30,8 +30,9 @@ from hitl_notebook._core.models import (
     RunStateWord,
     StatusEvent,
     ToolCall,
+    Vote,
 )
-from hitl_notebook._core.quorum import Ballot, Quorum, Vote
+from hitl_notebook._core.quorum import Ballot, Quorum
 
 __all__ = [
     "CHANNEL",

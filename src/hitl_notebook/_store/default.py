@@ -14,8 +14,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hitl_notebook._core.models import Decision, Reply
-from hitl_notebook._core.quorum import Vote
+from hitl_notebook._core.models import Decision, Reply, Vote
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout
 from hitl_notebook._db.config import resolve_database_url

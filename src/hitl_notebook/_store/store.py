@@ -28,9 +28,9 @@ from hitl_notebook._core.models import (
     Request,
     Status,
     StatusEvent,
+    Vote,
     run_state_word,
 )
-from hitl_notebook._core.quorum import Vote
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
 from hitl_notebook._db.database import Database

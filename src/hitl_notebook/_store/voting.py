@@ -24,8 +24,8 @@ from hitl_notebook._core.errors import (
     NotWaitingError,
     StaleAnswerError,
 )
-from hitl_notebook._core.models import Answer, Decision, Request, RequestState
-from hitl_notebook._core.quorum import Ballot, Quorum, Tally, Vote, count, voter_refusal
+from hitl_notebook._core.models import Answer, Decision, Request, RequestState, Vote
+from hitl_notebook._core.quorum import Ballot, Quorum, Tally, count, voter_refusal
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_texts
 from hitl_notebook._db.database import Database
