@@ -28,6 +28,7 @@ __all__ = [
     "PENDING_ACTIONS",
     "claim",
     "complete",
+    "due_now",
     "plan",
     "retry",
     "settle",
@@ -115,8 +116,8 @@ def add_sends(
 
 def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int) -> None:
     """In the transaction that decides ``request_id``: close its pending rows and add a
-    ``decided`` (or ``timed_out``) send on each channel it was sent on. Nothing for a request
-    without a schedule (two statements that find no rows)."""
+    ``decided`` (or ``timed_out``) send on each channel its first message went out on. Nothing
+    for a request without a schedule (two statements that find no rows)."""
     closed = conn.execute(
         schedule.update()
         .where(
@@ -127,9 +128,15 @@ def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int)
         )
         .values(done_ms=at_ms, result="cancelled")
     )
+    # The channels its first message went out on, or may be going out on now (a send in flight):
+    # people who were never told about the request are not told it was decided.
     sent_on = conn.execute(
         sa.select(schedule.c.channel, schedule.c.run_id)
-        .where(schedule.c.request_id == request_id, schedule.c.channel != DB_ACTION)
+        .where(
+            schedule.c.request_id == request_id,
+            schedule.c.action == "notify",
+            sa.or_(schedule.c.done_ms.is_(None), schedule.c.result == "sent"),
+        )
         .distinct()
     ).all()
     if closed.rowcount == 0 and not sent_on:
@@ -143,6 +150,22 @@ def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int)
         channels=sorted({row.channel for row in sent_on}),
         due_ms=at_ms,
     )
+
+
+def due_now(conn: sa.Connection, *, channels: Sequence[str], now_ms: int) -> bool:
+    """Whether a row of ``channels`` (or a request change) is due and free to claim: a read, so
+    that a process with nothing to do takes no write lock (SQLite) and writes nothing."""
+    found = conn.execute(
+        sa.select(schedule.c.id)
+        .where(
+            schedule.c.done_ms.is_(None),
+            schedule.c.due_ms <= now_ms,
+            schedule.c.channel.in_([DB_ACTION, *channels]),
+            sa.or_(schedule.c.lease_until_ms.is_(None), schedule.c.lease_until_ms < now_ms),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def claim(
