@@ -30,6 +30,7 @@ __all__ = [
     "complete",
     "due_now",
     "plan",
+    "release",
     "retry",
     "settle",
 ]
@@ -243,6 +244,21 @@ def retry(conn: sa.Connection, row: sa.Row[Any], *, owner: str, due_ms: int, err
         .values(due_ms=due_ms, lease_owner=None, lease_until_ms=None, error=error)
     )
     return done.rowcount == 1
+
+
+def release(conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, owner: str) -> None:
+    """Give claimed rows back untried (their attempt uncounted), for any process to claim now."""
+    for row in rows:
+        conn.execute(
+            schedule.update()
+            .where(
+                schedule.c.id == row.id,
+                schedule.c.lease_owner == owner,
+                schedule.c.attempts == row.attempts,
+                schedule.c.done_ms.is_(None),
+            )
+            .values(lease_owner=None, lease_until_ms=None, attempts=row.attempts - 1)
+        )
 
 
 def receipts(conn: sa.Connection, request_id: str) -> dict[str, str]:

@@ -58,6 +58,7 @@ from hitl_notebook._db.schedule_records import (
     complete,
     due_now,
     receipts,
+    release,
     retry,
 )
 
@@ -78,9 +79,9 @@ BACKOFF_S = (2.0, 10.0, 60.0, 300.0)
 """How long to wait before each further attempt."""
 LEASE_S = 60.0
 """How long a claimed row is this process's; longer than any send may take."""
-SEND_MARGIN_S = 15.0
-"""A claimed row is not sent once less than this is left of its lease (a slow batch): another
-process may claim it after the lease, and both would send."""
+SEND_MARGIN = 0.25
+"""A claimed row is not sent once less than this part of its lease is left (a slow batch): another
+process may claim it when the lease ends, and both would send. It is given back at once instead."""
 BATCH = 500
 """Rows per claim; a full batch is followed by another claim at once."""
 
@@ -158,11 +159,14 @@ class Scheduler:
         owner: str,
         *,
         interval_s: float = 1.0,
+        lease_s: float = LEASE_S,
         channels: Callable[[], Channels] = configured,
     ) -> None:
         self.database = database
         self.owner = owner
         self.interval_s = interval_s
+        self.lease_s = lease_s
+        """How long a claimed row is this process's (another claims it after, if not done)."""
         self._channels = channels
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,16 +204,21 @@ class Scheduler:
                 owner=self.owner,
                 channels=channels.names,
                 now_ms=at,
-                lease_ms=int(LEASE_S * 1000),
+                lease_ms=int(self.lease_s * 1000),
                 limit=BATCH,
             )
-        for row in rows:
+        margin_ms = int(self.lease_s * 1000 * SEND_MARGIN)
+        for i, row in enumerate(rows):
+            if now_ms() >= row.lease_until_ms - margin_ms:
+                with self.database.engine.begin() as conn:
+                    release(conn, rows[i:], owner=self.owner)
+                break
             try:
                 if row.action == "escalate":
                     self._escalate(row)
                 elif row.action == "deadline":
                     self._deadline(row)
-                elif now_ms() < row.lease_until_ms - SEND_MARGIN_S * 1000:
+                else:
                     self._send(row, channels)
             except Exception:
                 log.exception(
