@@ -29,6 +29,7 @@ __all__ = [
     "claim",
     "complete",
     "due_now",
+    "first_receipt",
     "plan",
     "release",
     "retry",
@@ -271,6 +272,20 @@ def receipts(conn: sa.Connection, request_id: str) -> dict[str, str]:
         )
     ).all()
     return {row.channel: row.receipt for row in found}
+
+
+def first_receipt(request_id: str, channel: str) -> sa.Label[Any]:
+    """What ``channel`` returned for its first message about ``request_id`` (a column to select
+    with the request's row: one query instead of two for each send)."""
+    return (
+        sa.select(schedule.c.receipt)
+        .where(
+            schedule.c.key == f"{request_id}:notify:1",
+            schedule.c.channel == channel,
+        )
+        .scalar_subquery()
+        .label("first_receipt")
+    )
 
 
 def _insert(dialect: Any) -> Any:

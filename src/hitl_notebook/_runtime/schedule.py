@@ -48,7 +48,6 @@ from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     OPEN,
     decide,
-    load_request,
     request_from_row,
 )
 from hitl_notebook._db.run_records import append_event
@@ -57,7 +56,7 @@ from hitl_notebook._db.schedule_records import (
     claim,
     complete,
     due_now,
-    receipts,
+    first_receipt,
     release,
     retry,
 )
@@ -231,8 +230,12 @@ class Scheduler:
     def _send(self, row: sa.Row[Any], channels: Channels) -> None:
         notifier = channels.notifiers.get(row.channel)
         with self.database.autocommit.connect() as conn:
-            found = load_request(conn, row.request_id)
-            receipt = receipts(conn, row.request_id).get(row.channel)
+            found = conn.execute(
+                sa.select(requests, first_receipt(row.request_id, row.channel)).where(
+                    requests.c.request_id == row.request_id
+                )
+            ).first()
+        receipt = None if found is None else found.first_receipt
         if notifier is None or found is None:
             self._finish(row, "skipped")
             return
