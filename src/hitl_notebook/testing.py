@@ -29,7 +29,7 @@ from hitl_notebook._agent.handle import RunHandle
 from hitl_notebook._core.models import Request
 from hitl_notebook._core.times import Duration
 from hitl_notebook._db.database import Database
-from hitl_notebook._runtime.defaults import DEFAULT_PARK_AFTER
+from hitl_notebook._runtime.defaults import DEFAULT_PARK_AFTER, DEFAULT_SCHEDULE_EVERY
 from hitl_notebook._runtime.launch import Runtime, launch, shutdown
 
 __all__ = [
@@ -124,10 +124,23 @@ def drop_database(url: str) -> None:
 
 @contextmanager
 def launched(
-    database: str, *, executor: str = "test", park_after: Duration | None = DEFAULT_PARK_AFTER
+    database: str,
+    *,
+    executor: str = "test",
+    park_after: Duration | None = DEFAULT_PARK_AFTER,
+    schedule_every: Duration | None = DEFAULT_SCHEDULE_EVERY,
 ) -> Iterator[Runtime]:
-    """Launch the runtime on ``database`` for the duration of a block, then shut it down."""
-    runtime = launch(database, executor=executor, park_after=park_after, reconfigure=True)
+    """Launch the runtime on ``database`` for the duration of a block, then shut it down.
+
+    ``schedule_every=None``: the schedule fires only when the test calls
+    ``runtime.scheduler.tick()`` (see ``hitl.launch``)."""
+    runtime = launch(
+        database,
+        executor=executor,
+        park_after=park_after,
+        reconfigure=True,
+        schedule_every=schedule_every,
+    )
     try:
         yield runtime
     finally:

@@ -4,6 +4,8 @@
         [--timeout S --on-timeout X --agent NAME]
     python runner.py --db URL --executor NAME --agents FILE [--park-after S] serve
 
+``--schedule-every S``: how often the process fires its share of the durable schedule.
+
 It launches hitl_notebook, imports the agent module from FILE (so a test can edit it between two
 sessions), optionally starts N runs of ``Counting`` (or ``--agent``) and prints their ids as one
 JSON line, prints ``ready``, and then keeps the process alive until it is killed.
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--executor", required=True)
     parser.add_argument("--agents", required=True)
     parser.add_argument("--park-after", type=float, default=30.0)
+    parser.add_argument("--schedule-every", type=float, default=1.0)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start")
     start.add_argument("n", type=int)
@@ -35,7 +38,12 @@ def main() -> None:
     commands.add_parser("serve")
     args = parser.parse_args()
 
-    hitl.launch(args.db, executor=args.executor, park_after=args.park_after)
+    hitl.launch(
+        args.db,
+        executor=args.executor,
+        park_after=args.park_after,
+        schedule_every=args.schedule_every,
+    )
     spec = importlib.util.spec_from_file_location("scenario_agents", args.agents)
     assert spec is not None
     assert spec.loader is not None

@@ -28,7 +28,10 @@ __all__ = [
     "PENDING_ACTIONS",
     "claim",
     "complete",
+    "due_now",
+    "first_receipt",
     "plan",
+    "release",
     "retry",
     "settle",
 ]
@@ -115,8 +118,8 @@ def add_sends(
 
 def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int) -> None:
     """In the transaction that decides ``request_id``: close its pending rows and add a
-    ``decided`` (or ``timed_out``) send on each channel it was sent on. Nothing for a request
-    without a schedule (two statements that find no rows)."""
+    ``decided`` (or ``timed_out``) send on each channel its first message went out on. Nothing
+    for a request without a schedule (two statements that find no rows)."""
     closed = conn.execute(
         schedule.update()
         .where(
@@ -127,9 +130,15 @@ def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int)
         )
         .values(done_ms=at_ms, result="cancelled")
     )
+    # The channels its first message went out on, or may be going out on now (a send in flight):
+    # people who were never told about the request are not told it was decided.
     sent_on = conn.execute(
         sa.select(schedule.c.channel, schedule.c.run_id)
-        .where(schedule.c.request_id == request_id, schedule.c.channel != DB_ACTION)
+        .where(
+            schedule.c.request_id == request_id,
+            schedule.c.action == "notify",
+            sa.or_(schedule.c.done_ms.is_(None), schedule.c.result == "sent"),
+        )
         .distinct()
     ).all()
     if closed.rowcount == 0 and not sent_on:
@@ -143,6 +152,22 @@ def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int)
         channels=sorted({row.channel for row in sent_on}),
         due_ms=at_ms,
     )
+
+
+def due_now(conn: sa.Connection, *, channels: Sequence[str], now_ms: int) -> bool:
+    """Whether a row of ``channels`` (or a request change) is due and free to claim: a read, so
+    that a process with nothing to do takes no write lock (SQLite) and writes nothing."""
+    found = conn.execute(
+        sa.select(schedule.c.id)
+        .where(
+            schedule.c.done_ms.is_(None),
+            schedule.c.due_ms <= now_ms,
+            schedule.c.channel.in_([DB_ACTION, *channels]),
+            sa.or_(schedule.c.lease_until_ms.is_(None), schedule.c.lease_until_ms < now_ms),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def claim(
@@ -222,6 +247,21 @@ def retry(conn: sa.Connection, row: sa.Row[Any], *, owner: str, due_ms: int, err
     return done.rowcount == 1
 
 
+def release(conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, owner: str) -> None:
+    """Give claimed rows back untried (their attempt uncounted), for any process to claim now."""
+    for row in rows:
+        conn.execute(
+            schedule.update()
+            .where(
+                schedule.c.id == row.id,
+                schedule.c.lease_owner == owner,
+                schedule.c.attempts == row.attempts,
+                schedule.c.done_ms.is_(None),
+            )
+            .values(lease_owner=None, lease_until_ms=None, attempts=row.attempts - 1)
+        )
+
+
 def receipts(conn: sa.Connection, request_id: str) -> dict[str, str]:
     """The receipt of each channel's first send about ``request_id`` (to update that message)."""
     found = conn.execute(
@@ -232,6 +272,20 @@ def receipts(conn: sa.Connection, request_id: str) -> dict[str, str]:
         )
     ).all()
     return {row.channel: row.receipt for row in found}
+
+
+def first_receipt(request_id: str, channel: str) -> sa.Label[Any]:
+    """What ``channel`` returned for its first message about ``request_id`` (a column to select
+    with the request's row: one query instead of two for each send)."""
+    return (
+        sa.select(schedule.c.receipt)
+        .where(
+            schedule.c.key == f"{request_id}:notify:1",
+            schedule.c.channel == channel,
+        )
+        .scalar_subquery()
+        .label("first_receipt")
+    )
 
 
 def _insert(dialect: Any) -> Any:

@@ -40,7 +40,11 @@ from hitl_notebook._core.values import check_text
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import set_internal_queue_polling
-from hitl_notebook._runtime.defaults import DEFAULT_APP_VERSION, DEFAULT_PARK_AFTER
+from hitl_notebook._runtime.defaults import (
+    DEFAULT_APP_VERSION,
+    DEFAULT_PARK_AFTER,
+    DEFAULT_SCHEDULE_EVERY,
+)
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
 from hitl_notebook._runtime.schedule import Scheduler
@@ -90,7 +94,10 @@ class Runtime:
     application: str | None = None
     """The DBOS application shared with peer processes (workers), if any."""
     scheduler: Scheduler | None = None
-    """Fires this process's share of the durable schedule (notifications, escalations)."""
+    """Fires this process's share of the durable schedule (notifications, escalations):
+    every ``schedule_every`` on its own, and whenever ``scheduler.tick()`` is called."""
+    schedule_every_s: float | None = 1.0
+    """How often the scheduler looks for due rows; None: only when ``tick()`` is called."""
 
     @property
     def database(self) -> Database:
@@ -117,6 +124,7 @@ def launch(
     park_after: Duration | None = DEFAULT_PARK_AFTER,
     reconfigure: bool = False,
     application: str | None = None,
+    schedule_every: Duration | None = DEFAULT_SCHEDULE_EVERY,
 ) -> Runtime:
     """Launch the runtime (idempotent): DBOS on SQLite by default, or on the database you name.
 
@@ -130,21 +138,32 @@ def launch(
 
     ``application``: share this DBOS application (and version) with other processes, as workers
     do (see ``_store.queueing``); by default each executor is an application of its own.
+
+    ``schedule_every``: how often this process looks for notifications, reminders, escalations
+    and deadlines that are due (the durable schedule, see ``hitl.Notify``); each look that finds
+    nothing is one indexed read. ``None``: this process fires nothing on its own (others on the
+    same database do; ``runtime.scheduler.tick()`` fires what is due now, as tests do).
     """
     global _current  # noqa: PLW0603 - one runtime per process, as DBOS is one per process
     url = resolve_database_url(database)
     label = executor or default_label()
     check_text(label, "executor")
     park_after_s = None if park_after is None else duration_seconds(park_after, what="park_after")
+    schedule_every_s = (
+        None if schedule_every is None else duration_seconds(schedule_every, what="schedule_every")
+    )
+    if schedule_every_s is not None and schedule_every_s <= 0:
+        raise ValueError(f"schedule_every must be a positive duration, not {schedule_every!r}")
     with _lock:
         if _current is not None:
-            wanted = (url, app_version, label, park_after_s, application)
+            wanted = (url, app_version, label, park_after_s, application, schedule_every_s)
             running = (
                 _current.database_url,
                 _current.app_version,
                 _current.claim.label,
                 _current.park_after_s,
                 _current.application,
+                _current.schedule_every_s,
             )
             if wanted == running:
                 _set_log_level(log_level)
@@ -158,7 +177,15 @@ def launch(
                     "or hitl.shutdown() first."
                 )
             _shutdown_locked()
-        _current = _start(url, label, app_version, log_level, park_after_s, application=application)
+        _current = _start(
+            url,
+            label,
+            app_version,
+            log_level,
+            park_after_s,
+            application=application,
+            schedule_every_s=schedule_every_s,
+        )
         use_launched(_current.store)
         return _current
 
@@ -171,6 +198,7 @@ def _start(
     park_after_s: float | None,
     *,
     application: str | None,
+    schedule_every_s: float | None,
 ) -> Runtime:
     database = Database(url, create=True)
     claim = claim_executor(database, label)
@@ -207,8 +235,9 @@ def _start(
         on_messages=functools.partial(answer_messages, launched),
     )
     poller.start()
-    scheduler = Scheduler(database, claim.executor_id)
-    scheduler.start()
+    scheduler = Scheduler(database, claim.executor_id, interval_s=schedule_every_s or 1.0)
+    if schedule_every_s is not None:
+        scheduler.start()
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="hitl-loop", daemon=True)
     loop_thread.start()
@@ -225,6 +254,7 @@ def _start(
         park_after_s,
         application,
         scheduler,
+        schedule_every_s,
     )
 
 

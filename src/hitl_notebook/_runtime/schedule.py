@@ -3,9 +3,9 @@ due rows and does what they say.
 
 ``configure`` names this process's channels (``Notifier``s), who is who on them (``Directory``),
 and how answer links are made. Every launched process runs a ``Scheduler`` (one daemon thread,
-one claim per ``interval``; a claim that finds nothing costs one indexed query): it claims the due
-rows of its channels and the rows that change requests (``_db.schedule_records.claim``) and fires
-them:
+one look per ``interval``, ``hitl.launch(schedule_every=...)``; a look that finds nothing due is
+one indexed read, no write): it claims the due rows of its channels and the rows that change
+requests (``_db.schedule_records.claim``) and fires them:
 
 - ``notify``, ``remind``, ``escalated``, ``decided``, ``timed_out``: send through the row's channel,
   then complete the row (at-least-once; a reminder for a request decided meanwhile is skipped).
@@ -15,7 +15,8 @@ them:
   row, in one transaction (exactly once).
 - ``deadline``: decide the request as timed out (with its default, if declared) and wake its run,
   unless an answer came first, and complete the row, in one transaction (exactly once): the
-  default applies at the deadline even when the run's own process is down.
+  default applies at the deadline even when the run's own process is down (the run resumes with
+  it when its process is back).
 
 Each action done is a line in the run's history (``_db.run_records.append_event``).
 """
@@ -47,11 +48,18 @@ from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     OPEN,
     decide,
-    load_request,
     request_from_row,
 )
 from hitl_notebook._db.run_records import append_event
-from hitl_notebook._db.schedule_records import add_sends, claim, complete, receipts, retry
+from hitl_notebook._db.schedule_records import (
+    add_sends,
+    claim,
+    complete,
+    due_now,
+    first_receipt,
+    release,
+    retry,
+)
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -70,7 +78,11 @@ BACKOFF_S = (2.0, 10.0, 60.0, 300.0)
 """How long to wait before each further attempt."""
 LEASE_S = 60.0
 """How long a claimed row is this process's; longer than any send may take."""
+SEND_MARGIN = 0.25
+"""A claimed row is not sent once less than this part of its lease is left (a slow batch): another
+process may claim it when the lease ends, and both would send. It is given back at once instead."""
 BATCH = 500
+"""Rows per claim; a full batch is followed by another claim at once."""
 
 _EVENTS: dict[str, EventKind] = {
     "notify": "requested",
@@ -146,11 +158,14 @@ class Scheduler:
         owner: str,
         *,
         interval_s: float = 1.0,
+        lease_s: float = LEASE_S,
         channels: Callable[[], Channels] = configured,
     ) -> None:
         self.database = database
         self.owner = owner
         self.interval_s = interval_s
+        self.lease_s = lease_s
+        """How long a claimed row is this process's (another claims it after, if not done)."""
         self._channels = channels
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,25 +188,41 @@ class Scheduler:
                 log.exception("The schedule could not be fired; trying again.")
 
     def tick(self, at_ms: int | None = None) -> int:
-        """Claim the rows due now and fire them; returns how many were claimed."""
+        """Claim the rows due now (or at ``at_ms``) and fire them; returns how many were claimed.
+
+        One row that cannot be fired (a database error) is logged and left to its lease's end;
+        the others are fired."""
         channels = self._channels()
         at = now_ms() if at_ms is None else at_ms
+        with self.database.autocommit.connect() as conn:
+            if not due_now(conn, channels=channels.names, now_ms=at):
+                return 0
         with self.database.engine.begin() as conn:
             rows = claim(
                 conn,
                 owner=self.owner,
                 channels=channels.names,
                 now_ms=at,
-                lease_ms=int(LEASE_S * 1000),
+                lease_ms=int(self.lease_s * 1000),
                 limit=BATCH,
             )
-        for row in rows:
-            if row.action == "escalate":
-                self._escalate(row)
-            elif row.action == "deadline":
-                self._deadline(row)
-            else:
-                self._send(row, channels)
+        margin_ms = int(self.lease_s * 1000 * SEND_MARGIN)
+        for i, row in enumerate(rows):
+            if now_ms() >= row.lease_until_ms - margin_ms:
+                with self.database.engine.begin() as conn:
+                    release(conn, rows[i:], owner=self.owner)
+                break
+            try:
+                if row.action == "escalate":
+                    self._escalate(row)
+                elif row.action == "deadline":
+                    self._deadline(row)
+                else:
+                    self._send(row, channels)
+            except Exception:
+                log.exception(
+                    "Could not fire %s (%s); it is tried again later.", row.key, row.action
+                )
         return len(rows)
 
     # -- the actions --------------------------------------------------------------------------
@@ -199,8 +230,12 @@ class Scheduler:
     def _send(self, row: sa.Row[Any], channels: Channels) -> None:
         notifier = channels.notifiers.get(row.channel)
         with self.database.autocommit.connect() as conn:
-            found = load_request(conn, row.request_id)
-            receipt = receipts(conn, row.request_id).get(row.channel)
+            found = conn.execute(
+                sa.select(requests, first_receipt(row.request_id, row.channel)).where(
+                    requests.c.request_id == row.request_id
+                )
+            ).first()
+        receipt = None if found is None else found.first_receipt
         if notifier is None or found is None:
             self._finish(row, "skipped")
             return
@@ -247,13 +282,14 @@ class Scheduler:
         with self.database.engine.begin() as conn:
             if complete(conn, row, owner=self.owner, at_ms=at, result="sent", receipt=sent):
                 who = ", ".join(recipients) or "nobody named"
+                what = f"reminder {_number(row)}" if event == "reminder" else event
                 append_event(
                     conn,
                     run_id=request.run_id,
                     key=f"{row.key}@{row.channel}",
                     agent=request.agent,
                     event=_SENT_WORDS[event],
-                    detail=storable(f"{row.channel}: {event} to {who}"),
+                    detail=storable(f"{row.channel}: {what} to {who}"),
                     at_ms=at,
                 )
 
@@ -281,7 +317,7 @@ class Scheduler:
         at = now_ms()
         to = list((row.payload or {}).get("to") or [])
         with self.database.engine.begin() as conn:
-            found = load_request(conn, row.request_id)
+            found = _lock_request(conn, row.request_id)
             if found is None or found.state != OPEN:
                 complete(conn, row, owner=self.owner, at_ms=at, result="skipped")
                 return
@@ -299,7 +335,7 @@ class Scheduler:
                 request_id=row.request_id,
                 run_id=row.run_id,
                 action="escalated",
-                n=int(row.key.rsplit(":", 1)[1]),
+                n=_number(row),
                 channels=_channels_of(found),
                 due_ms=at,
                 payload={"to": to},
@@ -317,7 +353,7 @@ class Scheduler:
     def _deadline(self, row: sa.Row[Any]) -> None:
         at = now_ms()
         with self.database.engine.begin() as conn:
-            found = load_request(conn, row.request_id)
+            found = _lock_request(conn, row.request_id)
             if found is None or found.state != OPEN:
                 complete(conn, row, owner=self.owner, at_ms=at, result="skipped")
                 return
@@ -325,8 +361,9 @@ class Scheduler:
                 return
             request = request_from_row(found)
             approved, value = None, None
-            if request.on_timeout == "default" and request.timeout_answer is not None:
-                resolution = resolve(request, request.timeout_answer)
+            default = request.timeout_answer if request.on_timeout == "default" else None
+            if default is not None:
+                resolution = resolve(request, default)
                 approved, value = resolution.approved, resolution.value
             decided = decide(
                 conn,
@@ -341,7 +378,31 @@ class Scheduler:
                 before_deadline=False,
             )
             if decided is not None:
+                applied = "it has no default" if default is None else "its default applies"
+                append_event(
+                    conn,
+                    run_id=row.run_id,
+                    key=f"{row.key}@deadline",
+                    agent=found.agent,
+                    event="timed out",
+                    detail=storable(f"{found.title}: the deadline passed; {applied}"),
+                    at_ms=at,
+                )
                 wake(conn, request.run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+
+
+def _lock_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:
+    """The request's row, locked until the transaction ends (Postgres; SQLite writers hold the
+    database's lock from their BEGIN): two escalations of one request, or an escalation and an
+    answer, in two processes at once, come one after the other instead of one losing its change."""
+    return conn.execute(
+        sa.select(requests).where(requests.c.request_id == request_id).with_for_update()
+    ).first()
+
+
+def _number(row: sa.Row[Any]) -> int:
+    """The ``n`` of a row's key ``<request>:<action>:<n>``."""
+    return int(row.key.rsplit(":", 1)[1])
 
 
 def _recipients(request: Request, row: sa.Row[Any]) -> tuple[str, ...]:
