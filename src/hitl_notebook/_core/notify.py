@@ -159,6 +159,9 @@ class Notification:
     """What the channel returned for this request's first message (``requested``), if it has
     been sent: a Slack message's channel and ts, to thread a reminder under it or to update it
     once ``decided``/``timed_out`` instead of posting another."""
+    directory: Directory = field(default_factory=Directory)
+    """Who is who on each channel (as configured in the sending process): where the channel
+    finds the recipients' addresses."""
 
 
 class RetryLater(Exception):

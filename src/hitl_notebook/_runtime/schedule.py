@@ -223,6 +223,7 @@ class Scheduler:
             links=links,
             attempt=row.attempts,
             receipt=receipt,
+            directory=channels.directory,
         )
         try:
             sent = notifier.send(notification)
