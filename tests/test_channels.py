@@ -5,6 +5,10 @@ retries with backoff on a compressed clock, the "not notified" line, hostile tex
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from hitl_notebook import Runtime, channels, testing
 from hitl_notebook._channels.environment import channels_from_environment
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._runtime.schedule import MAX_ATTEMPTS
+from tests.kernels import ChildProcesses
 from tests.receivers import FakeSlack, HttpReceiver, Mailbox
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -416,3 +421,52 @@ def test_channels_refuse_what_cannot_work() -> None:
         channels.Email("smtp.example.org", 25, "nobody")
     with pytest.raises(ValueError, match="apprise does not take"):
         channels.Apprise("nosuchscheme://x")
+
+
+WORKER_AGENTS = """
+import hitl_notebook as hitl
+
+
+class Notified(hitl.Agent):
+    notify = hitl.Notify()  # every channel the sending process has
+
+    def run(self) -> str:
+        return str(self.request_approval("Rotate the keys?", assignees=["alice"]).by)
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_sends_through_the_channels_its_environment_names(
+    db_url: str, webhook: HttpReceiver, tmp_path: Path
+) -> None:
+    """`hitl worker` with HITL_WEBHOOK_URL and HITL_WEBHOOK_SECRET set says which channels it
+    notifies through, and its runs' requests reach the webhook, signed."""
+    with testing.launched(db_url, executor="setup"):
+        pass
+    agents = tmp_path / "notified_agents.py"
+    agents.write_text(WORKER_AGENTS)
+    children = ChildProcesses(db_url, tmp_path)
+    env = {**os.environ, "HITL_WEBHOOK_URL": webhook.url + "/w", "HITL_WEBHOOK_SECRET": SECRET}
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hitl")), "worker", str(agents), "--db", db_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    children.processes.append(worker)
+    try:
+        assert worker.stdout is not None
+        ready = next(line for line in worker.stdout if re.search(r"hitl worker \S+ ready", line))
+        assert ready.rstrip().endswith("notifying through webhook")
+        store = hitl.connect(db_url)
+        [run_id] = store.enqueue_many("Notified", [((), {})])
+        sent = testing.wait_until(lambda: webhook.received, timeout=60, message="the notification")[
+            0
+        ]
+        assert channels.verify_signature(SECRET, sent.headers, sent.body)
+        assert sent.json()["request"]["title"] == "Rotate the keys?"
+        store.respond(sent.json()["request"]["id"], approve=True, by="alice")
+        assert store.result(run_id, timeout=60) == "alice"
+    finally:
+        children.close()

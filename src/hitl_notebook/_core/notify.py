@@ -64,7 +64,7 @@ class Notify:
 
     ``to``: who is told (default: the request's assignees; a request open to anyone needs ``to``).
     ``channels``: the names of channels configured in the processes that send
-    (``hitl.notify.configure``); empty means every channel such a process has.
+    (``hitl_notebook.channels.configure``); empty means every channel such a process has.
     """
 
     channels: tuple[str, ...] = ()
