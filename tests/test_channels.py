@@ -243,7 +243,7 @@ def test_slack_reminders_go_in_the_thread_and_a_choice_has_a_button_per_option(
         hitl.respond(request.request_id, choice="us-east", by="alice")
         assert run.result(timeout=30) == "us-east"
         updated = testing.wait_until(lambda: slack.calls("chat.update"), timeout=30)[0]
-        assert "Chose by alice" in json.dumps(updated["blocks"])
+        assert "Chose us-east by alice" in json.dumps(updated["blocks"])
     finally:
         slack.close()
 

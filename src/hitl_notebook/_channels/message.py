@@ -82,7 +82,14 @@ def decision_line(request: Request) -> str | None:
             else "nobody answered"
         )
         return f"Timed out at {when(decision.at)}: {applied}."
-    line = f"{decision.outcome.value.replace('_', ' ').capitalize()} by "
+    words = {
+        "approved": "Approved",
+        "rejected": "Rejected",
+        "edited": "Approved with edits",
+        "answered": "Answered",
+        "chose": f"Chose {decision.value}",
+    }
+    line = f"{words.get(decision.outcome.value, decision.outcome.value.capitalize())} by "
     line += (
         f"{who_decided(decision.by, decision.outcome)} ({decision.channel}) at {when(decision.at)}."
     )
