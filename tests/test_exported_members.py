@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hitl_notebook as hitl
-from hitl_notebook import http
+from hitl_notebook import channels, http
 
 
 def test_public_names_are_pinned() -> None:
@@ -104,3 +104,25 @@ def test_the_http_module_exports_the_router_the_app_and_auth() -> None:
         "create_router",
         "create_slack_router",
     ]
+
+
+def test_the_channels_module_exports_the_channels_and_their_configuration() -> None:
+    """hitl_notebook.channels is where a process's notification channels are made and set."""
+    assert sorted(channels.__all__) == [
+        "Apprise",
+        "Channels",
+        "DeliveryFailed",
+        "Directory",
+        "Email",
+        "LinkMaker",
+        "Notification",
+        "Notifier",
+        "RetryLater",
+        "Slack",
+        "Webhook",
+        "configure",
+        "configure_from_environment",
+        "configured",
+        "verify_signature",
+    ]
+    assert repr(channels.Webhook).startswith("<class 'hitl_notebook.channels.Webhook'")

@@ -24,12 +24,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "_agent": {"_core", "_db", "_store", "_runtime"},
     "_frames": {"_core", "_db", "_store"},
     "_notebook": _BELOW_AGENT,
+    "_channels": {"_core", "_db"},
     # The web inbox page (_service.http_inbox) is the notebook's inbox widget served over HTTP:
     # it speaks the widget's messages, built by the widget's own code, so the two faces cannot
     # drift apart. _notebook never imports _service, so this makes no circle.
-    "_service": _BELOW_AGENT | {"_frames", "_notebook"},
+    "_service": _BELOW_AGENT | {"_frames", "_notebook", "_channels"},
     "testing": _BELOW_AGENT,
     "http": {"_core", "_service"},
+    "channels": {"_core", "_runtime", "_channels"},
     "langgraph": _BELOW_AGENT,
     "pydantic_ai": _BELOW_AGENT,
     "openai_agents": _BELOW_AGENT,

@@ -62,7 +62,7 @@ class Notify:
 
     ``to``: who is told (default: the request's assignees; a request open to anyone needs ``to``).
     ``channels``: the names of channels configured in the processes that send
-    (``hitl.notify.configure``); empty means every channel such a process has.
+    (``hitl_notebook.channels.configure``); empty means every channel such a process has.
     """
 
     channels: tuple[str, ...] = ()
@@ -157,6 +157,9 @@ class Notification:
     """What the channel returned for this request's first message (``requested``), if it has
     been sent: a Slack message's channel and ts, to thread a reminder under it or to update it
     once ``decided``/``timed_out`` instead of posting another."""
+    directory: Directory = field(default_factory=Directory)
+    """Who is who on each channel (as configured in the sending process): where the channel
+    finds the recipients' addresses."""
 
 
 class RetryLater(Exception):

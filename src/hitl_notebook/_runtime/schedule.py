@@ -258,6 +258,7 @@ class Scheduler:
             links=links,
             attempt=row.attempts,
             receipt=receipt,
+            directory=channels.directory,
         )
         try:
             sent = notifier.send(notification)

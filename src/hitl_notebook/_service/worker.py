@@ -7,6 +7,10 @@ identity of its own, and registers the ``hitl-agents`` queue with a per-worker c
 does the rest: each worker dequeues new runs, a restarted worker recovers the runs it had taken,
 and a parked run that gets its answer is enqueued again and taken by any live worker.
 
+A worker sends notifications through the channels its environment describes (``HITL_*``
+variables, the ``notify:`` section of dbos-config.yaml: see ``_channels.environment``), unless the
+agents' module configures its own (``channels.configure``).
+
 A worker that dies for good leaves its runs PENDING under its executor id. ``recover_runs``
 (``hitl recover --from EXECUTOR``) hands them to the live workers through DBOS's own recovery:
 it returns each run to its queue (what DBOS's recovery does at launch), guarded by the dead
@@ -27,6 +31,7 @@ from types import FrameType, ModuleType
 
 from dbos import DBOS
 
+from hitl_notebook._channels.environment import channels_from_environment
 from hitl_notebook._core.errors import ConfigurationError
 from hitl_notebook._core.times import Duration
 from hitl_notebook._db.dbos_internals import requeue_for_recovery
@@ -37,6 +42,7 @@ from hitl_notebook._runtime.defaults import (
     DEFAULT_PARK_AFTER,
 )
 from hitl_notebook._runtime.launch import Runtime, launch, shutdown
+from hitl_notebook._runtime.schedule import configure, configured
 from hitl_notebook._store.queueing import WORKER_APPLICATION, WORKER_QUEUE
 from hitl_notebook._store.store import Store
 
@@ -89,6 +95,8 @@ def start_worker(
     """Import the agents, launch as a worker and start taking runs from the queue."""
     if concurrency < 1:
         raise ConfigurationError("A worker's concurrency is at least 1.")
+    found, directory = channels_from_environment()
+    configure(found, directory=directory)  # before the agents: a module that configures wins
     import_agents(module)
     runtime = launch(
         database,
@@ -119,7 +127,8 @@ def serve_until_stopped(runtime: Runtime) -> None:
     signal.signal(signal.SIGINT, request_stop)
     print(
         f"hitl worker {runtime.executor_id} ready: queue {WORKER_QUEUE}, "
-        f"application {WORKER_APPLICATION}, version {runtime.app_version}",
+        f"application {WORKER_APPLICATION}, version {runtime.app_version}, "
+        f"notifying through {', '.join(configured().names) or 'no channel'}",
         flush=True,
     )
     stop.wait()
