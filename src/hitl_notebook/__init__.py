@@ -12,11 +12,13 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
 5. ``_agent``: ``Agent``, the one workflow behind every run, questions and request methods, the
    durable program, ``RunHandle``.
 6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is
-   built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show) and
-   ``_service`` (HTTP, workers, the ``hitl`` command; it may use the frames).
+   built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show),
+   ``_channels`` (notification channels, over ``_core`` and ``_db`` only) and ``_service`` (HTTP,
+   workers, the ``hitl`` command; it may use the frames, the channels, and the widget's code for
+   the web inbox).
 
 This module only re-exports (the heavy names load on first use, see ``_LAZY``); the other public
-modules are ``http`` and ``testing``, and the LLM adapters ``pydantic_ai``, ``openai_agents`` and
+modules are ``http``, ``testing``, ``channels`` and ``links``, and the LLM adapters ``pydantic_ai``, ``openai_agents`` and
 ``langgraph`` (faces over ``_agent``, each needing its framework's extra).
 
 Sync and async: what has both faces is written once, and the other face is derived in

@@ -1,9 +1,9 @@
 """Answer links: signed, expiring URLs that let the person a message was sent to answer from the
 message (an e-mail, a Slack message) without logging in.
 
+>>> from hitl_notebook import channels
 >>> from hitl_notebook.links import LinkKeys, answer_links
->>> from hitl_notebook._runtime.schedule import configure
->>> configure([...], links=answer_links("https://hitl.example.com", LinkKeys.from_env()))
+>>> channels.configure([...], links=answer_links("https://hitl.example.com", LinkKeys.from_env()))
 
 Each recipient gets one link per answer (``approve``, ``reject``, or each option) and ``open``;
 a link answers as its addressee, once, until the request's deadline or for 7 days at most, and

@@ -62,7 +62,9 @@ class Notify:
 
     ``to``: who is told (default: the request's assignees; a request open to anyone needs ``to``).
     ``channels``: the names of channels configured in the processes that send
-    (``hitl_notebook.channels.configure``); empty means every channel such a process has.
+    (``hitl_notebook.channels.configure``); empty means the channels configured in the process
+    that asks, when it asks (a notebook without channels then plans no messages: name them to
+    let a worker send).
     """
 
     channels: tuple[str, ...] = ()
