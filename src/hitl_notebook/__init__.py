@@ -18,8 +18,9 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
    the web inbox).
 
 This module only re-exports (the heavy names load on first use, see ``_LAZY``); the other public
-modules are ``http``, ``testing``, ``channels`` and ``links``, and the LLM adapters ``pydantic_ai``, ``openai_agents`` and
-``langgraph`` (faces over ``_agent``, each needing its framework's extra).
+modules are ``http``, ``testing``, ``channels`` and ``links``, and the LLM adapters
+``pydantic_ai``, ``openai_agents`` and ``langgraph`` (faces over ``_agent``, each needing its
+framework's extra).
 
 Sync and async: what has both faces is written once, and the other face is derived in
 ``_core/sync_async.py``, named as DBOS names them (``respond`` and ``respond_async``). Code that
