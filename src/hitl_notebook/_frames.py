@@ -139,12 +139,14 @@ INBOX_COLUMNS: dict[str, str] = {
     "run_state": "string",
     "tool": "string",
     "digest": "string",
+    "not_notified": "string",
 }
 """``inbox_frame()``: one row per waiting request. ``kind`` as in ``decisions()``; ``options``,
 ``proposal`` and ``assignees`` (``[]``: anyone may answer) are JSON text; ``time_left`` is
 negative when ``overdue``; ``run_state`` is waiting (a process waits for the answer), parked or
 resuming. For a tool call, ``tool`` is the tool's name and ``digest`` the call's digest (what an
-answer may carry back, ``hitl respond --digest``), ``proposal`` its arguments."""
+answer may carry back, ``hitl respond --digest``), ``proposal`` its arguments. ``not_notified``
+names the channels that gave up telling people about it (``email, webhook``), <NA> when none did."""
 
 
 def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFrame:
@@ -245,6 +247,9 @@ def inbox_frame(inbox: Inbox) -> pd.DataFrame:
         run_state=[run_state_word(item.run_state, waiting=True) for item in inbox],
         tool=pd.Series([_tool_field(rules, "name") for rules in specs], dtype=object),
         digest=pd.Series([_tool_field(rules, "digest") for rules in specs], dtype=object),
+        not_notified=pd.Series(
+            [", ".join(item.not_notified) or None for item in inbox], dtype=object
+        ),
     )
     return _typed(frame, INBOX_COLUMNS)
 

@@ -379,6 +379,7 @@ def _row(item: InboxItem, responder: str) -> Row:
         deadline_ms=item.deadline_ms,
         state=state,
         status=status_text(item.agent_status, item.status_detail, [item.title], state),
+        not_notified=item.not_notified_warning,
         actions=facts["actions"],
         at_deadline=facts["at_deadline"],
         why_not=facts["why_not"],

@@ -137,6 +137,8 @@ class Row(RequestFacts):
     """The run's state in people's words: waiting, parked, resuming."""
     status: str
     """The agent's own status when it says more than the state and the title ("" otherwise)."""
+    not_notified: str | None
+    """``not notified: webhook, email``: the channels that gave up telling people (None: none)."""
 
 
 class SortChoice(TypedDict):

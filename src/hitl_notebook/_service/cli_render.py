@@ -91,7 +91,7 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
                 Text(item.request_id),
                 Text(item.agent),
                 Text(_kind(item.kind, tool)),
-                _title(item.title, tool),
+                _title(item.title, tool, item.not_notified_warning),
                 Text(state),
                 Text(own or ""),
                 Text(f"{span(inbox.as_of - item.requested_at)} ago"),
@@ -118,10 +118,14 @@ def _kind(kind: str, tool: dict[str, object] | None) -> str:
     return f"tool: {name}"
 
 
-def _title(title: str, tool: dict[str, object] | None) -> Text:
-    """The title; a tool call's starts with "tool call:" (the title column is the one shown at
-    any width, the kind column not)."""
-    return Text.assemble(("tool call: ", "bold"), title) if tool else Text(title)
+def _title(title: str, tool: dict[str, object] | None, warning: str | None = None) -> Text:
+    """The title; a tool call's starts with "tool call:", and a request that channels gave up
+    telling people about has a line "! not notified: webhook" (the title column is the one shown
+    at any width, the kind and status columns not)."""
+    text = Text.assemble(("tool call: ", "bold"), title) if tool else Text(title)
+    if warning:
+        text.append(f"\n! {warning}", style="yellow")
+    return text
 
 
 def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list[str]]:

@@ -295,6 +295,11 @@ class WaitingRequest(BaseModel):
     votes: list[Ballot] = Field(
         default_factory=list, description="The votes cast so far on a quorum request."
     )
+    not_notified: list[str] = Field(
+        default_factory=list,
+        description="The channels that gave up telling people about it (a send failed for "
+        "good; the run's history says why); empty: none failed.",
+    )
 
 
 class VoteBody(Body):

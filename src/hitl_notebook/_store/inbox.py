@@ -69,6 +69,8 @@ class InboxItem(NamedTuple):
     ``allow_requester`` (its stored spec without the proposal's schema)."""
     votes: tuple[Ballot, ...] = ()
     """The votes cast so far on a quorum request, oldest first."""
+    not_notified: tuple[str, ...] = ()
+    """The channels that gave up telling people about it (a send failed for good), by name."""
 
     @property
     def requested_at(self) -> datetime:
@@ -116,6 +118,12 @@ class InboxItem(NamedTuple):
         return None if stored is None else Quorum.from_json(stored)
 
     @property
+    def not_notified_warning(self) -> str | None:
+        """``not notified: email, webhook``, what every face shows when channels gave up telling
+        people about the request (None: none did)."""
+        return f"not notified: {', '.join(self.not_notified)}" if self.not_notified else None
+
+    @property
     def overdue(self) -> bool:
         """True when the deadline has passed (the timeout rule applies when the run next looks)."""
         return self.deadline_ms is not None and self.deadline_ms < self.as_of_ms
@@ -139,6 +147,7 @@ class InboxItem(NamedTuple):
             "agent_status": self.agent_status,
             "status_detail": self.status_detail,
             "run_state": self.run_state,
+            "not_notified": list(self.not_notified),
         }
 
 

@@ -1,19 +1,22 @@
 """The inbox query: every request waiting for a human, across all processes, as one statement.
 
 It joins the open requests with their run's DBOS state (so a run that is being recovered, ENQUEUED
-for a moment, or parked, DELAYED, still shows) and with its current status. Filters, sort and
-paging happen in the database; JSON fields come back as text (see ``inbox``).
+for a moment, or parked, DELAYED, still shows), with its current status and with the channels that
+gave up telling people about it (``hitl_schedule`` rows that ``failed``: rare, so they are grouped
+once, not looked up per request). Filters, sort and paging happen in the database; JSON fields
+come back as text (see ``inbox``).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
-from hitl_notebook._db.database import fold, requests, runs
+from hitl_notebook._db.database import fold, requests, runs, schedule
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
@@ -32,6 +35,7 @@ _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
 def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     """Run the inbox query for ``spec`` on ``conn``."""
     now = now_ms()
+    failed = _not_notified(conn.dialect.name)
     query: sa.Select[Any] = (
         sa.select(
             requests.c.request_id,
@@ -49,10 +53,12 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
             _rules_text(conn.dialect.name),
+            failed.c.channels,
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
         .outerjoin(runs, runs.c.run_id == requests.c.run_id)
+        .outerjoin(failed, failed.c.request_id == requests.c.request_id)
         .where(requests.c.state == OPEN)
         .where(workflow_status.c.status.in_(ACTIVE_STATES))
     )
@@ -65,7 +71,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-1], now, row[-1], ())) for row in rows]
+    items = [InboxItem._make((*row[:-2], now, row[-2], (), _channels(row[-1]))) for row in rows]
     return Inbox(_with_votes(conn, items), from_ms(now), spec)
 
 
@@ -79,6 +85,30 @@ def _with_votes(conn: sa.Connection, items: list[InboxItem]) -> list[InboxItem]:
         item._replace(votes=tuple(cast[item.request_id])) if item.request_id in cast else item
         for item in items
     ]
+
+
+def _not_notified(dialect: str) -> sa.Subquery:
+    """Per request, the channels whose sends about it failed for good, as a JSON array (text);
+    only requests with such a failure have a row."""
+    distinct = (
+        sa.select(schedule.c.request_id, schedule.c.channel)
+        .where(schedule.c.result == "failed")
+        .distinct()
+        .subquery("failed_sends")
+    )
+    if dialect == "postgresql":
+        channels = sa.cast(sa.func.json_agg(distinct.c.channel), sa.Text)
+    else:
+        channels = sa.func.json_group_array(distinct.c.channel)
+    return (
+        sa.select(distinct.c.request_id, channels.label("channels"))
+        .group_by(distinct.c.request_id)
+        .subquery("not_notified")
+    )
+
+
+def _channels(array: str | None) -> tuple[str, ...]:
+    return () if array is None else tuple(sorted(json.loads(array)))
 
 
 def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

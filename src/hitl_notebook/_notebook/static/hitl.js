@@ -518,6 +518,13 @@ function renderInbox({ model, el }) {
     return cell;
   }
 
+  // The channels that gave up telling people about the request (their sends failed for good).
+  function notNotified(row) {
+    if (!row.not_notified) return null;
+    return h("div", { class: "hitl-not-notified", role: "note", text: `\u26a0 ${row.not_notified}`,
+      title: "A channel could not deliver the notification; see the run's history." });
+  }
+
   function rowNodes(row) {
     const late = isOverdue(row, now());
     const main = h("tr", { class: `hitl-row${late ? " hitl-overdue" : ""}`, "data-id": row.id, "data-overdue": String(late) },
@@ -525,7 +532,7 @@ function renderInbox({ model, el }) {
       h("td", { class: "hitl-agent-name", text: row.agent }),
       h("td", { class: "hitl-title" }, h("div", { text: row.title }), row.body ? h("div", { class: "hitl-preview", text: row.body }) : null, row.tool ? argsLine(row.tool) : null, h("div", { class: "hitl-ids", text: row.id })),
       h("td", { class: "hitl-kind-cell", text: row.tool ? row.tool.label : row.kind }),
-      h("td", { class: "hitl-status" }, stateChip(row.state), row.status ? h("span", { class: "hitl-agent-status", text: row.status }) : null),
+      h("td", { class: "hitl-status" }, stateChip(row.state), row.status ? h("span", { class: "hitl-agent-status", text: row.status }) : null, notNotified(row)),
       h("td", { class: "hitl-deadline", "data-deadline": row.deadline_ms ?? "" }),
       actionsCell(row, late),
     );
