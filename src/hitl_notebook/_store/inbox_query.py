@@ -96,6 +96,7 @@ def _not_notified(dialect: str) -> sa.Subquery:
         .distinct()
         .subquery("failed_sends")
     )
+    channels: sa.ColumnElement[Any]
     if dialect == "postgresql":
         channels = sa.cast(sa.func.json_agg(distinct.c.channel), sa.Text)
     else:
