@@ -142,6 +142,13 @@ schedule = sa.Table(
         postgresql_where=sa.text("done_ms IS NULL"),
         sqlite_where=sa.text("done_ms IS NULL"),
     ),
+    sa.Index(  # the inbox reads which channels gave up: rare rows of a table that only grows
+        "hitl_schedule_failed",
+        "request_id",
+        "channel",
+        postgresql_where=sa.text("result = 'failed'"),
+        sqlite_where=sa.text("result = 'failed'"),
+    ),
 )
 """The durable schedule of what is done for a request while it waits, one row per action and
 channel: ``notify``, ``remind``, ``decided``, ``timed_out`` (sends, ``channel`` their channel's name),
@@ -250,7 +257,7 @@ class Database:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
             metadata.create_all(conn, checkfirst=True)
             _add_missing_columns(conn)
-            for index in requests.indexes:  # indexes added since the table was created
+            for index in (*requests.indexes, *schedule.indexes):  # added since created
                 index.create(conn, checkfirst=True)
 
 

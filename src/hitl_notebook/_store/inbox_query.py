@@ -92,7 +92,7 @@ def _not_notified(dialect: str) -> sa.Subquery:
     only requests with such a failure have a row."""
     distinct = (
         sa.select(schedule.c.request_id, schedule.c.channel)
-        .where(schedule.c.result == "failed")
+        .where(schedule.c.result == sa.literal_column("'failed'"))  # the partial index's term
         .distinct()
         .subquery("failed_sends")
     )
