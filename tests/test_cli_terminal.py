@@ -250,3 +250,15 @@ def test_run_states_read_in_peoples_words(db_url: str) -> None:
     for done in (inbox, inbox_json, agents, agents_json, shown, status):
         assert done.exit_code == 0, done.output
         assert not any(word in done.stdout for word in DBOS_WORDS)
+
+
+def test_a_deadline_passed_by_less_than_a_second_reads_overdue() -> None:
+    """Time left is rounded toward zero for display, but its sign is kept: -0.4 s is overdue."""
+    from datetime import timedelta  # noqa: PLC0415 - only this test needs it
+
+    from hitl_notebook._service.cli_render import span  # noqa: PLC0415 - the renderer itself
+
+    assert span(timedelta(seconds=-0.4)) == "overdue 0s"
+    assert span(timedelta(seconds=-61)) == "overdue 1m01s"
+    assert span(timedelta(seconds=0.4)) == "0s"
+    assert span(timedelta(hours=3, minutes=20)) == "3h20m"

@@ -56,8 +56,9 @@ def describe(decision: Decision) -> str:
 
 def span(value: timedelta) -> str:
     """A duration for people: ``45s``, ``12m05s``, ``3h20m``, ``2d04h``; ``overdue`` when negative."""
-    seconds = int(value.total_seconds())
-    sign, seconds = ("overdue ", -seconds) if seconds < 0 else ("", seconds)
+    total = value.total_seconds()
+    sign = "overdue " if total < 0 else ""  # also less than a second past: "overdue 0s"
+    seconds = int(abs(total))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

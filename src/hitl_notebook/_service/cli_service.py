@@ -157,7 +157,7 @@ def serve(
     ] = None,
     db: Db = None,
 ) -> None:
-    """Serve the HTTP API and the inbox web page, /inbox (needs hitl-notebook[service])."""
+    """Serve the API and /inbox (needs hitl-notebook[service])."""
     try:
         import uvicorn  # noqa: PLC0415 - an optional extra, needed only here
 
