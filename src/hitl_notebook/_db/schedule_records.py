@@ -26,6 +26,7 @@ from hitl_notebook._db.database import schedule
 __all__ = [
     "DB_ACTION",
     "PENDING_ACTIONS",
+    "add_sends",
     "claim",
     "complete",
     "due_now",
@@ -221,12 +222,7 @@ def complete(
     """Mark a claimed row done, if this owner's lease of this attempt still holds it."""
     done = conn.execute(
         schedule.update()
-        .where(
-            schedule.c.id == row.id,
-            schedule.c.lease_owner == owner,
-            schedule.c.attempts == row.attempts,
-            schedule.c.done_ms.is_(None),
-        )
+        .where(*_still_held(row, owner))
         .values(done_ms=at_ms, result=result, receipt=receipt, error=error)
     )
     return done.rowcount == 1
@@ -236,15 +232,20 @@ def retry(conn: sa.Connection, row: sa.Row[Any], *, owner: str, due_ms: int, err
     """Give a claimed row back, due again at ``due_ms`` (after a failed attempt)."""
     done = conn.execute(
         schedule.update()
-        .where(
-            schedule.c.id == row.id,
-            schedule.c.lease_owner == owner,
-            schedule.c.attempts == row.attempts,
-            schedule.c.done_ms.is_(None),
-        )
+        .where(*_still_held(row, owner))
         .values(due_ms=due_ms, lease_owner=None, lease_until_ms=None, error=error)
     )
     return done.rowcount == 1
+
+
+def _still_held(row: sa.Row[Any], owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The fence: the row is not done, and this owner's claim of this attempt still holds it."""
+    return (
+        schedule.c.id == row.id,
+        schedule.c.lease_owner == owner,
+        schedule.c.attempts == row.attempts,
+        schedule.c.done_ms.is_(None),
+    )
 
 
 def release(conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, owner: str) -> None:
@@ -252,26 +253,9 @@ def release(conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, owner: str) -> 
     for row in rows:
         conn.execute(
             schedule.update()
-            .where(
-                schedule.c.id == row.id,
-                schedule.c.lease_owner == owner,
-                schedule.c.attempts == row.attempts,
-                schedule.c.done_ms.is_(None),
-            )
+            .where(*_still_held(row, owner))
             .values(lease_owner=None, lease_until_ms=None, attempts=row.attempts - 1)
         )
-
-
-def receipts(conn: sa.Connection, request_id: str) -> dict[str, str]:
-    """The receipt of each channel's first send about ``request_id`` (to update that message)."""
-    found = conn.execute(
-        sa.select(schedule.c.channel, schedule.c.receipt).where(
-            schedule.c.request_id == request_id,
-            schedule.c.action == "notify",
-            schedule.c.receipt.is_not(None),
-        )
-    ).all()
-    return {row.channel: row.receipt for row in found}
 
 
 def first_receipt(request_id: str, channel: str) -> sa.Label[Any]:

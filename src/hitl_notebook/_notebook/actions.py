@@ -97,60 +97,71 @@ def answer(
     try:
         decision = store.answer(request_id, reply)
     except StaleAnswerError:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
-            ok=False,
-            message=f"{name}: not sent: it was drawn for another call than the one this request "
+        return _result(
+            request_id,
+            f"{name}: not sent: it was drawn for another call than the one this request "
             "asks about now; nothing was stored. Open it again and answer what it shows.",
+            ok=False,
             decided=False,
             errors={"": ["drawn for another call: open it again"]},
         )
     except InvalidAnswerError as error:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
+        return _result(
+            request_id,
+            f"{name}: not sent: " + "; ".join(error.problems),
             ok=False,
-            message=f"{name}: not sent: " + "; ".join(error.problems),
             decided=False,
             errors=problems_by_field(error.problems),
         )
     except AlreadyDecidedError as error:
         who = who_decided(error.decided_by, error.outcome)
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
-            ok=False,
-            message=f"{name}: already {error.outcome} by {who} at "
+        return _result(
+            request_id,
+            f"{name}: already {error.outcome} by {who} at "
             f"{error.decided_at:%Y-%m-%d %H:%M:%S} UTC; your answer was not applied.",
+            ok=False,
             decided=True,
         )
     except AnswerError as error:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
+        return _result(
+            request_id,
+            f"{name}: {error}",
             ok=False,
-            message=f"{name}: {error}",
             decided=True,
         )
     changes = "" if request is None else changes_text(changed_arguments(request, decision))
-    return ResultMessage(
-        type="result",
-        request_id=request_id,
+    return _result(
+        request_id,
+        f"{name}: {decided_text(decision)}{changes}",
         ok=True,
-        message=f"{name}: {decided_text(decision)}{changes}",
         decided=True,
     )
+
+
+def _result(
+    request_id: str,
+    message: str,
+    *,
+    ok: bool,
+    decided: bool,
+    errors: dict[str, list[str]] | None = None,
+) -> ResultMessage:
+    """What the widget is told of one answer or vote: sent or not, and whether it is decided."""
+    result = ResultMessage(
+        type="result", request_id=request_id, ok=ok, message=message, decided=decided
+    )
+    if errors is not None:
+        result["errors"] = errors
+    return result
 
 
 def _vote(store: Store, request_id: str, name: str, reply: Reply) -> ResultMessage:
     """Send the Approve or Reject of a quorum request as the responder's vote."""
     if reply.approve is None:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
+        return _result(
+            request_id,
+            f"{name}: not sent: this request takes votes (Approve or Reject)",
             ok=False,
-            message=f"{name}: not sent: this request takes votes (Approve or Reject)",
             decided=False,
         )
     try:
@@ -163,38 +174,33 @@ def _vote(store: Store, request_id: str, name: str, reply: Reply) -> ResultMessa
             digest=reply.digest,
         )
     except AlreadyVotedError as error:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
-            ok=False,
-            message=f"{name}: you have voted already ({'approved' if error.approved else 'rejected'}"
+        return _result(
+            request_id,
+            f"{name}: you have voted already ({'approved' if error.approved else 'rejected'}"
             f" at {error.voted_at:%Y-%m-%d %H:%M:%S} UTC); a vote is cast once.",
+            ok=False,
             decided=False,
         )
     except AlreadyDecidedError as error:
         who = who_decided(error.decided_by, error.outcome)
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
-            ok=False,
-            message=f"{name}: already {error.outcome} by {who} at "
+        return _result(
+            request_id,
+            f"{name}: already {error.outcome} by {who} at "
             f"{error.decided_at:%Y-%m-%d %H:%M:%S} UTC; your vote was not counted.",
+            ok=False,
             decided=True,
         )
     except AnswerError as error:
-        return ResultMessage(
-            type="result",
-            request_id=request_id,
+        return _result(
+            request_id,
+            f"{name}: {error}",
             ok=False,
-            message=f"{name}: {error}",
             decided=False,
         )
     said = f"{name}: you {vote.ballot.word}; {vote.tally.progress}"
     if vote.decision is not None:
         said += f"; {decided_text(vote.decision)}"
-    return ResultMessage(
-        type="result", request_id=request_id, ok=True, message=said, decided=vote.decided
-    )
+    return _result(request_id, said, ok=True, decided=vote.decided)
 
 
 def changes_text(changes: list[list[str]]) -> str:
