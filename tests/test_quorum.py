@@ -307,3 +307,30 @@ def test_the_widget_shows_two_of_three_and_who_voted_and_its_buttons_vote() -> N
     assert run.result(timeout=30)["comment"] == "approved by alice, bob"
     alice.refresh()
     assert alice.rows == []
+
+
+def test_the_widgets_bulk_approve_votes_on_quorum_requests() -> None:
+    """Approve selected: an ordinary request is answered, a quorum request gets the responder's
+    vote (the second approver's vote decides it); a voter outside the quorum is refused."""
+    plain, release = Plain.start(), Release.start()
+    plain_request, release_request = (
+        testing.wait_for_request(plain),
+        testing.wait_for_request(release),
+    )
+    hitl.vote(release_request.request_id, approve=True, by="alice")
+    bob = hitl.inbox().widget(responder="bob", live=False)
+    ids = [plain_request.request_id, release_request.request_id]
+    reply = click(bob, type="bulk", request_ids=ids, approve=True, comment="batch")
+    assert reply["message"] == "1 approved, 1 voted on"
+    assert sorted(reply["decided"]) == sorted(ids)
+    assert reply["failed"] == {}
+    assert plain.result(timeout=30) == "approved"
+    assert release.result(timeout=30)["comment"] == "approved by alice, bob: batch"
+
+    other = Release.start()
+    other_request = testing.wait_for_request(other)
+    mallory = hitl.inbox().widget(responder="mallory", live=False)
+    refused = click(mallory, type="bulk", request_ids=[other_request.request_id], approve=True)
+    assert refused["message"] == "0 approved, 1 refused"
+    assert "mallory" in refused["failed"][other_request.request_id]
+    assert hitl.store().request(other_request.request_id).votes == []

@@ -217,20 +217,40 @@ def answer_many(
     by: str,
     channel: str = CHANNEL,
 ) -> BulkMessage:
-    """Approve or reject many requests at once, each on its own."""
+    """Approve or reject many requests at once, each on its own; a request that takes votes (a
+    quorum) gets the responder's vote instead."""
     result = store.answer_many(
         request_ids, Reply(approve=approve, by=by, comment=comment or None, channel=channel)
     )
+    decided = list(result.decided)
+    failed = {target: str(error) for target, error in result.failed.items()}
+    voted = 0
+    for target in [t for t in result.failed if _takes_votes(store, t)]:
+        try:
+            vote = store.vote(
+                target, approve=approve, by=by, comment=comment or None, channel=channel
+            )
+        except AnswerError as error:
+            failed[target] = str(error)
+            continue
+        del failed[target]
+        voted += 1
+        if vote.decided:
+            decided.append(target)
     verb = "approved" if approve else "rejected"
     message = f"{len(result.decided)} {verb}"
-    if result.failed:
-        message += f", {len(result.failed)} refused"
-    return BulkMessage(
-        type="bulk_result",
-        message=message,
-        decided=list(result.decided),
-        failed={target: str(error) for target, error in result.failed.items()},
-    )
+    if voted:
+        message += f", {voted} voted on"
+    if failed:
+        message += f", {len(failed)} refused"
+    return BulkMessage(type="bulk_result", message=message, decided=decided, failed=failed)
+
+
+def _takes_votes(store: Store, request_id: str) -> bool:
+    try:
+        return store.request(request_id).quorum is not None
+    except AnswerError:
+        return False
 
 
 def open_panel(
