@@ -25,7 +25,9 @@ from hitl_notebook import testing
 from hitl_notebook._db.database import requests, schedule, statuses
 from tests.kernels import Kernels
 
-pytestmark = pytest.mark.slow
+# Two claimer processes busy for seconds: not alongside the other multi-process tests, whose
+# timings (a worker's exit after SIGTERM) they would starve on a 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 RUNS = 10
 PER_RUN = 100

@@ -24,7 +24,8 @@ from hitl_notebook.http import TokenAuth, create_app
 from tests.kernels import ChildProcesses
 from tests.processes.worker_agents import Queued
 
-pytestmark = pytest.mark.slow
+# Not alongside the schedule's scale test (see there).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 AGENTS = Path(__file__).parent / "processes" / "worker_agents.py"
 HITL = str(Path(sys.executable).with_name("hitl"))

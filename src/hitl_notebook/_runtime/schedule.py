@@ -81,6 +81,8 @@ LEASE_S = 60.0
 SEND_MARGIN = 0.25
 """A claimed row is not sent once less than this part of its lease is left (a slow batch): another
 process may claim it when the lease ends, and both would send. It is given back at once instead."""
+STOP_WAIT_S = 2.0
+"""How long stopping waits for a tick in progress."""
 BATCH = 500
 """Rows per claim; a full batch is followed by another claim at once."""
 
@@ -175,9 +177,12 @@ class Scheduler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop looking; wait briefly for a tick in progress. A tick cut short is safe: its
+        claimed rows are fenced and claimed again when their lease ends, so a process that is
+        told to stop (a worker's SIGTERM) does not wait on a busy database here."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=STOP_WAIT_S)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
