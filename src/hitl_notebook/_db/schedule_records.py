@@ -57,18 +57,7 @@ def plan(
     rows: list[dict[str, Any]] = []
 
     def add(action: str, n: int, due_ms: int, channel: str, payload: Any = None) -> None:
-        rows.append(
-            {
-                "key": f"{request_id}:{action}:{n}",
-                "channel": channel,
-                "request_id": request_id,
-                "run_id": run_id,
-                "action": action,
-                "due_ms": due_ms,
-                "payload": payload,
-                "attempts": 0,
-            }
-        )
+        rows.append(_row(request_id, run_id, action, n, channel, due_ms, payload))
 
     for channel in channels:
         add("notify", 1, requested_at_ms, channel)
@@ -100,21 +89,25 @@ def add_sends(
     payload: Any = None,
 ) -> None:
     """Add one send of ``action`` per channel (once: its key is ``<request>:<action>:<n>``)."""
-    rows = [
-        {
-            "key": f"{request_id}:{action}:{n}",
-            "channel": channel,
-            "request_id": request_id,
-            "run_id": run_id,
-            "action": action,
-            "due_ms": due_ms,
-            "payload": payload,
-            "attempts": 0,
-        }
-        for channel in channels
-    ]
+    rows = [_row(request_id, run_id, action, n, channel, due_ms, payload) for channel in channels]
     if rows:
         conn.execute(_INSERT[conn.dialect.name], rows)
+
+
+def _row(  # noqa: PLR0917 - the columns of one row, in their order
+    request_id: str, run_id: str, action: str, n: int, channel: str, due_ms: int, payload: Any
+) -> dict[str, Any]:
+    """One new schedule row: its key is ``<request>:<action>:<n>``, unclaimed."""
+    return {
+        "key": f"{request_id}:{action}:{n}",
+        "channel": channel,
+        "request_id": request_id,
+        "run_id": run_id,
+        "action": action,
+        "due_ms": due_ms,
+        "payload": payload,
+        "attempts": 0,
+    }
 
 
 def settle(conn: sa.Connection, request_id: str, *, timed_out: bool, at_ms: int) -> None:

@@ -81,18 +81,16 @@ def respond(
 
     Works from any process that reaches the database. See ``Store.respond`` for the errors.
     """
-    return store().answer(
+    return store().respond(
         target,
-        Reply(
-            approve=approve,
-            choice=choice,
-            text=text,
-            value=value,
-            by=by,
-            comment=comment,
-            channel=channel,
-            digest=digest,
-        ),
+        approve=approve,
+        choice=choice,
+        text=text,
+        value=value,
+        by=by,
+        comment=comment,
+        channel=channel,
+        digest=digest,
     )
 
 
