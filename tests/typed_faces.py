@@ -60,3 +60,46 @@ def tool_faces() -> None:
     """A tool keeps its function's type, with options or without."""
     assert_type(_typed_tool("A-1", 1.0), str)
     assert_type(_bare_tool(1), int)
+
+
+@hitl.agent
+def _refund(ctx: hitl.Agent, order_id: str, amount: float = 1.0) -> str:
+    """A function agent with ``ctx``: its runs take the arguments after it."""
+    return order_id
+
+
+@hitl.agent(name="typed-notify")
+async def _notified(order_id: str) -> int:
+    """An async function agent without ``ctx``, decorated with options."""
+    return 1
+
+
+def function_agent_faces() -> None:
+    """A function agent starts runs with its function's arguments, without ``ctx``; called, it
+    is the plain function."""
+    assert_type(_refund.start("A-1", amount=2.0), hitl.RunHandle)
+    assert_type(_refund.enqueue("A-1"), hitl.RunHandle)
+    assert_type(_refund.options(run_id="r", requester="carol").start("A-1"), hitl.RunHandle)
+    assert_type(_notified.start("A-1"), hitl.RunHandle)
+    assert_type(_refund(hitl.Agent(), "A-1"), str)
+    assert_type(_notified("A-1"), Coroutine[Any, Any, int]).close()
+    assert_type(_refund.agent_class, type[hitl.Agent])
+    _refund.start(1)  # type: ignore[arg-type]
+    _refund.start("A-1", amont=2.0)  # type: ignore[call-arg]
+    _notified.start("A-1", run_id="r")  # type: ignore[call-arg]
+
+
+async def run_faces() -> None:
+    """The module-level faces have the types of the agent's methods."""
+    assert_type(hitl.request_approval("Refund?", timeout="4h"), hitl.Decision)
+    assert_type(await hitl.request_choice_async("Pick", ["a", "b"]), hitl.Decision)
+    assert_type(hitl.request_edit("Fix", Refund(amount=1)), hitl.Decision)
+    assert_type(await hitl.request_text_async("Say", default="x"), hitl.Decision)
+    assert_type(hitl.ask(hitl.Question.text("Say")), list[hitl.Decision])
+    assert_type(await hitl.ask_async(hitl.Question.text("Say")), list[hitl.Decision])
+    assert_type(hitl.status("working", progress=0.5), None)
+    assert_type(await hitl.status_async("working"), None)
+    assert_type(hitl.step(_bare_tool, 1), int)
+    assert_type(await hitl.step_async(_bare_tool, 1), int)
+    hitl.request_choice("Pick", ["a", "b"], defualt="a")  # type: ignore[call-arg]
+    hitl.step(_bare_tool, "1")  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from hitl_notebook._store.queueing import WORKFLOW_NAME, decode_payload
 if TYPE_CHECKING:
     from hitl_notebook._agent.agent import Agent
 
-__all__ = ["agent_class", "register", "run_agent", "running_agent"]
+__all__ = ["agent_class", "claim", "register", "run_agent", "running_agent"]
 
 T = TypeVar("T")
 
@@ -40,15 +40,37 @@ MAX_RECOVERY_ATTEMPTS = 1000
 
 
 class _Registry:
-    """Agent classes by name; a recovered run waits here until its class is defined."""
+    """Agent classes by name; a recovered run waits here until its class is defined.
+
+    A class defined again under its name replaces the one before (a notebook cell run again).
+    A function agent's name is its own: only the same function (module and qualified name) may
+    define it again, and another agent under that name is refused.
+    """
 
     def __init__(self) -> None:
         self._classes: dict[str, type[Agent]] = {}
+        self._functions: dict[str, str] = {}
         self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
         self._lock = threading.Lock()
 
+    def claim(self, name: str, function: str) -> None:
+        with self._lock:
+            taken = self._classes.get(name)
+            if taken is not None and _origin(taken) != function:
+                raise ValueError(
+                    f"An agent named {name!r} is already defined ({_origin(taken)}), so {function} "
+                    f"cannot take that name: give it another with @hitl.agent(name=...)."
+                )
+            self._functions[name] = function
+
     def register(self, cls: type[Agent]) -> None:
         with self._lock:
+            function = self._functions.get(cls.agent_name)
+            if function is not None and function != _origin(cls):
+                raise ValueError(
+                    f"The agent name {cls.agent_name!r} belongs to the function agent {function}: "
+                    f"give {_origin(cls)} another with agent_name = '...'."
+                )
             self._classes[cls.agent_name] = cls
             waiting = self._waiting.pop(cls.agent_name, [])
         for loop, future in waiting:
@@ -72,6 +94,10 @@ class _Registry:
         return found
 
 
+def _origin(cls: type[Agent]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -88,7 +114,10 @@ def running_agent(what: str) -> Agent:
     error raised elsewhere."""
     agent = _running.get()
     if agent is None or DBOS.workflow_id != agent.run_id:
-        raise HitlError(f"{what} works only inside an agent's run (in Agent.run or what it calls).")
+        raise HitlError(
+            f"{what} works only inside an agent's run (in Agent.run, in an @hitl.agent function, "
+            "or in what they call): start a run with .start(...)."
+        )
     return agent
 
 
@@ -100,6 +129,12 @@ def agent_class(name: str) -> type[Agent] | None:
 def register(cls: type[Agent]) -> None:
     """Make ``cls`` the agent class its runs (started, or waiting to be recovered) use."""
     _registry.register(cls)
+
+
+def claim(name: str, function: str) -> None:
+    """Reserve ``name`` for the function agent ``function`` (``module.qualname``), before its
+    class is registered; ValueError if another agent has it."""
+    _registry.claim(name, function)
 
 
 @DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=MAX_RECOVERY_ATTEMPTS)
