@@ -36,12 +36,15 @@ READY = re.compile(r"hitl worker (\S+) ready")
 class Workers(ChildProcesses):
     """Starts and kills `hitl worker` processes."""
 
+    agents = AGENTS
+    """The module of agents the workers run."""
+
     def start(
         self, name: str, concurrency: int = 150, *extra: str
     ) -> tuple[subprocess.Popen[str], str]:
         """Start a worker; returns its process and executor id once it is ready."""
         env = {**os.environ, "HITL_TEST_COUNTER": str(self.counter)}
-        command = [HITL, "worker", str(AGENTS), "--db", self.db_url, "--name", name]
+        command = [HITL, "worker", str(self.agents), "--db", self.db_url, "--name", name]
         process = subprocess.Popen(
             [*command, "--concurrency", str(concurrency), *extra],
             stdout=subprocess.PIPE,
