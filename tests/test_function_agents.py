@@ -215,7 +215,7 @@ def test_the_decorated_function_is_still_the_function() -> None:
     assert [*inspect.signature(refund_order).parameters] == ["ctx", "order_id", "note"]
     assert "Drafts a refund" in inspect.getdoc(refund_order)  # type: ignore[operator]
     assert survey.agent_class.agent_name == survey.agent_name == "async-survey"
-    assert survey.agent_class.notify is NOTIFY
+    assert survey.notify is NOTIFY  # what the agent class has, the decorated function has too
     with pytest.raises(hitl.HitlError, match=r"hitl\.step_async works only inside an agent's run"):
         asyncio.run(survey("tea"))
 

@@ -9,8 +9,9 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
    behind the frames, queue runs for workers, take DBOS messages as answers.
 4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
    parked, retries. It hands the store its executor id (``use_launched``), never the other way.
-5. ``_agent``: ``Agent``, the one workflow behind every run, questions and request methods, the
-   durable program, ``RunHandle``.
+5. ``_agent``: ``Agent`` and ``@agent`` (a function made an agent), the one workflow behind every
+   run, questions and request methods, the module-level faces of the running agent
+   (``request_approval``, ``ask``, ``status``, ``step``...), the durable program, ``RunHandle``.
 6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is
    built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show),
    ``_channels`` (notification channels, over ``_core`` and ``_db`` only) and ``_service`` (HTTP,

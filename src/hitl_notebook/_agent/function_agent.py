@@ -232,27 +232,32 @@ def _agent_class(
     function: Callable[..., Any], name: str, notify: Notify | None, takes_context: bool
 ) -> type[Agent]:
     """The ``Agent`` subclass whose run calls ``function`` (giving it the agent as ``ctx``)."""
+    namespace = {
+        "agent_name": name,
+        "notify": notify,
+        "run": _run_calling(function, takes_context),
+        "__module__": function.__module__,
+        "__qualname__": function.__qualname__,
+        "__doc__": function.__doc__,
+    }
+    return type(function.__name__, (Agent,), namespace)
+
+
+def _run_calling(function: Callable[..., Any], takes_context: bool) -> Callable[..., Any]:
+    """An ``Agent.run`` that calls ``function``: async if it is async, as the workflow reads it."""
 
     def arguments(agent: Agent, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return (agent, *args) if takes_context else args
 
     if inspect.iscoroutinefunction(function):
 
-        async def run(self: Agent, *args: Any, **kwargs: Any) -> Any:
-            result: Coroutine[Any, Any, Any] = function(*arguments(self, args), **kwargs)
-            return await result
+        async def run_async(self: Agent, *args: Any, **kwargs: Any) -> Any:
+            called: Coroutine[Any, Any, Any] = function(*arguments(self, args), **kwargs)
+            return await called
 
-    else:
+        return run_async
 
-        def run(self: Agent, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            return function(*arguments(self, args), **kwargs)
+    def run(self: Agent, *args: Any, **kwargs: Any) -> Any:
+        return function(*arguments(self, args), **kwargs)
 
-    namespace = {
-        "agent_name": name,
-        "notify": notify,
-        "run": run,
-        "__module__": function.__module__,
-        "__qualname__": function.__qualname__,
-        "__doc__": function.__doc__,
-    }
-    return type(function.__name__, (Agent,), namespace)
+    return run
