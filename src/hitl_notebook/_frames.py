@@ -69,12 +69,16 @@ AGENT_COLUMNS: dict[str, str] = {
     "open_requests": "Int64",
     "outcome": "string",
     "run_state": "string",
+    "forked_from": "string",
+    "forked_at": "string",
 }
 """``agents()``: one row per run. ``status`` is the run's latest status (the SDK's words or the
 agent's own); ``outcome`` is how the run ended (finished, failed, cancelled; <NA> while it runs);
 ``run_state`` is what the engine is doing with it, in people's words: waiting (for a human),
 running, parked (waiting at no cost until an answer or its deadline), resuming, done, failed,
-cancelled, gave up (after too many restarts)."""
+cancelled, gave up (after too many restarts); for a what-if fork (``RunHandle.fork``),
+``forked_from`` is the run it was forked from and ``forked_at`` the request it answers otherwise
+(<NA> for other runs)."""
 
 HISTORY_COLUMNS: dict[str, str] = {
     "run_id": "string",
@@ -170,6 +174,8 @@ def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFram
                 run_state_word(state, waiting=count > 0)
                 for state, count in zip(raw["run_state"], open_requests, strict=True)
             ],
+            "forked_from": raw["forked_from"],
+            "forked_at": raw["forked_at"],
         }
     )
     return _typed(frame, AGENT_COLUMNS)
