@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,24 @@ class Refunder(hitl.Agent):
         self.step(count, counter, f"apologise {self.run_id}")
         why = self.request_text("Why not?", key="why")
         return f"refused {order.value}: {why.value}"
+
+
+class AsyncRefunder(hitl.Agent):
+    """The async face of Refunder's decision, without the first question."""
+
+    async def run(self, counter: str) -> str:
+        proposal = await self.step_async(draft, "E-5")
+        await self.step_async(count, counter, f"draft {self.run_id}")
+        decision = await self.request_approval_async("Refund?", proposal=proposal, key="refund")
+        await self.step_async(count, counter, f"after {self.run_id}")
+        return f"{decision.outcome}: {decision.value.amount if decision.approved else '-'}"
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth):
+        value = {"in": value}
+    return value
 
 
 def _lines(counter: Path) -> list[str]:
@@ -148,6 +167,28 @@ def test_a_run_that_still_waits_can_be_forked_and_keeps_waiting(tmp_path: Path) 
         timeout=30,
         message="the original going on after its answer",
     )
+    original.cancel(by="tests")
+
+
+def test_an_async_agent_forks_the_same_way_with_an_edited_value(tmp_path: Path) -> None:
+    """fork_async, on an async agent, with an edit as the answer: the steps before the request
+    ran once, the fork goes on with the edited proposal."""
+    counter = tmp_path / "count.txt"
+    original = AsyncRefunder.start(str(counter))
+    refund = original.wait_for_request()
+    hitl.respond(refund.request_id, approve=False, by="carol")
+    assert original.result(timeout=30) == "rejected: -"
+
+    edited = {"order_id": "E-5", "amount": 7.5, "note": "half"}
+    what_if = asyncio.run(
+        original.fork_async(refund.request_id, {"approve": True, "value": edited}, by="alice")
+    )
+    assert what_if.result(timeout=30) == "edited: 7.5"
+    assert sorted(_lines(counter)) == sorted(
+        [f"draft {original.id}", f"after {original.id}", f"after {what_if.id}"]
+    )
+    (decision,) = what_if.decisions()
+    assert (decision.outcome, decision.value, decision.channel) == ("edited", edited, "what-if")
 
 
 def test_bad_forks_are_refused_before_anything_starts(tmp_path: Path) -> None:
@@ -166,6 +207,9 @@ def test_bad_forks_are_refused_before_anything_starts(tmp_path: Path) -> None:
         ({"text": "\ud800"}, hitl.InvalidAnswerError, "surrogate"),
         ({"text": "   "}, hitl.InvalidAnswerError, "empty"),
         (True, hitl.InvalidAnswerError, "hitl.Answer or a dict"),
+        ({"text": "x", "value": {"n": float("nan")}}, hitl.InvalidAnswerError, "nan"),
+        ({"text": "x", "value": {"set": {1}}}, hitl.InvalidAnswerError, "JSON cannot hold"),
+        ({"text": "x", "value": _nested(200)}, hitl.InvalidAnswerError, "nests deeper"),
     ]
     for answer, error, message in refused:
         with pytest.raises(error, match=message):
@@ -189,3 +233,4 @@ def test_bad_forks_are_refused_before_anything_starts(tmp_path: Path) -> None:
     assert once == again
     assert _refund_request(once).request_id == "what-if-d4.refund"
     assert first.requests(open_only=True) == [order]  # the original still waits
+    once.cancel(by="tests")
