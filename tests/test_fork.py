@@ -131,8 +131,11 @@ def test_both_runs_are_linked_in_agents_and_the_fork_records_its_decision(
     assert (asked["outcome"], asked["by"], asked["channel"]) == ("approved", "alice", "what-if")
     assert asked["comment"] == f"what-if fork of {original.id}"
     assert asked["request_id"] == f"{what_if.id}.refund"
+    assert asked["forked_from"] == refund.request_id
     kept = decisions.loc["Which order?"]  # decided before the fork point: as in the original
     assert (kept["value"], kept["by"], kept["channel"]) == ('"B-2"', "bob", "python")
+    assert kept["forked_from"] == f"{original.id}.order"
+    assert hitl.decisions(original.id)["forked_from"].isna().all()
     original_refund = hitl.decisions(original.id).set_index("title").loc["Refund?"]
     assert (original_refund["outcome"], original_refund["by"]) == ("rejected", "carol")
 

@@ -96,6 +96,17 @@ def test_time_to_decision_as_boxes_leaves_timeouts_out_and_says_so() -> None:
     assert top == pytest.approx(3.0)  # the 4 h timeout is not among the boxes
 
 
+def test_the_rows_of_what_if_forks_are_not_plotted_as_decisions() -> None:
+    """A fork's rows (``forked_from`` set) repeat the original's or took no time: left out."""
+    forked = pd.concat([HOURS.assign(forked_from=None), HOURS.assign(forked_from="orig.r1")])
+    assert sorted(_step_lines(plot.time_to_decision(forked))) == [
+        "Email (3 decided)",
+        "Refund (2 decided)",
+    ]
+    counts = plot.approval_rate(forked, every="2h").axes[1]
+    assert [p.get_height() for p in counts.patches] == [1, 1, 2]
+
+
 @pytest.mark.parametrize(
     ("longest", "unit"),
     [

@@ -82,10 +82,12 @@ def time_to_decision(
     ``kind="ecdf"``: one step line per group, the share of its requests decided by a person
     within each time; requests that timed out never count as decided (the line stops short of
     100 %) and are marked with an x at their wait. ``kind="box"``: one box per group of the waits
-    of decided requests; timed-out ones are left out (the legend says how many).
+    of decided requests; timed-out ones are left out (the legend says how many). The rows of
+    what-if forks are left out too (see ``_people_decided``).
     """
     frame = decisions_frame() if decisions is None else decisions
     _require(frame, "decisions", {"wait", "timed_out", by})
+    frame = _people_decided(frame)
     if kind not in ("ecdf", "box"):
         raise ValueError(f"kind is 'ecdf' or 'box', not {kind!r}")
     if frame.empty:
@@ -238,9 +240,11 @@ def _segments(
 def approval_rate(decisions: pd.DataFrame | None = None, *, every: Duration = "1h") -> Figure:
     """The share of approvals and edits that people approved, per period of ``every`` (by the
     time of the decision), with the number of decisions of each period as bars. Decisions taken
-    by a deadline are not counted (the legend says how many)."""
+    by a deadline are not counted (the legend says how many), nor the rows of what-if forks
+    (see ``_people_decided``)."""
     frame = decisions_frame() if decisions is None else decisions
     _require(frame, "decisions", {"approved", "answered_at", "timed_out"})
+    frame = _people_decided(frame)
     period_s = duration_seconds(every, what="every")
     if period_s <= 0:
         raise ValueError(f"every must be a positive duration, not {every!r}")
@@ -308,6 +312,14 @@ def _dates_on_x(axes: Any) -> None:
     axes.xaxis_date(tz="UTC")
     locator = axes.xaxis.get_major_locator()
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+
+
+def _people_decided(frame: pd.DataFrame) -> pd.DataFrame:
+    """The decisions without the rows of what-if forks (``forked_from`` set): those repeat the
+    original's decisions, or (the answer given to the fork) took nobody's time."""
+    if "forked_from" not in frame.columns:
+        return frame
+    return frame[frame["forked_from"].isna()]
 
 
 def _require(frame: pd.DataFrame, name: str, columns: set[str]) -> None:

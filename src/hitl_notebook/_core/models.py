@@ -250,6 +250,9 @@ class Request(BaseModel):
     steps_before: int | None = None
     """How many durable steps its run had taken when it asked (None: asked by a version that
     did not record it): a what-if fork at this request reuses them."""
+    forked_from: str | None = None
+    """In a what-if fork, a request that stands for one of the original's (decided before the
+    fork point, or the one answered otherwise): the original request's id."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
 

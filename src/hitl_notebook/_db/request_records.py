@@ -68,6 +68,8 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         spec["quorum"] = request.quorum.as_json()
     if request.steps_before is not None:
         spec["steps_before"] = request.steps_before
+    if request.forked_from is not None:
+        spec["forked_from"] = request.forked_from
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -222,6 +224,7 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         quorum=Quorum.from_json(spec["quorum"]) if spec.get("quorum") else None,
         votes=list(votes),
         steps_before=spec.get("steps_before"),
+        forked_from=spec.get("forked_from"),
         decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )

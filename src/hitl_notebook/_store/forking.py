@@ -14,6 +14,10 @@ requests:
   says so too); the answer goes to the answer log like any other;
 - the requests after ``at``: nothing; the fork asks them anew.
 
+The first two name the original's request they stand for (``Request.forked_from``, the
+``forked_from`` column of ``hitl.decisions()``), so an analysis can leave them out: they repeat
+the original's decisions, or took no one's time.
+
 The fork's rows (those requests, its first status and its link to the original,
 ``hitl_runs.forked_from``/``forked_at``) are written in one transaction before DBOS forks the run,
 so the fork never runs without them; if DBOS refuses, they are removed. The original, and its
@@ -203,7 +207,13 @@ def _copied(request: Request, new_id: str) -> Request:
     if decision is not None:
         decision = decision.model_copy(update={"request_id": request_id, "run_id": new_id})
     return request.model_copy(
-        update={"request_id": request_id, "run_id": new_id, "decision": decision, "votes": []}
+        update={
+            "request_id": request_id,
+            "run_id": new_id,
+            "decision": decision,
+            "votes": [],
+            "forked_from": request.request_id,
+        }
     )
 
 
@@ -238,6 +248,7 @@ def _asked_again(target: Request, decision: Decision) -> Request:
             "deadline": decision.deadline,
             "decision": decision,
             "votes": [],
+            "forked_from": target.request_id,
         }
     )
 
