@@ -32,11 +32,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.answers import resolve
 from hitl_notebook._core.errors import HitlError, InvalidAnswerError, NotFoundError
 from hitl_notebook._core.models import WHAT_IF_CHANNEL, Answer, Decision, Request, Status
-from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._core.times import from_ms, now_ms, to_ms
 from hitl_notebook._core.values import check_text
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import (
@@ -87,39 +89,15 @@ def fork(
         stored = [request_from_row(row) for row in requests_of_run(conn, run_id)]
     target = _target(target_row, run_id, at, version, stored)
     if taken:
-        if origin == (run_id, at):
-            return new_id  # the same fork asked again: it starts once
-        raise ValueError(
-            f"A run with the id {new_id!r} exists already; give the fork another run_id "
-            "(or none: one is made up)."
-        )
+        return _same_fork(new_id, origin, run_id, at)
     check_responder(target, by)
     decision = _decided(target, given, new_id, by)
     earlier = [_copied(r, new_id) for r in stored if _asked_before(r, target)]
     with database.engine.begin() as conn:
-        for request in [*earlier, _asked_again(target, decision)]:
-            insert_request(conn, request)
-        record_answer(
-            conn,
-            decision,
-            given,
-            by=by,
-            channel=WHAT_IF_CHANNEL,
-            comment=decision.comment,
-            at_ms=now_ms(),
-            result="accepted",
-        )
-        append_status(
-            conn,
-            run_id=new_id,
-            key=FORKED_KEY,
-            agent=target.agent,
-            status=Status.WORKING.value,
-            detail=f"what-if fork of {run_id} at {at}",
-            progress=None,
-            at_ms=now_ms(),
-        )
-        link_fork(conn, new_id, forked_from=run_id, forked_at=at)
+        written = _write_fork(conn, target, decision, given, earlier)
+    if not written:  # another call stored a fork with this id since the look above
+        with database.autocommit.connect() as conn:
+            return _same_fork(new_id, fork_origin(conn, new_id), run_id, at)
     assert target.steps_before is not None
     try:
         _fork_in_dbos(database, run_id, new_id, target.steps_before + 1, version)
@@ -128,6 +106,54 @@ def fork(
             forget_run(conn, new_id)
         raise
     return new_id
+
+
+def _write_fork(
+    conn: sa.Connection,
+    target: Request,
+    decision: Decision,
+    given: Answer,
+    earlier: list[Request],
+) -> bool:
+    """Store the fork's requests, its answer, its first status and its link to the original;
+    False (nothing written) if a request with the fork's id for ``target`` exists already."""
+    if not insert_request(conn, _asked_again(target, decision)):
+        return False
+    for request in earlier:
+        insert_request(conn, request)
+    at_ms = to_ms(decision.at)
+    record_answer(
+        conn,
+        decision,
+        given,
+        by=decision.by,
+        channel=WHAT_IF_CHANNEL,
+        comment=decision.comment,
+        at_ms=at_ms,
+        result="accepted",
+    )
+    append_status(
+        conn,
+        run_id=decision.run_id,
+        key=FORKED_KEY,
+        agent=target.agent,
+        status=Status.WORKING.value,
+        detail=f"what-if fork of {target.run_id} at {target.request_id}",
+        progress=None,
+        at_ms=at_ms,
+    )
+    link_fork(conn, decision.run_id, forked_from=target.run_id, forked_at=target.request_id)
+    return True
+
+
+def _same_fork(new_id: str, origin: tuple[str, str] | None, run_id: str, at: str) -> str:
+    """The fork id again when it names the same fork (asked twice, it starts once)."""
+    if origin == (run_id, at):
+        return new_id
+    raise ValueError(
+        f"A run with the id {new_id!r} exists already; give the fork another run_id "
+        "(or none: one is made up)."
+    )
 
 
 def _answer(at: str, answer: Answer | Mapping[str, Any]) -> Answer:

@@ -232,10 +232,12 @@ class Store:
         original run and its requests are left as they are (a waiting run keeps waiting).
 
         The fork runs in the process that runs the original (as a parked run resumes there).
-        Raises InvalidAnswerError (nothing is started), NotAllowedError, NotFoundError (no
-        such run or request, or the request belongs to another run) or HitlError (the request
-        cannot be forked). ``fork_id``: the fork's run id (default: made up from ``run_id``); the
-        same one twice starts the fork once.
+        Raises, with nothing started: InvalidAnswerError, NotAllowedError (``by`` may not
+        answer the request), NotFoundError (no such run or request, or the request belongs to
+        another run), HitlError (the request cannot be forked: asked by an older version, or at
+        or after a tool call) or ValueError (``fork_id`` names another run). ``fork_id``: the
+        fork's run id (default: ``<run_id>-whatif-<8 hex digits>``); the same one twice starts
+        the fork once.
         """
         return forking.fork(
             self.database,
