@@ -10,8 +10,9 @@ import pytest
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from tests.agents import count, draft
+from tests.agents import Assigned, count, draft
 from tests.test_cli import hitl_cli
+from tests.tool_agents import Refunding
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -230,6 +231,17 @@ def test_bad_forks_are_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(hitl.InvalidAnswerError, match="NUL"):
         first.fork(order.request_id, {"text": "x"}, by="al\x00ice")
     assert set(hitl.agents()["run_id"]) == runs_before
+
+    assigned = Assigned.start(["dora"], "Only dora may")
+    tooled = Refunding.start("A-7", 120.0)
+    for run, answer, error, message in [
+        (assigned, {"approve": True}, hitl.NotAllowedError, "assigned to dora"),
+        (tooled, {"approve": False}, hitl.HitlError, "tool call"),
+    ]:
+        with pytest.raises(error, match=message):
+            run.fork(run.wait_for_request().request_id, answer, by="alice")
+        run.cancel(by="dora")
+    assert set(hitl.agents()["run_id"]) == runs_before | {assigned.id, tooled.id}
 
     once = first.fork(order.request_id, {"text": "D-4"}, run_id="what-if-d4", by="alice")
     again = first.fork(order.request_id, {"text": "D-4"}, run_id="what-if-d4", by="alice")
