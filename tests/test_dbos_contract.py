@@ -35,6 +35,7 @@ from hitl_notebook._db.dbos_internals import (
     park,
     parking,
     set_internal_queue_polling,
+    steps_taken,
     workflow_status,
 )
 from hitl_notebook._runtime.launch import WOKEN_POLL_S, current, on_loop
@@ -71,6 +72,16 @@ async def _stops_after_a_step() -> str:
     """A hot wait that ends because the runtime shuts down, after the run did some work."""
     await DBOS.run_step_async({"name": "contract.work"}, _work)
     raise Stopped("the runtime shut down")
+
+
+@DBOS.workflow(name="hitl.contract.counts_steps")
+async def _counts_steps() -> list[int]:
+    """What ``steps_taken`` says before, between and after two steps."""
+    taken = [steps_taken()]
+    for name in ("contract.one", "contract.two"):
+        await DBOS.run_step_async({"name": name}, _work)
+        taken.append(steps_taken())
+    return taken
 
 
 def test_the_installed_dbos_is_in_the_tested_range() -> None:
@@ -128,6 +139,16 @@ def test_a_base_exception_from_a_workflow_records_no_outcome() -> None:
     assert store.run_state(run_id) == "PENDING"
     steps = store.database.client.list_workflow_steps(run_id)
     assert [s["function_name"] for s in steps] == ["contract.work"]
+
+
+def test_steps_taken_is_the_id_of_the_last_step_dbos_recorded() -> None:
+    """What a what-if fork relies on: a request records ``steps_taken()``, and ``fork_workflow``
+    from the next id reuses exactly the steps recorded before it."""
+    handle = on_loop(DBOS.start_workflow_async(_counts_steps))
+    assert on_loop(handle.get_result()) == [0, 1, 2]
+    steps = hitl.store().database.client.list_workflow_steps(handle.workflow_id)
+    assert [s["function_id"] for s in steps] == [1, 2]
+    assert steps_taken() == 0  # outside a run
 
 
 def test_recovery_of_another_executor_goes_through_the_call_dbos_recovery_makes() -> None:

@@ -142,3 +142,18 @@ def test_the_channels_module_exports_the_channels_and_their_configuration() -> N
         "verify_signature",
     ]
     assert repr(channels.Webhook).startswith("<class 'hitl_notebook.channels.Webhook'")
+
+
+def test_the_plot_module_exports_its_figures() -> None:
+    """hitl_notebook.plot (also ``hitl.plot``, loaded on first use) makes the figures."""
+    from hitl_notebook import plot  # noqa: PLC0415 - matplotlib: only this test needs it
+
+    assert sorted(plot.__all__) == [
+        "FINISH_MARKERS",
+        "SEGMENT_COLORS",
+        "approval_rate",
+        "time_to_decision",
+        "time_unit",
+        "timeline",
+    ]
+    assert hitl.plot is plot

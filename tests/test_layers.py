@@ -36,6 +36,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "pydantic_ai": _BELOW_AGENT,
     "openai_agents": _BELOW_AGENT,
     "links": {"_core"},
+    # Plots over the frames; from the runtime only its defaults (park_after), which import nothing.
+    "plot": {"_core", "_frames", "_runtime"},
     "__init__": _BELOW_AGENT | {"_frames", "_notebook"},
 }
 """Each layer (a package, or a public module at the top) and the layers it may import."""

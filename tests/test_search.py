@@ -58,6 +58,8 @@ def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> No
             ("hitl_runs", "agent_status"),
             ("hitl_runs", "agent_detail"),
             ("hitl_runs", "failure"),
+            ("hitl_runs", "forked_from"),
+            ("hitl_runs", "forked_at"),
             ("hitl_answers", "reason"),
         ):
             conn.execute(sa.text(f'ALTER TABLE {schema}"{table}" DROP COLUMN "{column}"'))
@@ -66,4 +68,5 @@ def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> No
     with reopened.engine.connect() as conn:
         assert conn.execute(sa.select(requests.c.title_folded)).scalar_one() == "ärger"
         assert conn.execute(sa.select(sa.func.count(runs.c.agent_status))).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count(runs.c.forked_from))).scalar_one() == 0
     reopened.close()

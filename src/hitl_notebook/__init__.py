@@ -19,7 +19,8 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
    the web inbox).
 
 This module only re-exports (the heavy names load on first use, see ``_LAZY``); the other public
-modules are ``http``, ``testing``, ``channels`` and ``links``, and the LLM adapters
+modules are ``http``, ``testing``, ``channels``, ``links`` and ``plot`` (matplotlib figures over the
+frames, also reachable as ``hitl.plot``), and the LLM adapters
 ``pydantic_ai``, ``openai_agents`` and ``langgraph`` (faces over ``_agent``, each needing its
 framework's extra).
 
@@ -286,9 +287,15 @@ domain (``_core``: models, errors, durations) loads with the package."""
 
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 
+_SUBMODULES = ("plot",)
+"""Public modules reachable as attributes (``hitl.plot``), imported on first use: matplotlib
+loads only when a plot is asked for."""
+
 
 def __getattr__(name: str) -> Any:
-    """A public name of ``_LAZY``, imported on first use (PEP 562)."""
+    """A public name of ``_LAZY``, or a module of ``_SUBMODULES``, imported on first use (PEP 562)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -298,7 +305,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+    return sorted({*globals(), *_HOME, *_SUBMODULES})
 
 
 def _public(value: Any) -> Any:

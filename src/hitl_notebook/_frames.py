@@ -69,12 +69,16 @@ AGENT_COLUMNS: dict[str, str] = {
     "open_requests": "Int64",
     "outcome": "string",
     "run_state": "string",
+    "forked_from": "string",
+    "forked_at": "string",
 }
 """``agents()``: one row per run. ``status`` is the run's latest status (the SDK's words or the
 agent's own); ``outcome`` is how the run ended (finished, failed, cancelled; <NA> while it runs);
 ``run_state`` is what the engine is doing with it, in people's words: waiting (for a human),
 running, parked (waiting at no cost until an answer or its deadline), resuming, done, failed,
-cancelled, gave up (after too many restarts)."""
+cancelled, gave up (after too many restarts); for a what-if fork (``RunHandle.fork``),
+``forked_from`` is the run it was forked from and ``forked_at`` the request it answers otherwise
+(<NA> for other runs)."""
 
 HISTORY_COLUMNS: dict[str, str] = {
     "run_id": "string",
@@ -109,6 +113,7 @@ DECISION_COLUMNS: dict[str, str] = {
     "wait": _SPAN,
     "timed_out": "bool",
     "late_answers": "Int64",
+    "forked_from": "string",
 }
 """``decisions()``: one row per decided request. ``kind`` is approval, choice, text or edit;
 ``outcome`` approved, rejected, edited, answered, chose or timed_out; ``by`` is <NA> and
@@ -118,7 +123,10 @@ after the deadline; ``value`` (what went ahead: the option, the text, the possib
 proposal) and ``proposal`` (what the agent proposed) are JSON text, <NA> when there is none.
 For a tool call, ``tool`` is the tool's name and ``digest`` the call's digest (``proposal`` the
 arguments the call was made with, ``value`` those it ran with, edited or not); ``by`` is "policy"
-when a policy decided it, with its reason as ``comment``."""
+when a policy decided it, with its reason as ``comment``. In a what-if fork (``RunHandle.fork``),
+``forked_from`` is the original's request that a row stands for: decided before the fork point
+(copied as it was) or the one answered otherwise (``channel`` "what-if"); <NA> for every other
+decision, so ``df[df["forked_from"].isna()]`` keeps the decisions people took."""
 
 INBOX_COLUMNS: dict[str, str] = {
     "request_id": "string",
@@ -170,6 +178,8 @@ def agents(*, agent: str | None = None, via: Store | None = None) -> pd.DataFram
                 run_state_word(state, waiting=count > 0)
                 for state, count in zip(raw["run_state"], open_requests, strict=True)
             ],
+            "forked_from": raw["forked_from"],
+            "forked_at": raw["forked_at"],
         }
     )
     return _typed(frame, AGENT_COLUMNS)
@@ -221,6 +231,7 @@ def decisions(run_id: str | None = None, *, via: Store | None = None) -> pd.Data
             "wait": answered - requested,
             "timed_out": raw["outcome"] == Outcome.TIMED_OUT.value,
             "late_answers": raw["late_answers"].fillna(0),
+            "forked_from": [(spec or {}).get("forked_from") for spec in raw["spec"]],
         }
     )
     return _typed(frame, DECISION_COLUMNS)

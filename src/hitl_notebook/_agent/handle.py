@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 from hitl_notebook._core.errors import NotWaitingError, ResultTimeoutError
-from hitl_notebook._core.models import Decision, Request, StatusEvent, run_state_word
+from hitl_notebook._core.models import Answer, Decision, Request, StatusEvent, run_state_word
 from hitl_notebook._core.sync_async import awaitable, call, run_async
 from hitl_notebook._core.views import display_bundle, live_view
 from hitl_notebook._store.default import store
@@ -114,6 +115,44 @@ class RunHandle:
     def reject(self, *, by: str | None = None, comment: str | None = None) -> Decision:
         """Reject the run's open request."""
         return self.respond(approve=False, by=by, comment=comment)
+
+    def fork(
+        self,
+        at: str,
+        answer: Answer | Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        by: str | None = None,
+    ) -> RunHandle:
+        """What if request ``at`` had been answered otherwise? Start a new run from the
+        checkpoint just before it, with ``answer`` decided at once; returns the new run.
+
+        >>> request = run.requests()[0]                    # approved in the original
+        >>> what_if = run.fork(at=request.request_id, answer={"approve": False})
+        >>> what_if.result(timeout=30)                     # the rejected branch's result
+
+        The steps before the request are reused (not run again), the requests before it keep
+        their decisions; ``answer`` is a ``hitl.Answer`` or the keywords of ``hitl.respond`` as a
+        dict, checked like any answer (InvalidAnswerError: nothing is started), and recorded as
+        decided by ``by`` (default: you) through the ``what-if`` channel. The original is left
+        as it is, also while it waits. See ``Store.fork``.
+        """
+        fork_id = self.store.fork(self._run_id, at=at, answer=answer, fork_id=run_id, by=by)
+        return RunHandle(fork_id, agent=self._agent, via=self._store)
+
+    fork_async = awaitable(fork, "Awaitable twin of ``fork``.")
+
+    @property
+    def forked_from(self) -> str | None:
+        """For a what-if fork, the id of the run it was forked from (None for another run)."""
+        origin = self.store.fork_origin(self._run_id)
+        return None if origin is None else origin[0]
+
+    @property
+    def forked_at(self) -> str | None:
+        """For a what-if fork, the id of the original's request it answers otherwise."""
+        origin = self.store.fork_origin(self._run_id)
+        return None if origin is None else origin[1]
 
     async def wait_async(self, timeout: float | None = None) -> str:
         """Wait until the run ends, without blocking the notebook; return DBOS's final state.

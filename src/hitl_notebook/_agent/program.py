@@ -29,6 +29,7 @@ from hitl_notebook._core.models import Decision, Outcome, Request, Status
 from hitl_notebook._core.sync_async import Call, Program
 from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import steps_taken
 from hitl_notebook._db.request_records import (
     DECIDED_KEY_SUFFIX,
     insert_request,
@@ -85,6 +86,8 @@ def ask(
     ``drafts`` are the requests' fields and timeouts; their absolute deadlines are stamped when
     they are first stored, so a deadline never restarts.
     """
+    steps = steps_taken()  # where a what-if fork at these requests starts again
+    drafts = [({**fields, "steps_before": steps}, timeout) for fields, timeout in drafts]
     stored: list[Request]
     stored, all_new = yield write(_store_requests, database, drafts)
     decided: dict[str, Decision] = {}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hitl_notebook._core.quorum import Ballot, Quorum, Tally
 
 __all__ = [
+    "WHAT_IF_CHANNEL",
     "Answer",
     "Decision",
     "Outcome",
@@ -46,6 +47,10 @@ class Status(StrEnum):
 FINAL_STATUSES = frozenset({Status.FINISHED, Status.FAILED, Status.CANCELLED})
 WAITING_STATUSES = frozenset({Status.WAITING, Status.ANSWERED, Status.RESUMED, Status.TIMED_OUT})
 """What the SDK says of a run's wait for a human; every other status is the agent's own."""
+
+WHAT_IF_CHANNEL = "what-if"
+"""The channel of a decision taken by a what-if fork (``RunHandle.fork``): the answer given to
+the fork, not one a person sent to the original request."""
 
 
 class RequestKind(StrEnum):
@@ -242,6 +247,12 @@ class Request(BaseModel):
     """The approvals it needs (``hitl.Quorum``): people vote, nobody answers it alone."""
     votes: list[Ballot] = Field(default_factory=list)
     """The votes cast on a quorum request so far, oldest first (as read by the store)."""
+    steps_before: int | None = None
+    """How many durable steps its run had taken when it asked (None: asked by a version that
+    did not record it): a what-if fork at this request reuses them."""
+    forked_from: str | None = None
+    """In a what-if fork, a request that stands for one of the original's (decided before the
+    fork point, or the one answered otherwise): the original request's id."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
 

@@ -111,11 +111,14 @@ runs = sa.Table(
     sa.Column("agent_status", sa.Text),
     sa.Column("agent_detail", sa.Text),
     sa.Column("failure", sa.JSON),
+    sa.Column("forked_from", sa.Text),
+    sa.Column("forked_at", sa.Text),
 )
 """One row per run: its current status, kept with every transition (the history is hitl_status),
 and the last status the agent published itself (``agent_status``: "pending_approval", not the
 SDK's "waiting"), which listings show while the run waits; a failed run's ``failure`` (its
-exception's type, message and traceback, see ``_core.failures``)."""
+exception's type, message and traceback, see ``_core.failures``); for a what-if fork, the run
+it was forked from and the request it was forked at (``forked_from``, ``forked_at``)."""
 
 schedule = sa.Table(
     "hitl_schedule",
@@ -266,6 +269,8 @@ _ADDED_COLUMNS = (
     (runs, runs.c.agent_status),
     (runs, runs.c.agent_detail),
     (runs, runs.c.failure),
+    (runs, runs.c.forked_from),
+    (runs, runs.c.forked_at),
     (answers, answers.c.reason),
 )
 """Columns added since the first release of the tables, added to older databases on open."""

@@ -10,6 +10,8 @@
   the application that owns it, which replays it from its checkpoints.
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
+- **How many steps the executing run has taken** (``steps_taken``): DBOS numbers a run's steps
+  in its context; a request records the count, so a what-if fork at it reuses those steps.
 - **Recovery of another executor's runs** (``requeue_for_recovery``): the step DBOS's own recovery
   takes for each pending run, used to hand a dead worker's runs to the live ones.
 - **The default database file** DBOS and its CLI use for a ``dbos-config.yaml`` without a URL.
@@ -56,6 +58,7 @@ __all__ = [
     "parking",
     "requeue_for_recovery",
     "set_internal_queue_polling",
+    "steps_taken",
     "sweep",
     "wake",
     "workflow_status",
@@ -313,6 +316,17 @@ def set_internal_queue_polling(seconds: float) -> None:
 
     queue = _get_dbos_instance()._registry.get_internal_queue()
     queue._polling_interval_sec = seconds
+
+
+def steps_taken() -> int:
+    """How many step ids the run executing here has used so far (0 outside a run): the steps
+    numbered up to it are recorded, and ``fork_workflow`` from the next one reuses them."""
+    from dbos._context import get_local_dbos_context  # noqa: PLC0415 - see the docstring
+
+    context = get_local_dbos_context()
+    if context is None or not context.is_within_workflow():
+        return 0
+    return max(context.function_id, 0)
 
 
 def requeue_for_recovery(client: DBOSClient, run_id: str, dead_executor: str) -> bool:

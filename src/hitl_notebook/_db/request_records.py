@@ -50,7 +50,7 @@ ANSWERS_CHANNEL = "hitl_answers"
 def insert_request(conn: sa.Connection, request: Request) -> bool:
     """Store a new request, open or (a policy's verdict) already decided; False if a request with
     its id is stored already (kept as is)."""
-    spec = {
+    spec: dict[str, Any] = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
         "on_timeout": request.on_timeout,
@@ -66,6 +66,10 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         spec["notify"] = request.notify
     if request.quorum is not None:
         spec["quorum"] = request.quorum.as_json()
+    if request.steps_before is not None:
+        spec["steps_before"] = request.steps_before
+    if request.forked_from is not None:
+        spec["forked_from"] = request.forked_from
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -219,6 +223,8 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         notify=spec.get("notify"),
         quorum=Quorum.from_json(spec["quorum"]) if spec.get("quorum") else None,
         votes=list(votes),
+        steps_before=spec.get("steps_before"),
+        forked_from=spec.get("forked_from"),
         decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )

@@ -18,7 +18,7 @@ import sqlalchemy.dialects.sqlite
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
 from hitl_notebook._core.times import from_ms, now_ms
-from hitl_notebook._db.database import executors, requests, runs, statuses
+from hitl_notebook._db.database import answers, executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
 STALE_AFTER_MS = 30_000
@@ -183,6 +183,42 @@ _ADD_EVENT = {
 def record_failure(conn: sa.Connection, run_id: str, failure: Failure) -> None:
     """Keep what a failed run's exception was (its status says "failed")."""
     conn.execute(runs.update().where(runs.c.run_id == run_id).values(failure=failure))
+
+
+def link_fork(conn: sa.Connection, run_id: str, *, forked_from: str, forked_at: str) -> None:
+    """Record that the run (its row written already) is a what-if fork of ``forked_from`` at
+    its request ``forked_at``."""
+    conn.execute(
+        runs.update()
+        .where(runs.c.run_id == run_id)
+        .values(forked_from=forked_from, forked_at=forked_at)
+    )
+
+
+def fork_origin(conn: sa.Connection, run_id: str) -> tuple[str, str] | None:
+    """The run and the request a what-if fork was forked from and at; None for any other run."""
+    row = conn.execute(
+        sa.select(runs.c.forked_from, runs.c.forked_at).where(runs.c.run_id == run_id)
+    ).first()
+    if row is None or row.forked_from is None:
+        return None
+    return str(row.forked_from), str(row.forked_at)
+
+
+def forget_run(conn: sa.Connection, run_id: str) -> None:
+    """Remove what the SDK stored of a run that never started (a fork DBOS refused)."""
+    for table in (requests, answers, statuses, runs):
+        conn.execute(table.delete().where(table.c.run_id == run_id))
+
+
+def run_version(conn: sa.Connection, run_id: str) -> str | None:
+    """The application version a run executes under (None for an unknown run)."""
+    version = conn.execute(
+        sa.select(workflow_status.c.application_version).where(
+            workflow_status.c.workflow_uuid == run_id
+        )
+    ).scalar_one_or_none()
+    return None if version is None else str(version)
 
 
 def load_failure(conn: sa.Connection, run_id: str) -> Failure | None:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 
 from hitl_notebook._core.answers import resolve
-from hitl_notebook._core.models import Decision, Outcome, Request, Status
+from hitl_notebook._core.models import WHAT_IF_CHANNEL, Decision, Outcome, Request, Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database, requests
 from hitl_notebook._db.dbos_internals import Cancelled
@@ -113,6 +113,8 @@ def _append_decided_status(
         status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
     else:
         status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.who}"
+        if decision.channel == WHAT_IF_CHANNEL:
+            detail += f" ({decision.comment})"  # "... (what-if fork of <run>)"
     append_status(
         conn,
         run_id=decision.run_id,

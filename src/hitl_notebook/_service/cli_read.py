@@ -143,11 +143,21 @@ def show_one(
                 history=run.history,
                 now=now,
                 width=width(),
+                forked=run.forked,
             )
         )
         return
     run = _run(store, request.run_id)
-    show(request_view(request, state=run.state, history=run.history, now=now, width=width()))
+    show(
+        request_view(
+            request,
+            state=run.state,
+            history=run.history,
+            now=now,
+            width=width(),
+            forked=run.forked,
+        )
+    )
 
 
 def status(
@@ -159,7 +169,7 @@ def status(
     from hitl_notebook._service.cli_show import run_line  # noqa: PLC0415 - pandas
 
     run = _run(connect(db), run_id)
-    show(run_line(run_id, run.agent, run.state))
+    show(run_line(run_id, run.agent, run.state, run.forked))
     if not run.history.empty:
         table, hidden = frame_table(run.history, RUN_HISTORY_TABLE, width())
         show(Group(table, *hidden_note(hidden, f"hitl history {run_id} --json")))
@@ -223,6 +233,8 @@ class _Run(NamedTuple):
     state: str
     requests: list[Request]
     history: pd.DataFrame
+    forked: tuple[str, str] | None
+    """For a what-if fork: the run and the request it was forked from and at."""
 
 
 def _run(store: Store, run_id: str) -> _Run:
@@ -243,7 +255,7 @@ def _run(store: Store, run_id: str) -> _Run:
     agent = requests[0].agent if requests else None
     if agent is None and not history.empty:
         agent = str(history["agent"].iloc[-1])
-    return _Run(agent, _state(state, requests), requests, history)
+    return _Run(agent, _state(state, requests), requests, history, store.fork_origin(run_id))
 
 
 def _state(state: str, requests: list[Request]) -> str:

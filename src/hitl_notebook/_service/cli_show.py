@@ -41,10 +41,15 @@ _ENDED = {"done", "failed", "cancelled", "gave up"}
 """Run states (in people's words) in which a run takes no answer any more."""
 
 
-def run_line(run_id: str, agent: str | None, state: str) -> Text:
-    """``run ID (Agent): waiting``."""
+def run_line(
+    run_id: str, agent: str | None, state: str, forked: tuple[str, str] | None = None
+) -> Text:
+    """``run ID (Agent): waiting``, and for a what-if fork ``; what-if fork of RUN at REQUEST``."""
     name = f" ({agent})" if agent else ""
-    return Text.assemble(("run ", "bold"), (run_id, "bold"), f"{name}: {state}")
+    line = Text.assemble(("run ", "bold"), (run_id, "bold"), f"{name}: {state}")
+    if forked is not None:
+        line.append(f"; what-if fork of {forked[0]} at {forked[1]}")
+    return line
 
 
 def run_view(
@@ -56,9 +61,11 @@ def run_view(
     history: pd.DataFrame,
     now: datetime,
     width: int,
+    forked: tuple[str, str] | None = None,
 ) -> RenderableType:
-    """A run: its state, each of its requests in full, then its history."""
-    parts: list[RenderableType] = [run_line(run_id, agent, state)]
+    """A run: its state (and origin, for a what-if fork), each of its requests in full, then
+    its history."""
+    parts: list[RenderableType] = [run_line(run_id, agent, state, forked)]
     for request in requests:
         parts += [Text(), _request_block(request, state, now)]
     parts += [Text(), *_history(history, width)]
@@ -66,13 +73,19 @@ def run_view(
 
 
 def request_view(
-    request: Request, *, state: str, history: pd.DataFrame, now: datetime, width: int
+    request: Request,
+    *,
+    state: str,
+    history: pd.DataFrame,
+    now: datetime,
+    width: int,
+    forked: tuple[str, str] | None = None,
 ) -> RenderableType:
     """A request in full, then the state and history of its run."""
     return Group(
         _request_block(request, state, now),
         Text(),
-        run_line(request.run_id, request.agent, state),
+        run_line(request.run_id, request.agent, state, forked),
         *_history(history, width),
     )
 

@@ -35,8 +35,8 @@ def run_rows(
     run_id: str | None = None,
 ) -> Rows:
     """One row per run: current status, the agent's own status, times, open requests (of runs
-    that can still be answered), DBOS state. ``waiting``: only runs waiting for a human (True) or
-    only the others (False); ``run_id``: only that run."""
+    that can still be answered), DBOS state, and for a what-if fork its origin. ``waiting``:
+    only runs waiting for a human (True) or only the others (False); ``run_id``: only that run."""
     open_requests = (
         sa.select(
             requests.c.run_id,
@@ -63,6 +63,8 @@ def run_rows(
             workflow_status.c.status.label("run_state"),
             runs.c.agent_status,
             runs.c.agent_detail,
+            runs.c.forked_from,
+            runs.c.forked_at,
         )
         .select_from(runs)
         .outerjoin(open_requests, open_requests.c.run_id == runs.c.run_id)

@@ -52,7 +52,16 @@ from hitl_notebook._db.request_records import (
 from hitl_notebook._db.run_records import append_status, is_running, run_state
 from hitl_notebook._store.queueing import WORKER_APPLICATION
 
-__all__ = ["FINAL_RUN_STATES", "answer", "check_id", "not_waiting", "target_request", "wake_run"]
+__all__ = [
+    "FINAL_RUN_STATES",
+    "answer",
+    "check_answer_texts",
+    "check_id",
+    "make_answer",
+    "not_waiting",
+    "target_request",
+    "wake_run",
+]
 
 FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
@@ -65,8 +74,8 @@ def answer(
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
     need no look at whether their process lives. See ``Store.respond``."""
     responder, comment, channel = reply.by, reply.comment, reply.channel
-    answer = _make_answer(target, reply.answer_fields())
-    _check_answer_texts(
+    answer = make_answer(target, reply.answer_fields())
+    check_answer_texts(
         target,
         by=responder,
         comment=comment,
@@ -235,7 +244,9 @@ def check_id(value: str) -> None:
         raise NotFoundError(f"{value!r} is not a run or request id.")
 
 
-def _make_answer(target: str, fields: dict[str, Any]) -> Answer:
+def make_answer(target: str, fields: dict[str, Any]) -> Answer:
+    """An ``Answer`` of the fields as sent (``value`` may be a pydantic model): InvalidAnswerError
+    for an unknown field, or a value or text no database stores as it is."""
     value = fields["value"]
     if value is not None and hasattr(value, "model_dump"):
         fields["value"] = value.model_dump(mode="json")
@@ -252,7 +263,7 @@ def _make_answer(target: str, fields: dict[str, Any]) -> Answer:
     return answer
 
 
-def _check_answer_texts(target: str, **texts: str | None) -> None:
+def check_answer_texts(target: str, **texts: str | None) -> None:
     """Refuse a responder, comment or response no database stores as it is."""
     try:
         for name, text in texts.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from hitl_notebook._core.errors import (
 )
 from hitl_notebook._core.failures import cause_of, run_failed
 from hitl_notebook._core.models import (
+    Answer,
     Decision,
     Reply,
     Request,
@@ -44,13 +45,14 @@ from hitl_notebook._db.request_records import (
 )
 from hitl_notebook._db.run_records import (
     append_status,
+    fork_origin,
     history,
     latest_status,
     load_failure,
     run_state,
 )
 from hitl_notebook._db.vote_records import votes_of
-from hitl_notebook._store import answering, voting
+from hitl_notebook._store import answering, forking, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
@@ -208,6 +210,51 @@ class Store:
             except AnswerError as error:
                 result.failed[target] = error
         return result
+
+    # -- what-if forks -------------------------------------------------------------------------
+
+    def fork(
+        self,
+        run_id: str,
+        *,
+        at: str,
+        answer: Answer | Mapping[str, Any],
+        fork_id: str | None = None,
+        by: str | None = None,
+    ) -> str:
+        """Start a what-if fork of a run at one of its requests; returns the fork's run id.
+
+        The fork is a new run from the checkpoint just before request ``at``: the steps before it
+        are reused (not run again), the requests before it keep their decisions, and ``at`` is
+        asked again and decided at once with ``answer`` (a ``hitl.Answer``, or the keywords of
+        ``hitl.respond`` as a dict: ``{"approve": False}``), by ``by`` (default: the default
+        responder), through the ``what-if`` channel. Then the fork goes on on its own. The
+        original run and its requests are left as they are (a waiting run keeps waiting).
+
+        The fork runs in the process that runs the original (as a parked run resumes there).
+        Raises, with nothing started: InvalidAnswerError, NotAllowedError (``by`` may not
+        answer the request), NotFoundError (no such run or request, or the request belongs to
+        another run), HitlError (the request cannot be forked: asked by an older version, or at
+        or after a tool call) or ValueError (``fork_id`` names another run). ``fork_id``: the
+        fork's run id (default: ``<run_id>-whatif-<8 hex digits>``); the same one twice starts
+        the fork once.
+        """
+        return forking.fork(
+            self.database,
+            run_id,
+            at=at,
+            answer=answer,
+            by=by or default_responder(),
+            fork_id=fork_id,
+        )
+
+    fork_async = awaitable(fork)
+
+    def fork_origin(self, run_id: str) -> tuple[str, str] | None:
+        """The run and request a what-if fork was forked from and at; None for another run."""
+        check_id(run_id)
+        with self.database.autocommit.connect() as conn:
+            return fork_origin(conn, run_id)
 
     # -- queueing runs for workers -------------------------------------------------------------
 
