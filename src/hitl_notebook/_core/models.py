@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -59,6 +60,8 @@ class RequestKind(StrEnum):
     """Write a free-text answer."""
     EDIT = "edit"
     """Review a proposal, edit it and submit it (or reject it)."""
+    INPUT = "input"
+    """Fill in a form from scratch: the fields of a pydantic model, with no proposal."""
 
 
 class RequestState(StrEnum):
@@ -144,17 +147,23 @@ class Answer(BaseModel):
 
     - approval / edit: ``approve=True`` (optionally with ``value``, the edited proposal) or
       ``approve=False``;
-    - choice: ``choice``, one of the offered options;
-    - text: ``text``.
+    - choice: ``choice``, one of the offered options; a multiple choice: ``choices``, several;
+    - text: ``text``;
+    - input: ``value``, the form's fields (an input request is answered, never declined).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     approve: bool | None = None
     choice: str | None = None
+    choices: list[str] | None = Field(
+        default=None, description="The options picked, for a multiple choice."
+    )
     text: str | None = None
     value: dict[str, Any] | None = Field(
-        default=None, description="The edited proposal, for approval and edit requests."
+        default=None,
+        description="The edited proposal (approval and edit requests), or the filled form "
+        "(input requests).",
     )
 
 
@@ -166,9 +175,11 @@ class Reply:
 
     approve: bool | None = None
     choice: str | None = None
+    choices: Sequence[str] | None = None
+    """The options picked, for a multiple choice."""
     text: str | None = None
     value: Any = None
-    """The edited proposal: a dict, or an instance of the proposal's pydantic model."""
+    """The edited proposal, or an input request's form: a dict, or an instance of the model."""
     response: str | None = None
     by: str | None = None
     comment: str | None = None
@@ -219,10 +230,18 @@ class Request(BaseModel):
     title: str
     body: str | None = None
     options: list[str] | None = None
+    multiple: bool = False
+    """For a choice: several options are picked (``Answer.choices``), from ``min_choices`` to
+    ``max_choices`` of them."""
+    min_choices: int | None = None
+    """For a multiple choice: the fewest options a person picks."""
+    max_choices: int | None = None
+    """For a multiple choice: the most options a person picks."""
     proposal: dict[str, Any] | None = None
     proposal_schema: dict[str, Any] | None = None
+    """The JSON schema of the proposal's model, or of the form an input request asks to fill."""
     proposal_model: str | None = None
-    """Where the proposal's pydantic model lives (``module:qualname``), for validation where loaded."""
+    """Where that pydantic model lives (``module:qualname``), for validation where loaded."""
     assignees: list[str] = Field(default_factory=list)
     """Who may answer (empty: anyone)."""
     requester: str | None = None
@@ -263,8 +282,9 @@ class Decision(BaseModel):
     approved: bool | None = None
     """For approval and edit requests: whether the proposal goes ahead (also at a timeout)."""
     value: Any = None
-    """The chosen option, the text, or the (possibly edited) proposal: inside the agent an
-    instance of the proposal's model, read through the store its JSON form (a dict)."""
+    """The chosen option (a multiple choice: the list of chosen options, in the options' order),
+    the text, the (possibly edited) proposal or the filled form: inside the agent an instance of
+    the model, read through the store its JSON form (a dict)."""
     by: str | None = None
     """Who answered; None when the deadline decided (or an anonymous DBOS message answered)."""
     at: datetime

@@ -50,7 +50,7 @@ ANSWERS_CHANNEL = "hitl_answers"
 def insert_request(conn: sa.Connection, request: Request) -> bool:
     """Store a new request, open or (a policy's verdict) already decided; False if a request with
     its id is stored already (kept as is)."""
-    spec = {
+    spec: dict[str, Any] = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
         "on_timeout": request.on_timeout,
@@ -66,6 +66,12 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         spec["notify"] = request.notify
     if request.quorum is not None:
         spec["quorum"] = request.quorum.as_json()
+    if request.multiple:
+        spec |= {
+            "multiple": True,
+            "min_choices": request.min_choices,
+            "max_choices": request.max_choices,
+        }
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -205,6 +211,9 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         title=row.title,
         body=row.body,
         options=row.options,
+        multiple=spec.get("multiple", False),
+        min_choices=spec.get("min_choices"),
+        max_choices=spec.get("max_choices"),
         proposal=row.proposal,
         proposal_schema=spec.get("proposal_schema"),
         proposal_model=spec.get("proposal_model"),
