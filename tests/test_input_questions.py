@@ -194,6 +194,7 @@ def test_the_command_line_fills_in_a_form() -> None:
     assert "street" in shown.stdout
     listed = invoke("inbox", "--json", *db)
     assert json.loads(listed.stdout)[0]["kind"] == "input"
+    assert "input (a form)" in invoke("inbox", *db).stdout
     missing = invoke("respond", run.id, "--input-json", '{"street": "1 Main St"}', *db)
     assert missing.exit_code == 1
     assert "city: a value is required" in missing.stderr
@@ -202,6 +203,9 @@ def test_the_command_line_fills_in_a_form() -> None:
         ("[1]", "--input-json takes a JSON object"),
         ("{", "--input-json is not valid JSON"),
         ('{"city": "a\\u0000b", "street": "x"}', "NUL"),
+        ('{"city": "a\\ud800b", "street": "x"}', "lone surrogate"),
+        ("[" * 100_000, "nested too deeply"),
+        (json.dumps({**GOOD, "city": json.loads("[" * 80 + "]" * 80)}), "deeper than"),
     ]:
         done = invoke("respond", run.id, "--input-json", bad, *db)
         assert done.exit_code in (1, 2), done.output
@@ -237,6 +241,15 @@ def test_http_lists_the_form_schema_and_takes_the_answer(client: TestClient) -> 
         headers={**ALICE, "Content-Type": "application/json"},
     )
     assert nan.status_code == 422
+    odd = [
+        b'{"value": {"street": "x", "city": "a\\ud800b"}}',
+        b'{"value": {"street": "x", "city": ' + b"[" * 80 + b"]" * 80 + b"}}",
+    ]
+    for content in odd:
+        refused = client.post(
+            url, content=content, headers={**ALICE, "Content-Type": "application/json"}
+        )
+        assert refused.status_code == 422, refused.text
     declined = client.post(url, json={"approve": False}, headers=ALICE)
     assert declined.status_code == 422
     assert run.status.status == "waiting"

@@ -165,6 +165,7 @@ def test_the_command_line_picks_with_repeated_choose() -> None:
     shown = invoke("show", request.request_id, *db)
     assert shown.exit_code == 0, shown.output
     assert "pick 1 to 2 (--choose OPTION, repeated)" in shown.stdout
+    assert "choice (pick 1 to 2)" in invoke("inbox", *db).stdout
     too_many = invoke(
         "respond",
         first.id,
@@ -207,9 +208,16 @@ def test_http_lists_the_count_rule_and_takes_choices(client: TestClient) -> None
         {"choice": "express"},
         {"choices": ["exp\x00ress"]},
         {"choices": "express"},
+        {"choices": ["express"] * 600},
     ):
         refused = client.post(url, json=body, headers=ALICE)
         assert refused.status_code == 422, (body, refused.text)
+    surrogate = client.post(
+        url,
+        content=b'{"choices": ["exp\\ud800ress"]}',
+        headers={**ALICE, "Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 422, surrogate.text
     assert run.status.status == "waiting"
     answered = client.post(url, json={"choices": ["insurance", "gift wrap"]}, headers=ALICE)
     assert answered.status_code == 200, answered.text
