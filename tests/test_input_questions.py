@@ -18,8 +18,6 @@ from hitl_notebook import testing
 from hitl_notebook._service.cli import app
 from hitl_notebook.http import TokenAuth, create_app
 
-pytestmark = pytest.mark.usefixtures("runtime")
-
 AUTH = TokenAuth({"alice": "alice-token-123"})
 ALICE = {"Authorization": "Bearer alice-token-123"}
 
@@ -72,15 +70,17 @@ def invoke(*args: str) -> Result:
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
+def client(runtime: hitl.Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(hitl.store(), AUTH)) as test_client:
         yield test_client
 
 
-def test_a_filled_form_comes_back_to_the_agent_as_its_model() -> None:
+@pytest.mark.usefixtures("runtime")
+def test_a_filled_form_or_the_default_comes_back_to_the_agent_as_its_model() -> None:
     """The request stores the model's schema and path and no proposal; the answer is validated
-    and the run gets an Address; people read the outcome 'answered'."""
-    run = AddressTaker.start()
+    and the run gets an Address (people read 'answered'); at the deadline the default instance
+    applies, recorded as a timeout; ``Question.input`` goes in one ``ask`` with a text."""
+    run, late, together = AddressTaker.start(), AddressTaker.start(0.5, True), AskedTogether.start()
     request = testing.wait_for_request(run)
     assert (request.kind, request.proposal) == ("input", None)
     assert request.proposal_schema is not None
@@ -98,10 +98,21 @@ def test_a_filled_form_comes_back_to_the_agent_as_its_model() -> None:
     assert (frame["kind"][0], frame["outcome"][0]) == ("input", "answered")
     assert json.loads(frame["value"][0]) == GOOD
 
+    result = late.result(timeout=30)
+    assert (result["type"], result["outcome"], result["by"]) == ("Address", "timed_out", None)
+    assert result["value"]["street"] == "Depot 1"
 
+    testing.wait_until(lambda: len(together.requests(open_only=True)) == 2, timeout=30)
+    hitl.respond(f"{together.id}.note", text="ring twice")
+    hitl.respond(f"{together.id}.address", value=GOOD)
+    assert together.result(timeout=30) == ["Bergen", "ring twice"]
+
+
+@pytest.mark.usefixtures("runtime")
 def test_an_invalid_form_is_refused_and_the_run_keeps_waiting() -> None:
-    """Missing and out-of-range fields are named, nothing is stored, the run still waits; an
-    input request cannot be declined; a valid answer then resumes the run."""
+    """Missing and out-of-range fields are named, and odd values (NUL, a lone surrogate, NaN,
+    nesting too deep) refused: nothing is stored, the run still waits; an input request cannot
+    be declined; a valid answer then resumes the run."""
     run = AddressTaker.start()
     request = testing.wait_for_request(run)
     with pytest.raises(hitl.InvalidAnswerError) as refused:
@@ -116,6 +127,19 @@ def test_an_invalid_form_is_refused_and_the_run_keeps_waiting() -> None:
         hitl.respond(run.id, text="Bergen", by="alice")
     with pytest.raises(hitl.InvalidAnswerError, match="not a response"):
         hitl.store().respond(run.id, response="confirm")
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    odd = [
+        ({**GOOD, "city": "Ber\x00gen"}, "NUL"),
+        ({**GOOD, "city": "Ber\ud800gen"}, "lone surrogate"),
+        ({**GOOD, "floor": math.nan}, "nan"),
+        ({**GOOD, "city": deep}, "deeper than"),
+        ({**GOOD, "city": "x" * 100_000, "floor": "three"}, "floor"),
+    ]
+    for value, says in odd:
+        with pytest.raises(hitl.InvalidAnswerError, match=says):
+            hitl.respond(run.id, value=value)
     assert hitl.store().request(request.request_id).is_open
     assert run.status.status == "waiting"
     hitl.respond(run.id, value={"street": "2 Side St", "city": "Oslo"}, by="alice")
@@ -127,24 +151,6 @@ def test_an_invalid_form_is_refused_and_the_run_keeps_waiting() -> None:
         "express": False,
         "kind": "home",
     }
-
-
-def test_the_default_applies_at_the_deadline() -> None:
-    """At the deadline the default instance is applied and recorded as a timeout."""
-    run = AddressTaker.start(0.5, True)
-    result = run.result(timeout=30)
-    assert result["type"] == "Address"
-    assert (result["outcome"], result["by"]) == ("timed_out", None)
-    assert result["value"]["street"] == "Depot 1"
-
-
-def test_an_input_asked_with_another_question() -> None:
-    """``Question.input`` in one ``ask`` with a text: both answered, the form as its model."""
-    run = AskedTogether.start()
-    testing.wait_until(lambda: len(run.requests(open_only=True)) == 2, timeout=30)
-    hitl.respond(f"{run.id}.note", text="ring twice")
-    hitl.respond(f"{run.id}.address", value=GOOD)
-    assert run.result(timeout=30) == ["Bergen", "ring twice"]
 
 
 def test_building_an_input_question_checks_its_model_and_default() -> None:
@@ -162,26 +168,7 @@ def test_building_an_input_question_checks_its_model_and_default() -> None:
         hitl.Question.input("Reading?", Reading, default=Reading(value=math.nan))
 
 
-def test_odd_values_in_a_form_are_refused_through_python() -> None:
-    """NUL, a lone surrogate, NaN and a value nested too deeply: refused, naming the field."""
-    run = AddressTaker.start()
-    request = testing.wait_for_request(run)
-    deep: Any = "x"
-    for _ in range(100):
-        deep = [deep]
-    cases = [
-        ({**GOOD, "city": "Ber\x00gen"}, "NUL"),
-        ({**GOOD, "city": "Ber\ud800gen"}, "lone surrogate"),
-        ({**GOOD, "floor": math.nan}, "nan"),
-        ({**GOOD, "city": deep}, "deeper than"),
-        ({**GOOD, "city": "x" * 100_000, "floor": "three"}, "floor"),
-    ]
-    for value, says in cases:
-        with pytest.raises(hitl.InvalidAnswerError, match=says):
-            hitl.respond(run.id, value=value)
-    assert hitl.store().request(request.request_id).is_open
-
-
+@pytest.mark.usefixtures("runtime")
 def test_the_command_line_fills_in_a_form() -> None:
     """``hitl respond --input-json``: refused in the command line's words when it does not fit
     (or is not JSON), then accepted; ``hitl show`` and ``hitl inbox`` name the kind."""
@@ -222,7 +209,9 @@ def test_the_command_line_fills_in_a_form() -> None:
 
 def test_http_lists_the_form_schema_and_takes_the_answer(client: TestClient) -> None:
     """GET /requests shows kind input with the form's JSON schema; a body that does not fit
-    (a missing field, NUL, NaN) is 422 naming the problem; a valid ``value`` resumes the run."""
+    (a missing field, NUL, NaN) is 422 naming the problem; a valid ``value`` resumes the run.
+    The web inbox (the widget's messages over HTTP) offers ``fill``, sends the blank form with
+    the model's defaults, and takes the filled form."""
     run = AddressTaker.start()
     testing.wait_for_request(run)
     (listed,) = client.get("/requests", headers=ALICE).json()
@@ -257,3 +246,27 @@ def test_http_lists_the_form_schema_and_takes_the_answer(client: TestClient) -> 
     assert answered.status_code == 200, answered.text
     assert (answered.json()["outcome"], answered.json()["by"]) == ("answered", "alice")
     assert run.result(timeout=30)["value"] == GOOD
+
+    other = AddressTaker.start()
+    request = testing.wait_for_request(other)
+
+    def send(message: dict[str, Any]) -> list[dict[str, Any]]:
+        reply = client.post("/inbox/messages", json={"message": message}, headers=ALICE)
+        assert reply.status_code == 200, reply.text
+        sent: list[dict[str, Any]] = reply.json()["messages"]
+        return sent
+
+    (snapshot,) = send({"type": "hello"})
+    assert [row["actions"] for row in snapshot["rows"]] == [["fill"]]
+    (form,) = send({"type": "form", "request_id": request.request_id})
+    assert form["fill"] is True
+    assert form["form"]["value"] == {
+        "street": None,
+        "city": None,
+        "floor": 0,
+        "express": False,
+        "kind": "home",
+    }
+    result = send({"type": "respond", "request_id": request.request_id, "value": GOOD})[0]
+    assert result["ok"], result
+    assert other.result(timeout=30)["value"] == GOOD

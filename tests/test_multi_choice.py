@@ -16,8 +16,6 @@ from hitl_notebook import testing
 from hitl_notebook._service.cli import app
 from hitl_notebook.http import TokenAuth, create_app
 
-pytestmark = pytest.mark.usefixtures("runtime")
-
 AUTH = TokenAuth({"alice": "alice-token-123"})
 ALICE = {"Authorization": "Bearer alice-token-123"}
 EXTRAS = ["gift wrap", "express", "insurance"]
@@ -49,15 +47,17 @@ def invoke(*args: str) -> Result:
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
+def client(runtime: hitl.Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(hitl.store(), AUTH)) as test_client:
         yield test_client
 
 
+@pytest.mark.usefixtures("runtime")
 def test_picked_options_come_back_in_the_options_order() -> None:
     """The request stores multiple and its counts; the decision's value lists the picks in the
-    options' order; a retry of the same picks in another order is the same decision."""
-    run = ExtrasPicker.start()
+    options' order; a retry of the same picks in another order is the same decision. At the
+    deadline the default list applies, recorded as a timeout."""
+    run, late = ExtrasPicker.start(), ExtrasPicker.start(0.5, ["insurance"])
     request = testing.wait_for_request(run)
     assert (request.kind, request.multiple, request.min_choices, request.max_choices) == (
         "choice",
@@ -76,11 +76,14 @@ def test_picked_options_come_back_in_the_options_order() -> None:
     }
     frame = hitl.decisions(run.id)
     assert json.loads(frame["value"][0]) == ["gift wrap", "insurance"]
+    assert late.result(timeout=30) == {"value": ["insurance"], "outcome": "timed_out", "by": None}
 
 
+@pytest.mark.usefixtures("runtime")
 def test_wrong_picks_are_refused_and_the_run_keeps_waiting() -> None:
-    """Too many, too few, unknown and repeated options, and ``choice=``, are refused with what
-    to do; the run still waits, and a valid answer then resumes it."""
+    """Too many, too few, unknown and repeated options, ``choice=``, and odd picks (NUL, a lone
+    surrogate, not text, a huge list) are refused with what to do; the run still waits, and a
+    valid answer then resumes it."""
     run = ExtrasPicker.start()
     request = testing.wait_for_request(run)
     cases = [
@@ -96,12 +99,24 @@ def test_wrong_picks_are_refused_and_the_run_keeps_waiting() -> None:
         hitl.respond(run.id, choice="express")
     with pytest.raises(hitl.InvalidAnswerError, match=r"answered with choices=.*pick 1 to 2"):
         hitl.respond(run.id, approve=True)
+    odd: list[tuple[Any, str]] = [
+        (["gift\x00wrap"], "NUL"),
+        (["gift\ud800wrap"], "lone surrogate"),
+        ([1], "valid string"),
+        (["express"] * 100_000, "picked more than once"),
+        ([f"extra {i}" for i in range(10_000)], "and more picks that do not fit"),
+        ("express", "valid list"),
+    ]
+    for choices, says in odd:
+        with pytest.raises(hitl.InvalidAnswerError, match=says):
+            hitl.respond(run.id, choices=choices)
     assert hitl.store().request(request.request_id).is_open
     assert run.status.status == "waiting"
     hitl.store().respond(run.id, response="express")  # a one-word response picks one option
     assert run.result(timeout=30)["value"] == ["express"]
 
 
+@pytest.mark.usefixtures("runtime")
 def test_a_single_choice_refuses_several_and_zero_may_be_picked() -> None:
     """A single choice refuses ``choices=``; a multiple choice with min=0 takes an empty list."""
     run = OnePicker.start()
@@ -111,12 +126,6 @@ def test_a_single_choice_refuses_several_and_zero_may_be_picked() -> None:
     hitl.respond(f"{run.id}.carrier", choice="dhl")
     hitl.respond(f"{run.id}.extras", choices=[])
     assert run.result(timeout=30) == ["dhl", []]
-
-
-def test_the_default_picks_apply_at_the_deadline() -> None:
-    """At the deadline the default list applies, recorded as a timeout."""
-    run = ExtrasPicker.start(0.5, ["insurance"])
-    assert run.result(timeout=30) == {"value": ["insurance"], "outcome": "timed_out", "by": None}
 
 
 def test_counts_and_defaults_are_checked_when_the_question_is_built() -> None:
@@ -138,23 +147,7 @@ def test_counts_and_defaults_are_checked_when_the_question_is_built() -> None:
     assert (question.min_choices, question.max_choices) == (1, 3)
 
 
-def test_odd_picks_are_refused_through_python() -> None:
-    """NUL, a lone surrogate, a non-text pick and a huge list are refused; nothing is stored."""
-    run = ExtrasPicker.start()
-    request = testing.wait_for_request(run)
-    cases: list[tuple[Any, str]] = [
-        (["gift\x00wrap"], "NUL"),
-        (["gift\ud800wrap"], "lone surrogate"),
-        ([1], "valid string"),
-        (["express"] * 100_000, "picked more than once"),
-        ("express", "valid list"),
-    ]
-    for choices, says in cases:
-        with pytest.raises(hitl.InvalidAnswerError, match=says):
-            hitl.respond(run.id, choices=choices)
-    assert hitl.store().request(request.request_id).is_open
-
-
+@pytest.mark.usefixtures("runtime")
 def test_the_command_line_picks_with_repeated_choose() -> None:
     """``--choose`` repeated picks several; ``hitl show`` says how many; a wrong pick is refused
     in the command line's words; one ``--choose`` on a multiple choice picks one."""
@@ -194,8 +187,9 @@ def test_the_command_line_picks_with_repeated_choose() -> None:
 
 
 def test_http_lists_the_count_rule_and_takes_choices(client: TestClient) -> None:
-    """GET /requests shows multiple, min and max; wrong picks and NUL are 422; ``choices``
-    resumes the run."""
+    """GET /requests shows multiple, min and max; wrong picks, NUL and a lone surrogate are 422;
+    ``choices`` resumes the run. The web inbox's row offers ``pick`` with its count rule; a
+    wrong count is refused in the row's message, the right one decides."""
     run = ExtrasPicker.start()
     testing.wait_for_request(run)
     (listed,) = client.get("/requests", headers=ALICE).json()
@@ -223,3 +217,23 @@ def test_http_lists_the_count_rule_and_takes_choices(client: TestClient) -> None
     assert answered.status_code == 200, answered.text
     assert answered.json()["value"] == ["gift wrap", "insurance"]
     assert run.result(timeout=30)["value"] == ["gift wrap", "insurance"]
+
+    other = ExtrasPicker.start()
+    request = testing.wait_for_request(other)
+
+    def send(message: dict[str, Any]) -> dict[str, Any]:
+        reply = client.post("/inbox/messages", json={"message": message}, headers=ALICE)
+        assert reply.status_code == 200, reply.text
+        sent: dict[str, Any] = reply.json()["messages"][0]
+        return sent
+
+    row = send({"type": "hello"})["rows"][0]
+    assert (row["actions"], row["picks"]) == (["pick"], {"min": 1, "max": 2, "rule": "pick 1 to 2"})
+    respond = {"type": "respond", "request_id": request.request_id}
+    refused = send({**respond, "choices": EXTRAS})
+    assert not refused["ok"]
+    assert "pick 1 to 2 of the options, not 3" in refused["message"]
+    decided = send({**respond, "choices": ["insurance", "express"]})
+    assert decided["ok"], decided
+    assert "chose 'express', 'insurance' by alice" in decided["message"]
+    assert other.result(timeout=30)["value"] == ["express", "insurance"]

@@ -15,6 +15,7 @@ import importlib
 import re
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ _HOW_TO_ANSWER = {
     RequestKind.INPUT: "value=<the form's fields>",
 }
 _HOW_TO_PICK = "choices=<a list of the options>"
+_NAMED = 5
+"""How many wrong picks of one kind an error names."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,15 @@ def pick_rule(least: int, most: int) -> str:
 
 
 def choice_problems(options: list[str], chosen: list[str], least: int, most: int) -> list[str]:
-    """What is wrong with picking ``chosen`` among ``options`` (empty: nothing)."""
-    problems = [f"{c!r} is not one of the options {options}" for c in chosen if c not in options]
-    twice = sorted({c for c in chosen if chosen.count(c) > 1})
-    problems += [f"{c!r} is picked more than once" for c in twice]
+    """What is wrong with picking ``chosen`` among ``options`` (empty: nothing); a long list
+    of wrong picks is named by its first few."""
+    counts = Counter(chosen)
+    unknown = [c for c in counts if c not in options]
+    twice = [c for c, n in counts.items() if n > 1]
+    problems = [f"{c!r} is not one of the options {options}" for c in unknown[:_NAMED]]
+    problems += [f"{c!r} is picked more than once" for c in twice[:_NAMED]]
+    if len(unknown) + len(twice) > 2 * _NAMED:
+        problems.append("and more picks that do not fit")
     if not least <= len(chosen) <= most:
         problems.append(f"{pick_rule(least, most)} of the options, not {len(chosen)}")
     return problems
