@@ -124,8 +124,8 @@ def resolve(request: Request, answer: Answer) -> Resolution:
     """Check ``answer`` against ``request``; raise InvalidAnswerError listing every problem."""
     given = {name for name in Answer.model_fields if getattr(answer, name) is not None}
     allowed, how = _FIELDS_BY_KIND[request.kind], _HOW_TO_ANSWER[request.kind]
-    if request.multiple:
-        allowed, how = {"choices"}, f"{_HOW_TO_PICK} ({_rule_of(request)})"
+    if request.picks is not None:
+        allowed, how = {"choices"}, f"{_HOW_TO_PICK} ({pick_rule(*request.picks)})"
     problems = [_does_not_apply(request, name) for name in sorted(given - allowed)]
     if not given & allowed:
         problems.append(f"{_a(request)} request is answered with {how}")
@@ -152,10 +152,6 @@ def _does_not_apply(request: Request, name: str) -> str:
             "filled in; to stop the run instead, cancel it"
         )
     return f"{name!r} does not apply to {_a(request)} request"
-
-
-def _rule_of(request: Request) -> str:
-    return pick_rule(request.min_choices or 0, request.max_choices or len(request.options or []))
 
 
 def answer_for_response(request: Request, response: str) -> Answer:
@@ -198,10 +194,9 @@ def _a(request: Request) -> str:
 
 def _resolve_choice(request: Request, answer: Answer) -> Resolution:
     options = request.options or []
-    if request.multiple:
+    if request.picks is not None:
         chosen = list(answer.choices or [])
-        least, most = request.min_choices or 0, request.max_choices or len(options)
-        problems = choice_problems(options, chosen, least, most)
+        problems = choice_problems(options, chosen, *request.picks)
         if problems:
             raise InvalidAnswerError(request.request_id, problems)
         return Resolution(Outcome.CHOSE, None, [o for o in options if o in chosen])

@@ -25,6 +25,7 @@ __all__ = [
     "StatusEvent",
     "ToolCall",
     "Vote",
+    "pick_range",
     "run_state_word",
     "who_decided",
 ]
@@ -193,6 +194,16 @@ class Reply:
         return {name: getattr(self, name) for name in Answer.model_fields}
 
 
+def pick_range(
+    multiple: bool, least: int | None, most: int | None, options: list[str] | None
+) -> tuple[int, int] | None:
+    """A multiple choice's fewest and most picks, as stored (``max`` None: every option); None
+    for any other request."""
+    if not multiple:
+        return None
+    return (least or 0, len(options or []) if most is None else most)
+
+
 def who_decided(by: str | None, outcome: str) -> str:
     """Who decided a request, for people (see ``Decision.who``)."""
     if by is not None:
@@ -263,6 +274,12 @@ class Request(BaseModel):
     """The votes cast on a quorum request so far, oldest first (as read by the store)."""
     decision: Decision | None = None
     state: RequestState = RequestState.OPEN
+
+    @property
+    def picks(self) -> tuple[int, int] | None:
+        """For a multiple choice: the fewest and the most options a person picks (None: not
+        a multiple choice)."""
+        return pick_range(self.multiple, self.min_choices, self.max_choices, self.options)
 
     @property
     def is_open(self) -> bool:

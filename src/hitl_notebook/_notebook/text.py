@@ -186,10 +186,9 @@ def request_facts(request: Request, responder: str) -> RequestFacts:
 
 def pick_facts(request: Request) -> PickFacts | None:
     """A multiple choice's count rule (None for any other request)."""
-    if not request.multiple:
+    if request.picks is None:
         return None
-    least = request.min_choices or 0
-    most = len(request.options or []) if request.max_choices is None else request.max_choices
+    least, most = request.picks
     return PickFacts(min=least, max=most, rule=pick_rule(least, most))
 
 

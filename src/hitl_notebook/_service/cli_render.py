@@ -108,10 +108,7 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
 
 def _picks(asked: InboxItem | Request) -> str | None:
     """A multiple choice's count rule (None for any other request)."""
-    if not asked.multiple:
-        return None
-    most = len(asked.options or []) if asked.max_choices is None else asked.max_choices
-    return pick_rule(asked.min_choices or 0, most)
+    return None if asked.picks is None else pick_rule(*asked.picks)
 
 
 _TOOL_NAME_WIDTH = 20

@@ -101,8 +101,8 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
         rows.append(("body", request.body))
     if request.options is not None:
         rows.append(("options", ", ".join(request.options)))
-    if request.multiple:
-        rows.append(("pick", _picks(request)))
+    if request.picks is not None:
+        rows.append(("pick", f"{pick_rule(*request.picks)} (--choose OPTION, repeated)"))
     if request.kind is RequestKind.INPUT and request.proposal_schema is not None:
         rows.append(("form", _form(request.proposal_schema)))
     if request.proposal is not None and request.tool is None:
@@ -177,12 +177,6 @@ def _changes(request: Request, decision: Decision) -> Table | None:
             Text(valid_text(_plain(approved[name])) if name in approved else "(none)"),
         )
     return table
-
-
-def _picks(request: Request) -> str:
-    """``pick 1 to 2 (--choose OPTION, repeated)``."""
-    rule = pick_rule(request.min_choices or 0, request.max_choices or len(request.options or []))
-    return f"{rule} (--choose OPTION, repeated)"
 
 
 def _form(schema: dict[str, Any]) -> Table:

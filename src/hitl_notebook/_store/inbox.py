@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
-from hitl_notebook._core.models import RequestKind
+from hitl_notebook._core.models import RequestKind, pick_range
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import Timeout, duration_seconds, from_ms
 from hitl_notebook._core.values import check_text
@@ -112,6 +112,12 @@ class InboxItem(NamedTuple):
         """For a multiple choice: the most options a person picks."""
         most: int | None = self.rules.get("max_choices")
         return most
+
+    @property
+    def picks(self) -> tuple[int, int] | None:
+        """For a multiple choice: the fewest and the most options a person picks (None: not
+        a multiple choice)."""
+        return pick_range(self.multiple, self.min_choices, self.max_choices, self.options)
 
     @property
     def input_schema(self) -> dict[str, Any] | None:
