@@ -179,6 +179,7 @@ def test_the_command_line_fills_in_a_form() -> None:
     assert shown.exit_code == 0, shown.output
     assert "input" in shown.stdout
     assert "street" in shown.stdout
+    assert "integer >=0 <=99" in shown.stdout
     listed = invoke("inbox", "--json", *db)
     assert json.loads(listed.stdout)[0]["kind"] == "input"
     assert "input (a form)" in invoke("inbox", *db).stdout

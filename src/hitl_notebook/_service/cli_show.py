@@ -186,8 +186,24 @@ def _form(schema: dict[str, Any]) -> Table:
     for name, field in (schema.get("properties") or {}).items():
         kind = " | ".join(str(v) for v in field["enum"]) if "enum" in field else field.get("type")
         rule = "required" if name in needed else f"default {_plain(field.get('default'))}"
-        table.add_row(valid_text(name), valid_text(str(kind or "JSON")), valid_text(rule))
+        shown = " ".join([str(kind or "JSON"), *_bounds(field)])
+        table.add_row(valid_text(name), valid_text(shown), valid_text(rule))
     return table
+
+
+_BOUNDS = {
+    "minimum": ">=",
+    "exclusiveMinimum": ">",
+    "maximum": "<=",
+    "exclusiveMaximum": "<",
+    "minLength": "length >=",
+    "maxLength": "length <=",
+}
+
+
+def _bounds(field: dict[str, Any]) -> list[str]:
+    """A form field's bounds: ``>=0``, ``<=99``, ``length >=1``."""
+    return [f"{word}{field[key]}" for key, word in _BOUNDS.items() if key in field]
 
 
 def _small_table(*headers: str) -> Table:
