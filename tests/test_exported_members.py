@@ -84,6 +84,8 @@ def test_public_names_are_pinned() -> None:
         "request_choice_async",
         "request_edit",
         "request_edit_async",
+        "request_input",
+        "request_input_async",
         "request_text",
         "request_text_async",
         "respond",

@@ -115,12 +115,13 @@ DECISION_COLUMNS: dict[str, str] = {
     "late_answers": "Int64",
     "forked_from": "string",
 }
-"""``decisions()``: one row per decided request. ``kind`` is approval, choice, text or edit;
+"""``decisions()``: one row per decided request. ``kind`` is approval, choice, text, edit or input;
 ``outcome`` approved, rejected, edited, answered, chose or timed_out; ``by`` is <NA> and
 ``timed_out`` True when the deadline decided; ``channel`` is python, cli, widget, http,
 timeout...; ``wait`` is answered_at - requested_at; ``late_answers`` counts answers refused
-after the deadline; ``value`` (what went ahead: the option, the text, the possibly edited
-proposal) and ``proposal`` (what the agent proposed) are JSON text, <NA> when there is none.
+after the deadline; ``value`` (what went ahead: the option, a list of options for a multiple
+choice, the text, the possibly edited proposal, an input request's filled form) and
+``proposal`` (what the agent proposed) are JSON text, <NA> when there is none.
 For a tool call, ``tool`` is the tool's name and ``digest`` the call's digest (``proposal`` the
 arguments the call was made with, ``value`` those it ran with, edited or not); ``by`` is "policy"
 when a policy decided it, with its reason as ``comment``. In a what-if fork (``RunHandle.fork``),

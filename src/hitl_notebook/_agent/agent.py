@@ -216,10 +216,7 @@ class Agent(RequestMethods):
             decisions = yield from ask(self._db, drafts)
         finally:
             self._asking = False
-        return [
-            typed_decision(d, type(q.proposal) if q.proposal is not None else None)
-            for d, q in zip(decisions, questions, strict=True)
-        ]
+        return [typed_decision(d, q.value_model) for d, q in zip(decisions, questions, strict=True)]
 
     def _request_fields(self, question: Question) -> dict[str, Any]:
         """The stored fields of the run's next request: its id is the run's and the question's
@@ -260,7 +257,8 @@ def step_key() -> str:
 
 
 def typed_decision(decision: Decision, model: type[BaseModel] | None) -> Decision:
-    """Raise at a deadline without a default; give an edited proposal back as its model."""
+    """Raise at a deadline without a default; give an edited proposal, or a filled form, back
+    as its model."""
     if decision.timed_out and decision.value is None and decision.approved is None:
         assert decision.deadline is not None
         raise RequestTimeoutError(decision.request_id, decision.deadline)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from hitl_notebook._core.answers import model_path
+from hitl_notebook._core.answers import choice_problems, model_path
 from hitl_notebook._core.models import Answer, RequestKind, ToolCall
 from hitl_notebook._core.notify import Notify
 from hitl_notebook._core.quorum import Quorum
@@ -23,11 +23,12 @@ OnTimeout = Literal["raise", "approve", "reject"]
 
 @dataclass(frozen=True)
 class Question:
-    """One question for ``Agent.ask``; build it with ``Question.approval/edit/choice/text``.
+    """One question for ``Agent.ask``; build it with ``Question.approval/edit/choice/text/input``.
 
     >>> decisions = self.ask(
     ...     hitl.Question.approval("Refund?", proposal=refund, timeout="4h", on_timeout="reject"),
     ...     hitl.Question.choice("Carrier?", ["ups", "dhl"], default="ups", timeout="4h"),
+    ...     hitl.Question.input("Shipping address?", Address, timeout="4h"),
     ... )
 
     Who may answer: ``assignees`` (empty: anyone) and ``allow_requester=False`` (the person who
@@ -52,6 +53,17 @@ class Question:
     """How the request reaches people away from the notebook (channels, reminders, escalation)."""
     quorum: Quorum | None = None
     """The approvals an approval or edit needs (``hitl.Quorum``): people vote on it."""
+    model: type[BaseModel] | None = None
+    """The pydantic model an input request asks a person to fill in (``Question.input``)."""
+    multiple: bool = False
+    """A choice of several options, from ``min_choices`` to ``max_choices`` of them."""
+    min_choices: int | None = None
+    max_choices: int | None = None
+
+    @property
+    def value_model(self) -> type[BaseModel] | None:
+        """The model the decision's value comes back as: the proposal's, or the form's."""
+        return type(self.proposal) if self.proposal is not None else self.model
 
     def __post_init__(self) -> None:
         check_text(self.title, "title")
@@ -62,7 +74,9 @@ class Question:
         check_texts(self.assignees, "an assignee")
         check_texts([self.key], "key")
         if self.timeout_answer is not None:
-            check_texts([self.timeout_answer.choice, self.timeout_answer.text], "default")
+            default = self.timeout_answer
+            check_texts([default.choice, default.text, *(default.choices or ())], "default")
+            check_json(default.value, "default")
         if self.proposal is not None:
             check_json(self.proposal.model_dump(mode="json"), "proposal")
         deadline_ms(self.timeout, start_ms=0)
@@ -93,16 +107,14 @@ class Question:
             RequestKind.APPROVAL,
             title,
             body,
-            None,
-            proposal,
-            timeout,
-            _approval_default(on_timeout),
-            tuple(assignees),
-            key,
-            allow_requester,
-            None,
-            notify,
-            quorum,
+            proposal=proposal,
+            timeout=timeout,
+            timeout_answer=_approval_default(on_timeout),
+            assignees=tuple(assignees),
+            key=key,
+            allow_requester=allow_requester,
+            notify=notify,
+            quorum=quorum,
         )
 
     @classmethod
@@ -130,16 +142,14 @@ class Question:
             RequestKind.EDIT,
             title,
             body,
-            None,
-            proposal,
-            timeout,
-            _approval_default(on_timeout),
-            tuple(assignees),
-            key,
-            allow_requester,
-            None,
-            notify,
-            quorum,
+            proposal=proposal,
+            timeout=timeout,
+            timeout_answer=_approval_default(on_timeout),
+            assignees=tuple(assignees),
+            key=key,
+            allow_requester=allow_requester,
+            notify=notify,
+            quorum=quorum,
         )
 
     @classmethod
@@ -150,32 +160,76 @@ class Question:
         *,
         body: str | None = None,
         timeout: Timeout | None = None,
-        default: str | None = None,
+        default: str | Sequence[str] | None = None,
         assignees: Sequence[str] = (),
         key: str | None = None,
         allow_requester: bool = True,
         notify: Notify | None = None,
+        multiple: bool = False,
+        min: int = 1,
+        max: int | None = None,
     ) -> Question:
-        """Pick one of ``options``; at the deadline ``default`` applies (without one, it raises)."""
+        """Pick one of ``options``; at the deadline ``default`` applies (without one, it raises).
+
+        ``multiple=True``: pick several, from ``min`` to ``max`` of them (None: as many as there
+        are options); the answer is ``choices=[...]``, ``decision.value`` the list of picked
+        options in the options' order, and ``default`` a list of options.
+        """
         choices = tuple(str(option) for option in options)
         if len(choices) < 2 or len(set(choices)) != len(choices):
             raise ValueError(f"A choice needs at least two distinct options, got {list(choices)}")
-        if default is not None and default not in choices:
-            raise ValueError(f"The default {default!r} is not one of the options {list(choices)}")
-        answer = Answer(choice=default) if default is not None else None
+        if not multiple:
+            if default is not None and default not in choices:
+                raise ValueError(
+                    f"The default {default!r} is not one of the options {list(choices)}"
+                )
+            answer = Answer(choice=str(default)) if default is not None else None
+            return cls(
+                RequestKind.CHOICE,
+                title,
+                body,
+                choices,
+                timeout=timeout,
+                timeout_answer=answer,
+                assignees=tuple(assignees),
+                key=key,
+                allow_requester=allow_requester,
+                notify=notify,
+            )
+        most = len(choices) if max is None else max
+        for name, count in (("min", min), ("max", most)):
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise TypeError(f"{name} is a whole number of options, not {count!r}")
+        if not 0 <= min <= most <= len(choices):
+            raise ValueError(
+                f"min and max must satisfy 0 <= min <= max <= {len(choices)} (the number of "
+                f"options), got min={min}, max={max}"
+            )
+        answer = None
+        if default is not None:
+            if isinstance(default, str):
+                raise TypeError(
+                    f"The default of a multiple choice is a list of options, not {default!r}"
+                )
+            picked = [str(option) for option in default]
+            problems = choice_problems(list(choices), picked, min, most)
+            if problems:
+                raise ValueError(f"The default {picked!r} does not fit: {'; '.join(problems)}")
+            answer = Answer(choices=picked)
         return cls(
             RequestKind.CHOICE,
             title,
             body,
             choices,
-            None,
-            timeout,
-            answer,
-            tuple(assignees),
-            key,
-            allow_requester,
-            None,
-            notify,
+            timeout=timeout,
+            timeout_answer=answer,
+            assignees=tuple(assignees),
+            key=key,
+            allow_requester=allow_requester,
+            notify=notify,
+            multiple=True,
+            min_choices=min,
+            max_choices=most,
         )
 
     @classmethod
@@ -197,15 +251,56 @@ class Question:
             RequestKind.TEXT,
             title,
             body,
-            None,
-            None,
-            timeout,
-            answer,
-            tuple(assignees),
-            key,
-            allow_requester,
-            None,
-            notify,
+            timeout=timeout,
+            timeout_answer=answer,
+            assignees=tuple(assignees),
+            key=key,
+            allow_requester=allow_requester,
+            notify=notify,
+        )
+
+    @classmethod
+    def input(
+        cls,
+        title: str,
+        model: type[BaseModel],
+        *,
+        body: str | None = None,
+        timeout: Timeout | None = None,
+        default: BaseModel | None = None,
+        assignees: Sequence[str] = (),
+        key: str | None = None,
+        allow_requester: bool = True,
+        notify: Notify | None = None,
+    ) -> Question:
+        """Fill in the fields of the pydantic ``model`` from scratch (a blank form, its
+        defaults filled in); ``decision.value`` is an instance of ``model``. At the deadline
+        ``default`` (an instance of ``model``) applies; without one, it raises.
+
+        An input request is answered, never declined: a person who will not fill it in
+        cancels the run.
+        """
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"An input request needs a pydantic model class, not {model!r}")
+        answer = None
+        if default is not None:
+            if not isinstance(default, model):
+                raise TypeError(
+                    f"The default of an input request is an instance of {model.__name__}, "
+                    f"not {default!r}"
+                )
+            answer = Answer(value=default.model_dump(mode="json"))
+        return cls(
+            RequestKind.INPUT,
+            title,
+            body,
+            timeout=timeout,
+            timeout_answer=answer,
+            assignees=tuple(assignees),
+            key=key,
+            allow_requester=allow_requester,
+            notify=notify,
+            model=model,
         )
 
     def request_fields(
@@ -225,10 +320,17 @@ class Question:
             "allow_requester": self.allow_requester,
         }
         if self.proposal is not None:
+            fields["proposal"] = self.proposal.model_dump(mode="json")
+        if self.value_model is not None:
             fields |= {
-                "proposal": self.proposal.model_dump(mode="json"),
-                "proposal_schema": _schema(type(self.proposal)),
-                "proposal_model": model_path(type(self.proposal)),
+                "proposal_schema": _schema(self.value_model),
+                "proposal_model": model_path(self.value_model),
+            }
+        if self.multiple:
+            fields |= {
+                "multiple": True,
+                "min_choices": self.min_choices,
+                "max_choices": self.max_choices,
             }
         if self.timeout_answer is not None:
             fields |= {"on_timeout": "default", "timeout_answer": self.timeout_answer}
@@ -241,8 +343,8 @@ class Question:
 
 @functools.lru_cache(maxsize=256)
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A proposal model's JSON schema, made once per class (it takes a fraction of a millisecond,
-    as long as storing the request). Stored as JSON, never changed in place."""
+    """A proposal's (or a form's) model's JSON schema, made once per class (it takes a fraction
+    of a millisecond, as long as storing the request). Stored as JSON, never changed in place."""
     return model.model_json_schema()
 
 

@@ -1,4 +1,5 @@
-"""The request methods every agent has: approval, edit, choice and text, each with its ``_async`` face.
+"""The request methods every agent has: approval, edit, choice, text and input, each with its
+``_async`` face.
 
 Each asks one question and returns its decision. A request method takes the arguments of the
 ``Question`` builder of its kind (``request_approval`` those of ``Question.approval``), and its two
@@ -59,8 +60,8 @@ def _name(method: Callable[..., Any], name: str, doc: str, signature: inspect.Si
 
 
 class RequestMethods:
-    """``request_approval``, ``request_edit``, ``request_choice``, ``request_text`` and their
-    ``_async`` faces."""
+    """``request_approval``, ``request_edit``, ``request_choice``, ``request_text``,
+    ``request_input`` and their ``_async`` faces."""
 
     _ask_program: Callable[[Sequence[Question]], Program[list[Decision]]]
 
@@ -79,9 +80,20 @@ class RequestMethods:
     )
     request_choice, request_choice_async = _request_methods(
         Question.choice,
-        """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises).""",
+        """Ask a human to pick one of ``options``; at the deadline ``default`` applies (or it raises).
+
+        ``multiple=True, min=1, max=3``: pick several; ``decision.value`` is the list of picked
+        options, in the options' order.
+        """,
     )
     request_text, request_text_async = _request_methods(
         Question.text,
         """Ask a human for a free-text answer; at the deadline ``default`` applies (or it raises).""",
+    )
+    request_input, request_input_async = _request_methods(
+        Question.input,
+        """Ask a human to fill in the pydantic ``model`` from scratch (a blank form, its defaults
+        filled in); ``decision.value`` is an instance of ``model``. At the deadline ``default``
+        (an instance) applies, or it raises. It is answered, never declined.
+        """,
     )

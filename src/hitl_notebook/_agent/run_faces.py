@@ -26,6 +26,8 @@ __all__ = [
     "request_choice_async",
     "request_edit",
     "request_edit_async",
+    "request_input",
+    "request_input_async",
     "request_text",
     "request_text_async",
     "status",
@@ -93,6 +95,8 @@ if TYPE_CHECKING:  # the faces made above, as type checkers see them
     request_edit_async = _async_face(RequestMethods.request_edit_async)
     request_choice = _face(RequestMethods.request_choice)
     request_choice_async = _async_face(RequestMethods.request_choice_async)
+    request_input = _face(RequestMethods.request_input)
+    request_input_async = _async_face(RequestMethods.request_input_async)
     request_text = _face(RequestMethods.request_text)
     request_text_async = _async_face(RequestMethods.request_text_async)
 

@@ -45,10 +45,10 @@ def headline(notification: Notification) -> str:
 
 def answers(request: Request) -> list[str]:
     """The one-click answers a request allows: approve and reject, or its options (a text
-    request has none: it is answered on a page)."""
+    request, a multiple choice and an input request have none: they are answered on a page)."""
     if request.kind in (RequestKind.APPROVAL, RequestKind.EDIT):
         return ["approve", "reject"]
-    if request.kind is RequestKind.CHOICE:
+    if request.kind is RequestKind.CHOICE and not request.multiple:
         return list(request.options or [])
     return []
 
@@ -87,7 +87,8 @@ def decision_line(request: Request) -> str | None:
         "rejected": "Rejected",
         "edited": "Approved with edits",
         "answered": "Answered",
-        "chose": f"Chose {decision.value}",
+        "chose": "Chose "
+        + (", ".join(decision.value) if isinstance(decision.value, list) else str(decision.value)),
     }
     line = f"{words.get(decision.outcome.value, decision.outcome.value.capitalize())} by "
     line += (

@@ -276,7 +276,7 @@ def _buttons(request: Request, open_url: str | None) -> list[dict[str, Any]]:
                 "style": "danger",
             }
         )
-    elif request.kind is RequestKind.CHOICE:
+    elif request.kind is RequestKind.CHOICE and not request.multiple:
         for option in request.options or []:
             action_id = f"{ACTION_PREFIX}choose:{option}"
             if len(action_id) <= ACTION_ID_LIMIT and len(buttons) < MAX_BUTTONS - 1:

@@ -191,13 +191,14 @@ class LinkKeys:
 
 def link_answers(request: Request) -> tuple[str, ...]:
     """Every answer word a link may give to ``request``: approve and reject (an approval or an
-    edit, approved as proposed), each option of a choice, text for a text request."""
+    edit, approved as proposed), each option of a choice, text for a text request; none for a
+    multiple choice or an input request (answered where their checkboxes or form are drawn)."""
     kind = request.kind.value
     if kind in ("approval", "edit"):
         return ("approve", "reject")
-    if kind == "choice":
+    if kind == "choice" and not request.multiple:
         return tuple(f"choose:{option}" for option in request.options or ())
-    return ("text",)
+    return ("text",) if kind == "text" else ()
 
 
 def reply_fields(word: str, text: str | None = None) -> dict[str, Any]:

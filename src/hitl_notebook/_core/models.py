@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +26,7 @@ __all__ = [
     "StatusEvent",
     "ToolCall",
     "Vote",
+    "pick_range",
     "run_state_word",
     "who_decided",
 ]
@@ -64,6 +66,8 @@ class RequestKind(StrEnum):
     """Write a free-text answer."""
     EDIT = "edit"
     """Review a proposal, edit it and submit it (or reject it)."""
+    INPUT = "input"
+    """Fill in a form from scratch: the fields of a pydantic model, with no proposal."""
 
 
 class RequestState(StrEnum):
@@ -149,17 +153,23 @@ class Answer(BaseModel):
 
     - approval / edit: ``approve=True`` (optionally with ``value``, the edited proposal) or
       ``approve=False``;
-    - choice: ``choice``, one of the offered options;
-    - text: ``text``.
+    - choice: ``choice``, one of the offered options; a multiple choice: ``choices``, several;
+    - text: ``text``;
+    - input: ``value``, the form's fields (an input request is answered, never declined).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     approve: bool | None = None
     choice: str | None = None
+    choices: list[str] | None = Field(
+        default=None, description="The options picked, for a multiple choice."
+    )
     text: str | None = None
     value: dict[str, Any] | None = Field(
-        default=None, description="The edited proposal, for approval and edit requests."
+        default=None,
+        description="The edited proposal (approval and edit requests), or the filled form "
+        "(input requests).",
     )
 
 
@@ -171,9 +181,11 @@ class Reply:
 
     approve: bool | None = None
     choice: str | None = None
+    choices: Sequence[str] | None = None
+    """The options picked, for a multiple choice."""
     text: str | None = None
     value: Any = None
-    """The edited proposal: a dict, or an instance of the proposal's pydantic model."""
+    """The edited proposal, or an input request's form: a dict, or an instance of the model."""
     response: str | None = None
     by: str | None = None
     comment: str | None = None
@@ -185,6 +197,16 @@ class Reply:
     def answer_fields(self) -> dict[str, Any]:
         """The fields an ``Answer`` has, as sent."""
         return {name: getattr(self, name) for name in Answer.model_fields}
+
+
+def pick_range(
+    multiple: bool, least: int | None, most: int | None, options: list[str] | None
+) -> tuple[int, int] | None:
+    """A multiple choice's fewest and most picks, as stored (``max`` None: every option); None
+    for any other request."""
+    if not multiple:
+        return None
+    return (least or 0, len(options or []) if most is None else most)
 
 
 def who_decided(by: str | None, outcome: str) -> str:
@@ -224,10 +246,18 @@ class Request(BaseModel):
     title: str
     body: str | None = None
     options: list[str] | None = None
+    multiple: bool = False
+    """For a choice: several options are picked (``Answer.choices``), from ``min_choices`` to
+    ``max_choices`` of them."""
+    min_choices: int | None = None
+    """For a multiple choice: the fewest options a person picks."""
+    max_choices: int | None = None
+    """For a multiple choice: the most options a person picks."""
     proposal: dict[str, Any] | None = None
     proposal_schema: dict[str, Any] | None = None
+    """The JSON schema of the proposal's model, or of the form an input request asks to fill."""
     proposal_model: str | None = None
-    """Where the proposal's pydantic model lives (``module:qualname``), for validation where loaded."""
+    """Where that pydantic model lives (``module:qualname``), for validation where loaded."""
     assignees: list[str] = Field(default_factory=list)
     """Who may answer (empty: anyone)."""
     requester: str | None = None
@@ -257,6 +287,12 @@ class Request(BaseModel):
     state: RequestState = RequestState.OPEN
 
     @property
+    def picks(self) -> tuple[int, int] | None:
+        """For a multiple choice: the fewest and the most options a person picks (None: not
+        a multiple choice)."""
+        return pick_range(self.multiple, self.min_choices, self.max_choices, self.options)
+
+    @property
     def is_open(self) -> bool:
         """True while the request waits for an answer (not decided, its run not cancelled)."""
         return self.state is RequestState.OPEN
@@ -274,8 +310,9 @@ class Decision(BaseModel):
     approved: bool | None = None
     """For approval and edit requests: whether the proposal goes ahead (also at a timeout)."""
     value: Any = None
-    """The chosen option, the text, or the (possibly edited) proposal: inside the agent an
-    instance of the proposal's model, read through the store its JSON form (a dict)."""
+    """The chosen option (a multiple choice: the list of chosen options, in the options' order),
+    the text, the (possibly edited) proposal or the filled form: inside the agent an instance of
+    the model, read through the store its JSON form (a dict)."""
     by: str | None = None
     """Who answered; None when the deadline decided (or an anonymous DBOS message answered)."""
     at: datetime

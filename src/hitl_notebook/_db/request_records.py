@@ -70,6 +70,12 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
         spec["steps_before"] = request.steps_before
     if request.forked_from is not None:
         spec["forked_from"] = request.forked_from
+    if request.multiple:
+        spec |= {
+            "multiple": True,
+            "min_choices": request.min_choices,
+            "max_choices": request.max_choices,
+        }
     inserted = conn.execute(
         _INSERT_REQUEST[conn.dialect.name],
         {
@@ -209,6 +215,9 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         title=row.title,
         body=row.body,
         options=row.options,
+        multiple=spec.get("multiple", False),
+        min_choices=spec.get("min_choices"),
+        max_choices=spec.get("max_choices"),
         proposal=row.proposal,
         proposal_schema=spec.get("proposal_schema"),
         proposal_model=spec.get("proposal_model"),

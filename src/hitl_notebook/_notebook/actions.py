@@ -22,9 +22,17 @@ from hitl_notebook._core.errors import (
     InvalidAnswerError,
     StaleAnswerError,
 )
-from hitl_notebook._core.models import Decision, Outcome, Reply, Request, StatusEvent, who_decided
+from hitl_notebook._core.models import (
+    Decision,
+    Outcome,
+    Reply,
+    Request,
+    RequestKind,
+    StatusEvent,
+    who_decided,
+)
 from hitl_notebook._core.times import to_ms
-from hitl_notebook._notebook.forms import form_for, only_editable, problems_by_field
+from hitl_notebook._notebook.forms import blank_form, form_for, only_editable, problems_by_field
 from hitl_notebook._notebook.messages import (
     BulkMessage,
     DecidedToolCall,
@@ -67,7 +75,9 @@ def decided_text(decision: Decision) -> str:
     """``approved by alice at 2026-11-28 10:03 UTC``: a decision in a few words."""
     who = decision.who
     what = decision.outcome.value
-    if decision.outcome is Outcome.CHOSE:
+    if decision.outcome is Outcome.CHOSE and isinstance(decision.value, list):
+        what = f"chose {', '.join(map(repr, decision.value)) or 'no option'}"
+    elif decision.outcome is Outcome.CHOSE:
         what = f"chose {decision.value!r}"
     return f"{what} by {who} at {decision.at:%Y-%m-%d %H:%M:%S} UTC"
 
@@ -75,11 +85,12 @@ def decided_text(decision: Decision) -> str:
 def answer(
     store: Store, request_id: str, content: Respond, *, by: str, channel: str = CHANNEL
 ) -> ResultMessage:
-    """Send the answer in ``content`` (approve/choice/text/value, comment) for ``request_id``;
+    """Send the answer in ``content`` (approve/choice/choices/text/value, comment) for ``request_id``;
     ``channel`` names the face it came through (the web inbox page is ``web``)."""
     reply = Reply(
         approve=content.get("approve"),
         choice=content.get("choice"),
+        choices=content.get("choices"),
         text=content.get("text"),
         value=content.get("value"),
         by=by,
@@ -264,11 +275,15 @@ def open_panel(
 
 
 def edit_form(store: Store, request_id: str) -> FormMessage:
-    """The form to edit the request's proposal, pre-filled with it."""
+    """The form to edit the request's proposal, pre-filled with it; for an input request, its
+    blank form (the model's defaults filled in)."""
     try:
         request = store.request(request_id)
     except AnswerError as error:
         return FormMessage(type="form", request_id=request_id, form=None, message=str(error))
+    if request.kind is RequestKind.INPUT and request.proposal_schema is not None:
+        blank = blank_form(request.proposal_schema)
+        return FormMessage(type="form", request_id=request_id, form=blank, message="", fill=True)
     if request.proposal_schema is None:
         return FormMessage(
             type="form",
@@ -319,6 +334,7 @@ def request_details(store: Store, request: Request, responder: str) -> RequestDe
         why_not=facts["why_not"],
         tool=facts["tool"],
         quorum=facts["quorum"],
+        picks=facts["picks"],
         requested_at_ms=to_ms(request.requested_at),
         deadline_ms=None if request.deadline is None else to_ms(request.deadline),
         decided=None if request.decision is None else decided_text(request.decision),

@@ -5,7 +5,8 @@ draw the form. ``form_for`` walks that schema once, resolving ``$ref``s and opti
 (``anyOf [..., null]``) fields, and returns a tree of plain dicts the browser renders: text,
 integer and number inputs (with their bounds), checkboxes, dropdowns for enums and Literals,
 lists with add/remove, nested models as fieldsets. Anything else falls back to a JSON text box.
-Each field carries the proposal's value as its default; a tool call's arguments a person may not
+Each field carries the proposal's value as its default (an input request's blank form,
+``blank_form``, the model's defaults); a tool call's arguments a person may not
 change (``ToolCall.editable``) are marked ``readonly`` (``only_editable``): shown, sent back as
 they were. Checking what the human typed is not done
 here: the answer goes through the store's one rule (``_core.answers.resolve``) like every other
@@ -17,7 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, NotRequired, TypedDict
 
-__all__ = ["FieldKind", "FormField", "form_for", "only_editable", "problems_by_field"]
+__all__ = [
+    "FieldKind",
+    "FormField",
+    "blank_form",
+    "form_for",
+    "only_editable",
+    "problems_by_field",
+]
 
 FieldKind = Literal["text", "integer", "number", "boolean", "enum", "list", "object", "json"]
 
@@ -53,6 +61,22 @@ class FormField(TypedDict):
 def form_for(schema: dict[str, Any], proposal: Any) -> FormField:
     """The form for editing ``proposal``, a value of the JSON ``schema``."""
     return _field(schema, schema, proposal, path="", label="", required=True, depth=0)
+
+
+def blank_form(schema: dict[str, Any]) -> FormField:
+    """The form an input request asks to fill in: empty but for the model's defaults."""
+    form = form_for(schema, None)
+    form["value"] = _defaults(form)
+    return form
+
+
+def _defaults(field: FormField) -> Any:
+    """The value a form shows before anyone types: each field's default, nested objects too."""
+    if field["kind"] != "object":
+        return field["value"]
+    return {
+        field_["path"].rsplit("/", 1)[-1]: _defaults(field_) for field_ in field.get("fields", [])
+    }
 
 
 def only_editable(form: FormField, editable: list[str] | None) -> FormField:

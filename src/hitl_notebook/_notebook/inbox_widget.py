@@ -385,6 +385,7 @@ def _row(item: InboxItem, responder: str) -> Row:
         why_not=facts["why_not"],
         tool=facts["tool"],
         quorum=facts["quorum"],
+        picks=facts["picks"],
     )
 
 
@@ -396,6 +397,10 @@ def _request(item: InboxItem) -> Request:
     return Request.model_construct(
         request_id=item.request_id,
         kind=RequestKind(item.kind),
+        options=item.options,
+        multiple=item.multiple,
+        min_choices=item.min_choices,
+        max_choices=item.max_choices,
         proposal=item.proposal,
         assignees=item.assignees,
         requester=rules.get("requester"),

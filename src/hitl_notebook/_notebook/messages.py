@@ -77,12 +77,14 @@ class Query(TypedDict):
 
 
 class Respond(TypedDict):
-    """Answer one request: ``approve`` (with an edited ``value``), a ``choice`` or a ``text``."""
+    """Answer one request: ``approve`` (with an edited ``value``), a ``choice``, ``choices``
+    (a multiple choice), a ``text``, or a ``value`` alone (an input request's form)."""
 
     type: Literal["respond"]
     request_id: str
     approve: NotRequired[bool]
     choice: NotRequired[str]
+    choices: NotRequired[list[str]]
     text: NotRequired[str]
     value: NotRequired[Any]
     comment: NotRequired[str]
@@ -101,7 +103,7 @@ class Bulk(TypedDict):
 
 
 class OpenForm(TypedDict):
-    """Send the edit form of one request."""
+    """Send the edit form of one request (or an input request's blank form)."""
 
     type: Literal["form"]
     request_id: str
@@ -265,12 +267,15 @@ class ResultMessage(TypedDict):
 
 
 class FormMessage(TypedDict):
-    """The edit form of one request (None, with a message, when it has none)."""
+    """The edit form of one request, or an input request's blank form (None, with a message,
+    when it has none)."""
 
     type: Literal["form"]
     request_id: str
     form: FormField | None
     message: str
+    fill: NotRequired[bool]
+    """True for an input request's form: its answer is the ``value`` alone (no approval)."""
     digest: NotRequired[str]
     """For a tool call: the digest the form's answer carries back."""
 

@@ -188,4 +188,5 @@ def _request_row(request: Request, responder: str) -> CardRequest:
         why_not=facts["why_not"],
         tool=facts["tool"],
         quorum=facts["quorum"],
+        picks=facts["picks"],
     )

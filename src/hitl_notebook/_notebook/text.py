@@ -9,7 +9,9 @@ field/value table. A tool call (``Request.tool``) is named ``Tool call: refund``
 become a name/value table that says which a person may change; once decided after an edit, what
 changed is a table of argument, proposed and approved values (``changed_arguments``). A quorum
 request (``Request.quorum``) says its rule, how far its votes are and who voted how
-(``quorum_facts``); its Approve and Reject buttons vote.
+(``quorum_facts``); its Approve and Reject buttons vote. A multiple choice offers ``pick`` (a
+panel of checkboxes) with its count rule (``pick_facts``); an input request offers ``fill`` (a
+blank form drawn from its schema).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from hitl_notebook._core.access import check_responder
-from hitl_notebook._core.answers import changed_fields
+from hitl_notebook._core.answers import changed_fields, pick_rule
 from hitl_notebook._core.errors import NotAllowedError
 from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestKind, ToolCall
 from hitl_notebook._core.quorum import count, voter_refusal
 from hitl_notebook._core.times import to_ms
 
 __all__ = [
+    "PickFacts",
     "QuorumFacts",
     "RequestFacts",
     "ToolFacts",
@@ -40,6 +43,7 @@ __all__ = [
     "changed_arguments",
     "markdown_html",
     "markdown_text",
+    "pick_facts",
     "proposal_rows",
     "quorum_facts",
     "request_actions",
@@ -97,11 +101,21 @@ class QuorumFacts(TypedDict):
     votes: list[VoteFacts]
 
 
+class PickFacts(TypedDict):
+    """How many options a multiple choice takes: the browser enables Submit in between."""
+
+    min: int
+    max: int
+    rule: str
+    """``pick 1 to 3``."""
+
+
 class RequestFacts(TypedDict):
     """What a row or card needs to offer a request's buttons, or to say why it offers none."""
 
     actions: list[str]
-    """``approve``, ``reject``, ``edit``, ``choose`` (one button per option) or ``answer``."""
+    """``approve``, ``reject``, ``edit``, ``choose`` (one button per option), ``pick`` (several
+    options), ``answer`` or ``fill`` (an input request's form)."""
     at_deadline: str | None
     """What happens once the deadline has passed (None: no deadline)."""
     why_not: str | None
@@ -110,6 +124,8 @@ class RequestFacts(TypedDict):
     """The tool call it asks about (None: not a tool call)."""
     quorum: QuorumFacts | None
     """The votes it needs and has (None: one answer decides it); its buttons then vote."""
+    picks: PickFacts | None
+    """For a multiple choice: how many options to pick (None: not one)."""
 
 
 def tool_label(name: str) -> str:
@@ -164,7 +180,16 @@ def request_facts(request: Request, responder: str) -> RequestFacts:
         why_not=why_not(request, responder),
         tool=None if request.tool is None else tool_facts(request.tool, request.proposal),
         quorum=None if request.quorum is None else quorum_facts(request),
+        picks=pick_facts(request),
     )
+
+
+def pick_facts(request: Request) -> PickFacts | None:
+    """A multiple choice's count rule (None for any other request)."""
+    if request.picks is None:
+        return None
+    least, most = request.picks
+    return PickFacts(min=least, max=most, rule=pick_rule(least, most))
 
 
 def quorum_facts(request: Request) -> QuorumFacts:
@@ -198,11 +223,14 @@ def request_name(title: str | None, request_id: str) -> str:
 
 
 def request_actions(request: Request) -> list[str]:
-    """The buttons a request takes: approve/reject (and edit), one per option, or answer."""
+    """The buttons a request takes: approve/reject (and edit), one per option, pick (several
+    options), answer, or fill (a form)."""
     if request.kind is RequestKind.CHOICE:
-        return ["choose"]
+        return ["pick"] if request.multiple else ["choose"]
     if request.kind is RequestKind.TEXT:
         return ["answer"]
+    if request.kind is RequestKind.INPUT:
+        return ["fill"]
     if request.quorum is not None:
         return ["approve", "reject"]  # votes are on the proposal as it stands
     editable = request.kind is RequestKind.EDIT or request.proposal is not None
@@ -244,6 +272,10 @@ def _default_word(answer: Answer) -> str:
         return "approved" if answer.approve else "rejected"
     if answer.choice is not None:
         return f"answered {answer.choice!r}"
+    if answer.choices is not None:
+        return f"answered {', '.join(map(repr, answer.choices)) or 'with no option'}"
+    if answer.value is not None:
+        return "answered with its default form"
     return "answered with its default text"
 
 

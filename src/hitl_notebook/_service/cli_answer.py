@@ -1,21 +1,28 @@
 """The ``hitl`` commands that act on runs: ``respond`` (one answer, or the same answer for many
 requests), ``vote`` (on a request that needs several approvals) and ``cancel``. Each goes
-through the store's one rule, as every channel does. ``respond --digest`` binds an answer to the
-tool call ``hitl show`` printed: if the request now asks about another call, the store refuses it
-(``StaleAnswerError``) and nothing is stored.
+through the store's one rule, as every channel does. ``--choose`` picks an option; repeated, it
+picks several for a multiple choice (one ``--choose`` for a multiple choice picks one: the
+command reads whether the request takes several). ``--input-json`` fills in an input request's
+form, ``--edit-json`` approves an edited proposal; both take a JSON object. ``respond --digest``
+binds an answer to the tool call ``hitl show`` printed: if the request now asks about another
+call, the store refuses it (``StaleAnswerError``) and nothing is stored.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Reply, run_state_word
 from hitl_notebook._service import cli_render as render
 from hitl_notebook._service.cli_edge import Db, cli_words, connect, fail, plural, usage
+
+if TYPE_CHECKING:
+    from hitl_notebook._store.store import Store
 
 __all__ = ["CHANNEL", "cancel", "respond", "vote"]
 
@@ -39,7 +46,12 @@ def respond(
     approve: Annotated[bool, typer.Option("--approve", help="Approve.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject.")] = False,
     choose: Annotated[
-        str | None, typer.Option("--choose", metavar="OPTION", help="Pick this option.")
+        list[str] | None,
+        typer.Option(
+            "--choose",
+            metavar="OPTION",
+            help="Pick this option; repeat it to pick several (a multiple choice).",
+        ),
     ] = None,
     answer: Annotated[
         str | None, typer.Option("--answer", metavar="TEXT", help="Free-text answer.")
@@ -48,6 +60,14 @@ def respond(
         str | None,
         typer.Option(
             "--edit-json", metavar="JSON", help="Approve with this edited proposal (an object)."
+        ),
+    ] = None,
+    input_json: Annotated[
+        str | None,
+        typer.Option(
+            "--input-json",
+            metavar="JSON",
+            help="Fill in an input request's form with these fields (an object).",
         ),
     ] = None,
     by: By = None,
@@ -67,13 +87,15 @@ def respond(
     db: Db = None,
 ) -> None:
     """Answer waiting requests; with several targets, exit 1 if any was refused."""
-    reply = _reply(approve, reject, choose, answer, edit_json, by=by, comment=comment)
+    reply = _reply(approve, reject, choose, answer, edit_json, input_json, by=by, comment=comment)
     if digest is not None:
         if len(targets) != 1:
             usage("--digest names one tool call: give one ID with it.")
         reply = replace(reply, digest=digest)
     store = connect(db)
     if len(targets) == 1:
+        if reply.choice is not None and _takes_several(store, targets[0]):
+            reply = replace(reply, choice=None, choices=[reply.choice])
         decision = store.answer(targets[0], reply)
         print(decision.model_dump_json() if as_json else render.describe(decision))
         return
@@ -143,44 +165,64 @@ def _were(count: int) -> str:
     return "was" if count == 1 else "were"
 
 
+def _takes_several(store: Store, target: str) -> bool:
+    """Whether the request ``target`` names is a multiple choice (False when there is none:
+    the answer then says why)."""
+    from hitl_notebook._store.answering import target_request  # noqa: PLC0415 - see connect
+
+    try:
+        return target_request(store.database, target).multiple
+    except HitlError:
+        return False
+
+
 def _reply(
     approve: bool,
     reject: bool,
-    choose: str | None,
+    choose: list[str] | None,
     answer: str | None,
     edit_json: str | None,
+    input_json: str | None,
     *,
     by: str | None,
     comment: str | None,
 ) -> Reply:
-    """The answer of exactly one of --approve, --reject, --choose, --answer, --edit-json."""
-    chosen = [approve, reject, choose is not None, answer is not None, edit_json is not None]
-    if sum(chosen) != 1:
-        usage("Give exactly one of --approve, --reject, --choose, --answer, --edit-json.")
+    """The answer of exactly one of --approve, --reject, --choose (once or repeated), --answer,
+    --edit-json, --input-json."""
+    given = [choose, answer, edit_json, input_json]
+    if sum([approve, reject, *(option is not None for option in given)]) != 1:
+        usage(
+            "Give exactly one of --approve, --reject, --choose, --answer, --edit-json, "
+            "--input-json."
+        )
     sent = Reply(by=by, comment=comment, channel=CHANNEL)
     if approve or reject:
         return replace(sent, approve=approve)
     if choose is not None:
-        return replace(sent, choice=choose)
+        return (
+            replace(sent, choice=choose[0]) if len(choose) == 1 else replace(sent, choices=choose)
+        )
     if answer is not None:
         return replace(sent, text=answer)
-    return replace(sent, approve=True, value=_edited(edit_json or ""))
+    if input_json is not None:
+        return replace(sent, value=_json_object(input_json, "--input-json", "the form's fields"))
+    return replace(sent, approve=True, value=_json_object(edit_json or "", "--edit-json"))
 
 
-def _edited(text: str) -> dict[str, Any]:
-    """The JSON object of --edit-json (strict JSON: no NaN or Infinity)."""
+def _json_object(
+    text: str, option: str, what: str = "the proposal with your edits"
+) -> dict[str, Any]:
+    """The JSON object of ``option`` (strict JSON: no NaN or Infinity)."""
+
+    def not_json(name: str) -> NoReturn:
+        usage(f"{option} is not valid JSON: {name} is not a number in JSON.")
+
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=not_json)
     except json.JSONDecodeError as error:
-        usage(f"--edit-json is not valid JSON: {error}")
+        usage(f"{option} is not valid JSON: {error}")
     except RecursionError:
-        usage("--edit-json is nested too deeply.")
+        usage(f"{option} is nested too deeply.")
     if not isinstance(value, dict):
-        usage(
-            "--edit-json takes a JSON object: the proposal with your edits, e.g. '{\"amount\": 10}'."
-        )
+        usage(f"{option} takes a JSON object: {what}, e.g. '{{\"amount\": 10}}'.")
     return value
-
-
-def _not_json(name: str) -> NoReturn:
-    usage(f"--edit-json is not valid JSON: {name} is not a number in JSON.")

@@ -117,13 +117,16 @@ _CLI_WORDS: list[tuple[str, str]] = [
     ),
     (r"say approve=True or approve=False", "say --approve or --reject"),
     (r"choice=<one of the options>", "--choose OPTION"),
+    (r"choices=<a list of the options>", "--choose OPTION, repeated"),
+    (r"value=<the form's fields>", "--input-json FIELDS"),
     (r"text=<your answer>", "--answer TEXT"),
     (r"only goes with approve=True", "only goes with --approve"),
     (r"'approve' does not apply", "--approve/--reject does not apply"),
+    (r"'choices' does not apply", "several --choose do not apply"),
     (r"'choice' does not apply", "--choose does not apply"),
     (r"'text' does not apply", "--answer does not apply"),
-    (r"'value' does not apply", "--edit-json does not apply"),
-    (r"(?<=: )value: ", "--edit-json: "),
+    (r"'value' does not apply", "--edit-json/--input-json does not apply"),
+    (r"(?<=: )value: ", "the JSON object: "),
     (r"hitl\.inbox\(\)", "`hitl inbox`"),
 ]
 """Phrases of the store's messages (written for Python callers) and what the CLI says instead."""

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._core.models import Decision, Request, Vote, run_state_word
+from hitl_notebook._core.answers import pick_rule
+from hitl_notebook._core.models import Decision, Request, RequestKind, Vote, run_state_word
 from hitl_notebook._service.cli_table import Column, fitted_table
 
 if TYPE_CHECKING:
-    from hitl_notebook._store.inbox import Inbox
+    from hitl_notebook._store.inbox import Inbox, InboxItem
     from hitl_notebook._store.store import BulkResult
 
 __all__ = [
@@ -91,7 +92,7 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
             [
                 Text(item.request_id),
                 Text(item.agent),
-                Text(_kind(item.kind, tool)),
+                Text(_kind(item.kind, tool, _picks(item))),
                 _title(item.title, tool, item.not_notified_warning),
                 Text(state),
                 Text(own or ""),
@@ -105,12 +106,22 @@ def inbox_table(inbox: Inbox, width: int) -> tuple[Table, list[str]]:
     return fitted_table(_INBOX_TABLE, rows, width, styles)
 
 
+def _picks(asked: InboxItem | Request) -> str | None:
+    """A multiple choice's count rule (None for any other request)."""
+    return None if asked.picks is None else pick_rule(*asked.picks)
+
+
 _TOOL_NAME_WIDTH = 20
 """The longest tool name the kind column shows whole (a longer one is cut with "…")."""
 
 
-def _kind(kind: str, tool: dict[str, object] | None) -> str:
-    """``approval``, or ``tool: refund`` for a tool call (``hitl show`` has the rest)."""
+def _kind(kind: str, tool: dict[str, object] | None, picks: str | None = None) -> str:
+    """``approval``, ``choice (pick 1 to 2)`` for a multiple choice (``picks``), ``input (a
+    form)``, or ``tool: refund`` for a tool call (``hitl show`` has the rest)."""
+    if picks is not None:
+        return f"{kind} ({picks})"
+    if kind == RequestKind.INPUT:
+        return f"{kind} (a form)"
     if not tool:
         return kind
     name = str(tool.get("name", ""))
@@ -140,7 +151,13 @@ def requests_table(requests: Sequence[Request], width: int) -> tuple[Table, list
     rows = [
         [
             Text(r.request_id),
-            Text(_kind(r.kind.value, None if r.tool is None else {"name": r.tool.name})),
+            Text(
+                _kind(
+                    r.kind.value,
+                    None if r.tool is None else {"name": r.tool.name},
+                    _picks(r),
+                )
+            ),
             Text(r.title),
             Text(_request_state(r)),
         ]

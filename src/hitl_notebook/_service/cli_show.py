@@ -1,6 +1,7 @@
 """What ``hitl show`` and ``hitl status`` print: a request in full (title, body, proposal, options,
 deadline and what happens at it, who may answer, state, decision) and a run (its state, its
-requests, its history), in people's words.
+requests, its history), in people's words. A multiple choice says how many to pick; an input
+request lists the fields of its form (what ``hitl respond --input-json`` fills in).
 
 A tool call shows the tool, its digest (what ``hitl respond --digest`` sends back), its arguments
 as a table that says which a person may change, and once approved with an edit, what changed
@@ -20,8 +21,16 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hitl_notebook._core.answers import changed_fields
-from hitl_notebook._core.models import Answer, Decision, Outcome, Request, RequestState, ToolCall
+from hitl_notebook._core.answers import changed_fields, pick_rule
+from hitl_notebook._core.models import (
+    Answer,
+    Decision,
+    Outcome,
+    Request,
+    RequestKind,
+    RequestState,
+    ToolCall,
+)
 from hitl_notebook._core.quorum import count
 from hitl_notebook._frames import json_text, valid_text
 from hitl_notebook._service.cli_frames import RUN_HISTORY_TABLE, frame_table
@@ -105,6 +114,10 @@ def _request_block(request: Request, run_state: str, now: datetime) -> Renderabl
         rows.append(("body", request.body))
     if request.options is not None:
         rows.append(("options", ", ".join(request.options)))
+    if request.picks is not None:
+        rows.append(("pick", f"{pick_rule(*request.picks)} (--choose OPTION, repeated)"))
+    if request.kind is RequestKind.INPUT and request.proposal_schema is not None:
+        rows.append(("form", _form(request.proposal_schema)))
     if request.proposal is not None and request.tool is None:
         rows.append(("proposal", _fields(request.proposal)))
     asked = f"{when(request.requested_at)} ({span(now - request.requested_at)} ago)"
@@ -179,6 +192,33 @@ def _changes(request: Request, decision: Decision) -> Table | None:
     return table
 
 
+def _form(schema: dict[str, Any]) -> Table:
+    """An input request's form: each field, its type, and whether it is required (or its default)."""
+    table = _small_table("field", "type", "")
+    needed = set(schema.get("required", []))
+    for name, field in (schema.get("properties") or {}).items():
+        kind = " | ".join(str(v) for v in field["enum"]) if "enum" in field else field.get("type")
+        rule = "required" if name in needed else f"default {_plain(field.get('default'))}"
+        shown = " ".join([str(kind or "JSON"), *_bounds(field)])
+        table.add_row(valid_text(name), valid_text(shown), valid_text(rule))
+    return table
+
+
+_BOUNDS = {
+    "minimum": ">=",
+    "exclusiveMinimum": ">",
+    "maximum": "<=",
+    "exclusiveMaximum": "<",
+    "minLength": "length >=",
+    "maxLength": "length <=",
+}
+
+
+def _bounds(field: dict[str, Any]) -> list[str]:
+    """A form field's bounds: ``>=0``, ``<=99``, ``length >=1``."""
+    return [f"{word}{field[key]}" for key, word in _BOUNDS.items() if key in field]
+
+
 def _small_table(*headers: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for header in headers:
@@ -228,8 +268,11 @@ def _deadline(request: Request, now: datetime) -> list[tuple[str, str]]:
 def _default(answer: Answer | None) -> str:
     if answer is None:
         return "the default applies"
-    if answer.choice is not None:
-        return f"chooses {json.dumps(answer.choice, ensure_ascii=False)}"
+    picked = answer.choice if answer.choice is not None else answer.choices
+    if picked is not None:
+        return f"chooses {json.dumps(picked, ensure_ascii=False)}"
+    if answer.approve is None and answer.value is not None:
+        return f"fills in {json.dumps(answer.value, ensure_ascii=False)}"
     if answer.text is not None:
         return f"answers {json.dumps(answer.text, ensure_ascii=False)}"
     if answer.approve and answer.value is not None:

@@ -169,7 +169,7 @@ class AnswerBody(Body, Answer):
         description=(
             "A one-word answer, as the DBOS guide sends it: confirm, approve or yes (deny, "
             "reject or no) for an approval or edit, an option for a choice, the text for a "
-            "text request. Goes alone: not with approve, choice, text or value."
+            "text request. Goes alone: not with approve, choice, choices, text or value."
         ),
     )
     comment: str | None = Field(default=None, description="A comment for the record.")
@@ -184,7 +184,7 @@ class AnswerBody(Body, Answer):
         ),
     )
 
-    _checked = field_validator("choice", "text", "value", "response", "comment")(no_nul)
+    _checked = field_validator("choice", "choices", "text", "value", "response", "comment")(no_nul)
 
     def reply(self, by: str) -> Reply:
         """The answer as the store takes it, sent by ``by`` over HTTP."""
@@ -272,6 +272,22 @@ class WaitingRequest(BaseModel):
     title: str
     body: str | None
     options: list[str] | None
+    multiple: bool = Field(
+        default=False,
+        description="For a choice: true when several options are picked (answer with "
+        "`choices`, from `min_choices` to `max_choices` of them); false: one (`choice`).",
+    )
+    min_choices: int | None = Field(
+        default=None, description="For a multiple choice: the fewest options to pick."
+    )
+    max_choices: int | None = Field(
+        default=None, description="For a multiple choice: the most options to pick."
+    )
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="For an input request: the JSON schema of the form to fill in; answer "
+        "with `value`, an object of its fields.",
+    )
     proposal: dict[str, Any] | None
     assignees: list[str]
     requested_at: datetime

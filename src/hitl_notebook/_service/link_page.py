@@ -68,6 +68,8 @@ def confirm_page(request: Request, grant: LinkGrant) -> str:
         for word in grant.answers
     )
     form.append("</form>")
+    if not grant.answers:  # a multiple choice or an input request: no one-click answer
+        form = ["<p>Answer it in the inbox: its checkboxes or its form are there.</p>"]
     return _page(request.title, "\n".join(parts + form))
 
 

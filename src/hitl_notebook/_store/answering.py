@@ -85,7 +85,7 @@ def answer(
     )
     if reply.response is not None and answer != Answer():
         raise InvalidAnswerError(
-            target, ["a response goes alone, without approve, choice, text or value"]
+            target, ["a response goes alone, without approve, choice, choices, text or value"]
         )
     request = target_request(database, target)
     if request.quorum is not None:
@@ -253,7 +253,7 @@ def make_answer(target: str, fields: dict[str, Any]) -> Answer:
     try:
         check_json(fields["value"], "value")
         answer = Answer(**fields)
-        check_texts([answer.choice, answer.text], "the answer")
+        check_texts([answer.choice, answer.text, *(answer.choices or ())], "the answer")
     except ValidationError as error:
         raise InvalidAnswerError(
             target, [f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]

@@ -64,6 +64,7 @@ def respond(
     *,
     approve: bool | None = None,
     choice: str | None = None,
+    choices: Sequence[str] | None = None,
     text: str | None = None,
     value: Any = None,
     by: str | None = None,
@@ -75,6 +76,8 @@ def respond(
 
     >>> hitl.respond(run.id, approve=True, by="alice", comment="ok")
     >>> hitl.respond(request_id, choice="express")
+    >>> hitl.respond(request_id, choices=["gift wrap", "express"])   # a multiple choice
+    >>> hitl.respond(request_id, value={"street": "1 Main St", "city": "Oslo"})  # an input form
     >>> hitl.respond(request_id, text="Ship it on Monday")
     >>> hitl.respond(request_id, approve=True, value=edited_proposal)
     >>> hitl.respond(request.request_id, approve=True, digest=request.tool.digest)  # a tool call
@@ -85,6 +88,7 @@ def respond(
         target,
         approve=approve,
         choice=choice,
+        choices=choices,
         text=text,
         value=value,
         by=by,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
-from hitl_notebook._core.models import RequestKind
+from hitl_notebook._core.models import RequestKind, pick_range
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import Timeout, duration_seconds, from_ms
 from hitl_notebook._core.values import check_text
@@ -65,8 +65,9 @@ class InboxItem(NamedTuple):
     as_of_ms: int
     """When the inbox was read."""
     rules_json: str | None = None
-    """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester`` and
-    ``allow_requester`` (its stored spec without the proposal's schema)."""
+    """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester``,
+    ``allow_requester``, a multiple choice's counts (its stored spec without the proposal's
+    schema; an input request keeps its form's schema)."""
     votes: tuple[Ballot, ...] = ()
     """The votes cast so far on a quorum request, oldest first."""
     not_notified: tuple[str, ...] = ()
@@ -94,6 +95,35 @@ class InboxItem(NamedTuple):
         """The options of a choice."""
         options: list[str] | None = _load(self.options_json)
         return options
+
+    @property
+    def multiple(self) -> bool:
+        """True for a choice of several options (``min_choices`` to ``max_choices`` of them)."""
+        return bool(self.rules.get("multiple"))
+
+    @property
+    def min_choices(self) -> int | None:
+        """For a multiple choice: the fewest options a person picks."""
+        least: int | None = self.rules.get("min_choices")
+        return least
+
+    @property
+    def max_choices(self) -> int | None:
+        """For a multiple choice: the most options a person picks."""
+        most: int | None = self.rules.get("max_choices")
+        return most
+
+    @property
+    def picks(self) -> tuple[int, int] | None:
+        """For a multiple choice: the fewest and the most options a person picks (None: not
+        a multiple choice)."""
+        return pick_range(self.multiple, self.min_choices, self.max_choices, self.options)
+
+    @property
+    def input_schema(self) -> dict[str, Any] | None:
+        """For an input request: the JSON schema of the form to fill in."""
+        schema: dict[str, Any] | None = self.rules.get("proposal_schema")
+        return schema
 
     @property
     def proposal(self) -> dict[str, Any] | None:
@@ -138,6 +168,10 @@ class InboxItem(NamedTuple):
             "title": self.title,
             "body": self.body,
             "options": self.options,
+            "multiple": self.multiple,
+            "min_choices": self.min_choices,
+            "max_choices": self.max_choices,
+            "input_schema": self.input_schema,
             "proposal": self.proposal,
             "assignees": self.assignees,
             "requested_at": self.requested_at,

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hitl_notebook._core.models import RequestKind
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
 from hitl_notebook._db.database import fold, requests, runs, schedule
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
@@ -119,11 +120,17 @@ def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 def _rules_text(dialect: str) -> sa.ColumnElement[Any]:
-    """The request's stored spec as JSON text, without the (possibly large) proposal schema."""
+    """The request's stored spec as JSON text, without the (possibly large) proposal schema;
+    an input request keeps its form's schema (what a face draws its blank form from)."""
+    form = requests.c.kind == RequestKind.INPUT.value
     if dialect == "postgresql":
         spec = sa.cast(requests.c.spec, sa.dialects.postgresql.JSONB)
-        return sa.cast(spec.op("-")("proposal_schema").op("-")("proposal_model"), sa.Text)
-    return sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model")
+        lean = spec.op("-")("proposal_schema").op("-")("proposal_model")
+        return sa.cast(sa.case((form, spec.op("-")("proposal_model")), else_=lean), sa.Text)
+    return sa.case(
+        (form, sa.func.json_remove(requests.c.spec, "$.proposal_model")),
+        else_=sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model"),
+    )
 
 
 def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:

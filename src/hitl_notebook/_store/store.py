@@ -90,6 +90,7 @@ class Store:
         *,
         approve: bool | None = None,
         choice: str | None = None,
+        choices: Sequence[str] | None = None,
         text: str | None = None,
         value: Any = None,
         by: str | None = None,
@@ -115,6 +116,7 @@ class Store:
             Reply(
                 approve=approve,
                 choice=choice,
+                choices=choices,
                 text=text,
                 value=value,
                 response=response,

@@ -74,7 +74,8 @@ function fmtLeft(ms) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Edit forms: drawn from the field tree made by _notebook/forms.py, read back into a value.
+// Forms: drawn from the field tree made by _notebook/forms.py (an edit form pre-filled with the
+// proposal, or an input request's blank form with the model's defaults), read back into a value.
 
 function lastName(path) {
   const parts = path.split("/");
@@ -160,7 +161,7 @@ function renderField(field, value) {
   } else if (field.kind === "integer" || field.kind === "number") {
     const b = field.bounds || {};
     const min = b.minimum ?? b.exclusiveMinimum, max = b.maximum ?? b.exclusiveMaximum;
-    input = h("input", { type: "number", class: "hitl-input", step: field.kind === "integer" ? "1" : "any", value: value ?? "" });
+    input = h("input", { type: "number", class: "hitl-input", step: field.kind === "integer" ? "1" : "any", value: value ?? "", min: b.minimum, max: b.maximum });
     const range = [min !== undefined ? `${b.exclusiveMinimum !== undefined ? ">" : "≥"} ${min}` : null, max !== undefined ? `${b.exclusiveMaximum !== undefined ? "<" : "≤"} ${max}` : null].filter(Boolean).join(", ");
     if (range) wrap.append(h("span", { class: "hitl-bounds", text: `(${range})` }));
     read = () => {
@@ -177,9 +178,17 @@ function renderField(field, value) {
       try { return { value: JSON.parse(raw) }; } catch (e) { return { error: [field.path, "not valid JSON"] }; }
     };
   } else {
-    input = h("input", { type: "text", class: "hitl-input", value: value ?? "" });
-    read = () => ({ value: input.value === "" && field.nullable ? null : input.value });
+    const b = field.bounds || {};
+    input = h("input", { type: "text", class: "hitl-input", value: value ?? "", minLength: b.minLength, maxLength: b.maxLength });
+    const length = b.minLength !== undefined && b.maxLength !== undefined ? `${b.minLength} to ${b.maxLength} characters`
+      : b.minLength !== undefined ? `at least ${b.minLength} character${b.minLength === 1 ? "" : "s"}`
+        : b.maxLength !== undefined ? `at most ${b.maxLength} characters` : "";
+    if (length) wrap.append(h("span", { class: "hitl-bounds", text: `(${length})` }));
+    // A required field of a blank form left empty is missing (the store then names it), not "".
+    const blank = value === undefined || value === null;
+    read = () => ({ value: input.value === "" ? (field.nullable ? null : field.required && blank ? undefined : "") : input.value });
   }
+  if (field.required && field.kind !== "boolean") input.required = true;
   input.setAttribute("name", field.path || "value");
   wrap.prepend(...[label, input].filter(Boolean));
   put(wrap, hint, error);
@@ -215,6 +224,8 @@ function actionButtons(item) {
     else if (action === "reject") out.push(b("reject", "Reject"));
     else if (action === "edit") out.push(b("edit", "Edit"));
     else if (action === "answer") out.push(b("answer", "Answer"));
+    else if (action === "fill") out.push(b("fill", "Fill in"));
+    else if (action === "pick") out.push(b("pick", "Pick…", { "data-options": JSON.stringify(item.options || []), "data-picks": JSON.stringify(item.picks) }));
     else if (action === "choose") for (const option of item.options || []) out.push(b("choose", option, { "data-choice": option }));
   }
   return out;
@@ -280,11 +291,36 @@ class Panels {
     text.focus();
   }
 
-  edit(id, host) {
-    const node = this.toggle(id, "edit", host);
+  // The edit form of a proposal ("edit"), or an input request's blank form ("fill").
+  form(id, host, kind) {
+    const node = this.toggle(id, kind, host);
     if (!node) return;
     node.append(h("div", { class: "hitl-loading", text: "loading form…" }));
     this.model.send({ type: "form", request_id: id });
+  }
+
+  // A multiple choice: one checkbox per option, its count rule ("pick 1 to 3"), and Submit
+  // enabled only while the count fits the rule; the picks are sent in the options' order.
+  pick(id, host, options, picks) {
+    const node = this.toggle(id, "pick", host);
+    if (!node) return;
+    const boxes = options.map((option) => h("input", { type: "checkbox", class: "hitl-pick", value: option, "data-option": option }));
+    const count = h("span", { class: "hitl-pick-count" });
+    const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: "comment (optional)" });
+    const send = h("button", { class: "hitl-btn hitl-submit-picks", type: "button", text: "Submit" });
+    const picked = () => boxes.filter((box) => box.checked).map((box) => box.value);
+    const update = () => {
+      const n = picked().length;
+      send.disabled = n < picks.min || n > picks.max;
+      count.textContent = ` ${n} picked`;
+    };
+    for (const box of boxes) box.addEventListener("change", update);
+    send.addEventListener("click", () => this.model.send({ type: "respond", request_id: id, choices: picked(), comment: comment.value }));
+    node.append(
+      h("div", { class: "hitl-pick-rule", text: picks.rule }, count),
+      h("div", { class: "hitl-picks" }, boxes.map((box) => h("label", { class: "hitl-pick-option" }, box, ` ${box.value}`))),
+      comment, send);
+    update();
   }
 
   details(id, host) {
@@ -296,14 +332,16 @@ class Panels {
 
   onForm(msg) {
     const current = this.open.get(msg.request_id);
-    if (!current || current.kind !== "edit") return;
+    if (!current || (current.kind !== "edit" && current.kind !== "fill")) return;
     const node = current.node;
     node.replaceChildren();
     if (!msg.form) { node.append(h("div", { class: "hitl-msg", text: msg.message })); return; }
     const form = renderField(msg.form, msg.form.value);
     const comment = h("input", { type: "text", class: "hitl-input hitl-comment", placeholder: "comment (optional)" });
     const general = h("div", { class: "hitl-form-error" });
-    const submit = h("button", { class: "hitl-btn hitl-submit-edit", type: "button", text: "Submit edit" });
+    const submit = msg.fill
+      ? h("button", { class: "hitl-btn hitl-submit-input", type: "button", text: "Submit" })
+      : h("button", { class: "hitl-btn hitl-submit-edit", type: "button", text: "Submit edit" });
     submit.addEventListener("click", () => {
       const read = form.read();
       if (read.error) {
@@ -311,7 +349,8 @@ class Panels {
         return;
       }
       general.textContent = "";
-      this.model.send({ type: "respond", request_id: msg.request_id, approve: true, value: read.value, comment: comment.value, ...(msg.digest ? { digest: msg.digest } : {}) });
+      const answer = msg.fill ? { value: read.value } : { approve: true, value: read.value };
+      this.model.send({ type: "respond", request_id: msg.request_id, ...answer, comment: comment.value, ...(msg.digest ? { digest: msg.digest } : {}) });
     });
     node.append(h("form", { class: "hitl-form", onsubmit: (e) => e.preventDefault() }, form.node), comment, submit, general);
     this.forms.set(msg.request_id, { node, general });
@@ -340,7 +379,7 @@ class Panels {
         d.assignees && d.assignees.length ? h("div", { text: `for: ${d.assignees.join(", ")}` }) : null,
         d.why_not ? h("div", { class: "hitl-note hitl-not-yours", text: `you may not answer: ${d.why_not}` }) : null,
         d.quorum ? quorumLine(d.quorum) : null,
-        d.options ? h("div", { text: `options: ${d.options.join(", ")}` }) : null,
+        d.options ? h("div", { text: `options: ${d.options.join(", ")}${d.picks ? ` (${d.picks.rule})` : ""}` }) : null,
         d.decided ? h("div", { text: d.decided }) : null,
         proposal,
         changesTable(d.changes),
@@ -399,7 +438,8 @@ function onAction(model, panels, button, host) {
   else if (action === "reject") panels.decide(id, host, false, button.dataset.digest);
   else if (action === "choose") model.send({ type: "respond", request_id: id, choice: button.dataset.choice });
   else if (action === "answer") panels.answer(id, host);
-  else if (action === "edit") panels.edit(id, host);
+  else if (action === "edit" || action === "fill") panels.form(id, host, action);
+  else if (action === "pick") panels.pick(id, host, JSON.parse(button.dataset.options), JSON.parse(button.dataset.picks));
   else if (action === "details") panels.details(id, host);
 }
 
