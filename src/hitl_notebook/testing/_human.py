@@ -322,7 +322,9 @@ class Human:
         """Answer what is due until the run ends (its result is returned, or its error raised)
         or ``until()`` returns something truthy (returned). With a clock, when nothing is due
         now, the clock moves to the next moment something is: an answer's ``after``, or the
-        deadline of an open request (a moment past it). ``timeout``: in real seconds.
+        deadline of an open request (a moment past it). It moves over the requests it has
+        seen: to share the clock fairly between several runs, wait until each asks
+        (``run.wait_for_request()``) first. ``timeout``: in real seconds.
 
         TimeoutError when it does not end within ``timeout``."""
         done = _finished(until)

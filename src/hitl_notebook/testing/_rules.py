@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ def request_key(request_id: str, run_id: str) -> str:
 
 def _recorded(row: Mapping[str, Any]) -> Action:
     outcome = row["outcome"]
-    value = _present(row.get("value"))
+    value = _json_value(_present(row.get("value")))
     answer: dict[str, Any] | None
     if outcome == Outcome.TIMED_OUT:
         answer = None
@@ -192,6 +193,16 @@ def _recorded(row: Mapping[str, Any]) -> Action:
 
 def _constant(answer: dict[str, Any]) -> Fields:
     return lambda _request: dict(answer)
+
+
+def _json_value(cell: Any) -> Any:
+    """A frame's ``value`` cell: JSON text (as ``hitl.decisions()`` shows it) read back."""
+    if not isinstance(cell, str):
+        return cell
+    try:
+        return json.loads(cell)
+    except ValueError:
+        return cell  # a frame made by hand, with the value itself
 
 
 def _present(value: Any) -> Any:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import pytest
 
 if TYPE_CHECKING:
-    from hitl_notebook import Runtime
+    from hitl_notebook._runtime.launch import Runtime
     from hitl_notebook.testing import Clock, Human
 
 ENV_DATABASE = "HITL_TEST_DATABASE"
