@@ -1,10 +1,11 @@
 """testing.Human answers by rules through the real store: every answer kind, deadlines passed on
-the clock, late answers, answers after a delay, a replay of decisions from another database."""
+the clock, late answers, answers after a delay, a replay of decisions from another database.
+
+The clock is the pytest plugin's ``hitl_clock``, asked for before the runtime."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,13 +15,6 @@ import hitl_notebook as hitl
 from hitl_notebook import Runtime, testing
 from tests.agents import Approver, Chooser, Editor, Waiter, Writer
 from tests.test_quorum import Release
-
-
-@pytest.fixture
-def clock() -> Iterator[testing.Clock]:
-    """The process's clock, back on real time after the test (ask for it before the runtime)."""
-    with testing.Clock() as moved:
-        yield moved
 
 
 def test_the_human_gives_each_kind_of_answer_by_its_rules(runtime: Runtime, tmp_path: Path) -> None:
@@ -58,10 +52,10 @@ def test_the_human_gives_each_kind_of_answer_by_its_rules(runtime: Runtime, tmp_
 
 
 def test_an_ignored_4h_request_takes_its_default_in_about_a_second_and_reads_as_4h(
-    clock: testing.Clock, runtime: Runtime
+    hitl_clock: testing.Clock, runtime: Runtime
 ) -> None:
     """run_until moves the clock past the deadline nobody answers; the wait reads four hours."""
-    human = testing.Human(clock=clock).ignore()
+    human = testing.Human(clock=hitl_clock).ignore()
     started = time.monotonic()
     assert (
         human.run_until(Chooser.start(timeout="4h", default="red"), timeout=10) == "timed_out:red"
@@ -74,10 +68,10 @@ def test_an_ignored_4h_request_takes_its_default_in_about_a_second_and_reads_as_
 
 
 def test_an_answer_after_2h_on_the_clock_reads_as_2h(
-    clock: testing.Clock, runtime: Runtime
+    hitl_clock: testing.Clock, runtime: Runtime
 ) -> None:
     """``after=`` answers that long after the request was made; the clock gets there at once."""
-    human = testing.Human(by="bob", clock=clock).choose("blue", after="2h")
+    human = testing.Human(by="bob", clock=hitl_clock).choose("blue", after="2h")
     assert human.run_until(Chooser.start(timeout="4h", default="red"), timeout=10) == "chose:blue"
     (decided,) = hitl.decisions().itertuples()
     assert (decided.by, decided.outcome) == ("bob", "chose")
@@ -85,10 +79,10 @@ def test_an_answer_after_2h_on_the_clock_reads_as_2h(
 
 
 def test_a_late_answer_is_refused_and_recorded_not_raised(
-    clock: testing.Clock, runtime: Runtime
+    hitl_clock: testing.Clock, runtime: Runtime
 ) -> None:
     """``late=True`` answers past the deadline: the default applies, the refusal is kept."""
-    human = testing.Human(clock=clock).choose("blue", late=True)
+    human = testing.Human(clock=hitl_clock).choose("blue", late=True)
     assert (
         human.run_until(Chooser.start(timeout="1h", default="red"), timeout=10) == "timed_out:red"
     )
@@ -100,14 +94,14 @@ def test_a_late_answer_is_refused_and_recorded_not_raised(
 
 
 def test_replaying_decisions_from_another_database_reproduces_their_outcomes(
-    clock: testing.Clock, db_url: str, tmp_path: Path
+    hitl_clock: testing.Clock, db_url: str, tmp_path: Path
 ) -> None:
     """Decisions recorded elsewhere answer the same questions here, by the same people."""
     counter = str(tmp_path / "count")
     production = testing.fresh_database("sqlite", prepared=True)
     with testing.launched(production, executor="production"):
         recorder = (
-            testing.Human(by="carol", clock=clock)
+            testing.Human(by="carol", clock=hitl_clock)
             .edit({"amount": 9.0}, agent="Editor", after="30m")
             .reject(agent="Approver", comment="no", after="1h")
             .choose("green", after="10m")
@@ -127,7 +121,7 @@ def test_replaying_decisions_from_another_database_reproduces_their_outcomes(
         recorded = hitl.decisions()
         outcomes = [r.result(timeout=5) for r in runs[:3]]
     with testing.launched(db_url, executor="pytest"):
-        replayer = testing.Human(clock=clock).replay(recorded)
+        replayer = testing.Human(clock=hitl_clock).replay(recorded)
         again = [Approver.start("P-1", counter), Editor.start(), Chooser.start("1h", "red")]
         for run in again:
             run.wait_for_request()
