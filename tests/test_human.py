@@ -26,7 +26,7 @@ def test_the_human_gives_each_kind_of_answer_by_its_rules(runtime: Runtime, tmp_
     human = (
         testing.Human(by="alice")
         .approve(when=lambda r: r.proposal is not None and r.proposal["order_id"] == "S-1")
-        .reject(agent="Approver", comment="too big")
+        .reject(testing.match(agent="Approv*"), comment="too big")
         .edit({"amount": 7.5}, kind="edit")
         .answer(when=lambda r: r.run_id == generic.id, choice="blue")
         .choose("green", title="Whi*")
@@ -152,6 +152,8 @@ def test_rules_refuse_what_no_answer_can_be() -> None:
             human.approve(after=bad)
     with pytest.raises(TypeError, match=r"hitl\.respond takes no bogus"):
         human.answer(bogus=1)
+    with pytest.raises(TypeError, match="A rule takes no titel"):
+        human.approve(titel="Refund*")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="not a valid RequestKind"):
         human.approve(kind="wish")
 

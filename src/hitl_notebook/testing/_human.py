@@ -20,22 +20,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack, cast
 
 from pydantic import BaseModel
 
 from hitl_notebook._agent.handle import RunHandle
 from hitl_notebook._core.errors import AnswerError
-from hitl_notebook._core.models import Decision, Request, RequestKind, Vote
-from hitl_notebook._core.times import Duration, from_ms, now_ms, to_ms
+from hitl_notebook._core.models import Decision, Request, Vote
+from hitl_notebook._core.times import from_ms, now_ms, to_ms
 from hitl_notebook._store.default import store as default_store
 from hitl_notebook._store.store import FINAL_RUN_STATES, Store
 from hitl_notebook.testing._clock import Clock
 from hitl_notebook.testing._rules import (
+    RULE_OPTIONS,
     Action,
     Fields,
+    Filters,
     Replay,
     Rule,
+    RuleOptions,
     When,
     check_keywords,
     simple,
@@ -109,143 +112,77 @@ class Human:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # -- rules ---------------------------------------------------------------------------------
+    # Every rule takes ``when`` (a ``Request -> bool``, or ``testing.match(...)``) and the
+    # options of ``RuleOptions``: the filters ``agent``, ``kind`` and ``title`` (globs),
+    # ``after`` (answer that long after the request was made, on the clock), ``late`` (answer
+    # only once the deadline has passed: the refusal is recorded) and ``comment``. Each returns
+    # the human, to chain rules.
 
-    def approve(
-        self,
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
-    ) -> Human:
+    def approve(self, when: When = None, **options: Unpack[RuleOptions]) -> Human:
         """Approve the requests that match (a vote to approve, where several approvals are
-        needed). Every rule takes ``when`` (a ``Request -> bool``, or ``testing.match(...)``),
-        the filters ``agent``, ``kind`` and ``title`` (globs), ``after`` (answer that long
-        after the request was made, on the clock), ``late`` (answer only once the deadline has
-        passed: the refusal is recorded) and ``comment``. Returns the human, to chain rules."""
-        return self._add(lambda _r: {"approve": True}, when, locals())
+        needed).
 
-    def reject(
-        self,
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
-    ) -> Human:
-        """Reject the requests that match (see ``approve`` for the rule's arguments)."""
-        return self._add(lambda _r: {"approve": False}, when, locals())
+        >>> human.approve(agent="Refund*", when=lambda r: r.proposal["amount"] < 100, after="2h")
+        """
+        return self._add(lambda _r: {"approve": True}, when, options)
+
+    def reject(self, when: When = None, **options: Unpack[RuleOptions]) -> Human:
+        """Reject the requests that match (a vote to reject, where several approvals are needed)."""
+        return self._add(lambda _r: {"approve": False}, when, options)
 
     def edit(
         self,
         to: Mapping[str, Any] | Callable[[Request], Mapping[str, Any] | BaseModel],
         when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
+        **options: Unpack[RuleOptions],
     ) -> Human:
         """Approve with an edited proposal: ``to`` is merged into the proposal, or a function
         of the request that returns the edited proposal (a dict or the proposal's model)."""
 
         def edited(request: Request) -> dict[str, Any]:
             if callable(to):
-                made = to(request)
-                return {"approve": True, "value": made}
+                return {"approve": True, "value": to(request)}
             return {"approve": True, "value": {**(request.proposal or {}), **to}}
 
-        return self._add(edited, when, locals())
+        return self._add(edited, when, options)
 
     def choose(
-        self,
-        option: str | Sequence[str],
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
+        self, option: str | Sequence[str], when: When = None, **options: Unpack[RuleOptions]
     ) -> Human:
         """Choose ``option``, or several options (a list) where several may be chosen."""
         if isinstance(option, str):
-            return self._add(lambda _r: {"choice": option}, when, locals())
+            return self._add(lambda _r: {"choice": option}, when, options)
         chosen = list(option)
         check_keywords(["choices"])
-        return self._add(lambda _r: {"choices": chosen}, when, locals())
+        return self._add(lambda _r: {"choices": chosen}, when, options)
 
     def write(
         self,
         text: str | Callable[[Request], str],
         when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
+        **options: Unpack[RuleOptions],
     ) -> Human:
         """Answer with ``text`` (or a function of the request that returns it)."""
-        return self._add(lambda r: {"text": text(r) if callable(text) else text}, when, locals())
+        return self._add(lambda r: {"text": text(r) if callable(text) else text}, when, options)
 
-    def fill(
-        self,
-        value: Any,
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
-    ) -> Human:
+    def fill(self, value: Any, when: When = None, **options: Unpack[RuleOptions]) -> Human:
         """Answer with ``value`` (a dict or a model; or a function of the request that returns
         it): for requests that ask for a value to be filled in."""
-        return self._add(
-            lambda r: {"value": value(r) if callable(value) else value}, when, locals()
-        )
+        return self._add(lambda r: {"value": value(r) if callable(value) else value}, when, options)
 
-    def answer(
-        self,
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-        after: Duration | None = None,
-        late: bool = False,
-        comment: str | None = None,
-        **fields: Any,
-    ) -> Human:
-        """Answer with any keywords of ``hitl.respond`` (``approve=``, ``choice=``, ``value=``...)."""
+    def answer(self, when: When = None, **fields: Any) -> Human:
+        """Answer with any keywords of ``hitl.respond`` (``approve=``, ``choice=``, ``value=``...),
+        given with the rule's options.
+
+        >>> human.answer(title="Carrier?", choice="ups", after="10m")
+        """
+        options = cast("RuleOptions", {k: fields.pop(k) for k in RULE_OPTIONS & fields.keys()})
         check_keywords(fields)
-        rule = dict(locals())
-        del rule["fields"]
-        return self._add(lambda _r: dict(fields), when, rule)
+        return self._add(lambda _r: dict(fields), when, options)
 
-    def ignore(
-        self,
-        when: When = None,
-        *,
-        agent: str | None = None,
-        kind: RequestKind | str | None = None,
-        title: str | None = None,
-    ) -> Human:
+    def ignore(self, when: When = None, **filters: Unpack[Filters]) -> Human:
         """Never answer the requests that match: their deadline passes."""
-        rule = dict(locals(), after=None, late=False, comment=None)
-        return self._add(None, when, rule)
+        return self._add(None, when, cast("RuleOptions", filters))
 
     def replay(self, decisions: Any) -> Human:
         """Answer as recorded in ``decisions``, a ``hitl.decisions()`` frame (from any
@@ -257,17 +194,8 @@ class Human:
             self._rules.append(Replay(rows))
         return self
 
-    def _add(self, fields: Fields | None, when: When, given: dict[str, Any]) -> Human:
-        rule = simple(
-            fields,
-            when,
-            agent=given["agent"],
-            kind=given["kind"],
-            title=given["title"],
-            after=given["after"],
-            late=given["late"],
-            comment=given["comment"],
-        )
+    def _add(self, fields: Fields | None, when: When, options: RuleOptions) -> Human:
+        rule = simple(fields, when, options)
         with self._lock:
             self._rules.append(rule)
         return self

@@ -15,13 +15,27 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from hitl_notebook._core.models import Outcome, Request, RequestKind
 from hitl_notebook._core.times import Duration, duration_seconds
 from hitl_notebook._store.store import Store
 
-__all__ = ["Action", "Fields", "Matcher", "Replay", "Rule", "When", "match", "respond_keywords"]
+__all__ = [
+    "RULE_OPTIONS",
+    "Action",
+    "Fields",
+    "Filters",
+    "Matcher",
+    "Replay",
+    "Rule",
+    "RuleOptions",
+    "When",
+    "check_keywords",
+    "match",
+    "respond_keywords",
+    "simple",
+]
 
 Matcher = Callable[[Request], bool]
 """Whether a rule applies to a request."""
@@ -114,21 +128,43 @@ class Simple:
         return self.action if self.matches(request) else None
 
 
-def simple(
-    fields: Fields | None,
-    when: When,
-    *,
-    agent: str | None,
-    kind: RequestKind | str | None,
-    title: str | None,
-    after: Duration | None,
-    late: bool,
-    comment: str | None,
-) -> Simple:
-    """A rule from a rule method's arguments."""
+class Filters(TypedDict, total=False):
+    """The filters every rule takes besides ``when`` (see ``match``)."""
+
+    agent: str | None
+    kind: RequestKind | str | None
+    title: str | None
+
+
+class RuleOptions(Filters, total=False):
+    """What a rule that answers takes besides ``when``."""
+
+    after: Duration | None
+    """Answer that long after the request was made, on the clock."""
+    late: bool
+    """Answer only once the deadline has passed (the refusal is recorded)."""
+    comment: str | None
+
+
+RULE_OPTIONS = frozenset(RuleOptions.__optional_keys__)
+
+
+def simple(fields: Fields | None, when: When, options: RuleOptions) -> Simple:
+    """A rule from a rule method's arguments; TypeError for an option no rule takes."""
+    unknown = sorted(set(options) - RULE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"A rule takes no {', '.join(unknown)}; it takes when, {', '.join(sorted(RULE_OPTIONS))}."
+        )
+    after = options.get("after")
     after_s = 0.0 if after is None else duration_seconds(after, what="after")
-    matcher = match(when, agent=agent, kind=kind, title=title)
-    return Simple(matcher, Action(fields, after_s=after_s, late=late, comment=comment))
+    matcher = match(
+        when, agent=options.get("agent"), kind=options.get("kind"), title=options.get("title")
+    )
+    action = Action(
+        fields, after_s=after_s, late=options.get("late", False), comment=options.get("comment")
+    )
+    return Simple(matcher, action)
 
 
 class Replay:
