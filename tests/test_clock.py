@@ -110,6 +110,8 @@ def test_the_clock_never_goes_backwards_and_refuses_what_is_not_a_duration(
             hitl_clock.advance(bad)
     with pytest.raises(TypeError, match="advance"):
         hitl_clock.advance(True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="too long"):
+        hitl_clock.set(datetime.max.replace(tzinfo=UTC))
     later = hitl_clock.set(datetime.now(UTC) + timedelta(days=2))
     assert hitl_clock.ahead > timedelta(days=1)
     assert later <= hitl_clock.now()

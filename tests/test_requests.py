@@ -124,9 +124,12 @@ def test_an_absolute_deadline() -> None:
     assert abs((decision.deadline - deadline).total_seconds()) < 0.002
 
 
-def test_deadline_with_choice_default() -> None:
+def test_deadline_with_choice_default(hitl_clock: testing.Clock) -> None:
     """A choice with a default takes it at the deadline."""
-    assert Chooser.start(1.0, "blue").result(timeout=30) == "timed_out:blue"
+    run = Chooser.start("1h", "blue")
+    run.wait_for_request()
+    hitl_clock.advance("1h")
+    assert run.result(timeout=30) == "timed_out:blue"
 
 
 def test_deadline_without_default_raises_a_typed_error_in_the_agent() -> None:

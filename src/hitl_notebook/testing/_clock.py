@@ -45,8 +45,8 @@ class Clock:
         return timedelta(milliseconds=now_ms() - real_now_ms())
 
     def advance(self, duration: Duration) -> datetime:
-        """Move the clock forward by ``duration`` (``"4h"``, a ``timedelta`` or seconds) and wake
-        what is due now; returns the new now."""
+        """Move the clock forward by ``duration`` (``"4h"``, a ``timedelta`` or seconds; at
+        most a hundred years at once) and wake what is due now; returns the new now."""
         shift_clock(round(duration_seconds(duration, what="advance") * 1000))
         return self.now()
 
@@ -59,14 +59,13 @@ class Clock:
                 "Clock.set needs a timezone-aware datetime, e.g. "
                 "datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)."
             )
-        by_ms = to_ms(moment) - now_ms()
-        if by_ms < 0:
+        by = timedelta(milliseconds=to_ms(moment) - now_ms())
+        if by < timedelta(0):
             raise ValueError(
                 f"The clock never goes backwards: {moment.isoformat()} is before its now, "
                 f"{self.now().isoformat()}."
             )
-        shift_clock(by_ms)
-        return self.now()
+        return self.advance(by)
 
     def close(self) -> None:
         """Put this process back on real time (once the runtime that used the clock is shut
