@@ -88,7 +88,7 @@ class _Plan:
         return deadline is not None and self.due_ms is not None and self.due_ms > to_ms(deadline)
 
 
-@dataclass
+@dataclass(eq=False)
 class Human:
     """A person who answers requests by rules (see the module's docstring).
 
