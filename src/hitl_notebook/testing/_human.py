@@ -18,7 +18,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, Unpack, cast
 
@@ -98,18 +98,19 @@ class Human:
     """
 
     by: str = "simulated human"
+    _: KW_ONLY
     clock: Clock | None = None
     store: Store | None = None
     channel: str = "simulated"
-    answered: list[Answered] = field(default_factory=list)
+    answered: list[Answered] = field(default_factory=list, init=False)
     """Every answer the store took, in order."""
-    refused: list[Answered] = field(default_factory=list)
+    refused: list[Answered] = field(default_factory=list, init=False)
     """Every answer the store refused, in order, with its error."""
-    _rules: list[Rule] = field(default_factory=list, repr=False)
-    _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
-    _seen: dict[str, Request] = field(default_factory=dict, repr=False)
-    _done: set[str] = field(default_factory=set, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _rules: list[Rule] = field(default_factory=list, init=False, repr=False)
+    _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False)
+    _seen: dict[str, Request] = field(default_factory=dict, init=False, repr=False)
+    _done: set[str] = field(default_factory=set, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     # -- rules ---------------------------------------------------------------------------------
     # Every rule takes ``when`` (a ``Request -> bool``, or ``testing.match(...)``) and the
