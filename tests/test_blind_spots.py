@@ -7,7 +7,7 @@ answer is refused, logged and counted; of many answers sent at once exactly one 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -125,17 +125,19 @@ def test_the_same_approval_from_another_assignee_is_refused_in_python_and_over_h
 # -- a late answer -------------------------------------------------------------------------------
 
 
-def test_an_answer_after_the_deadline_is_refused_logged_as_late_and_counted(db_url: str) -> None:
+def test_an_answer_after_the_deadline_is_refused_logged_as_late_and_counted(
+    hitl_clock: testing.Clock, db_url: str
+) -> None:
     """A parked run not yet woken at its deadline: answers get DeadlinePassedError (410 over
     HTTP), each is logged as late, and the decision the run then takes counts them."""
     with testing.launched(db_url, executor="pytest", park_after=0):
-        run = Chooser.start(1.0, "green")
+        run = Chooser.start("4h", "green")
         request = run.wait_for_request()
         testing.wait_until(lambda: run.state == PARKED_STATE, message="parked")
     # No process runs the agent now: its deadline passes and nobody applies the default yet.
     deadline = request.deadline
     assert deadline is not None
-    testing.wait_until(lambda: datetime.now(UTC) > deadline, timeout=30, message="deadline")
+    hitl_clock.set(deadline + timedelta(seconds=1))
     store = hitl.connect(db_url)
     with pytest.raises(hitl.DeadlinePassedError, match="recorded as late"):
         store.respond(request.request_id, choice="red", by="ana")

@@ -124,9 +124,12 @@ def test_an_absolute_deadline() -> None:
     assert abs((decision.deadline - deadline).total_seconds()) < 0.002
 
 
-def test_deadline_with_choice_default() -> None:
+def test_deadline_with_choice_default(hitl_clock: testing.Clock) -> None:
     """A choice with a default takes it at the deadline."""
-    assert Chooser.start(1.0, "blue").result(timeout=30) == "timed_out:blue"
+    run = Chooser.start("1h", "blue")
+    run.wait_for_request()
+    hitl_clock.advance("1h")
+    assert run.result(timeout=30) == "timed_out:blue"
 
 
 def test_deadline_without_default_raises_a_typed_error_in_the_agent() -> None:
@@ -179,13 +182,10 @@ def test_waiting_for_a_request_of_a_run_that_never_asks() -> None:
 def test_statuses_stay_in_order_when_answers_come_fast() -> None:
     """Quick answers to consecutive questions give waiting/resumed pairs in order, then finished."""
     run = Interviewer.start(5)
-    for i in range(5):
-        request = testing.wait_until(
-            lambda: next((r for r in run.requests(open_only=True)), None), timeout=30
-        )
-        assert request.title == f"question {i}"
-        hitl.respond(request.request_id, text=str(i))
-    assert run.result(timeout=30) == ["0", "1", "2", "3", "4"]
+    human = testing.Human().write(lambda request: request.title.removeprefix("question "))
+    with human.running():
+        assert run.result(timeout=30) == ["0", "1", "2", "3", "4"]
+    assert [a.request.title for a in human.answered] == [f"question {i}" for i in range(5)]
     statuses = [e.status for e in run.history()]
     assert statuses == ["working", *(["waiting", "resumed"] * 5), "finished"]
     assert run.status is not None

@@ -105,10 +105,8 @@ def test_waiting_runs_survive_shutdown_and_relaunch_in_the_same_process(db_url: 
     assert store.run_state(sync_run.id) == "PENDING"
     assert store.run_state(async_run.id) == "PENDING"
     with testing.launched(db_url, executor="pytest"):
-        hitl.respond(sync_run.id, text="after relaunch")
-        for request in async_run.requests(open_only=True):
-            answer = {"choice": "a"} if request.options else {"text": "x"}
-            hitl.respond(request.request_id, **answer)  # type: ignore[arg-type]
+        human = testing.Human().write("after relaunch", agent="Writer").choose("a", kind="choice")
+        assert len(human.write("x").step()) == 4
         assert sync_run.result(timeout=30) == "after relaunch"
         assert async_run.result(timeout=30) == ["x", "x", "a"]
 

@@ -15,13 +15,22 @@ request's timeout rule at the run's first look: its default, or ``RequestTimeout
 
 Bad input raises ``ValueError`` (a value that cannot be a duration) or ``TypeError`` (a value of
 the wrong type), naming the argument.
+
+The process's clock (``now_ms``) is real time unless a test moved it forward (``shift_clock``,
+through ``hitl_notebook.testing.Clock``): then everything this process records and every deadline
+it checks (the runtime's waits and schedule, the store's late-answer rule) follow the moved clock,
+and whoever listens (``on_clock_shift``: the launched runtime) wakes what is due. Other processes
+keep real time. What others measure in real time is converted (``real_ms``): DBOS's delays of
+parked runs, and liveness (``real_now_ms``: a moved clock makes no process look dead).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
@@ -32,7 +41,12 @@ __all__ = [
     "duration_seconds",
     "from_ms",
     "now_ms",
+    "on_clock_shift",
     "parse_duration",
+    "real_ms",
+    "real_now_ms",
+    "reset_clock",
+    "shift_clock",
 ]
 
 Duration = str | float | int | timedelta
@@ -49,9 +63,61 @@ _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)(?![A-Za-z])")
 _HOW = "write it like '90s', '30m', '4h', '2d' or '1h30m' (units ms, s, m, h, d, w, lowercase)"
 
 
+_offset_ms = 0
+"""How far this process's clock is ahead of real time (0 unless a test moved it)."""
+_clock_lock = threading.Lock()
+_listeners: list[Callable[[int], object]] = []
+
+
 def now_ms() -> int:
-    """The current instant in epoch milliseconds."""
+    """The current instant on this process's clock, in epoch milliseconds."""
+    return real_now_ms() + _offset_ms
+
+
+def real_now_ms() -> int:
+    """The current instant in real time (what other processes and DBOS measure), in epoch ms."""
     return int(time.time() * 1000)
+
+
+def real_ms(at_ms: int) -> int:
+    """The real instant at which this process's clock reads ``at_ms``."""
+    return at_ms - _offset_ms
+
+
+def shift_clock(by_ms: int) -> None:
+    """Move this process's clock forward by ``by_ms``, then tell the listeners (in this thread,
+    so what is due once the clock moved is woken when this returns). Never backwards."""
+    global _offset_ms  # noqa: PLW0603 - the process's one clock, as time itself
+    if by_ms < 0:
+        raise ValueError(
+            f"The clock never goes backwards (asked to move it by {by_ms} ms); "
+            "start a new clock, or reset it once the runtime is shut down."
+        )
+    with _clock_lock:
+        _offset_ms += by_ms
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(by_ms)
+
+
+def reset_clock() -> None:
+    """Put this process's clock back to real time (a test's teardown, once nothing runs)."""
+    global _offset_ms  # noqa: PLW0603 - see shift_clock
+    with _clock_lock:
+        _offset_ms = 0
+
+
+def on_clock_shift(listener: Callable[[int], object]) -> Callable[[], None]:
+    """Call ``listener(by_ms)`` after each ``shift_clock``; returns what stops it."""
+    with _clock_lock:
+        _listeners.append(listener)
+
+    def stop() -> None:
+        with _clock_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return stop
 
 
 def from_ms(ms: int) -> datetime:

@@ -8,6 +8,7 @@
   task and no poll. DBOS's own background job turns the row into ``ENQUEUED`` at the deadline; an
   answer does it at once (``wake``). Either way DBOS's queue dispatches it again in the process of
   the application that owns it, which replays it from its checkpoints.
+- **Moving parked runs' wake-ups** when a test moves the process's clock (``shift_parked``).
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **How many steps the executing run has taken** (``steps_taken``): DBOS numbers a run's steps
@@ -58,6 +59,7 @@ __all__ = [
     "parking",
     "requeue_for_recovery",
     "set_internal_queue_polling",
+    "shift_parked",
     "steps_taken",
     "sweep",
     "wake",
@@ -299,6 +301,32 @@ def sweep(
             answered(workflow_status.c.workflow_uuid),
         )
         .values(status="ENQUEUED", updated_at=now_ms)
+    )
+    return woken.rowcount
+
+
+def shift_parked(
+    conn: sa.Connection, application_name: str, *, by_ms: int, real_now_ms: int
+) -> int:
+    """Bring this application's parked runs ``by_ms`` closer to their wake-up (the process's
+    clock moved forward: ``_core.times.shift_clock``), and enqueue those now due; returns how many.
+
+    DBOS compares a parked run's ``delay_until_epoch_ms`` with real time, so moving the clock
+    moves the delays instead."""
+    parked = sa.and_(
+        workflow_status.c.status == PARKED_STATE,
+        workflow_status.c.queue_name == INTERNAL_QUEUE,
+        workflow_status.c.application_name == application_name,
+    )
+    conn.execute(
+        sa.update(workflow_status)
+        .where(parked)
+        .values(delay_until_epoch_ms=workflow_status.c.delay_until_epoch_ms - by_ms)
+    )
+    woken = conn.execute(
+        sa.update(workflow_status)
+        .where(parked, workflow_status.c.delay_until_epoch_ms <= real_now_ms)
+        .values(status="ENQUEUED", updated_at=real_now_ms)
     )
     return woken.rowcount
 

@@ -169,6 +169,23 @@ def answer_not_taken(run_id: sa.ColumnElement[str]) -> sa.Exists:
     )
 
 
+def overdue_at(at_ms: int) -> Callable[[sa.ColumnElement[str]], sa.Exists]:
+    """Whether a request of the run is open past its deadline at ``at_ms`` (for ``sweep``)."""
+
+    def overdue(run_id: sa.ColumnElement[str]) -> sa.Exists:
+        return (
+            sa.select(requests.c.request_id)
+            .where(
+                requests.c.run_id == run_id,
+                requests.c.state == OPEN,
+                requests.c.deadline_ms <= at_ms,
+            )
+            .exists()
+        )
+
+    return overdue
+
+
 def has_open_request(run_id: sa.ColumnElement[str]) -> sa.Exists:
     """Whether the run has a request waiting for an answer."""
     return (

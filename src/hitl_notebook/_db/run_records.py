@@ -17,7 +17,7 @@ import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
-from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._core.times import from_ms, real_now_ms
 from hitl_notebook._db.database import answers, executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
@@ -272,6 +272,6 @@ def pid_alive(pid: int) -> bool:
 def is_running(conn: sa.Connection, executor_id: str) -> bool:
     """Whether a live process holds ``executor_id`` (a fresh heartbeat and, on this host, a pid)."""
     row = conn.execute(sa.select(executors).where(executors.c.executor_id == executor_id)).first()
-    if row is None or row.released or now_ms() - int(row.heartbeat_at_ms) > STALE_AFTER_MS:
+    if row is None or row.released or real_now_ms() - int(row.heartbeat_at_ms) > STALE_AFTER_MS:
         return False
     return row.host != socket.gethostname() or pid_alive(int(row.pid))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from hitl_notebook._core.errors import ConfigurationError
-from hitl_notebook._core.times import now_ms
+from hitl_notebook._core.times import real_now_ms
 from hitl_notebook._db.database import Database, executors
 from hitl_notebook._db.run_records import STALE_AFTER_MS, pid_alive
 
@@ -95,7 +95,7 @@ class ExecutorClaim:
                         executors.update()
                         .where(executors.c.executor_id == self.executor_id)
                         .where(executors.c.pid == os.getpid())
-                        .values(heartbeat_at_ms=now_ms())
+                        .values(heartbeat_at_ms=real_now_ms())
                     )
             except sa.exc.SQLAlchemyError:
                 continue  # a database hiccup: the next beat retries; the claim is stale only after 30 s
@@ -116,7 +116,7 @@ def claim_executor(database: Database, label: str) -> ExecutorClaim:
 
 
 def _try_claim(database: Database, executor_id: str, label: str, host: str) -> bool:
-    now = now_ms()
+    now = real_now_ms()
     mine = {
         "host": host,
         "pid": os.getpid(),

@@ -10,7 +10,10 @@
   database is an error unless ``reconfigure=True`` says to shut down and launch again;
 - DBOS logs only warnings unless ``log_level`` asks for more;
 - a run waiting for a human waits hot (answers land in milliseconds) for ``park_after``, then
-  parks and holds nothing until its answer or deadline (see ``_runtime.waiting``).
+  parks and holds nothing until its answer or deadline (see ``_runtime.waiting``);
+- when a test moves the process's clock (``hitl_notebook.testing.Clock``), the launched runtime
+  wakes what is due at once: hot waits and parked runs (``Poller.time_moved``) and, when it
+  fires on its own, the schedule.
 
 Replay rule: the application version is pinned (``"1"`` unless you pass ``app_version``), so runs
 survive edits to your agent's code and resume in the edited code. Edits *after* a run's last
@@ -35,7 +38,7 @@ from dbos import DBOS, DBOSConfig
 
 from hitl_notebook._core.answers import preload_validator
 from hitl_notebook._core.errors import ConfigurationError, NotLaunchedError
-from hitl_notebook._core.times import Duration, duration_seconds
+from hitl_notebook._core.times import Duration, duration_seconds, on_clock_shift
 from hitl_notebook._core.values import check_text
 from hitl_notebook._db.config import resolve_database_url
 from hitl_notebook._db.database import Database
@@ -315,6 +318,19 @@ def current() -> Runtime:
 def current_or_none() -> Runtime | None:
     """The launched runtime, if any."""
     return _current
+
+
+def _clock_moved(by_ms: int) -> None:
+    """Wake what is due on the launched runtime once a test moved the process's clock."""
+    runtime = _current
+    if runtime is None:
+        return
+    if runtime.scheduler is not None and runtime.schedule_every_s is not None:
+        runtime.scheduler.tick()
+    runtime.poller.time_moved(by_ms)
+
+
+on_clock_shift(_clock_moved)
 
 
 def on_loop(coro: Coroutine[Any, Any, T]) -> T:

@@ -11,6 +11,11 @@ Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answe
 taken: a safety net for a process that died between parking a run and its last look (see
 ``_runtime.waiting``).
 
+When a test moves the process's clock (``time_moved``), it wakes every hot waiter (each looks
+again: a deadline now past applies), brings this application's parked runs as much closer to
+their wake-up, and enqueues those with a request past its deadline on the clock; it enqueues
+those too when it starts on a clock that was moved while no runtime ran.
+
 It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
 as answers (``_store.dbos_messages``): at once on Postgres, where DBOS announces each message (and every
 ``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
@@ -26,10 +31,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.times import now_ms
+from hitl_notebook._core.times import now_ms, real_now_ms
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, sweep
-from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken
+from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, shift_parked, sweep
+from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken, overdue_at
 from hitl_notebook._db.run_records import runs_decided_since
 
 __all__ = ["Poller"]
@@ -75,7 +80,10 @@ class Poller:
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
     def start(self) -> None:
-        """Start the poller's thread."""
+        """Start the poller's thread (after enqueueing the overdue parked runs, when the
+        process's clock was moved forward)."""
+        if now_ms() > real_now_ms():
+            self._enqueue_overdue()
         self._thread.start()
 
     def stop(self) -> None:
@@ -115,6 +123,22 @@ class Poller:
                     del self._waiters[run_id]
                 if not self._waiters:
                     self._has_waiters.clear()
+
+    def time_moved(self, by_ms: int) -> None:
+        """The process's clock moved forward by ``by_ms``: wake what waits for a deadline."""
+        with self._database.engine.begin() as conn:
+            shift_parked(conn, self._application_name, by_ms=by_ms, real_now_ms=real_now_ms())
+        self._enqueue_overdue()
+        with self._lock:
+            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
+        for callback in callbacks:
+            callback()
+
+    def _enqueue_overdue(self) -> None:
+        """Enqueue this application's parked runs with a request past its deadline on the clock."""
+        at = now_ms()
+        with self._database.engine.begin() as conn:
+            sweep(conn, self._application_name, now_ms=at, answered=overdue_at(at))
 
     # -- the thread ------------------------------------------------------------------------------
 

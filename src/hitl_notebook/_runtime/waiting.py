@@ -8,7 +8,8 @@ A wait for answers has two phases.
    its requests. An answer resumes a hot run within milliseconds, and a thousand hot runs cost the
    poller one query, not a thousand.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
-   becomes DELAYED until the nearest deadline and its code unwinds (see ``_db.dbos_internals``). It
+   becomes DELAYED until the nearest deadline (in real time: a test's clock moves it, see
+   ``Poller.time_moved``) and its code unwinds (see ``_db.dbos_internals``). It
    then holds no thread, no task and no poll. An answer (``Store.respond``, from any process) or
    the deadline enqueues it again; DBOS dispatches it in the process that owns it, which replays
    its checkpoints up to the wait and looks again.
@@ -37,7 +38,7 @@ from dbos import DBOS
 from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Decision
 from hitl_notebook._core.sync_async import Call, Program, Signal, Sleep
-from hitl_notebook._core.times import now_ms
+from hitl_notebook._core.times import now_ms, real_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import Parked, Stopped, park, parking
 from hitl_notebook._db.request_records import decided_or_due
@@ -132,7 +133,7 @@ def _park(
             conn,
             PARKING,
             run_id=run_id,
-            until_ms=until_ms if until_ms is not None else at + PARKED_RECHECK_MS,
+            until_ms=real_ms(until_ms if until_ms is not None else at + PARKED_RECHECK_MS),
             now_ms=at,
             request_ids=list(request_ids),
             due_at=at,

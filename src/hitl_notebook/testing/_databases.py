@@ -1,13 +1,4 @@
-"""Helpers for testing agents against a real, throwaway database (our own tests use them too).
-
->>> from hitl_notebook import testing
->>> url = testing.fresh_database("sqlite")
->>> with testing.launched(url):
-...     run = MyAgent.start("x")
-...     request = testing.wait_for_request(run)
-...     hitl.respond(request.request_id, approve=True, by="tester")
-...     assert run.result(timeout=10) == "done"
-"""
+"""Throwaway databases, and the runtime launched on one for the length of a block."""
 
 from __future__ import annotations
 
