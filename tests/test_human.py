@@ -214,3 +214,23 @@ def test_the_human_fills_forms_and_picks_several(runtime: Runtime) -> None:
     }
     assert [a.request.kind for a in human.answered] == ["input", "choice"]
     assert not human.refused
+
+
+def test_the_clock_waits_for_an_answered_run_before_moving_on(
+    hitl_clock: testing.Clock, runtime: Runtime
+) -> None:
+    """A run answered at 2h finishes at 2h on the clock, though another request is due at 4h."""
+    answered, ignored = Chooser.start(), Chooser.start(timeout="4h", default="red")
+    for run in (answered, ignored):
+        run.wait_for_request()
+    human = (
+        testing.Human(clock=hitl_clock)
+        .choose("blue", after="2h", when=lambda r: r.run_id == answered.id)
+        .ignore()
+    )
+    assert human.run_until(answered, timeout=10) == "chose:blue"
+    history = hitl.history(answered.id)
+    asked_at, finished_at = history["at"].iloc[0], history["at"].iloc[-1]
+    assert history["status"].iloc[-1] == "finished"
+    assert timedelta(hours=2) <= finished_at - asked_at < timedelta(hours=2, seconds=5)
+    assert human.run_until(ignored, timeout=10) == "timed_out:red"

@@ -110,6 +110,9 @@ class Human:
     _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False)
     _seen: dict[str, Request] = field(default_factory=dict, init=False, repr=False)
     _done: set[str] = field(default_factory=set, init=False, repr=False)
+    _settling: set[str] = field(default_factory=set, init=False, repr=False)
+    """Runs answered, or whose deadline the clock passed, that have not yet asked again or ended:
+    the clock waits for them, so what they record after the answer reads at its moment."""
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     # -- rules ---------------------------------------------------------------------------------
@@ -218,6 +221,7 @@ class Human:
                     self._forget(request_id)  # decided or cancelled meanwhile
                 elif plan.due_ms is not None and plan.due_ms <= now_ms():
                     sent.append(self._send(reading, plan))
+                    self._settling.add(plan.request.run_id)
                     self._forget(request_id)
             return sent
 
@@ -313,7 +317,7 @@ class Human:
     def _move_clock(self) -> bool:
         """Move the clock to the next moment something is due; False when there is no clock or
         nothing to move to."""
-        if self.clock is None:
+        if self.clock is None or self._unsettled():
             return False
         now = now_ms()
         moments = [plan.due_ms for plan in self._plans.values() if plan.due_ms is not None]
@@ -327,7 +331,23 @@ class Human:
         if not future:
             return False
         self.clock.set(from_ms(min(future)))
+        self._settling |= {
+            request.run_id
+            for request in _requests(self._plans.values(), self._seen.values())
+            if request.deadline is not None and to_ms(request.deadline) < now_ms()
+        }
         return True
+
+    def _unsettled(self) -> bool:
+        """Whether a run answered (or timed out) by the last move has yet to ask again or end."""
+        reading = self.store or default_store()
+        asking = {item.run_id for item in reading.inbox()}
+        self._settling = {
+            run_id
+            for run_id in self._settling
+            if run_id not in asking and reading.run_state(run_id) not in FINAL_RUN_STATES
+        }
+        return bool(self._settling)
 
     def _stuck(self, until: RunHandle | Callable[[], Any], timeout: float) -> str:
         what = f"Run {until.id!r}" if isinstance(until, RunHandle) else "The condition"
