@@ -26,6 +26,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import answers, fold, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 from hitl_notebook._db.schedule_records import settle
@@ -85,7 +86,10 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             **_decision_columns(request.decision),
         },
     )
-    return inserted.first() is not None
+    if inserted.first() is None:
+        return False
+    note_change(conn, request.run_id)
+    return True
 
 
 def _decision_columns(decision: Decision | None) -> dict[str, Any]:
@@ -258,7 +262,8 @@ def decide(
     before_deadline: bool,
 ) -> sa.Row[Any] | None:
     """Decide an open request and return its new row; None if it was decided already (or, when
-    ``before_deadline`` asks for it, its deadline has passed)."""
+    ``before_deadline`` asks for it, its deadline has passed). The caller notes the change
+    (``note_change``) as its transaction's last write."""
     query = (
         requests.update()
         .where(requests.c.request_id == request_id)
@@ -289,7 +294,8 @@ def close_for_cancel(
 ) -> None:
     """Close a cancelled run's open requests (state ``cancelled``; no answer is taken any more).
 
-    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait.
+    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait. The
+    caller notes the change (``note_change``) as its transaction's last write.
     """
     conn.execute(
         requests.update()

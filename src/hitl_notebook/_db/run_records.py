@@ -18,6 +18,7 @@ import sqlalchemy.dialects.sqlite
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
 from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._db.changes import note_change_if_waiting
 from hitl_notebook._db.database import executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
@@ -55,7 +56,8 @@ def append_status(
     """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
 
     On Postgres this is one statement, so it needs no transaction of its own (see
-    ``Database.autocommit``); on SQLite, two.
+    ``Database.autocommit``); on SQLite, two. An agent's own status of a run that waits is
+    noted as a change of the inbox, after it.
     """
     transition = {
         "run_id": run_id,
@@ -76,6 +78,8 @@ def append_status(
         conn.execute(
             _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
         )
+    if transition["agent_status"] is not None:  # the inbox shows the agent's own status
+        note_change_if_waiting(conn, run_id)
 
 
 _RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")

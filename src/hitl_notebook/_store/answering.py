@@ -38,6 +38,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake
 from hitl_notebook._db.request_records import (
@@ -134,6 +135,7 @@ def answer(
             )
         if decided_row is not None:
             wake_run(conn, stored, at, executor_id)
+            note_change(conn, stored.run_id)
     if decided_row is not None:
         assert stored.decision is not None
         return stored.decision

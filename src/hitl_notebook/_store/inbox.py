@@ -216,6 +216,8 @@ class Inbox(Sequence[InboxItem]):
         """The filter the inbox was read with."""
         self.store: Store | None = None
         """The store it was read through (the widget answers and refreshes through it)."""
+        self.changes: int | None = None
+        """The inbox's change counter as the rows were read (``Store.inbox_cursor``)."""
 
     def widget(
         self,

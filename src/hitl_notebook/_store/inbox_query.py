@@ -10,19 +10,21 @@ come back as text (see ``inbox``).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
+from hitl_notebook._db.changes import changes_seen, changes_total
 from hitl_notebook._db.database import fold, requests, runs, schedule
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
 
-__all__ = ["query_inbox"]
+__all__ = ["InboxCounts", "InboxCursor", "count_inbox", "inbox_cursor", "query_inbox"]
 
 _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
     "requested_at": requests.c.requested_at_ms,
@@ -54,6 +56,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.assignees),
             _rules_text(conn.dialect.name),
             failed.c.channels,
+            changes_total(),
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
@@ -71,8 +74,62 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-2], now, row[-2], (), _channels(row[-1]))) for row in rows]
-    return Inbox(_with_votes(conn, items), from_ms(now), spec)
+    items = [InboxItem._make((*row[:-3], now, row[-3], (), _channels(row[-2]))) for row in rows]
+    found = Inbox(_with_votes(conn, items), from_ms(now), spec)
+    # The counter in the statement's own snapshot: what a live view of these rows starts from.
+    found.changes = int(rows[0][-1]) if rows else None
+    return found
+
+
+class InboxCounts(NamedTuple):
+    """How many requests wait under a filter, and for which agents (without reading them)."""
+
+    total: int
+    agents: list[str]
+    """The agents with waiting requests under the filter, sorted."""
+
+
+def count_inbox(conn: sa.Connection, spec: InboxFilter) -> InboxCounts:
+    """Count the requests waiting under ``spec`` (its sort and paging aside), per agent."""
+    query = _filtered(
+        sa.select(requests.c.agent, sa.func.count())
+        .select_from(requests)
+        .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .where(requests.c.state == OPEN)
+        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .group_by(requests.c.agent),
+        spec,
+        now_ms(),
+        conn.dialect.name,
+    )
+    per_agent: dict[str, int] = {str(a): int(n) for a, n in conn.execute(query)}
+    return InboxCounts(sum(per_agent.values()), sorted(per_agent))
+
+
+class InboxCursor(NamedTuple):
+    """What a look for changes of the inbox saw: the change counter (``_db.changes``), and the
+    DBOS state of each run asked about (absent: unknown run). Equal cursors: nothing changed."""
+
+    changes: int
+    run_states: dict[str, str]
+
+
+def inbox_cursor(conn: sa.Connection, run_ids: Collection[str]) -> InboxCursor:
+    """The inbox's change counter and the states of ``run_ids`` (the rows shown), one query.
+
+    The states cover what DBOS changes by itself (a parked run resuming at its deadline, a run
+    being recovered), which the counter does not see.
+    """
+    if not run_ids:
+        return InboxCursor(changes_seen(conn), {})
+    rows = conn.execute(
+        sa.select(changes_total(), workflow_status.c.workflow_uuid, workflow_status.c.status).where(
+            workflow_status.c.workflow_uuid.in_(sorted(run_ids))
+        )
+    ).all()
+    if not rows:
+        return InboxCursor(changes_seen(conn), {})
+    return InboxCursor(int(rows[0][0]), {str(row[1]): str(row[2]) for row in rows})
 
 
 def _with_votes(conn: sa.Connection, items: list[InboxItem]) -> list[InboxItem]:

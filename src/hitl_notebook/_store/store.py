@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import awaited_a_cancelled_run, wake
 from hitl_notebook._db.request_records import (
@@ -54,7 +55,13 @@ from hitl_notebook._store import answering, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
-from hitl_notebook._store.inbox_query import query_inbox
+from hitl_notebook._store.inbox_query import (
+    InboxCounts,
+    InboxCursor,
+    count_inbox,
+    inbox_cursor,
+    query_inbox,
+)
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "default_responder"]
@@ -287,6 +294,18 @@ class Store:
         found.store = self
         return found
 
+    def inbox_counts(self, spec: InboxFilter) -> InboxCounts:
+        """How many requests wait under ``spec``, and for which agents, without reading them."""
+        with self.database.autocommit.connect() as conn:
+            return count_inbox(conn, spec)
+
+    def inbox_cursor(self, run_ids: Collection[str] = ()) -> InboxCursor:
+        """A cheap look for changes of the inbox: read one before reading the inbox; an equal one
+        later (for the runs of the rows shown) means that nothing shown has changed, apart from
+        what time changes (deadlines passing)."""
+        with self.database.autocommit.connect() as conn:
+            return inbox_cursor(conn, run_ids)
+
     def run_rows(
         self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
     ) -> Rows:
@@ -415,6 +434,7 @@ class Store:
             # Tells a hot wait at once (announced on Postgres; the poller sees the closed
             # requests on SQLite); a parked run's row is CANCELLED now and is never dispatched.
             wake(conn, run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+            note_change(conn, run_id)
 
 
 def _has_quorum(row: Any) -> bool:
