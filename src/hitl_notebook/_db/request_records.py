@@ -8,7 +8,8 @@ the deadline) wins on SQLite and on Postgres alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -130,6 +131,117 @@ def load_request_and_run_state(
     return None if row is None else (row, row.run_state)
 
 
+def load_requests_and_run_states(
+    conn: sa.Connection, request_ids: Collection[str]
+) -> dict[str, tuple[sa.Row[Any], str | None]]:
+    """Many requests' rows and their runs' DBOS states, by request id, in one query (an id that
+    names no request is not in the dict)."""
+    rows = conn.execute(
+        sa.select(requests, workflow_status.c.status.label("run_state"))
+        .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .where(requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True))),
+        {"request_ids": list(request_ids)},
+    ).all()
+    return {row.request_id: (row, row.run_state) for row in rows}
+
+
+def requests_of_runs(conn: sa.Connection, run_ids: Collection[str]) -> dict[str, list[sa.Row[Any]]]:
+    """Every request of each of these runs, oldest first, by run id (none: not in the dict)."""
+    found: dict[str, list[sa.Row[Any]]] = {}
+    rows = conn.execute(
+        sa.select(requests)
+        .where(requests.c.run_id.in_(sa.bindparam("run_ids", expanding=True)))
+        .order_by(requests.c.requested_at_ms, requests.c.request_id),
+        {"run_ids": list(run_ids)},
+    )
+    for row in rows:
+        found.setdefault(row.run_id, []).append(row)
+    return found
+
+
+def lock_requests(conn: sa.Connection, request_ids: Collection[str]) -> dict[str, sa.Row[Any]]:
+    """The rows of these requests, locked until the transaction ends (in the order of their ids,
+    so two transactions that lock some of the same rows never wait for each other in a circle;
+    SQLite writers hold the database's lock from their BEGIN)."""
+    rows = conn.execute(
+        sa.select(requests)
+        .where(requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True)))
+        .order_by(requests.c.request_id)
+        .with_for_update(),
+        {"request_ids": sorted(request_ids)},
+    ).all()
+    return {row.request_id: row for row in rows}
+
+
+def decide_open(conn: sa.Connection, decisions: Sequence[Decision]) -> None:
+    """Decide many open requests whose rows this transaction locked (``lock_requests``) and
+    found open and before their deadline: one statement, run once per decision. The caller
+    settles their schedules and notes the change."""
+    if decisions:
+        conn.execute(
+            _DECIDE_OPEN,
+            [
+                {
+                    "decided_id": d.request_id,
+                    "new_outcome": d.outcome.value,
+                    "new_approved": d.approved,
+                    "new_value": d.value,
+                    "new_by": d.by,
+                    "new_at_ms": to_ms(d.at),
+                    "new_channel": d.channel,
+                    "new_comment": d.comment,
+                }
+                for d in decisions
+            ],
+        )
+
+
+_DECIDE_OPEN = (
+    requests.update()
+    .where(requests.c.request_id == sa.bindparam("decided_id"), requests.c.state == OPEN)
+    .values(
+        state=DECIDED,
+        outcome=sa.bindparam("new_outcome"),
+        approved=sa.bindparam("new_approved"),
+        value=sa.bindparam("new_value", type_=requests.c.value.type),
+        decided_by=sa.bindparam("new_by"),
+        decided_at_ms=sa.bindparam("new_at_ms"),
+        channel=sa.bindparam("new_channel"),
+        comment=sa.bindparam("new_comment"),
+    )
+)
+
+
+def decision_for(
+    row: sa.Row[Any],
+    *,
+    outcome: Outcome,
+    approved: bool | None,
+    value: Any,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+) -> Decision:
+    """The decision ``decide_open`` stores for the request of ``row``, as a read of it returns."""
+    decided = {
+        "outcome": outcome.value,
+        "approved": approved,
+        "value": value,
+        "decided_by": by,
+        "decided_at_ms": at_ms,
+        "channel": channel,
+        "comment": comment,
+    }
+    return _decision_from_row(SimpleNamespace(**{**row._mapping, **decided}))
+
+
+def decided_request(row: sa.Row[Any], decision: Decision) -> Request:
+    """The request of ``row`` (read open) as ``decide_open`` leaves it with ``decision``."""
+    request = request_from_row(row)
+    return request.model_copy(update={"decision": decision, "state": RequestState.DECIDED})
+
+
 def decided_or_due() -> sa.Exists:
     """Whether one of the requests ``request_ids`` is decided (or closed by a cancel), or open at
     ``due_at`` (epoch ms) past its deadline: an EXISTS clause with these two parameters."""
@@ -228,7 +340,7 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
     )
 
 
-def _decision_from_row(row: sa.Row[Any]) -> Decision:
+def _decision_from_row(row: Any) -> Decision:
     tool = (row.spec or {}).get("tool") or {}
     return Decision(
         request_id=row.request_id,
@@ -319,19 +431,52 @@ def record_answer(
     """Append an answer that arrived (``accepted``, ``late``, or ``refused`` with its
     ``reason``) to the answer log. ``row`` has the request's ``request_id`` and ``run_id``;
     ``answer`` is an Answer, or what arrived when it was none."""
-    conn.execute(
-        answers.insert().values(
-            request_id=row.request_id,
-            run_id=row.run_id,
-            received_at_ms=at_ms,
-            by=by,
-            channel=channel,
-            comment=comment,
-            answer=answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
-            result=result,
-            reason=reason,
-        )
+    record_answers(
+        conn,
+        [
+            answer_log_row(
+                row,
+                answer,
+                by=by,
+                channel=channel,
+                comment=comment,
+                at_ms=at_ms,
+                result=result,
+                reason=reason,
+            )
+        ],
     )
+
+
+def answer_log_row(
+    row: Any,
+    answer: Any,
+    *,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    result: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """One row of the answer log (see ``record_answer``)."""
+    return {
+        "request_id": row.request_id,
+        "run_id": row.run_id,
+        "received_at_ms": at_ms,
+        "by": by,
+        "channel": channel,
+        "comment": comment,
+        "answer": answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
+        "result": result,
+        "reason": reason,
+    }
+
+
+def record_answers(conn: sa.Connection, logged: Sequence[dict[str, Any]]) -> None:
+    """Append rows made by ``answer_log_row`` to the answer log, in one statement."""
+    if logged:
+        conn.execute(answers.insert(), list(logged))
 
 
 def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
