@@ -9,7 +9,6 @@ the deadline) wins on SQLite and on Postgres alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,12 +158,13 @@ def requests_of_runs(conn: sa.Connection, run_ids: Collection[str]) -> dict[str,
     return found
 
 
-def lock_requests(conn: sa.Connection, request_ids: Collection[str]) -> dict[str, sa.Row[Any]]:
-    """The rows of these requests, locked until the transaction ends (in the order of their ids,
-    so two transactions that lock some of the same rows never wait for each other in a circle;
-    SQLite writers hold the database's lock from their BEGIN)."""
+def lock_requests(conn: sa.Connection, request_ids: Collection[str]) -> dict[str, Any]:
+    """Where these requests stand (``request_id``, ``state``, ``deadline_ms``), their rows locked
+    until the transaction ends (in the order of their ids, so two transactions that lock some of
+    the same rows never wait for each other in a circle; SQLite writers hold the database's lock
+    from their BEGIN)."""
     rows = conn.execute(
-        sa.select(requests)
+        sa.select(requests.c.request_id, requests.c.state, requests.c.deadline_ms)
         .where(requests.c.request_id.in_(sa.bindparam("request_ids", expanding=True)))
         .order_by(requests.c.request_id)
         .with_for_update(),
@@ -213,7 +213,7 @@ _DECIDE_OPEN = (
 
 
 def decision_for(
-    row: sa.Row[Any],
+    request: Request,
     *,
     outcome: Outcome,
     approved: bool | None,
@@ -223,22 +223,27 @@ def decision_for(
     comment: str | None,
     at_ms: int,
 ) -> Decision:
-    """The decision ``decide_open`` stores for the request of ``row``, as a read of it returns."""
-    decided = {
-        "outcome": outcome.value,
-        "approved": approved,
-        "value": value,
-        "decided_by": by,
-        "decided_at_ms": at_ms,
-        "channel": channel,
-        "comment": comment,
-    }
-    return _decision_from_row(SimpleNamespace(**{**row._mapping, **decided}))
+    """The decision ``decide_open`` stores for ``request``, as a read of it returns."""
+    return Decision(
+        request_id=request.request_id,
+        run_id=request.run_id,
+        kind=request.kind,
+        outcome=outcome,
+        approved=approved,
+        value=value,
+        by=by,
+        at=from_ms(at_ms),
+        channel=channel,
+        comment=comment,
+        requested_at=request.requested_at,
+        deadline=request.deadline,
+        tool=request.tool.name if request.tool else None,
+        digest=request.tool.digest if request.tool else None,
+    )
 
 
-def decided_request(row: sa.Row[Any], decision: Decision) -> Request:
-    """The request of ``row`` (read open) as ``decide_open`` leaves it with ``decision``."""
-    request = request_from_row(row)
+def decided_request(request: Request, decision: Decision) -> Request:
+    """``request`` (read open) as ``decide_open`` leaves it with ``decision``."""
     return request.model_copy(update={"decision": decision, "state": RequestState.DECIDED})
 
 
@@ -340,7 +345,7 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
     )
 
 
-def _decision_from_row(row: Any) -> Decision:
+def _decision_from_row(row: sa.Row[Any]) -> Decision:
     tool = (row.spec or {}).get("tool") or {}
     return Decision(
         request_id=row.request_id,

@@ -34,6 +34,7 @@ from hitl_notebook._db.request_records import (
     decide_open,
     decided_request,
     decision_for,
+    load_request,
     load_requests_and_run_states,
     lock_requests,
     record_answers,
@@ -144,15 +145,17 @@ def _store(
         for target, plan in plans.items():
             row = locked[plan.request.request_id]
             if row.state == OPEN and (row.deadline_ms is None or row.deadline_ms >= at):
-                decision = _decision(row, plan, reply, at)
-                decided.append(decided_request(row, decision))
-                logged.append(_logged(row, plan.answer, reply, at, "accepted"))
+                decision = _decision(plan, reply, at)
+                decided.append(decided_request(plan.request, decision))
+                logged.append(_logged(plan, reply, at, "accepted"))
                 results[target] = decision
                 continue
+            stored = load_request(conn, plan.request.request_id)
+            assert stored is not None
             try:
-                results[target] = not_decided(request_from_row(row), plan.answer, reply.by, at)
+                results[target] = not_decided(request_from_row(stored), plan.answer, reply.by, at)
             except DeadlinePassedError as error:
-                logged.append(_logged(row, plan.answer, reply, at, "late"))
+                logged.append(_logged(plan, reply, at, "late"))
                 results[target] = error
             except AnswerError as error:
                 results[target] = error
@@ -177,9 +180,9 @@ def _write(
     note_changes(conn, {request.run_id for request in decided})
 
 
-def _decision(row: sa.Row[Any], plan: Plan, reply: Reply, at: int) -> Decision:
+def _decision(plan: Plan, reply: Reply, at: int) -> Decision:
     return decision_for(
-        row,
+        plan.request,
         outcome=plan.resolution.outcome,
         approved=plan.resolution.approved,
         value=plan.resolution.value,
@@ -190,10 +193,10 @@ def _decision(row: sa.Row[Any], plan: Plan, reply: Reply, at: int) -> Decision:
     )
 
 
-def _logged(row: sa.Row[Any], answer: Answer, reply: Reply, at: int, result: str) -> dict[str, Any]:
+def _logged(plan: Plan, reply: Reply, at: int, result: str) -> dict[str, Any]:
     return answer_log_row(
-        row,
-        answer,
+        plan.request,
+        plan.answer,
         by=reply.by,
         channel=reply.channel,
         comment=reply.comment,
