@@ -66,7 +66,7 @@ class InboxItem(NamedTuple):
     """When the inbox was read."""
     rules_json: str | None = None
     """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester`` and
-    ``allow_requester`` (its stored spec without the proposal's schema)."""
+    ``allow_requester`` (its stored spec, as stored: ``rules`` leaves out the proposal's schema)."""
     votes: tuple[Ballot, ...] = ()
     """The votes cast so far on a quorum request, oldest first."""
     not_notified: tuple[str, ...] = ()
@@ -109,7 +109,10 @@ class InboxItem(NamedTuple):
     @property
     def rules(self) -> dict[str, Any]:
         """What happens at the deadline and who may answer (see ``rules_json``)."""
-        return _load(self.rules_json) or {}
+        rules: dict[str, Any] = _load(self.rules_json) or {}
+        rules.pop("proposal_schema", None)
+        rules.pop("proposal_model", None)
+        return rules
 
     @property
     def quorum(self) -> Quorum | None:

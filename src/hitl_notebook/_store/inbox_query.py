@@ -54,7 +54,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
-            _rules_text(conn.dialect.name),
+            sa.cast(requests.c.spec, sa.Text),
             failed.c.channels,
             changes_total(),
         )
@@ -173,14 +173,6 @@ def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A JSON column as text, with a stored JSON null read as SQL NULL."""
     as_text = sa.cast(column, sa.Text)
     return sa.case((as_text == "null", sa.null()), else_=as_text)
-
-
-def _rules_text(dialect: str) -> sa.ColumnElement[Any]:
-    """The request's stored spec as JSON text, without the (possibly large) proposal schema."""
-    if dialect == "postgresql":
-        spec = sa.cast(requests.c.spec, sa.dialects.postgresql.JSONB)
-        return sa.cast(spec.op("-")("proposal_schema").op("-")("proposal_model"), sa.Text)
-    return sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model")
 
 
 def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:
