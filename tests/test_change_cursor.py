@@ -227,3 +227,33 @@ def test_the_counts_match_the_rows(store: hitl.Store, spec: InboxFilter) -> None
     counts = store.inbox_counts(spec)
     assert counts.total == len(full)
     assert counts.agents == sorted({item.agent for item in full})
+
+
+def test_the_web_inbox_refresh_sends_nothing_when_nothing_changed(store: hitl.Store) -> None:
+    """The web page's periodic hello with its cursor gets no messages while nothing changes,
+    and the page again after an answer given elsewhere."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - the HTTP extra
+
+    from hitl_notebook.http import TokenAuth, create_app  # noqa: PLC0415 - same
+
+    ids = add_waiting(store, 30)
+    headers = {"Authorization": "Bearer alice-token-123"}
+    with TestClient(create_app(store, TokenAuth({"alice": "alice-token-123"}))) as client:
+
+        def hello(cursor: str | None) -> dict[str, Any]:
+            call = {"message": {"type": "hello"}, "cursor": cursor}
+            response = client.post("/inbox/messages", json=call, headers=headers)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        first = hello(None)
+        assert [m["type"] for m in first["messages"]] == ["snapshot"]
+        idle = hello(first["cursor"])
+        assert (idle["messages"], idle["cursor"]) == ([], first["cursor"])
+        assert hello("not a cursor")["messages"][0]["type"] == "snapshot"
+        store.respond(ids[0], approve=True, by="bob")
+        after = hello(first["cursor"])
+        (snapshot,) = after["messages"]
+        assert snapshot["total"] == 29 and ids[0] not in [r["id"] for r in snapshot["rows"]]
+        assert hello(after["cursor"])["messages"] == []

@@ -12,6 +12,7 @@ the threading contract.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import traitlets
@@ -49,6 +50,11 @@ __all__ = [
 ]
 
 PAGE_SIZE = 25
+READ_AT_LEAST_EVERY_S = 60.0
+"""A live inbox reads its page at least this often, even when its cursor says nothing changed:
+the cursor sees every write of the SDK and DBOS's moves of the runs shown, but not a run off the
+page that DBOS alone ends while it waits (cancelled through DBOS's own API, or given up after
+too many restarts), which leaves the inbox."""
 BODY_PREVIEW = 160
 SORT_WORDS: dict[SortKey, str] = {"requested_at": "oldest first"}
 """How the sort menu names a key, where the key itself does not read well."""
@@ -103,6 +109,7 @@ class InboxWidget(LiveWidget):
         self._agents: list[str] = []
         self._seen: InboxCursor | None = None
         """The cursor of the last read: the change counter before it, the states of its rows."""
+        self._read_at = time.monotonic()
         self.queries = 0
         """How many times this widget read the inbox (none for rows it was handed, none for a
         refresh that found nothing changed)."""
@@ -136,7 +143,8 @@ class InboxWidget(LiveWidget):
                 before = self.store.inbox_cursor(() if seen is None else seen.run_states)
                 # A filter on the time (overdue, older_than) changes as time passes: read it.
                 timeless = self.spec.overdue is None and self.spec.older_than is None
-                if before == seen and timeless and not force:
+                recent = time.monotonic() - self._read_at < READ_AT_LEAST_EVERY_S
+                if before == seen and timeless and recent and not force:
                     return None
                 self.queries += 1
             found = read_page(
@@ -148,6 +156,7 @@ class InboxWidget(LiveWidget):
                 inbox=read,
             )
             self.page = found.page
+            self._read_at = time.monotonic()
             changes = before.changes if before is not None else read.changes if read else None
             self._seen = None if changes is None else InboxCursor(changes, found.run_states)
             rows, total, agents = found.rows, found.total, found.agents
