@@ -26,20 +26,22 @@ import sqlalchemy as sa
 from hitl_notebook._core.errors import AnswerError, DeadlinePassedError
 from hitl_notebook._core.models import Answer, Decision, Reply, Request
 from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.answer_batches import (
+    decide_open,
+    decided_request,
+    decision_for,
+    load_requests_and_run_states,
+    lock_requests,
+    requests_of_runs,
+)
 from hitl_notebook._db.changes import note_changes
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import (
     OPEN,
     answer_log_row,
-    decide_open,
-    decided_request,
-    decision_for,
     load_request,
-    load_requests_and_run_states,
-    lock_requests,
     record_answers,
     request_from_row,
-    requests_of_runs,
 )
 from hitl_notebook._db.run_records import run_states
 from hitl_notebook._db.schedule_records import settle
