@@ -34,8 +34,16 @@ _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
 }
 
 
-def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
-    """Run the inbox query for ``spec`` on ``conn``."""
+SORT_MEMORY = "64MB"
+"""Postgres memory for sorting a whole inbox: with the default 4 MB, 10,000 requests (about 400
+bytes a row) sort on disk, 55 ms instead of 44 ms."""
+
+
+def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) -> Inbox:
+    """Run the inbox query for ``spec`` on ``conn``; ``whole``: it reads every waiting request,
+    in a transaction of its own on Postgres (which lets it sort them in ``SORT_MEMORY``)."""
+    if whole and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     now = now_ms()
     failed = _not_notified(conn.dialect.name)
     query: sa.Select[Any] = (
@@ -54,9 +62,10 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
+            sa.literal(now, sa.BigInteger),
             sa.cast(requests.c.spec, sa.Text),
-            failed.c.channels,
             changes_total(),
+            failed.c.channels,
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
@@ -74,10 +83,14 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-3], now, row[-3], (), _channels(row[-2]))) for row in rows]
+    # The row is the item's fields in order, up to its rules: the rest are read as rare.
+    items = [InboxItem(*row[:16]) for row in rows]
+    for index, row in enumerate(rows):
+        if row[-1] is not None:
+            items[index] = items[index]._replace(not_notified=_channels(row[-1]))
     found = Inbox(_with_votes(conn, items), from_ms(now), spec)
     # The counter in the statement's own snapshot: what a live view of these rows starts from.
-    found.changes = int(rows[0][-1]) if rows else None
+    found.changes = int(rows[0][16]) if rows else None
     return found
 
 
