@@ -251,7 +251,13 @@ def test_the_web_inbox_refresh_sends_nothing_when_nothing_changed(store: hitl.St
         assert [m["type"] for m in first["messages"]] == ["snapshot"]
         idle = hello(first["cursor"])
         assert (idle["messages"], idle["cursor"]) == ([], first["cursor"])
-        assert hello("not a cursor")["messages"][0]["type"] == "snapshot"
+        for odd in (
+            "not a cursor",
+            '[1, {"a\\u0000": "x"}]',
+            '[1, {"\\ud800": "x"}]',
+            "[1e999, {}]",
+        ):
+            assert hello(odd)["messages"][0]["type"] == "snapshot"
         store.respond(ids[0], approve=True, by="bob")
         after = hello(first["cursor"])
         (snapshot,) = after["messages"]

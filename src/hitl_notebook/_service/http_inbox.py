@@ -35,6 +35,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl_notebook import _notebook
+from hitl_notebook._core.values import check_text
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_models import (
     MAX_QUERY_TEXT,
@@ -272,11 +273,13 @@ def _cursor(sent: str | None) -> InboxCursor | None:
     """The cursor a page sent back (None: none, or not one this server made)."""
     try:
         changes, states = json.loads(sent or "null") or (None, None)
+        if not isinstance(changes, int) or not isinstance(states, dict):
+            return None
+        for run_id, state in states.items():
+            if not isinstance(state, str):
+                return None
+            check_text(run_id + state, "the cursor")  # no database takes NUL, lone surrogates
     except (ValueError, TypeError):
-        return None
-    if not isinstance(changes, int) or not isinstance(states, dict):
-        return None
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in states.items()):
         return None
     return InboxCursor(changes, states)
 
