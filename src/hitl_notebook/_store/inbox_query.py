@@ -5,6 +5,10 @@ for a moment, or parked, DELAYED, still shows), with its current status and with
 gave up telling people about it (``hitl_schedule`` rows that ``failed``: rare, so they are grouped
 once, not looked up per request). Filters, sort and paging happen in the database; JSON fields
 come back as text (see ``inbox``).
+
+Two reads serve a live view without reading rows: ``count_inbox`` (how many wait under a filter,
+for which agents) and ``inbox_cursor`` (the change counter of ``_db.changes`` and the states of
+the runs shown: when both are as they were, nothing shown has changed).
 """
 
 from __future__ import annotations
