@@ -43,7 +43,8 @@ class OnePicker(hitl.Agent):
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+    """``hitl ARGS`` on a terminal wide enough for every column of ``hitl inbox``."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
 
 @pytest.fixture

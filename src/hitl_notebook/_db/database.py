@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from dbos import DBOSClient
 
 __all__ = [
+    "CHANGE_SHARDS",
     "Database",
     "answers",
+    "changes",
     "executors",
     "fold",
     "metadata",
@@ -173,6 +175,15 @@ votes = sa.Table(
 )
 """One row per person's vote on a request that needs several approvals (a quorum)."""
 
+changes = sa.Table(
+    "hitl_changes",
+    metadata,
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+"""The inbox's change counter, in ``CHANGE_SHARDS`` rows (see ``_db.changes``)."""
+CHANGE_SHARDS = 16
+
 executors = sa.Table(
     "hitl_executors",
     metadata,
@@ -262,6 +273,7 @@ class Database:
             _add_missing_columns(conn)
             for index in (*requests.indexes, *schedule.indexes):  # added since created
                 index.create(conn, checkfirst=True)
+            _seed_changes(conn)
 
 
 _ADDED_COLUMNS = (
@@ -295,6 +307,14 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                     .where(requests.c.request_id == request_id)
                     .values(title_folded=fold(title))
                 )
+
+
+def _seed_changes(conn: sa.Connection) -> None:
+    """Make the change counter's rows (once; a database made by an older version has none)."""
+    present = set(conn.execute(sa.select(changes.c.shard)).scalars())
+    missing = [{"shard": s, "n": 0} for s in range(CHANGE_SHARDS) if s not in present]
+    if missing:
+        conn.execute(changes.insert(), missing)
 
 
 def fold(text: str) -> str:

@@ -26,6 +26,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import answers, fold, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 from hitl_notebook._db.schedule_records import settle
@@ -95,7 +96,10 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             **_decision_columns(request.decision),
         },
     )
-    return inserted.first() is not None
+    if inserted.first() is None:
+        return False
+    note_change(conn, request.run_id)
+    return True
 
 
 def _decision_columns(decision: Decision | None) -> dict[str, Any]:
@@ -290,7 +294,8 @@ def decide(
     before_deadline: bool,
 ) -> sa.Row[Any] | None:
     """Decide an open request and return its new row; None if it was decided already (or, when
-    ``before_deadline`` asks for it, its deadline has passed)."""
+    ``before_deadline`` asks for it, its deadline has passed). The caller notes the change
+    (``note_change``) as its transaction's last write."""
     query = (
         requests.update()
         .where(requests.c.request_id == request_id)
@@ -321,7 +326,8 @@ def close_for_cancel(
 ) -> None:
     """Close a cancelled run's open requests (state ``cancelled``; no answer is taken any more).
 
-    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait.
+    Their ``decided_at_ms`` is set, so the poller's look for news wakes the run's hot wait. The
+    caller notes the change (``note_change``) as its transaction's last write.
     """
     conn.execute(
         requests.update()
@@ -345,19 +351,52 @@ def record_answer(
     """Append an answer that arrived (``accepted``, ``late``, or ``refused`` with its
     ``reason``) to the answer log. ``row`` has the request's ``request_id`` and ``run_id``;
     ``answer`` is an Answer, or what arrived when it was none."""
-    conn.execute(
-        answers.insert().values(
-            request_id=row.request_id,
-            run_id=row.run_id,
-            received_at_ms=at_ms,
-            by=by,
-            channel=channel,
-            comment=comment,
-            answer=answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
-            result=result,
-            reason=reason,
-        )
+    record_answers(
+        conn,
+        [
+            answer_log_row(
+                row,
+                answer,
+                by=by,
+                channel=channel,
+                comment=comment,
+                at_ms=at_ms,
+                result=result,
+                reason=reason,
+            )
+        ],
     )
+
+
+def answer_log_row(
+    row: Any,
+    answer: Any,
+    *,
+    by: str | None,
+    channel: str,
+    comment: str | None,
+    at_ms: int,
+    result: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """One row of the answer log (see ``record_answer``)."""
+    return {
+        "request_id": row.request_id,
+        "run_id": row.run_id,
+        "received_at_ms": at_ms,
+        "by": by,
+        "channel": channel,
+        "comment": comment,
+        "answer": answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
+        "result": result,
+        "reason": reason,
+    }
+
+
+def record_answers(conn: sa.Connection, logged: Sequence[dict[str, Any]]) -> None:
+    """Append rows made by ``answer_log_row`` to the answer log, in one statement."""
+    if logged:
+        conn.execute(answers.insert(), list(logged))
 
 
 def _new_request(insert: Callable[[sa.Table], Any]) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ import sqlalchemy.dialects.sqlite
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
 from hitl_notebook._core.times import from_ms, real_now_ms
+from hitl_notebook._db.changes import note_change_if_waiting
 from hitl_notebook._db.database import answers, executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
@@ -31,6 +33,17 @@ def run_state(conn: sa.Connection, run_id: str) -> str | None:
         sa.select(workflow_status.c.status).where(workflow_status.c.workflow_uuid == run_id)
     ).scalar_one_or_none()
     return None if state is None else str(state)
+
+
+def run_states(conn: sa.Connection, run_ids: Collection[str]) -> dict[str, str]:
+    """DBOS's state of each of these runs, by run id (an unknown id is not in the dict)."""
+    rows = conn.execute(
+        sa.select(workflow_status.c.workflow_uuid, workflow_status.c.status).where(
+            workflow_status.c.workflow_uuid.in_(sa.bindparam("run_ids", expanding=True))
+        ),
+        {"run_ids": list(run_ids)},
+    )
+    return {str(run_id): str(state) for run_id, state in rows}
 
 
 def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
@@ -55,7 +68,8 @@ def append_status(
     """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
 
     On Postgres this is one statement, so it needs no transaction of its own (see
-    ``Database.autocommit``); on SQLite, two.
+    ``Database.autocommit``); on SQLite, two. An agent's own status of a run that waits is
+    noted as a change of the inbox, after it.
     """
     transition = {
         "run_id": run_id,
@@ -76,6 +90,45 @@ def append_status(
         conn.execute(
             _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
         )
+    if transition["agent_status"] is not None:  # the inbox shows the agent's own status
+        note_change_if_waiting(conn, run_id)
+
+
+def append_new_statuses(conn: sa.Connection, transitions: Sequence[dict[str, Any]]) -> None:
+    """``append_status`` for many transitions of the SDK's own waiting statuses (``answered``)
+    whose keys are new (written in the transaction that decides their request), in two
+    statements: ``transitions`` hold ``append_status``'s keywords."""
+    if not transitions:
+        return
+    assert all(t["status"] in WAITING_STATUSES for t in transitions)
+    conn.execute(_ADD_STATUSES[conn.dialect.name], list(transitions))
+    last = {t["run_id"]: t for t in transitions}  # one row per run: a run's row is set once
+    current = [
+        {
+            "run_id": t["run_id"],
+            "agent": t["agent"],
+            "status": t["status"],
+            "detail": t["detail"],
+            "progress": t["progress"],
+            "started_at_ms": t["at_ms"],
+            "updated_at_ms": t["at_ms"],
+            "finished_at_ms": None,
+            "agent_status": None,
+            "agent_detail": None,
+        }
+        for t in last.values()
+    ]
+    conn.execute(_RUN_INSERT[conn.dialect.name], current)
+
+
+_ADD_STATUSES = {
+    "postgresql": sa.dialects.postgresql.insert(statuses).on_conflict_do_nothing(
+        index_elements=[statuses.c.run_id, statuses.c.key]
+    ),
+    "sqlite": sa.dialects.sqlite.insert(statuses).on_conflict_do_nothing(
+        index_elements=[statuses.c.run_id, statuses.c.key]
+    ),
+}
 
 
 _RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
@@ -108,6 +161,10 @@ _ADD_STATUS_SQLITE = (
 
 
 _SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
+_RUN_INSERT = {
+    "postgresql": _updating_current(sa.dialects.postgresql.insert(runs)),
+    "sqlite": _SET_RUN_STATUS_SQLITE,
+}
 
 
 def _build_append_status_postgres() -> Any:

@@ -12,6 +12,7 @@ the threading contract.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import traitlets
@@ -34,6 +35,7 @@ from hitl_notebook._notebook.messages import (
 )
 from hitl_notebook._notebook.text import markdown_text, request_facts, status_text
 from hitl_notebook._store.inbox import SORT_KEYS, Inbox, InboxFilter, InboxItem, SortKey
+from hitl_notebook._store.inbox_query import InboxCursor
 from hitl_notebook._store.store import Store, default_responder
 
 __all__ = [
@@ -48,6 +50,11 @@ __all__ = [
 ]
 
 PAGE_SIZE = 25
+READ_AT_LEAST_EVERY_S = 60.0
+"""A live inbox reads its page at least this often, even when its cursor says nothing changed:
+the cursor sees every write of the SDK and DBOS's moves of the runs shown, but not a run off the
+page that DBOS alone ends while it waits (cancelled through DBOS's own API, or given up after
+too many restarts), which leaves the inbox."""
 BODY_PREVIEW = 160
 SORT_WORDS: dict[SortKey, str] = {"requested_at": "oldest first"}
 """How the sort menu names a key, where the key itself does not read well."""
@@ -100,8 +107,12 @@ class InboxWidget(LiveWidget):
         self.total = 0
         self._rows: dict[str, Row] = {}
         self._agents: list[str] = []
+        self._seen: InboxCursor | None = None
+        """The cursor of the last read: the change counter before it, the states of its rows."""
+        self._read_at = time.monotonic()
         self.queries = 0
-        """How many inbox queries this widget ran (one per refresh; none for rows it was handed)."""
+        """How many times this widget read the inbox (none for rows it was handed, none for a
+        refresh that found nothing changed)."""
         self.refresh(send=False, read=read if read is not None and read.spec == spec else None)
         if live:
             self.start()
@@ -109,7 +120,7 @@ class InboxWidget(LiveWidget):
     @traitlets.observe("responder")
     def _responder_changed(self, _change: dict[str, Any]) -> None:
         if hasattr(self, "store"):  # rows say whether the responder may answer them
-            self.refresh()
+            self.refresh(force=True)
 
     @property
     def rows(self) -> list[Row]:
@@ -119,25 +130,36 @@ class InboxWidget(LiveWidget):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _read(self, inbox: Inbox | None) -> tuple[list[Row], int, list[str]]:
-        if inbox is None:
-            self.queries += 1
-        found = read_page(
-            self.store,
-            self.spec,
-            page=self.page,
-            page_size=self.page_size,
-            responder=self.responder,
-            inbox=inbox,
-        )
-        self.page = found.page
-        return found.rows, found.total, found.agents
-
-    def refresh(self, *, send: bool = True, read: Inbox | None = None) -> Patch | None:
-        """Run one inbox query (none when ``read`` is the inbox just read with this filter) and
-        send the rows of the page that changed (None: no change)."""
+    def refresh(
+        self, *, send: bool = True, read: Inbox | None = None, force: bool = False
+    ) -> Patch | None:
+        """Look for changes (one tiny query) and, if anything changed, read the page and send
+        its rows that changed (None: no change). ``read``: the inbox just read with this filter,
+        whose rows make the page; ``force``: read (the filter or the responder changed)."""
         with self.lock:  # held while reading too, so a click's refresh and the thread's never cross
-            rows, total, agents = self._read(read)
+            before = None
+            if read is None:  # the cursor is read before the page, so no change slips between
+                seen = self._seen
+                before = self.store.inbox_cursor(() if seen is None else seen.run_states)
+                # A filter on the time (overdue, older_than) changes as time passes: read it.
+                timeless = self.spec.overdue is None and self.spec.older_than is None
+                recent = time.monotonic() - self._read_at < READ_AT_LEAST_EVERY_S
+                if before == seen and timeless and recent and not force:
+                    return None
+                self.queries += 1
+            found = read_page(
+                self.store,
+                self.spec,
+                page=self.page,
+                page_size=self.page_size,
+                responder=self.responder,
+                inbox=read,
+            )
+            self.page = found.page
+            self._read_at = time.monotonic()
+            changes = before.changes if before is not None else read.changes if read else None
+            self._seen = None if changes is None else InboxCursor(changes, found.run_states)
+            rows, total, agents = found.rows, found.total, found.agents
             new = {row["id"]: row for row in rows}
             patch = Patch(
                 type="patch",
@@ -180,7 +202,7 @@ class InboxWidget(LiveWidget):
         with self.lock:
             self.spec = with_query(self.spec, query)
             self.page = max(0, int(page))
-            self.refresh(send=False)
+            self.refresh(send=False, force=True)
             self.send_message(self.snapshot())
 
     # -- the browser's messages ----------------------------------------------------------------
@@ -207,7 +229,7 @@ class InboxWidget(LiveWidget):
         result = answer(self.store, request_id, content, by=self.responder)
         self.send_message(result)
         if result["decided"] or result["ok"]:  # a vote that did not decide changes the row
-            self.refresh()
+            self.refresh(force=True)
         return result
 
     def respond_bulk(
@@ -218,7 +240,7 @@ class InboxWidget(LiveWidget):
             self.store, request_ids, approve=approve, comment=comment, by=self.responder
         )
         self.send_message(result)
-        self.refresh()
+        self.refresh(force=True)
         return result
 
     # -- without a widget frontend -------------------------------------------------------------
@@ -281,6 +303,9 @@ class Page:
     """The agents with waiting requests under the filter (the agent menu)."""
     page: int
     """The page shown: the one asked for, or the last one when fewer requests wait."""
+    run_states: dict[str, str] = dataclasses.field(default_factory=dict)
+    """DBOS's state of the run of each row shown, by run id (what ``Store.inbox_cursor`` looks
+    at again to tell whether they changed)."""
 
 
 def read_page(
@@ -292,15 +317,20 @@ def read_page(
     responder: str,
     inbox: Inbox | None = None,
 ) -> Page:
-    """Page ``page`` of the requests waiting under ``spec``, each row as ``responder`` sees it
-    (one inbox query; none when ``inbox`` is the inbox just read with ``spec``)."""
-    if inbox is None:
-        inbox = store.read_inbox(spec)
-    total = len(inbox)
+    """Page ``page`` of the requests waiting under ``spec``, each row as ``responder`` sees it:
+    the counts, then the page's rows (none when ``inbox`` is the inbox just read with ``spec``)."""
+    if inbox is not None:
+        total, agents = len(inbox), sorted({item.agent for item in inbox.items})
+    else:
+        total, agents = store.inbox_counts(spec)
     page = min(max(0, page), max(0, (total - 1) // page_size))
     start = page * page_size
-    rows = [_row(item, responder) for item in inbox.items[start : start + page_size]]
-    return Page(rows, total, sorted({item.agent for item in inbox.items}), page)
+    if inbox is None:
+        items = store.read_inbox(dataclasses.replace(spec, limit=page_size, offset=start)).items
+    else:
+        items = inbox.items[start : start + page_size]
+    rows = [_row(item, responder) for item in items]
+    return Page(rows, total, agents, page, {item.run_id: item.run_state for item in items})
 
 
 def page_snapshot(found: Page, spec: InboxFilter, page_size: int) -> Snapshot:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from hitl_notebook._core.answers import resolve
 from hitl_notebook._core.models import WHAT_IF_CHANNEL, Decision, Outcome, Request, Status
 from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database, requests
 from hitl_notebook._db.dbos_internals import Cancelled
 from hitl_notebook._db.request_records import (
@@ -76,6 +77,7 @@ def stop_cancelled(database: Database, run_id: str, request_ids: Sequence[str]) 
             progress=None,
             at_ms=at,
         )
+        note_change(conn, run_id)
     raise Cancelled(run_id)
 
 
@@ -95,6 +97,8 @@ def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Deci
             at_ms=at,
             before_deadline=False,
         )
+        if timed_out is not None:
+            note_change(conn, row.run_id)
         reread = timed_out or load_request(conn, request_id)
         assert reread is not None
         row = reread

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 import sqlalchemy as sa
 
 from hitl_notebook._core.times import now_ms, real_now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, shift_parked, sweep
 from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken, overdue_at
@@ -212,4 +213,5 @@ class Poller:
             return
         self._next_sweep = time.monotonic() + SWEEP_S
         with self._database.engine.begin() as conn:
-            sweep(conn, self._application_name, now_ms=now_ms(), answered=answer_not_taken)
+            if sweep(conn, self._application_name, now_ms=now_ms(), answered=answer_not_taken):
+                note_change(conn, self._application_name)

@@ -42,6 +42,7 @@ from hitl_notebook._core.notify import (
 )
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._core.values import storable
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database, requests
 from hitl_notebook._db.dbos_internals import wake
 from hitl_notebook._db.request_records import (
@@ -314,6 +315,7 @@ class Scheduler:
                     detail=storable(f"{row.channel}: gave up after {row.attempts} tries: {error}"),
                     at_ms=at,
                 )
+                note_change(conn, request.run_id)  # the inbox says "not notified"
 
     def _finish(self, row: sa.Row[Any], result: str) -> None:
         with self.database.engine.begin() as conn:
@@ -355,6 +357,7 @@ class Scheduler:
                 detail=storable(f"{found.title}: escalated to {', '.join(to)}"),
                 at_ms=at,
             )
+            note_change(conn, row.run_id)
 
     def _deadline(self, row: sa.Row[Any]) -> None:
         at = now_ms()
@@ -395,6 +398,7 @@ class Scheduler:
                     at_ms=at,
                 )
                 wake(conn, request.run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+                note_change(conn, request.run_id)
 
 
 def _lock_request(conn: sa.Connection, request_id: str) -> sa.Row[Any] | None:

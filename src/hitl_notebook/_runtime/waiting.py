@@ -39,6 +39,7 @@ from hitl_notebook._core.errors import HitlError
 from hitl_notebook._core.models import Decision
 from hitl_notebook._core.sync_async import Call, Program, Signal, Sleep
 from hitl_notebook._core.times import now_ms, real_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import Parked, Stopped, park, parking
 from hitl_notebook._db.request_records import decided_or_due
@@ -138,6 +139,8 @@ def _park(
             request_ids=list(request_ids),
             due_at=at,
         )
+        if parked:  # the inbox shows the run as parked
+            note_change(conn, run_id)
         # On Postgres, an answer that committed while this update waited for the row's lock saw
         # the run still executing and did not enqueue it; this statement's fresh snapshot sees it.
         # (SQLite serialises the answer and the park.)

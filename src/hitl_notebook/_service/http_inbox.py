@@ -11,7 +11,10 @@ shows, words, buttons, forms and refusals included.
 
 The server keeps no state per page: each call carries the page's filter and page number, and the
 page asks again every 1.5 s (a ``hello``), turning each new snapshot into the widget's ``patch``
-itself, so an answer given through another channel shows without a reload.
+itself, so an answer given through another channel shows without a reload. Each reply carries a
+``cursor`` (the inbox's change counter and the states of the page's runs, see
+``Store.inbox_cursor``); a ``hello`` that sends it back gets no messages when nothing changed,
+for the price of one small query.
 
 Every call needs a bearer token (``anonymous_reads`` does not apply: each row says whether the
 caller may answer it). Answers are recorded as the token's identity with the channel ``web``; a
@@ -22,6 +25,7 @@ a server) or asks for it, and shows nothing else until a token is accepted.
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint's annotations at run time.
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired, get_origin, get_type_hints
@@ -31,6 +35,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl_notebook import _notebook
+from hitl_notebook._core.values import check_text
 from hitl_notebook._service.http_json import IJSONRoute
 from hitl_notebook._service.http_models import (
     MAX_QUERY_TEXT,
@@ -42,6 +47,7 @@ from hitl_notebook._service.http_models import (
     no_nul,
 )
 from hitl_notebook._store.inbox import DEFAULT_SORT, InboxFilter, SortKey
+from hitl_notebook._store.inbox_query import InboxCursor
 from hitl_notebook._store.store import Store
 
 if TYPE_CHECKING:
@@ -57,6 +63,8 @@ WIDGET_STATIC = Path(_notebook.__file__).parent / "static"
 anywidget and Markdown load on the first message, never for the rest of the API)."""
 MAX_PAGE = 100_000
 """The highest page number a call may ask for (a later page shows the last one)."""
+MAX_CURSOR = 16_384
+"""The longest cursor a call may send back (a page's run ids and states fit many times)."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -112,6 +120,11 @@ class InboxCall(BaseModel):
     )
     query: WebQuery = Field(default_factory=WebQuery)
     page: int = Field(default=0, ge=0, le=MAX_PAGE)
+    cursor: str | None = Field(
+        default=None,
+        max_length=MAX_CURSOR,
+        description="The cursor of the last reply, with a hello: no messages if nothing changed.",
+    )
 
     _no_nul = field_validator("message")(no_nul)
 
@@ -154,6 +167,9 @@ class InboxReply(BaseModel):
         description="Messages of the widget's kernel side: snapshot, result, bulk_result, "
         "form, details, notice (as in hitl_notebook/_notebook/messages.py)."
     )
+    cursor: str | None = Field(
+        default=None, description="Send it back with the next hello (None: no page was read)."
+    )
 
 
 def inbox_router(store: Store, identify: Callable[..., str]) -> APIRouter:
@@ -193,21 +209,22 @@ def inbox_router(store: Store, identify: Callable[..., str]) -> APIRouter:
         kernel side would send (a snapshot of the page after every change)."""
         response.headers["Cache-Control"] = "no-store"
         try:
-            sent = handle(store, call, caller)
+            sent, cursor = handle(store, call, caller)
         except ValueError as error:  # an unknown sort or kind, an answer of the wrong type
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=ErrorDetail(error=type(error).__name__, message=str(error)).model_dump(),
             ) from None
-        return InboxReply(identity=caller, messages=[dict(m) for m in sent])
+        return InboxReply(identity=caller, messages=[dict(m) for m in sent], cursor=cursor)
 
     return router
 
 
-def handle(store: Store, call: InboxCall, caller: str) -> "list[KernelMessage]":
+def handle(store: Store, call: InboxCall, caller: str) -> "tuple[list[KernelMessage], str | None]":
     """What ``InboxWidget.handle`` sends for ``call.message``, answering as ``caller``: a result
-    then the page for an answer, the page for ``hello`` and ``query``, a panel for ``form`` and
-    ``details``."""
+    then the page for an answer, the page for ``hello`` and ``query`` (nothing for a ``hello``
+    whose cursor says that nothing changed), a panel for ``form`` and ``details``; and the
+    cursor of the page sent."""
     from hitl_notebook._notebook.actions import (  # noqa: PLC0415 - see WIDGET_STATIC
         answer,
         answer_many,
@@ -224,6 +241,11 @@ def handle(store: Store, call: InboxCall, caller: str) -> "list[KernelMessage]":
     spec = with_query(InboxFilter(), _fields(call.query))
     page = call.page
     sent: list[KernelMessage] = []
+    seen = _cursor(call.cursor) if message["type"] == "hello" else None
+    timeless = spec.overdue is None and spec.older_than is None
+    before = store.inbox_cursor(() if seen is None else seen.run_states)
+    if seen is not None and timeless and before == seen:
+        return [], call.cursor
     if message["type"] == "query":
         spec = with_query(spec, message.get("query") or {})
         page = int(message.get("page") or 0)
@@ -241,10 +263,25 @@ def handle(store: Store, call: InboxCall, caller: str) -> "list[KernelMessage]":
             )
         )
     elif message["type"] == "form" or message["type"] == "details":
-        return [open_panel(store, message, responder=caller)]
+        return [open_panel(store, message, responder=caller)], None
     found = read_page(store, spec, page=page, page_size=PAGE_SIZE, responder=caller)
     sent.append(page_snapshot(found, spec, PAGE_SIZE))
-    return sent
+    return sent, json.dumps([before.changes, found.run_states])
+
+
+def _cursor(sent: str | None) -> InboxCursor | None:
+    """The cursor a page sent back (None: none, or not one this server made)."""
+    try:
+        changes, states = json.loads(sent or "null") or (None, None)
+        if not isinstance(changes, int) or not isinstance(states, dict):
+            return None
+        for run_id, state in states.items():
+            if not isinstance(state, str):
+                return None
+            check_text(run_id + state, "the cursor")  # no database takes NUL, lone surrogates
+    except (ValueError, TypeError):
+        return None
+    return InboxCursor(changes, states)
 
 
 def _fields(query: WebQuery) -> "QueryFields":

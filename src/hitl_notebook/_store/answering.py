@@ -12,13 +12,14 @@ status says so ("answered").
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 
 from hitl_notebook._core.access import check_responder
-from hitl_notebook._core.answers import answer_for_response, resolve
+from hitl_notebook._core.answers import Resolution, answer_for_response, resolve
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
     DeadlinePassedError,
@@ -38,8 +39,9 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake
+from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake_many
 from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     decide,
@@ -49,18 +51,25 @@ from hitl_notebook._db.request_records import (
     request_from_row,
     requests_of_run,
 )
-from hitl_notebook._db.run_records import append_status, is_running, run_state
+from hitl_notebook._db.run_records import append_new_statuses, is_running, run_state
 from hitl_notebook._store.queueing import WORKER_APPLICATION
 
 __all__ = [
     "FINAL_RUN_STATES",
+    "Plan",
     "answer",
     "check_answer_texts",
     "check_id",
+    "checked_answer",
     "make_answer",
+    "not_decided",
     "not_waiting",
+    "plan_answer",
+    "request_of",
+    "request_of_run",
     "target_request",
     "wake_run",
+    "wake_runs",
 ]
 
 FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
@@ -74,37 +83,12 @@ def answer(
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
     need no look at whether their process lives. See ``Store.respond``."""
     responder, comment, channel = reply.by, reply.comment, reply.channel
-    answer = make_answer(target, reply.answer_fields())
-    check_answer_texts(
-        target,
-        by=responder,
-        comment=comment,
-        response=reply.response,
-        channel=channel,
-        digest=reply.digest,
-    )
-    if reply.response is not None and answer != Answer():
-        raise InvalidAnswerError(
-            target, ["a response goes alone, without approve, choice, choices, text or value"]
-        )
+    given = checked_answer(target, reply)
     request = target_request(database, target)
-    if request.quorum is not None:
-        raise InvalidAnswerError(
-            request.request_id,
-            [
-                f"it needs {request.quorum.rule}, so people vote on it: "
-                "vote with hitl.vote(...), `hitl vote`, or POST /requests/{id}/votes"
-            ],
-        )
-    expected = request.tool.digest if request.tool is not None else None
-    if reply.digest is not None and reply.digest != expected:
-        raise StaleAnswerError(request.request_id, reply.digest, expected)
-    if reply.response is not None:
-        answer = answer_for_response(request, reply.response)
-    check_responder(request, responder)
-    if request.decision is not None and not request.decision.timed_out:
-        return _same_or_refuse(request, answer, responder)
-    resolution = resolve(request, answer)
+    planned = plan_answer(request, given, reply)
+    if isinstance(planned, Decision):
+        return planned
+    answer, resolution = planned.answer, planned.resolution
     at = now_ms()
     with database.engine.begin() as conn:
         decided_row = (
@@ -143,15 +127,71 @@ def answer(
             )
         if decided_row is not None:
             wake_run(conn, stored, at, executor_id)
+            note_change(conn, stored.run_id)
     if decided_row is not None:
         assert stored.decision is not None
         return stored.decision
-    if late:
+    return not_decided(stored, answer, responder, at)
+
+
+class Plan(NamedTuple):
+    """A valid answer to a request that is open (or past its deadline): what to store."""
+
+    request: Request
+    answer: Answer
+    resolution: Resolution
+
+
+def checked_answer(target: str, reply: Reply) -> Answer:
+    """The answer ``reply`` gives, checked on its own (before its request is read)."""
+    answer = make_answer(target, reply.answer_fields())
+    check_answer_texts(
+        target,
+        by=reply.by,
+        comment=reply.comment,
+        response=reply.response,
+        channel=reply.channel,
+        digest=reply.digest,
+    )
+    if reply.response is not None and answer != Answer():
+        raise InvalidAnswerError(
+            target, ["a response goes alone, without approve, choice, choices, text or value"]
+        )
+    return answer
+
+
+def plan_answer(request: Request, answer: Answer, reply: Reply) -> Plan | Decision:
+    """Check ``answer`` against ``request`` (the one answer rule): the plan to store it, or the
+    decision when it repeats the answer that decided the request; raises the refusal."""
+    if request.quorum is not None:
+        raise InvalidAnswerError(
+            request.request_id,
+            [
+                f"it needs {request.quorum.rule}, so people vote on it: "
+                "vote with hitl.vote(...), `hitl vote`, or POST /requests/{id}/votes"
+            ],
+        )
+    expected = request.tool.digest if request.tool is not None else None
+    if reply.digest is not None and reply.digest != expected:
+        raise StaleAnswerError(request.request_id, reply.digest, expected)
+    if reply.response is not None:
+        answer = answer_for_response(request, reply.response)
+    check_responder(request, reply.by)
+    if request.decision is not None and not request.decision.timed_out:
+        return _same_or_refuse(request, answer, reply.by)
+    return Plan(request, answer, resolve(request, answer))
+
+
+def not_decided(stored: Request, answer: Answer, by: str | None, at_ms: int) -> Decision:
+    """What an answer that did not decide ``stored`` (read in the answer's transaction, at
+    ``at_ms``) gets: DeadlinePassedError when late, NotWaitingError when cancelled, else the
+    decision it repeats or AlreadyDecidedError."""
+    if stored.is_open or (stored.decision is not None and stored.decision.timed_out):
         assert stored.deadline is not None
-        raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at))
+        raise DeadlinePassedError(stored.request_id, stored.deadline, from_ms(at_ms))
     if stored.state is RequestState.CANCELLED:
         raise NotWaitingError(not_waiting(stored.run_id, "CANCELLED"))
-    return _same_or_refuse(stored, answer, responder)
+    return _same_or_refuse(stored, answer, by)
 
 
 def target_request(database: Database, target: str) -> Request:
@@ -161,16 +201,24 @@ def target_request(database: Database, target: str) -> Request:
     with database.autocommit.connect() as conn:
         found_request = load_request_and_run_state(conn, target)
         if found_request is not None:
-            row, state = found_request
-            request = request_from_row(row)
-            cancelled = request.state is RequestState.CANCELLED
-            if cancelled or (request.is_open and state in FINAL_RUN_STATES):
-                raise NotWaitingError(
-                    not_waiting(request.run_id, "CANCELLED" if cancelled else state)
-                )
-            return request
+            return request_of(*found_request)
         rows = requests_of_run(conn, target)
         state = run_state(conn, target)
+    return request_of_run(target, rows, state)
+
+
+def request_of(row: sa.Row[Any], state: str | None) -> Request:
+    """The request of ``row`` (its run in DBOS's ``state``), if it takes answers."""
+    request = request_from_row(row)
+    cancelled = request.state is RequestState.CANCELLED
+    if cancelled or (request.is_open and state in FINAL_RUN_STATES):
+        raise NotWaitingError(not_waiting(request.run_id, "CANCELLED" if cancelled else state))
+    return request
+
+
+def request_of_run(target: str, rows: Sequence[sa.Row[Any]], state: str | None) -> Request:
+    """The request an answer to run ``target`` is for, from the run's requests (``rows``,
+    oldest first) and its DBOS ``state``."""
     found = [request_from_row(r) for r in rows]
     open_ones = [r for r in found if r.is_open]
     if state is None and not found:
@@ -193,21 +241,38 @@ def target_request(database: Database, target: str) -> Request:
 def wake_run(conn: sa.Connection, request: Request, at_ms: int, executor_id: str | None) -> None:
     """Announce the answer to listening pollers (Postgres) and enqueue the run if it is parked;
     say so in its status if its process is not running."""
-    woken = wake(conn, request.run_id, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
-    if woken is None or woken.executor_id == executor_id or is_running(conn, woken.executor_id):
-        return
-    decision = request.decision
-    assert decision is not None
-    append_status(
-        conn,
-        run_id=request.run_id,
-        key=f"{request.request_id}:answered",
-        agent=request.agent,
-        status=Status.ANSWERED.value,
-        detail=f"{decision.outcome.value} by {decision.who}; {_who_resumes(woken)}",
-        progress=None,
-        at_ms=at_ms,
-    )
+    wake_runs(conn, [request], at_ms, executor_id)
+
+
+def wake_runs(
+    conn: sa.Connection, decided: Sequence[Request], at_ms: int, executor_id: str | None
+) -> None:
+    """``wake_run`` for the runs of many requests decided in this transaction."""
+    woken = wake_many(conn, {r.run_id for r in decided}, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
+    alive: dict[str, bool] = {executor_id: True} if executor_id is not None else {}
+    lines = []
+    for request in decided:
+        run = woken.get(request.run_id)
+        if run is None:
+            continue
+        if run.executor_id not in alive:
+            alive[run.executor_id] = is_running(conn, run.executor_id)
+        if alive[run.executor_id]:
+            continue
+        decision = request.decision
+        assert decision is not None
+        lines.append(
+            {
+                "run_id": request.run_id,
+                "key": f"{request.request_id}:answered",
+                "agent": request.agent,
+                "status": Status.ANSWERED.value,
+                "detail": f"{decision.outcome.value} by {decision.who}; {_who_resumes(run)}",
+                "progress": None,
+                "at_ms": at_ms,
+            }
+        )
+    append_new_statuses(conn, lines)
 
 
 def _who_resumes(woken: Woken) -> str:

@@ -65,9 +65,9 @@ class InboxItem(NamedTuple):
     as_of_ms: int
     """When the inbox was read."""
     rules_json: str | None = None
-    """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester``,
-    ``allow_requester``, a multiple choice's counts (its stored spec without the proposal's
-    schema; an input request keeps its form's schema)."""
+    """The request's stored spec as JSON text: ``on_timeout``, ``timeout_answer``,
+    ``requester``, ``allow_requester``, a multiple choice's counts, and the proposal's or form's
+    schema (``rules`` leaves the schema out; ``input_schema`` reads an input request's)."""
     votes: tuple[Ballot, ...] = ()
     """The votes cast so far on a quorum request, oldest first."""
     not_notified: tuple[str, ...] = ()
@@ -122,7 +122,9 @@ class InboxItem(NamedTuple):
     @property
     def input_schema(self) -> dict[str, Any] | None:
         """For an input request: the JSON schema of the form to fill in."""
-        schema: dict[str, Any] | None = self.rules.get("proposal_schema")
+        if self.kind != RequestKind.INPUT:
+            return None
+        schema: dict[str, Any] | None = (_load(self.rules_json) or {}).get("proposal_schema")
         return schema
 
     @property
@@ -139,7 +141,10 @@ class InboxItem(NamedTuple):
     @property
     def rules(self) -> dict[str, Any]:
         """What happens at the deadline and who may answer (see ``rules_json``)."""
-        return _load(self.rules_json) or {}
+        rules: dict[str, Any] = _load(self.rules_json) or {}
+        rules.pop("proposal_schema", None)
+        rules.pop("proposal_model", None)
+        return rules
 
     @property
     def quorum(self) -> Quorum | None:
@@ -250,6 +255,8 @@ class Inbox(Sequence[InboxItem]):
         """The filter the inbox was read with."""
         self.store: Store | None = None
         """The store it was read through (the widget answers and refreshes through it)."""
+        self.changes: int | None = None
+        """The inbox's change counter as the rows were read (``Store.inbox_cursor``)."""
 
     def widget(
         self,

@@ -5,25 +5,30 @@ for a moment, or parked, DELAYED, still shows), with its current status and with
 gave up telling people about it (``hitl_schedule`` rows that ``failed``: rare, so they are grouped
 once, not looked up per request). Filters, sort and paging happen in the database; JSON fields
 come back as text (see ``inbox``).
+
+Two reads serve a live view without reading rows: ``count_inbox`` (how many wait under a filter,
+for which agents) and ``inbox_cursor`` (the change counter of ``_db.changes`` and the states of
+the runs shown: when both are as they were, nothing shown has changed).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.models import RequestKind
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
+from hitl_notebook._db.changes import changes_seen, changes_total
 from hitl_notebook._db.database import fold, requests, runs, schedule
 from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
 
-__all__ = ["query_inbox"]
+__all__ = ["InboxCounts", "InboxCursor", "count_inbox", "inbox_cursor", "query_inbox"]
 
 _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
     "requested_at": requests.c.requested_at_ms,
@@ -33,8 +38,16 @@ _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
 }
 
 
-def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
-    """Run the inbox query for ``spec`` on ``conn``."""
+SORT_MEMORY = "64MB"
+"""Postgres memory for sorting a whole inbox: with the default 4 MB, 10,000 requests (about 400
+bytes a row) sort on disk, 55 ms instead of 44 ms."""
+
+
+def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) -> Inbox:
+    """Run the inbox query for ``spec`` on ``conn``; ``whole``: it reads every waiting request,
+    in a transaction of its own on Postgres (which lets it sort them in ``SORT_MEMORY``)."""
+    if whole and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     now = now_ms()
     failed = _not_notified(conn.dialect.name)
     query: sa.Select[Any] = (
@@ -53,7 +66,9 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
-            _rules_text(conn.dialect.name),
+            sa.literal(now, sa.BigInteger),
+            sa.cast(requests.c.spec, sa.Text),
+            changes_total(),
             failed.c.channels,
         )
         .select_from(requests)
@@ -72,8 +87,66 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter) -> Inbox:
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = conn.execute(query).all()
-    items = [InboxItem._make((*row[:-2], now, row[-2], (), _channels(row[-1]))) for row in rows]
-    return Inbox(_with_votes(conn, items), from_ms(now), spec)
+    # The row is the item's fields in order, up to its rules: the rest are read as rare.
+    items = [InboxItem(*row[:16]) for row in rows]
+    for index, row in enumerate(rows):
+        if row[-1] is not None:
+            items[index] = items[index]._replace(not_notified=_channels(row[-1]))
+    found = Inbox(_with_votes(conn, items), from_ms(now), spec)
+    # The counter in the statement's own snapshot: what a live view of these rows starts from.
+    found.changes = int(rows[0][16]) if rows else None
+    return found
+
+
+class InboxCounts(NamedTuple):
+    """How many requests wait under a filter, and for which agents (without reading them)."""
+
+    total: int
+    agents: list[str]
+    """The agents with waiting requests under the filter, sorted."""
+
+
+def count_inbox(conn: sa.Connection, spec: InboxFilter) -> InboxCounts:
+    """Count the requests waiting under ``spec`` (its sort and paging aside), per agent."""
+    query = _filtered(
+        sa.select(requests.c.agent, sa.func.count())
+        .select_from(requests)
+        .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+        .where(requests.c.state == OPEN)
+        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .group_by(requests.c.agent),
+        spec,
+        now_ms(),
+        conn.dialect.name,
+    )
+    per_agent: dict[str, int] = {str(a): int(n) for a, n in conn.execute(query)}
+    return InboxCounts(sum(per_agent.values()), sorted(per_agent))
+
+
+class InboxCursor(NamedTuple):
+    """What a look for changes of the inbox saw: the change counter (``_db.changes``), and the
+    DBOS state of each run asked about (absent: unknown run). Equal cursors: nothing changed."""
+
+    changes: int
+    run_states: dict[str, str]
+
+
+def inbox_cursor(conn: sa.Connection, run_ids: Collection[str]) -> InboxCursor:
+    """The inbox's change counter and the states of ``run_ids`` (the rows shown), one query.
+
+    The states cover what DBOS changes by itself (a parked run resuming at its deadline, a run
+    being recovered), which the counter does not see.
+    """
+    if not run_ids:
+        return InboxCursor(changes_seen(conn), {})
+    rows = conn.execute(
+        sa.select(changes_total(), workflow_status.c.workflow_uuid, workflow_status.c.status).where(
+            workflow_status.c.workflow_uuid.in_(sorted(run_ids))
+        )
+    ).all()
+    if not rows:
+        return InboxCursor(changes_seen(conn), {})
+    return InboxCursor(int(rows[0][0]), {str(row[1]): str(row[2]) for row in rows})
 
 
 def _with_votes(conn: sa.Connection, items: list[InboxItem]) -> list[InboxItem]:
@@ -117,20 +190,6 @@ def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A JSON column as text, with a stored JSON null read as SQL NULL."""
     as_text = sa.cast(column, sa.Text)
     return sa.case((as_text == "null", sa.null()), else_=as_text)
-
-
-def _rules_text(dialect: str) -> sa.ColumnElement[Any]:
-    """The request's stored spec as JSON text, without the (possibly large) proposal schema;
-    an input request keeps its form's schema (what a face draws its blank form from)."""
-    form = requests.c.kind == RequestKind.INPUT.value
-    if dialect == "postgresql":
-        spec = sa.cast(requests.c.spec, sa.dialects.postgresql.JSONB)
-        lean = spec.op("-")("proposal_schema").op("-")("proposal_model")
-        return sa.cast(sa.case((form, spec.op("-")("proposal_model")), else_=lean), sa.Text)
-    return sa.case(
-        (form, sa.func.json_remove(requests.c.spec, "$.proposal_model")),
-        else_=sa.func.json_remove(requests.c.spec, "$.proposal_schema", "$.proposal_model"),
-    )
 
 
 def _filtered(query: sa.Select[Any], spec: InboxFilter, now: int, dialect: str) -> sa.Select[Any]:

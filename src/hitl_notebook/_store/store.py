@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.sync_async import awaitable
 from hitl_notebook._core.times import Timeout, now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import awaited_a_cancelled_run, wake
 from hitl_notebook._db.request_records import (
@@ -55,8 +56,15 @@ from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store import answering, forking, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
 from hitl_notebook._store.answering import FINAL_RUN_STATES, check_id
+from hitl_notebook._store.answering_many import answer_many
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
-from hitl_notebook._store.inbox_query import query_inbox
+from hitl_notebook._store.inbox_query import (
+    InboxCounts,
+    InboxCursor,
+    count_inbox,
+    inbox_cursor,
+    query_inbox,
+)
 from hitl_notebook._store.queueing import enqueue_runs
 
 __all__ = ["FINAL_RUN_STATES", "BulkResult", "Store", "default_responder"]
@@ -183,8 +191,10 @@ class Store:
     ) -> BulkResult:
         """Give the same answer to many requests ("approve these 40"), each one on its own.
 
-        Each answer is validated, stored and audited individually: a request is either fully
-        answered or untouched. The result lists the decisions and, for each failure, its error.
+        Each answer is validated, stored and audited as a single answer would be (the same
+        decisions, the same errors): a request is either fully answered or untouched, also when
+        the process dies mid-way. They are stored a few hundred per transaction (1,000 in well
+        under a second). The result lists the decisions and, for each failure, its error.
         """
         return self.answer_many(
             targets,
@@ -206,11 +216,13 @@ class Store:
         """Send the same ``reply`` to each target, each on its own (see ``respond_many``)."""
         sent = replace(reply, by=reply.by or default_responder())
         result = BulkResult({}, {})
-        for target in dict.fromkeys(targets):
-            try:
-                result.decided[target] = self.answer(target, sent)
-            except AnswerError as error:
-                result.failed[target] = error
+        for target, outcome in answer_many(
+            self.database, targets, sent, executor_id=self.executor_id
+        ).items():
+            if isinstance(outcome, Decision):
+                result.decided[target] = outcome
+            else:
+                result.failed[target] = outcome
         return result
 
     # -- what-if forks -------------------------------------------------------------------------
@@ -331,10 +343,26 @@ class Store:
 
     def read_inbox(self, spec: InboxFilter) -> Inbox:
         """The inbox read with ``spec``, the filter every face builds from its own input."""
-        with self.database.autocommit.connect() as conn:
-            found = query_inbox(conn, spec)
+        if spec.limit is None and not self.database.is_sqlite:
+            with self.database.engine.begin() as conn:  # sorts every waiting request in memory
+                found = query_inbox(conn, spec, whole=True)
+        else:
+            with self.database.autocommit.connect() as conn:
+                found = query_inbox(conn, spec)
         found.store = self
         return found
+
+    def inbox_counts(self, spec: InboxFilter) -> InboxCounts:
+        """How many requests wait under ``spec``, and for which agents, without reading them."""
+        with self.database.autocommit.connect() as conn:
+            return count_inbox(conn, spec)
+
+    def inbox_cursor(self, run_ids: Collection[str] = ()) -> InboxCursor:
+        """A cheap look for changes of the inbox: read one before reading the inbox; an equal one
+        later (for the runs of the rows shown) means that nothing shown has changed, apart from
+        what time changes (deadlines passing)."""
+        with self.database.autocommit.connect() as conn:
+            return inbox_cursor(conn, run_ids)
 
     def run_rows(
         self, *, agent: str | None = None, waiting: bool | None = None, run_id: str | None = None
@@ -464,6 +492,7 @@ class Store:
             # Tells a hot wait at once (announced on Postgres; the poller sees the closed
             # requests on SQLite); a parked run's row is CANCELLED now and is never dispatched.
             wake(conn, run_id, now_ms=at, announce_on=ANSWERS_CHANNEL)
+            note_change(conn, run_id)
 
 
 def _has_quorum(row: Any) -> bool:

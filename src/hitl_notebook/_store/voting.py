@@ -28,6 +28,7 @@ from hitl_notebook._core.models import Answer, Decision, Request, RequestState, 
 from hitl_notebook._core.quorum import Ballot, Quorum, Tally, count, voter_refusal
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_texts
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import decide, load_request, record_answer, request_from_row
 from hitl_notebook._db.vote_records import insert_vote, load_votes, lock_open
@@ -101,6 +102,7 @@ def vote(
                 decision = _decide(
                     conn, request, tally, ballot=ballot, at=at, executor_id=executor_id
                 )
+                note_change(conn, row.run_id)  # the inbox shows the votes
                 return Vote(ballot=ballot, tally=tally, decision=decision)
     # Not counted: the request was closed (decided, cancelled) or its deadline had passed.
     if closed.state is RequestState.CANCELLED:

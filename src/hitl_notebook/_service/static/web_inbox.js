@@ -16,6 +16,7 @@ import widget from "./hitl.js";
 
 const TOKEN_KEY = "hitl-inbox-token";
 const POLL_MS = 1500;
+const READ_EVERY = 40; // a refresh in 40 reads the page whatever its cursor says (every minute)
 const MESSAGES = new URL("../messages", import.meta.url);
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +54,8 @@ class WebModel {
     this.total = 0;
     this.agents = "[]";
     this.generation = 0; // bumped by each hello or query: older snapshots are dropped
+    this.cursor = null; // what the last page was read at: a refresh sends it, "nothing changed?"
+    this.refreshes = 0;
     this.broken = false;
     this.timer = null;
   }
@@ -90,7 +93,10 @@ class WebModel {
     const generation = this.generation;
     let reply;
     try {
-      reply = await call(this.token, { message: msg, query: this.query, page: this.page });
+      // Without a cursor now and then: see READ_AT_LEAST_EVERY_S in inbox_widget.py.
+      this.refreshes += 1;
+      const cursor = msg.type === "hello" && !fresh && this.refreshes % READ_EVERY !== 0 ? this.cursor : null;
+      reply = await call(this.token, { message: msg, query: this.query, page: this.page, cursor });
     } catch (error) {
       if (error instanceof Refused) { this.stop(); this.onRefused(); return; }
       this.broken = true;
@@ -100,6 +106,7 @@ class WebModel {
     }
     if (this.broken) { this.broken = false; this.emit("msg:custom", { type: "notice", message: "" }); }
     this.set("responder", reply.identity);
+    if (reply.cursor !== null && generation === this.generation) this.cursor = reply.cursor;
     for (const m of reply.messages) {
       if (m.type !== "snapshot") this.emit("msg:custom", m);
       else if (generation === this.generation) this.show(m, fresh);
