@@ -227,14 +227,9 @@ def _start(
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     preload_validator()
-    launched = Store(database, executor_id=claim.executor_id)
-    poller = Poller(
-        database,
-        config["name"],
-        SQLITE_POLL_S,
-        on_messages=functools.partial(answer_messages, launched),
-    )
-    poller.start()
+    poller = Poller(database, config["name"], SQLITE_POLL_S)
+    launched = Store(database, executor_id=claim.executor_id, wake_here=poller.wake)
+    poller.start(on_messages=functools.partial(answer_messages, launched))
     scheduler = Scheduler(database, claim.executor_id, interval_s=schedule_every_s or 1.0)
     if schedule_every_s is not None:
         scheduler.start()

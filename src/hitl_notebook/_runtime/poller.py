@@ -11,6 +11,10 @@ Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answe
 taken: a safety net for a process that died between parking a run and its last look (see
 ``_runtime.waiting``).
 
+An answer stored by this process wakes its hot waiter at once, without waiting for the poll or the
+announcement: the store calls ``wake`` right after its commit (``Store(wake_here=...)``). The
+woken run still looks at its requests, so a wake is only a hint to look now.
+
 It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
 as answers (``_store.dbos_messages``): at once on Postgres, where DBOS announces each message (and every
 ``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
@@ -55,15 +59,9 @@ OnMessages = Callable[[Collection[str] | None], object]
 class Poller:
     """One per process: wakes the hot waiters whose run got an answer."""
 
-    def __init__(
-        self,
-        database: Database,
-        application_name: str,
-        interval_s: float,
-        on_messages: OnMessages | None = None,
-    ) -> None:
+    def __init__(self, database: Database, application_name: str, interval_s: float) -> None:
         self._database = database
-        self._on_messages = on_messages
+        self._on_messages: OnMessages | None = None
         self._next_messages = time.monotonic()
         self._application_name = application_name
         self._interval_s = interval_s
@@ -74,8 +72,9 @@ class Poller:
         self._next_sweep = time.monotonic() + SWEEP_S
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
-    def start(self) -> None:
-        """Start the poller's thread."""
+    def start(self, on_messages: OnMessages | None = None) -> None:
+        """Start the poller's thread; it hands DBOS messages to waiting runs to ``on_messages``."""
+        self._on_messages = on_messages
         self._thread.start()
 
     def stop(self) -> None:
@@ -115,6 +114,13 @@ class Poller:
                     del self._waiters[run_id]
                 if not self._waiters:
                     self._has_waiters.clear()
+
+    def wake(self, run_id: str) -> None:
+        """Wake the hot waiters of ``run_id`` now (an answer to it was committed in this process)."""
+        with self._lock:
+            callbacks = list(self._waiters.get(run_id, ()))
+        for callback in callbacks:
+            callback()
 
     # -- the thread ------------------------------------------------------------------------------
 
@@ -165,10 +171,8 @@ class Poller:
             self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
 
     def _wake(self, run_ids: Iterable[str]) -> None:
-        with self._lock:
-            callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
-        for callback in callbacks:
-            callback()
+        for run_id in run_ids:
+            self.wake(run_id)
 
     def _messages_when_due(self, every_s: float) -> None:
         if self._on_messages is None or time.monotonic() < self._next_messages:
