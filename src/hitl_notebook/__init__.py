@@ -90,6 +90,7 @@ add_face("hitl_notebook._notebook.display")  # how an Inbox and a RunHandle show
 
 if TYPE_CHECKING:  # loaded on first use: see _LAZY
     from hitl_notebook._agent.agent import Agent, step_key
+    from hitl_notebook._agent.args import Args
     from hitl_notebook._agent.handle import RunHandle, run
     from hitl_notebook._agent.questions import Question
     from hitl_notebook._agent.tools import (
@@ -129,6 +130,7 @@ __all__ = [
     "Answer",
     "AnswerError",
     "ApprovedTool",
+    "Args",
     "Ballot",
     "BulkResult",
     "ConfigurationError",
@@ -200,6 +202,7 @@ __all__ = [
 
 _LAZY: dict[str, tuple[str, ...]] = {
     "hitl_notebook._agent.agent": ("Agent", "step_key"),
+    "hitl_notebook._agent.args": ("Args",),
     "hitl_notebook._agent.handle": ("RunHandle", "run"),
     "hitl_notebook._agent.questions": ("Question",),
     "hitl_notebook._agent.tools": (

@@ -2,7 +2,12 @@
 
     python fast_runs.py answer URL EXECUTOR COUNTER
         starts a ``Counted`` run, answers it in this process and dies (SIGKILL) right after the
-        answer's commit, before the run is woken (tests/test_same_process_wake.py).
+        answer's commit, before the run is woken (tests/test_same_process_wake.py);
+    python fast_runs.py start URL EXECUTOR N CHUNK DIE_IN
+        starts ``Numbered`` runs ``r-0`` .. ``r-<N-1>`` with ``Agent.start_many``, CHUNK runs per
+        transaction, and dies inside the transaction of chunk DIE_IN, before its commit
+        (tests/test_start_many.py).
+
 Either prints the run ids as one JSON line first. The poller is blinded: only the store's own
 wake could wake a run here, so the death is before any wake.
 """
@@ -35,6 +40,14 @@ class Counted(hitl.Agent):
         return decision.outcome.value
 
 
+class Numbered(hitl.Agent):
+    """An async run that asks one text question about its number."""
+
+    async def run(self, number: int, suffix: str = "") -> str:
+        decision = await self.request_text_async(f"About {number}?", key="q")
+        return f"{number}{suffix}: {decision.value}"
+
+
 def die(*_: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -47,13 +60,36 @@ def answer_and_die(counter: str) -> None:
     hitl.respond(run.id, approve=True, by="alice")
 
 
+def start_and_die(n: int, chunk: int, die_in: int) -> None:
+    from hitl_notebook._runtime import starting  # noqa: PLC0415 - a test's seam
+
+    ids = [f"r-{i}" for i in range(n)]
+    print(json.dumps(ids), flush=True)
+    starting.CHUNK = chunk
+    append = starting.append_first_statuses
+    chunks = 0
+
+    def append_or_die(*args: Any, **kwargs: Any) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == die_in:
+            die()
+        append(*args, **kwargs)
+
+    starting.append_first_statuses = append_or_die  # type: ignore[assignment]
+    Numbered.start_many([(i,) for i in range(n)], run_ids=ids)
+
+
 def main() -> None:
     from hitl_notebook._runtime.launch import current  # noqa: PLC0415
 
-    _, url, executor, *rest = sys.argv[1:]
+    command, url, executor, *rest = sys.argv[1:]
     hitl.launch(url, executor=executor, park_after=None)
     current().poller._wake = lambda run_ids: None  # type: ignore[method-assign]
-    answer_and_die(*rest)
+    if command == "answer":
+        answer_and_die(rest[0])
+    else:
+        start_and_die(*(int(value) for value in rest))
     raise SystemExit("still alive: the test's death did not happen")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -151,6 +152,54 @@ def _build_append_status_postgres() -> Any:
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()
 
 
+def append_first_statuses(
+    conn: sa.Connection,
+    run_ids: Sequence[str],
+    *,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    at_ms: int,
+) -> None:
+    """``append_status`` for many new runs at once (their first transition, one of the agent's
+    own statuses, not a final one): two statements.
+
+    A run that has a row already keeps it (its transition is appended once, as always).
+    """
+    if not run_ids:
+        return
+    transitions = [
+        {
+            "run_id": run_id,
+            "key": key,
+            "agent": agent,
+            "status": status,
+            "detail": detail,
+            "progress": None,
+            "at_ms": at_ms,
+        }
+        for run_id in run_ids
+    ]
+    conn.execute(_ADD_EVENT[conn.dialect.name], transitions)
+    current = [
+        {
+            "run_id": run_id,
+            "agent": agent,
+            "status": status,
+            "detail": detail,
+            "progress": None,
+            "started_at_ms": at_ms,
+            "updated_at_ms": at_ms,
+            "finished_at_ms": None,
+            "agent_status": status,
+            "agent_detail": detail,
+        }
+        for run_id in run_ids
+    ]
+    conn.execute(_ADD_RUN[conn.dialect.name], current)
+
+
 def append_event(
     conn: sa.Connection, *, run_id: str, key: str, agent: str, event: str, detail: str, at_ms: int
 ) -> None:
@@ -176,6 +225,16 @@ _ADD_EVENT = {
     ),
     "sqlite": sa.dialects.sqlite.insert(statuses).on_conflict_do_nothing(
         index_elements=[statuses.c.run_id, statuses.c.key]
+    ),
+}
+
+
+_ADD_RUN = {
+    "postgresql": sa.dialects.postgresql.insert(runs).on_conflict_do_nothing(
+        index_elements=[runs.c.run_id]
+    ),
+    "sqlite": sa.dialects.sqlite.insert(runs).on_conflict_do_nothing(
+        index_elements=[runs.c.run_id]
     ),
 }
 
