@@ -12,7 +12,7 @@
 - **Starting many runs at once** (``enqueue_here``): the rows DBOS's own batch enqueue
   (``SystemDatabase.init_workflows``, which its Kafka consumer uses) writes, ENQUEUED on the internal
   queue for this process's application and version, inserted in the caller's transaction with one
-  prepared statement (DBOS's builds a statement with every row's values, ~1 ms a row).
+  statement per table (DBOS's builds a statement with every row's values, ~1 ms a row).
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **Recovery of another executor's runs** (``requeue_for_recovery``): the step DBOS's own recovery
   takes for each pending run, used to hand a dead worker's runs to the live ones.
@@ -36,6 +36,8 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
+
+from hitl_notebook._db.bulk_insert import insert_new
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -367,24 +369,8 @@ def enqueue_here(
         inputs.append(
             {"workflow_uuid": run_id, "inputs": serialized, "retention_timestamp": now_ms}
         )
-    insert = _INSERT_NEW[conn.dialect.name]
-    conn.execute(insert(workflow_status), statuses)
-    conn.execute(insert(workflow_input), inputs)
-
-
-def _insert_new_postgres(table: sa.Table) -> Any:
-    from sqlalchemy.dialects import postgresql  # noqa: PLC0415
-
-    return postgresql.insert(table).on_conflict_do_nothing(index_elements=["workflow_uuid"])
-
-
-def _insert_new_sqlite(table: sa.Table) -> Any:
-    from sqlalchemy.dialects import sqlite  # noqa: PLC0415
-
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["workflow_uuid"])
-
-
-_INSERT_NEW = {"postgresql": _insert_new_postgres, "sqlite": _insert_new_sqlite}
+    insert_new(conn, workflow_status, statuses, key=["workflow_uuid"])
+    insert_new(conn, workflow_input, inputs, key=["workflow_uuid"])
 
 
 def sweep(

@@ -19,6 +19,7 @@ import sqlalchemy.dialects.sqlite
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
 from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._db.bulk_insert import insert_new
 from hitl_notebook._db.database import executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
@@ -181,7 +182,7 @@ def append_first_statuses(
         }
         for run_id in run_ids
     ]
-    conn.execute(_ADD_EVENT[conn.dialect.name], transitions)
+    insert_new(conn, statuses, transitions, key=["run_id", "key"])
     current = [
         {
             "run_id": run_id,
@@ -197,7 +198,7 @@ def append_first_statuses(
         }
         for run_id in run_ids
     ]
-    conn.execute(_ADD_RUN[conn.dialect.name], current)
+    insert_new(conn, runs, current, key=["run_id"])
 
 
 def append_event(
@@ -225,16 +226,6 @@ _ADD_EVENT = {
     ),
     "sqlite": sa.dialects.sqlite.insert(statuses).on_conflict_do_nothing(
         index_elements=[statuses.c.run_id, statuses.c.key]
-    ),
-}
-
-
-_ADD_RUN = {
-    "postgresql": sa.dialects.postgresql.insert(runs).on_conflict_do_nothing(
-        index_elements=[runs.c.run_id]
-    ),
-    "sqlite": sa.dialects.sqlite.insert(runs).on_conflict_do_nothing(
-        index_elements=[runs.c.run_id]
     ),
 }
 
