@@ -259,7 +259,7 @@ class Agent(RequestMethods):
             raise ValueError("Two questions in one ask() have the same key.")
         self._asking = True
         try:
-            decisions = yield from ask(self._db, drafts)
+            decisions = yield from ask(drafts)
         finally:
             self._asking = False
         return [

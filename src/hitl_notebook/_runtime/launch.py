@@ -48,6 +48,7 @@ from hitl_notebook._runtime.defaults import (
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
 from hitl_notebook._runtime.schedule import Scheduler
+from hitl_notebook._runtime.write_batches import WriteBatches
 from hitl_notebook._store.dbos_messages import answer_messages
 from hitl_notebook._store.default import use_launched
 from hitl_notebook._store.store import Store
@@ -89,6 +90,8 @@ class Runtime:
     claim: ExecutorClaim
     log_level: str
     poller: Poller
+    writes: WriteBatches
+    """Commits what the runs write at the same moment together (their first requests)."""
     park_after_s: float | None
     """How long a run waits hot before it parks; None: it never parks."""
     application: str | None = None
@@ -230,6 +233,8 @@ def _start(
     poller = Poller(database, config["name"], SQLITE_POLL_S)
     launched = Store(database, executor_id=claim.executor_id, wake_here=poller.wake)
     poller.start(on_messages=functools.partial(answer_messages, launched))
+    writes = WriteBatches(database)
+    writes.start()
     scheduler = Scheduler(database, claim.executor_id, interval_s=schedule_every_s or 1.0)
     if schedule_every_s is not None:
         scheduler.start()
@@ -246,6 +251,7 @@ def _start(
         claim,
         log_level,
         poller,
+        writes,
         park_after_s,
         application,
         scheduler,
@@ -274,6 +280,7 @@ def _shutdown_locked() -> None:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
         runtime.poller.stop()
+        runtime.writes.stop()
         if runtime.scheduler is not None:
             runtime.scheduler.stop()
         DBOS.destroy()
