@@ -26,7 +26,7 @@ from hitl_notebook._db.dbos_internals import (
     workflow_input,
     workflow_status,
 )
-from tests.processes.fast_runs import Numbered
+from tests.processes.fast_runs import Numbered, Spawner
 
 KERNEL = Path(__file__).parent / "processes" / "fast_runs.py"
 ROOT = Path(__file__).parent.parent
@@ -88,6 +88,15 @@ def test_start_many_is_idempotent_per_run_id(runtime: hitl.Runtime) -> None:
         hitl.respond(run.id, text="x", by="alice")
     assert [run.result(timeout=30) for run in third] == ["1: x", "2: x", "3: x"]
     assert [start_statuses(run_id) for run_id in [*ids, "again-3"]] == [1, 1, 1]
+
+
+def test_inside_a_run_start_many_needs_run_ids_that_a_replay_makes_again(
+    runtime: hitl.Runtime,
+) -> None:
+    spawner = Spawner.start(True)
+    assert spawner.result(timeout=30) == [f"{spawner.id}-child"]
+    with pytest.raises(hitl.RunFailedError, match="Inside a run, give start_many run_ids"):
+        Spawner.start(False).result(timeout=30)
 
 
 BAD_INPUT: list[tuple[list[Any], Any, type[Exception], str]] = [

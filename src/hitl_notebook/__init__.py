@@ -8,7 +8,9 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
 3. ``_store``: everything a process with only the URL does: answer, read the inbox and the rows
    behind the frames, queue runs for workers, take DBOS messages as answers.
 4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
-   parked, retries. It hands the store its executor id (``use_launched``), never the other way.
+   parked, starting many runs at once, batched writes, retries. It hands the store its executor
+   id and the hook that wakes its hot runs (``use_launched``, ``Store(wake_here=...)``), never
+   the other way.
 5. ``_agent``: ``Agent``, the one workflow behind every run, questions and request methods, the
    durable program, ``RunHandle``.
 6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is

@@ -48,6 +48,14 @@ class Numbered(hitl.Agent):
         return f"{number}{suffix}: {decision.value}"
 
 
+class Spawner(hitl.Agent):
+    """Starts a run from inside its own run, with a run id made from its own, or with none."""
+
+    async def run(self, with_ids: bool) -> list[str]:
+        ids = [f"{self.run_id}-child"] if with_ids else None
+        return [run.id for run in await Numbered.start_many_async([(7,)], run_ids=ids)]
+
+
 def die(*_: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 

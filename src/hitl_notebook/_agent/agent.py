@@ -140,6 +140,11 @@ class Agent(RequestMethods):
         """
         runtime = current()
         check_texts([requester], "requester")
+        if run_ids is None and DBOS.workflow_id is not None:
+            raise HitlError(
+                "Inside a run, give start_many run_ids (made from self.run_id): a run that "
+                "resumes replays its code, and new ids would start the runs again."
+            )
         planned = planned_runs(calls, run_ids)
         start_here(
             runtime.database,
