@@ -19,13 +19,15 @@ import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._agent.workflow import run_agent
 from hitl_notebook._core.times import now_ms
-from hitl_notebook._db.database import statuses
+from hitl_notebook._db.database import Database, executors, statuses
 from hitl_notebook._db.dbos_internals import (
     INTERNAL_QUEUE,
+    Stopped,
     enqueue_here,
     workflow_input,
     workflow_status,
 )
+from hitl_notebook._runtime.write_batches import WriteBatches
 from tests.processes.fast_runs import Numbered, Spawner
 
 KERNEL = Path(__file__).parent / "processes" / "fast_runs.py"
@@ -185,3 +187,36 @@ def test_a_sigkill_in_the_middle_of_start_many_leaves_each_run_started_once_or_n
                 "resumed",
                 "finished",
             ]
+
+
+def test_writes_that_share_a_transaction_keep_their_own_results_and_errors(db_url: str) -> None:
+    """A batch with a failing write is taken apart: the others commit, the error is its own."""
+    database = Database(db_url)
+    writes = WriteBatches(database)
+
+    def claim(executor_id: str) -> Any:
+        def write(conn: sa.Connection) -> str:
+            row = {"host": "h", "pid": 1, "label": "l", "claimed_at_ms": 0, "heartbeat_at_ms": 0}
+            conn.execute(executors.insert().values(executor_id=executor_id, released=False, **row))
+            return executor_id
+
+        return write
+
+    futures = [writes.submit(claim(name)) for name in ("a", "b", "a", "c")]
+    writes.start()  # all four are queued: they go in one transaction, which the second "a" fails
+    try:
+        assert [f.result(timeout=30) for f in (futures[0], futures[1], futures[3])] == [
+            "a",
+            "b",
+            "c",
+        ]
+        with pytest.raises(sa.exc.IntegrityError):
+            futures[2].result(timeout=30)
+        with database.engine.connect() as conn:
+            stored = conn.execute(sa.select(executors.c.executor_id).order_by("executor_id"))
+            assert list(stored.scalars()) == ["a", "b", "c"]
+    finally:
+        writes.stop()
+        database.close()
+    with pytest.raises(Stopped):
+        writes.submit(claim("d"))

@@ -89,13 +89,17 @@ class WriteBatches:
             for queued in batch:
                 self._alone(queued)
             return
+        except BaseException as error:  # the thread must go on serving the other runs
+            for queued in batch:
+                queued.future.set_exception(error)
+            return
         for queued, result in zip(batch, results, strict=True):
             queued.future.set_result(result)
 
     def _alone(self, queued: _Write[Any]) -> None:
         try:
             result = retrying(self._in_transaction, queued.write)
-        except Exception as error:
+        except BaseException as error:  # handed to the run that wrote, as it is
             queued.future.set_exception(error)
         else:
             queued.future.set_result(result)
