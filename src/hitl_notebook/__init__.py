@@ -8,10 +8,13 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
 3. ``_store``: everything a process with only the URL does: answer, read the inbox and the rows
    behind the frames, queue runs for workers, take DBOS messages as answers.
 4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
-   parked, retries. It hands the store its executor id (``use_launched``), never the other way.
-5. ``_agent``: ``Agent`` and ``@agent`` (a function made an agent), the one workflow behind every
-   run, questions and request methods, the module-level faces of the running agent
-   (``request_approval``, ``ask``, ``status``, ``step``...), the durable program, ``RunHandle``.
+   parked, starting many runs at once, batched writes, retries. It hands the store its executor
+   id and the hook that wakes its hot runs (``use_launched``, ``Store(wake_here=...)``), never
+   the other way.
+5. ``_agent``: ``Agent`` and ``@agent`` (a function made an agent), ``Args`` (one run's arguments
+   for ``Agent.start_many``), the one workflow behind every run, questions and request methods,
+   the module-level faces of the running agent (``request_approval``, ``ask``, ``status``,
+   ``step``...), the durable program, ``RunHandle``.
 6. Faces, which import the layers but not each other: ``_frames`` (pandas, loaded when a frame is
    built), ``_notebook`` (widgets; registers how an ``Inbox`` and a ``RunHandle`` show),
    ``_channels`` (notification channels, over ``_core`` and ``_db`` only) and ``_service`` (HTTP,
@@ -92,6 +95,7 @@ add_face("hitl_notebook._notebook.display")  # how an Inbox and a RunHandle show
 
 if TYPE_CHECKING:  # loaded on first use: see _LAZY
     from hitl_notebook._agent.agent import Agent, step_key
+    from hitl_notebook._agent.args import Args
     from hitl_notebook._agent.function_agent import FunctionAgent, agent
     from hitl_notebook._agent.handle import RunHandle, run
     from hitl_notebook._agent.questions import Question
@@ -150,6 +154,7 @@ __all__ = [
     "Answer",
     "AnswerError",
     "ApprovedTool",
+    "Args",
     "Ballot",
     "BulkResult",
     "ConfigurationError",
@@ -239,6 +244,7 @@ __all__ = [
 
 _LAZY: dict[str, tuple[str, ...]] = {
     "hitl_notebook._agent.agent": ("Agent", "step_key"),
+    "hitl_notebook._agent.args": ("Args",),
     "hitl_notebook._agent.function_agent": ("FunctionAgent", "agent"),
     "hitl_notebook._agent.handle": ("RunHandle", "run"),
     "hitl_notebook._agent.questions": ("Question",),

@@ -10,12 +10,13 @@ answer or deadline brings it back (``_runtime.waiting``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from dbos import DBOS, DBOSContextSetAuth, SetWorkflowID
 from pydantic import BaseModel
 
+from hitl_notebook._agent.args import Args, planned_runs
 from hitl_notebook._agent.handle import RunHandle
 from hitl_notebook._agent.program import ask, write_status
 from hitl_notebook._agent.questions import Question
@@ -24,11 +25,12 @@ from hitl_notebook._agent.workflow import register, run_agent
 from hitl_notebook._core.errors import HitlError, RequestTimeoutError
 from hitl_notebook._core.models import Decision
 from hitl_notebook._core.notify import Notify
-from hitl_notebook._core.sync_async import Program, run_async, run_sync
+from hitl_notebook._core.sync_async import Program, call, run_async, run_sync
 from hitl_notebook._core.values import check_text, check_texts
 from hitl_notebook._db.database import Database
 from hitl_notebook._runtime.launch import current, on_loop
 from hitl_notebook._runtime.schedule import configured
+from hitl_notebook._runtime.starting import start_here
 from hitl_notebook._store.default import store
 from hitl_notebook._store.queueing import encode_payload
 
@@ -116,6 +118,55 @@ class Agent(RequestMethods):
         ):
             handle = await DBOS.start_workflow_async(run_agent, cls.agent_name, payload)
         return RunHandle(handle.workflow_id, agent=cls.agent_name)
+
+    @classmethod
+    def start_many(
+        cls,
+        calls: Iterable[tuple[Any, ...] | Args],
+        *,
+        run_ids: Sequence[str] | None = None,
+        requester: str | None = None,
+    ) -> list[RunHandle]:
+        """Start one run per item of ``calls`` in this process, a thousand per transaction.
+
+        An item is a tuple of positional arguments, or ``hitl.Args(*args, **kwargs)``. Each
+        run is started once or not at all, also if the process dies during the call: give
+        ``run_ids`` (one per item) to call again after a crash, which starts the runs that
+        are missing and returns handles to all (a run id that exists starts nothing new).
+
+        >>> runs = RefundAgent.start_many([("A-1",), ("A-2",)], run_ids=["r-A-1", "r-A-2"])
+
+        The runs begin within about half a second (DBOS's queue dispatches them here).
+        """
+        runtime = current()
+        check_texts([requester], "requester")
+        if run_ids is None and DBOS.workflow_id is not None:
+            raise HitlError(
+                "Inside a run, give start_many run_ids (made from self.run_id): a run that "
+                "resumes replays its code, and new ids would start the runs again."
+            )
+        planned = planned_runs(calls, run_ids)
+        start_here(
+            runtime.database,
+            run_agent,
+            cls.agent_name,
+            [(run_id, (cls.agent_name, payload)) for run_id, payload in planned],
+            requester=requester,
+        )
+        return [RunHandle(run_id, agent=cls.agent_name) for run_id, _ in planned]
+
+    @classmethod
+    async def start_many_async(
+        cls,
+        calls: Iterable[tuple[Any, ...] | Args],
+        *,
+        run_ids: Sequence[str] | None = None,
+        requester: str | None = None,
+    ) -> list[RunHandle]:
+        """Awaitable twin of ``start_many``."""
+        return await run_async(
+            call(cls.start_many, list(calls), run_ids=run_ids, requester=requester)
+        )
 
     @classmethod
     def enqueue(
@@ -213,7 +264,7 @@ class Agent(RequestMethods):
             raise ValueError("Two questions in one ask() have the same key.")
         self._asking = True
         try:
-            decisions = yield from ask(self._db, drafts)
+            decisions = yield from ask(drafts)
         finally:
             self._asking = False
         return [typed_decision(d, q.value_model) for d, q in zip(decisions, questions, strict=True)]

@@ -21,12 +21,15 @@ Asking a human (``ask``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
 
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import Decision, Outcome, Request, Status
-from hitl_notebook._core.sync_async import Call, Program
+from hitl_notebook._core.sync_async import Call, Handed, Program
 from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import steps_taken
@@ -38,10 +41,13 @@ from hitl_notebook._db.request_records import (
 )
 from hitl_notebook._db.run_records import append_status, record_failure
 from hitl_notebook._db.schedule_records import plan
+from hitl_notebook._runtime.launch import current
 from hitl_notebook._runtime.retries import retrying
 from hitl_notebook._runtime.waiting import current_run_id, wait
 
-__all__ = ["ask", "decide_at_once", "write", "write_failure", "write_status"]
+__all__ = ["ask", "batched", "decide_at_once", "write", "write_failure", "write_status"]
+
+T = TypeVar("T")
 
 DEADLINE_SLACK_MS = 10
 
@@ -52,6 +58,17 @@ def write(fn: Callable[..., Any], *args: Any) -> Call:
     A transient database error is retried (``_runtime.retries``).
     """
     return Call(retrying, (fn, *args))
+
+
+def batched(fn: Callable[..., T], *args: Any) -> Handed:
+    """Run ``fn(conn, *args)`` like ``write``, in a transaction shared with what other runs write
+    at the same moment (``_runtime.write_batches``): thousands of runs starting at once."""
+    writes = current().writes
+    return Handed(functools.partial(writes.submit, functools.partial(_with_conn, fn, args)))
+
+
+def _with_conn(fn: Callable[..., T], args: tuple[Any, ...], conn: sa.Connection) -> T:
+    return fn(conn, *args)
 
 
 def write_status(
@@ -78,18 +95,17 @@ def _record_failure(database: Database, run_id: str, failure: Failure) -> None:
         record_failure(conn, run_id, failure)
 
 
-def ask(
-    database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
-) -> Program[list[Decision]]:
+def ask(drafts: list[tuple[dict[str, Any], Timeout | None]]) -> Program[list[Decision]]:
     """Store the requests, wait until each is decided (or its deadline passes), return the decisions.
 
     ``drafts`` are the requests' fields and timeouts; their absolute deadlines are stamped when
-    they are first stored, so a deadline never restarts.
+    they are first stored, so a deadline never restarts. They are stored in the runtime's
+    database, with what other runs store at the same moment (``batched``).
     """
     steps = steps_taken()  # where a what-if fork at these requests starts again
     drafts = [({**fields, "steps_before": steps}, timeout) for fields, timeout in drafts]
     stored: list[Request]
-    stored, all_new = yield write(_store_requests, database, drafts)
+    stored, all_new = yield batched(_store_requests, drafts)
     decided: dict[str, Decision] = {}
     look_first = not all_new
     while len(decided) < len(stored):
@@ -123,7 +139,7 @@ def decide_at_once(
     """
     decision: Decision | None = yield write(_store_decided, database, fields, approve, by, reason)
     if decision is None:
-        (decision,) = yield from ask(database, [(fields, timeout)])
+        (decision,) = yield from ask([(fields, timeout)])
     return decision
 
 
@@ -193,7 +209,7 @@ def _append_status(  # noqa: PLR0917 - an operation's arguments are positional
 
 
 def _store_requests(
-    database: Database, drafts: list[tuple[dict[str, Any], Timeout | None]]
+    conn: sa.Connection, drafts: list[tuple[dict[str, Any], Timeout | None]]
 ) -> tuple[list[Request], bool]:
     """Stamp each request with its time and absolute deadline, store them, publish 'waiting'.
 
@@ -211,37 +227,36 @@ def _store_requests(
                 deadline=from_ms(deadline) if deadline is not None else None,
             )
         )
-    with database.engine.begin() as conn:
-        stored = []
-        all_new = True
-        for request in stamped:
-            if insert_request(conn, request):
-                stored.append(request)
-                if request.notify is not None:
-                    plan(
-                        conn,
-                        request_id=request.request_id,
-                        run_id=request.run_id,
-                        notify=request.notify,
-                        channels=request.notify["channels"],
-                        requested_at_ms=start,
-                        deadline_ms=to_ms(request.deadline) if request.deadline else None,
-                    )
-                continue
-            all_new = False
-            existing = load_request(conn, request.request_id)
-            assert existing is not None
-            stored.append(request_from_row(existing))
-        first = stored[0]
-        detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
-        append_status(
-            conn,
-            run_id=first.run_id,
-            key=f"{first.request_id}:waiting",
-            agent=first.agent,
-            status=Status.WAITING.value,
-            detail=detail,
-            progress=None,
-            at_ms=start,
-        )
+    stored = []
+    all_new = True
+    for request in stamped:
+        if insert_request(conn, request):
+            stored.append(request)
+            if request.notify is not None:
+                plan(
+                    conn,
+                    request_id=request.request_id,
+                    run_id=request.run_id,
+                    notify=request.notify,
+                    channels=request.notify["channels"],
+                    requested_at_ms=start,
+                    deadline_ms=to_ms(request.deadline) if request.deadline else None,
+                )
+            continue
+        all_new = False
+        existing = load_request(conn, request.request_id)
+        assert existing is not None
+        stored.append(request_from_row(existing))
+    first = stored[0]
+    detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
+    append_status(
+        conn,
+        run_id=first.run_id,
+        key=f"{first.request_id}:waiting",
+        agent=first.agent,
+        status=Status.WAITING.value,
+        detail=detail,
+        progress=None,
+        at_ms=start,
+    )
     return stored, all_new

@@ -26,6 +26,7 @@ from hitl_notebook._core.sync_async import run_async
 from hitl_notebook._core.values import storable
 from hitl_notebook._db.dbos_internals import Stopped
 from hitl_notebook._runtime.launch import current_or_none
+from hitl_notebook._runtime.starting import START_DETAIL, START_KEY, take_announced
 from hitl_notebook._store.queueing import WORKFLOW_NAME, decode_payload
 
 if TYPE_CHECKING:
@@ -161,7 +162,8 @@ async def run_agent(agent_name: str, payload: str) -> Any:
         )
         await run_async(written)
 
-    await publish("start", Status.WORKING, "started", None)
+    if not take_announced(agent._run_id):  # Agent.start_many said it in the start's transaction
+        await publish(START_KEY, Status.WORKING, START_DETAIL, None)
     try:
         if inspect.iscoroutinefunction(cls.run):
             result = await cls.run(agent, *args, **kwargs)

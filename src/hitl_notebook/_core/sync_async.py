@@ -1,9 +1,10 @@
 """Sync and async, written once: a program of blocking operations, run by a sync or an async driver.
 
 A program is a generator that yields operations and gets each one's result back: ``Call`` (a
-blocking function) and ``Sleep`` (until a ``Signal`` is set, or a timeout). ``run_sync`` performs
-each operation on the calling thread; ``run_async`` awaits it, a call in a worker thread and a
-sleep on the event loop, so a coroutine that waits holds no thread. An exception an operation
+blocking function), ``Sleep`` (until a ``Signal`` is set, or a timeout) and ``Handed`` (work
+handed to another thread, which returns its future). ``run_sync`` performs each operation on the
+calling thread; ``run_async`` awaits it, a call in a worker thread, a sleep on the event loop and
+a handed future as it is, so a coroutine that waits holds no thread. An exception an operation
 raises (a cancellation too) is raised inside the program where it yielded, so its ``with`` and
 ``finally`` blocks run at once, as in a plain function.
 
@@ -14,6 +15,7 @@ its exact signature and an awaitable result of its exact type.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import threading
@@ -25,6 +27,7 @@ from hitl_notebook._core.errors import HitlError
 
 __all__ = [
     "Call",
+    "Handed",
     "Program",
     "Signal",
     "Sleep",
@@ -124,7 +127,25 @@ class Sleep:
         return self.signal.sleep_async(self.timeout)
 
 
-Program = Generator[Call | Sleep, Any, T]
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """Hand work to another thread (``hand`` queues it and returns its future) and wait for its
+    result: blocking the calling thread, or awaited on the event loop without a thread."""
+
+    hand: Callable[[], concurrent.futures.Future[Any]]
+
+    def perform(self) -> Any:
+        return self.hand().result()
+
+    def perform_async(self) -> Coroutine[Any, Any, Any]:
+        return _awaited(self.hand())
+
+
+async def _awaited(future: concurrent.futures.Future[Any]) -> Any:
+    return await asyncio.wrap_future(future)
+
+
+Program = Generator[Call | Sleep | Handed, Any, T]
 """A generator of operations that returns a ``T``: one logic for both drivers."""
 
 

@@ -10,6 +10,10 @@
   the application that owns it, which replays it from its checkpoints.
 - **Moving parked runs' wake-ups** when a test moves the process's clock (``shift_parked``).
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
+- **Starting many runs at once** (``enqueue_here``): the rows DBOS's own batch enqueue
+  (``SystemDatabase.init_workflows``, which its Kafka consumer uses) writes, ENQUEUED on the internal
+  queue for this process's application and version, inserted in the caller's transaction with one
+  statement per table (DBOS's builds a statement with every row's values, ~1 ms a row).
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **How many steps the executing run has taken** (``steps_taken``): DBOS numbers a run's steps
   in its context; a request records the count, so a what-if fork at it reuses those steps.
@@ -31,10 +35,12 @@ contract test compares them with DBOS's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
+
+from hitl_notebook._db.bulk_insert import insert_new
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -54,6 +60,7 @@ __all__ = [
     "awaited_a_cancelled_run",
     "consume_message",
     "dbos_default_database",
+    "enqueue_here",
     "messages_to",
     "park",
     "parking",
@@ -95,6 +102,29 @@ workflow_status = sa.Table(
     sa.Column("delay_until_epoch_ms", sa.BigInteger),
     sa.Column("owner_xid", sa.Text),
     sa.Column("started_at_epoch_ms", sa.BigInteger),
+    sa.Column("class_name", sa.Text),
+    sa.Column("config_name", sa.Text),
+    sa.Column("application_id", sa.Text),
+    sa.Column("authenticated_user", sa.Text),
+    sa.Column("authenticated_roles", sa.Text),
+    sa.Column("assumed_role", sa.Text),
+    sa.Column("workflow_timeout_ms", sa.BigInteger),
+    sa.Column("workflow_deadline_epoch_ms", sa.BigInteger),
+    sa.Column("deduplication_id", sa.Text),
+    sa.Column("priority", sa.Integer),
+    sa.Column("serialization", sa.Text),
+    sa.Column("queue_partition_key", sa.Text),
+    sa.Column("parent_workflow_id", sa.Text),
+    sa.Column("creator_xid", sa.Text),
+    sa.Column("schedule_name", sa.Text),
+)
+
+workflow_input = sa.Table(
+    "workflow_input",
+    _dbos_metadata,
+    sa.Column("workflow_uuid", sa.Text, primary_key=True),
+    sa.Column("inputs", sa.Text),
+    sa.Column("retention_timestamp", sa.BigInteger),
 )
 
 
@@ -331,6 +361,70 @@ _ENQUEUE_PARKED_MANY = (
     )
     .values(status="ENQUEUED", updated_at=sa.bindparam("now_ms"))
 )
+
+
+def enqueue_here(
+    conn: sa.Connection,
+    workflow: Callable[..., Any],
+    runs: Sequence[tuple[str, tuple[Any, ...]]],
+    *,
+    authenticated_user: str | None,
+    now_ms: int,
+) -> None:
+    """Queue runs of the registered ``workflow`` (``(run id, positional arguments)`` each) on
+    DBOS's internal queue, for this process's application and version: DBOS dispatches them
+    here, as it dispatches a woken parked run. An id that exists already is left as it is.
+
+    The rows are those of ``SystemDatabase.init_workflows`` (DBOS's batch enqueue): the shared
+    columns come from DBOS's own ``prepare_enqueued_workflow``. Call inside a launched DBOS.
+    """
+    if not runs:
+        return
+    from dbos._core import prepare_enqueued_workflow  # noqa: PLC0415 - see the docstring
+    from dbos._dbos import _get_dbos_instance  # noqa: PLC0415
+    from dbos._serialization import serialize_args  # noqa: PLC0415
+
+    dbos = _get_dbos_instance()
+    first_id, first_args = runs[0]
+    shared = prepare_enqueued_workflow(
+        dbos, workflow, first_args, {}, queue_name=INTERNAL_QUEUE, workflow_id=first_id
+    )
+    assert shared["attributes"] is None  # no tracing context: no attributes column written
+    row = {
+        "status": shared["status"],
+        "name": shared["name"],
+        "class_name": shared["class_name"],
+        "config_name": shared["config_name"],
+        "executor_id": shared["executor_id"],
+        "application_version": shared["app_version"],
+        "application_id": shared["app_id"],
+        "authenticated_user": authenticated_user,
+        "authenticated_roles": None,
+        "assumed_role": shared["assumed_role"],
+        "queue_name": INTERNAL_QUEUE,
+        "recovery_attempts": 0,
+        "workflow_timeout_ms": shared["workflow_timeout_ms"],
+        "workflow_deadline_epoch_ms": shared["workflow_deadline_epoch_ms"],
+        "deduplication_id": None,
+        "priority": shared["priority"],
+        "queue_partition_key": None,
+        "parent_workflow_id": None,
+        "creator_xid": None,
+        "delay_until_epoch_ms": None,
+        "schedule_name": None,
+        "application_name": shared["application_name"],
+        "created_at": now_ms,
+        "updated_at": now_ms,
+    }
+    statuses, inputs = [], []
+    for run_id, args in runs:
+        serialized, serialization = serialize_args(args, {}, None, dbos._serializer)
+        statuses.append({**row, "workflow_uuid": run_id, "serialization": serialization})
+        inputs.append(
+            {"workflow_uuid": run_id, "inputs": serialized, "retention_timestamp": now_ms}
+        )
+    insert_new(conn, workflow_status, statuses, key=["workflow_uuid"])
+    insert_new(conn, workflow_input, inputs, key=["workflow_uuid"])
 
 
 def sweep(

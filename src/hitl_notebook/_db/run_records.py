@@ -19,6 +19,7 @@ import sqlalchemy.dialects.sqlite
 from hitl_notebook._core.failures import Failure
 from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
 from hitl_notebook._core.times import from_ms, real_now_ms
+from hitl_notebook._db.bulk_insert import insert_new
 from hitl_notebook._db.changes import note_change_if_waiting
 from hitl_notebook._db.database import answers, executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
@@ -206,6 +207,54 @@ def _build_append_status_postgres() -> Any:
 
 
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()
+
+
+def append_first_statuses(
+    conn: sa.Connection,
+    run_ids: Sequence[str],
+    *,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    at_ms: int,
+) -> None:
+    """``append_status`` for many new runs at once (their first transition, one of the agent's
+    own statuses, not a final one): two statements.
+
+    A run that has a row already keeps it (its transition is appended once, as always).
+    """
+    if not run_ids:
+        return
+    transitions = [
+        {
+            "run_id": run_id,
+            "key": key,
+            "agent": agent,
+            "status": status,
+            "detail": detail,
+            "progress": None,
+            "at_ms": at_ms,
+        }
+        for run_id in run_ids
+    ]
+    insert_new(conn, statuses, transitions, key=["run_id", "key"])
+    current = [
+        {
+            "run_id": run_id,
+            "agent": agent,
+            "status": status,
+            "detail": detail,
+            "progress": None,
+            "started_at_ms": at_ms,
+            "updated_at_ms": at_ms,
+            "finished_at_ms": None,
+            "agent_status": status,
+            "agent_detail": detail,
+        }
+        for run_id in run_ids
+    ]
+    insert_new(conn, runs, current, key=["run_id"])
 
 
 def append_event(

@@ -51,6 +51,7 @@ from hitl_notebook._runtime.defaults import (
 from hitl_notebook._runtime.identity import ExecutorClaim, claim_executor, default_label
 from hitl_notebook._runtime.poller import Poller
 from hitl_notebook._runtime.schedule import Scheduler
+from hitl_notebook._runtime.write_batches import WriteBatches
 from hitl_notebook._store.dbos_messages import answer_messages
 from hitl_notebook._store.default import use_launched
 from hitl_notebook._store.store import Store
@@ -92,6 +93,8 @@ class Runtime:
     claim: ExecutorClaim
     log_level: str
     poller: Poller
+    writes: WriteBatches
+    """Commits what the runs write at the same moment together (their first requests)."""
     park_after_s: float | None
     """How long a run waits hot before it parks; None: it never parks."""
     application: str | None = None
@@ -230,14 +233,11 @@ def _start(
         raise ConfigurationError(f"Could not launch DBOS on {_redact(url)}: {error}") from error
     claim.start_heartbeat()
     preload_validator()
-    launched = Store(database, executor_id=claim.executor_id)
-    poller = Poller(
-        database,
-        config["name"],
-        SQLITE_POLL_S,
-        on_messages=functools.partial(answer_messages, launched),
-    )
-    poller.start()
+    poller = Poller(database, config["name"], SQLITE_POLL_S)
+    launched = Store(database, executor_id=claim.executor_id, wake_here=poller.wake)
+    poller.start(on_messages=functools.partial(answer_messages, launched))
+    writes = WriteBatches(database)
+    writes.start()
     scheduler = Scheduler(database, claim.executor_id, interval_s=schedule_every_s or 1.0)
     if schedule_every_s is not None:
         scheduler.start()
@@ -254,6 +254,7 @@ def _start(
         claim,
         log_level,
         poller,
+        writes,
         park_after_s,
         application,
         scheduler,
@@ -282,6 +283,7 @@ def _shutdown_locked() -> None:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(_cancel_runs(), runtime.loop).result(timeout=10)
         runtime.poller.stop()
+        runtime.writes.stop()
         if runtime.scheduler is not None:
             runtime.scheduler.stop()
         DBOS.destroy()

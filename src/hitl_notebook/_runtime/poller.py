@@ -16,6 +16,10 @@ again: a deadline now past applies), brings this application's parked runs as mu
 their wake-up, and enqueues those with a request past its deadline on the clock; it enqueues
 those too when it starts on a clock that was moved while no runtime ran.
 
+An answer stored by this process wakes its hot waiter at once, without waiting for the poll or the
+announcement: the store calls ``wake`` right after its commit (``Store(wake_here=...)``). The
+woken run still looks at its requests, so a wake is only a hint to look now.
+
 It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
 as answers (``_store.dbos_messages``): at once on Postgres, where DBOS announces each message (and every
 ``SWEEP_S`` in case an announcement was missed), every ``MESSAGES_S`` on SQLite.
@@ -61,15 +65,9 @@ OnMessages = Callable[[Collection[str] | None], object]
 class Poller:
     """One per process: wakes the hot waiters whose run got an answer."""
 
-    def __init__(
-        self,
-        database: Database,
-        application_name: str,
-        interval_s: float,
-        on_messages: OnMessages | None = None,
-    ) -> None:
+    def __init__(self, database: Database, application_name: str, interval_s: float) -> None:
         self._database = database
-        self._on_messages = on_messages
+        self._on_messages: OnMessages | None = None
         self._next_messages = time.monotonic()
         self._application_name = application_name
         self._interval_s = interval_s
@@ -80,9 +78,10 @@ class Poller:
         self._next_sweep = time.monotonic() + SWEEP_S
         self._thread = threading.Thread(target=self._run, name="hitl-poller", daemon=True)
 
-    def start(self) -> None:
-        """Start the poller's thread (after enqueueing the overdue parked runs, when the
-        process's clock was moved forward)."""
+    def start(self, on_messages: OnMessages | None = None) -> None:
+        """Start the poller's thread; it hands DBOS messages to waiting runs to ``on_messages``
+        (after enqueueing the overdue parked runs, when the process's clock was moved forward)."""
+        self._on_messages = on_messages
         if now_ms() > real_now_ms():
             self._enqueue_overdue()
         self._thread.start()
@@ -141,6 +140,13 @@ class Poller:
         with self._database.engine.begin() as conn:
             sweep(conn, self._application_name, now_ms=at, answered=overdue_at(at))
 
+    def wake(self, run_id: str) -> None:
+        """Wake the hot waiters of ``run_id`` now (an answer to it was committed in this process)."""
+        with self._lock:
+            callbacks = list(self._waiters.get(run_id, ()))
+        for callback in callbacks:
+            callback()
+
     # -- the thread ------------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -190,10 +196,8 @@ class Poller:
             self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
 
     def _wake(self, run_ids: Iterable[str]) -> None:
-        with self._lock:
-            callbacks = [cb for run_id in run_ids for cb in self._waiters.get(run_id, ())]
-        for callback in callbacks:
-            callback()
+        for run_id in run_ids:
+            self.wake(run_id)
 
     def _messages_when_due(self, every_s: float) -> None:
         if self._on_messages is None or time.monotonic() < self._next_messages:

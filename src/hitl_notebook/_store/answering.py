@@ -7,12 +7,14 @@ polled on SQLite), a parked run by enqueueing it. So the first valid answer wins
 same answer by the same person returns the same decision, and an answer after the deadline is
 refused and kept in the log as ``late`` (also when the run already applied its timeout). An answer
 to a run whose process is not running is kept and taken when that process runs again; the run's
-status says so ("answered").
+status says so ("answered"). A hot run in this process is also woken directly once the decision
+is committed (``wake_here``), so it need not wait for the poller; it still resumes only on what it
+reads back from the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -57,6 +59,7 @@ from hitl_notebook._store.queueing import WORKER_APPLICATION
 __all__ = [
     "FINAL_RUN_STATES",
     "Plan",
+    "WakeHere",
     "answer",
     "check_answer_texts",
     "check_id",
@@ -74,14 +77,25 @@ __all__ = [
 
 FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
+WakeHere = Callable[[str], object]
+"""Wakes this process's hot waits of a run (the launched runtime's poller), called with the run's
+id after a decision for it is committed. A wake only makes the run look: what it finds committed
+is what resumes it, so a wake without a decision costs one look."""
+
 
 def answer(
-    database: Database, target: str, reply: Reply, *, executor_id: str | None = None
+    database: Database,
+    target: str,
+    reply: Reply,
+    *,
+    executor_id: str | None = None,
+    wake_here: WakeHere | None = None,
 ) -> Decision:
     """Answer ``target`` (a request id, or the id of a run waiting for one request) with
     ``reply``; a reply by None is anonymous (a DBOS message that names nobody), which only
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
-    need no look at whether their process lives. See ``Store.respond``."""
+    need no look at whether their process lives, and ``wake_here`` wakes its hot waits after the
+    commit. See ``Store.respond``."""
     responder, comment, channel = reply.by, reply.comment, reply.channel
     given = checked_answer(target, reply)
     request = target_request(database, target)
@@ -129,6 +143,8 @@ def answer(
             wake_run(conn, stored, at, executor_id)
             note_change(conn, stored.run_id)
     if decided_row is not None:
+        if wake_here is not None:
+            wake_here(stored.run_id)
         assert stored.decision is not None
         return stored.decision
     return not_decided(stored, answer, responder, at)

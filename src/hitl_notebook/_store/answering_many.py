@@ -47,6 +47,7 @@ from hitl_notebook._db.run_records import run_states
 from hitl_notebook._db.schedule_records import settle
 from hitl_notebook._store.answering import (
     Plan,
+    WakeHere,
     check_id,
     checked_answer,
     not_decided,
@@ -66,15 +67,28 @@ AnswerOutcome = Decision | AnswerError
 
 
 def answer_many(
-    database: Database, targets: Iterable[str], reply: Reply, *, executor_id: str | None = None
+    database: Database,
+    targets: Iterable[str],
+    reply: Reply,
+    *,
+    executor_id: str | None = None,
+    wake_here: WakeHere | None = None,
 ) -> dict[str, AnswerOutcome]:
     """Answer each target (request or run id, each once, in order) with ``reply``: the decision
-    or the refusal of each, as ``answering.answer`` would give it."""
+    or the refusal of each, as ``answering.answer`` would give it; ``wake_here`` wakes this
+    process's hot waits of the decided runs after each commit."""
     ordered = list(dict.fromkeys(targets))
     outcomes: dict[str, AnswerOutcome] = {}
     pending = ordered
     while pending:
-        pending = _answer_chunk(database, pending, reply, executor_id, outcomes)
+        pending = _answer_chunk(
+            database,
+            pending,
+            reply,
+            executor_id=executor_id,
+            wake_here=wake_here,
+            outcomes=outcomes,
+        )
     return {target: outcomes[target] for target in ordered}
 
 
@@ -82,7 +96,9 @@ def _answer_chunk(
     database: Database,
     targets: list[str],
     reply: Reply,
+    *,
     executor_id: str | None,
+    wake_here: WakeHere | None,
     outcomes: dict[str, AnswerOutcome],
 ) -> list[str]:
     """Answer the first targets (up to CHUNK); return the targets left for the next chunk."""
@@ -109,7 +125,14 @@ def _answer_chunk(
         rows = of_runs.get(target, [])
         depends = {found[0].request_id} if found else {row.request_id for row in rows}
         if depends & touched:
-            _store(database, plans, reply, executor_id, outcomes)
+            _store(
+                database,
+                plans,
+                reply,
+                executor_id=executor_id,
+                wake_here=wake_here,
+                outcomes=outcomes,
+            )
             return chunk[index:] + targets[CHUNK:]
         touched |= depends
         try:
@@ -124,7 +147,7 @@ def _answer_chunk(
             outcomes[target] = planned
         else:
             plans[target] = planned
-    _store(database, plans, reply, executor_id, outcomes)
+    _store(database, plans, reply, executor_id=executor_id, wake_here=wake_here, outcomes=outcomes)
     return targets[CHUNK:]
 
 
@@ -132,7 +155,9 @@ def _store(
     database: Database,
     plans: dict[str, Plan],
     reply: Reply,
+    *,
     executor_id: str | None,
+    wake_here: WakeHere | None,
     outcomes: dict[str, AnswerOutcome],
 ) -> None:
     """Store the planned answers in one transaction (see the module's docstring)."""
@@ -163,6 +188,9 @@ def _store(
                 results[target] = error
         _write(conn, decided, logged, at, executor_id)
     outcomes.update(results)
+    if wake_here is not None:
+        for run_id in {request.run_id for request in decided}:
+            wake_here(run_id)
 
 
 def _write(

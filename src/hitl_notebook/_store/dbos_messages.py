@@ -63,7 +63,13 @@ def _answer(store: Store, message: Message) -> None:
     try:
         reply = _read(message)
         by = reply.by
-        answer(store.database, target, reply, executor_id=store.executor_id)
+        answer(
+            store.database,
+            target,
+            reply,
+            executor_id=store.executor_id,
+            wake_here=store.wake_here,
+        )
     except DeadlinePassedError:
         pass  # recorded as late by the store
     except NotFoundError as error:

@@ -1,0 +1,126 @@
+"""Starting many runs in this process at once, each durably once or not at all.
+
+``Agent.start`` costs DBOS one transaction to insert a run and the run another to say it started.
+``start_here`` inserts ``CHUNK`` runs per transaction: their DBOS rows, ENQUEUED on DBOS's internal
+queue for this process (``_db.dbos_internals.enqueue_here``), and each run's first status
+("working: started"). DBOS's queue then dispatches them here (within ``WOKEN_POLL_S``), as it
+dispatches a woken parked run, and a run finds its start already said (``take_announced``).
+
+A crash in the middle leaves each run started (its chunk committed: DBOS dispatches it, now or
+when this executor runs again) or not at all; a run id that exists is left as it is, so calling
+again with the same run ids starts the rest and nothing twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from hitl_notebook._core.models import Status
+from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.database import Database
+from hitl_notebook._db.dbos_internals import enqueue_here, workflow_status
+from hitl_notebook._db.run_records import append_first_statuses
+from hitl_notebook._runtime.retries import retrying
+from hitl_notebook._store.queueing import WORKFLOW_NAME
+
+__all__ = ["CHUNK", "START_DETAIL", "START_KEY", "start_here", "take_announced"]
+
+CHUNK = 1_000
+"""Runs inserted per transaction: the first are dispatched while the next are inserted."""
+START_KEY = "start"
+"""The key of a run's first status transition (once per run)."""
+START_DETAIL = "started"
+
+T = TypeVar("T")
+
+_announced: set[str] = set()
+_announced_lock = threading.Lock()
+
+
+def start_here(
+    database: Database,
+    workflow: Callable[..., Any],
+    agent: str,
+    runs: Sequence[tuple[str, tuple[Any, ...]]],
+    *,
+    requester: str | None,
+) -> None:
+    """Start runs of the registered ``workflow`` (``(run id, its arguments)`` each) of ``agent``
+    in this process; a run id that exists already is left as it is.
+
+    Raises ValueError, before anything is written, if a run id belongs to another DBOS workflow.
+    """
+    run_ids = [run_id for run_id, _ in runs]
+    with database.autocommit.connect() as conn:
+        foreign = [
+            run_id
+            for chunk in _chunks(run_ids)
+            for run_id, name in _existing(conn, chunk).items()
+            if name != WORKFLOW_NAME
+        ]
+    if foreign:
+        raise ValueError(
+            f"Run id {foreign[0]!r} belongs to a DBOS workflow that is not an agent's run; "
+            "choose other run ids."
+        )
+    for chunk in _chunks(runs):
+        retrying(_start_chunk, database, workflow, agent, chunk, requester)
+
+
+def take_announced(run_id: str) -> bool:
+    """Whether ``start_here`` said that this run started (once: a replay says it again)."""
+    with _announced_lock:
+        if run_id in _announced:
+            _announced.discard(run_id)
+            return True
+        return False
+
+
+def _start_chunk(
+    database: Database,
+    workflow: Callable[..., Any],
+    agent: str,
+    runs: Sequence[tuple[str, tuple[Any, ...]]],
+    requester: str | None,
+) -> None:
+    at = now_ms()
+    new: list[str] = []
+    try:
+        with database.engine.begin() as conn:
+            existing = _existing(conn, [run_id for run_id, _ in runs])
+            fresh = [(run_id, args) for run_id, args in runs if run_id not in existing]
+            new = [run_id for run_id, _ in fresh]
+            enqueue_here(conn, workflow, fresh, authenticated_user=requester, now_ms=at)
+            append_first_statuses(
+                conn,
+                new,
+                key=START_KEY,
+                agent=agent,
+                status=Status.WORKING.value,
+                detail=START_DETAIL,
+                at_ms=at,
+            )
+            with _announced_lock:  # before the commit: DBOS may dispatch them right after it
+                _announced.update(new)
+    except BaseException:
+        with _announced_lock:
+            _announced.difference_update(new)
+        raise
+
+
+def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[first : first + CHUNK] for first in range(0, len(items), CHUNK)]
+
+
+def _existing(conn: sa.Connection, run_ids: Sequence[str]) -> dict[str, str]:
+    """The DBOS workflow name of each of ``run_ids`` that exists."""
+    rows = conn.execute(
+        sa.select(workflow_status.c.workflow_uuid, workflow_status.c.name).where(
+            workflow_status.c.workflow_uuid.in_(list(run_ids))
+        )
+    )
+    return {str(run_id): str(name) for run_id, name in rows}
