@@ -346,3 +346,15 @@ def test_an_enqueued_function_agent_runs_on_a_worker(
     queued.approve(by="bob")
     assert queued.result(timeout=60) == {"order": 7, "by": "bob", "pid": worker.pid}
     assert workers.lines() == {"before 7": 1, "after 7": 1}
+
+
+def test_a_function_agent_starts_many_runs_at_once(runtime: hitl.Runtime) -> None:
+    """``start_many`` on a function agent starts one run per item, each with its arguments."""
+    runs = refund_order.start_many(
+        [("M-1",), hitl.Args("M-2", note="second")], run_ids=["many-1", "many-2"]
+    )
+    assert [run.id for run in runs] == ["many-1", "many-2"]
+    bodies = {testing.wait_for_request(run).body for run in runs}
+    assert bodies == {None, "second"}
+    assert hitl.respond_many([run.id for run in runs], approve=True, by="alice").ok
+    assert [run.result(timeout=30)["order_id"] for run in runs] == ["M-1", "M-2"]

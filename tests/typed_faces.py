@@ -81,6 +81,7 @@ def function_agent_faces() -> None:
     assert_type(_refund.enqueue("A-1"), hitl.RunHandle)
     assert_type(_refund.options(run_id="r", requester="carol").start("A-1"), hitl.RunHandle)
     assert_type(_notified.start("A-1"), hitl.RunHandle)
+    assert_type(_refund.start_many([("A-1",), hitl.Args("A-2", amount=3.0)]), list[hitl.RunHandle])
     assert_type(_refund(hitl.Agent(), "A-1"), str)
     assert_type(_notified("A-1"), Coroutine[Any, Any, int]).close()
     assert_type(_refund.agent_class, type[hitl.Agent])

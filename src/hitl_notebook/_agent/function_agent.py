@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from hitl_notebook._agent.agent import Agent
+from hitl_notebook._agent.args import Args
 from hitl_notebook._agent.handle import RunHandle
 from hitl_notebook._agent.workflow import claim
 from hitl_notebook._core.notify import Notify
@@ -123,6 +124,27 @@ class FunctionAgent(Generic[F, P]):
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> RunHandle:
         """Queue a run for the workers (``hitl worker``) instead of running it here."""
         return self.options().enqueue(*args, **kwargs)
+
+    def start_many(
+        self,
+        calls: Iterable[tuple[Any, ...] | Args],
+        *,
+        run_ids: Sequence[str] | None = None,
+        requester: str | None = None,
+    ) -> list[RunHandle]:
+        """Start one run per item of ``calls`` in this process (``Agent.start_many``): each
+        item a tuple of positional arguments, or ``hitl.Args(*args, **kwargs)``."""
+        return self.agent_class.start_many(calls, run_ids=run_ids, requester=requester)
+
+    async def start_many_async(
+        self,
+        calls: Iterable[tuple[Any, ...] | Args],
+        *,
+        run_ids: Sequence[str] | None = None,
+        requester: str | None = None,
+    ) -> list[RunHandle]:
+        """Awaitable twin of ``start_many``."""
+        return await self.agent_class.start_many_async(calls, run_ids=run_ids, requester=requester)
 
     def options(self, *, run_id: str | None = None, requester: str | None = None) -> RunStarter[P]:
         """Start runs with a ``run_id`` (the same twice starts it once) or a ``requester``.
