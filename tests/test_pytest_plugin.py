@@ -35,7 +35,6 @@ def test_small_refunds_are_approved_and_big_ones_time_out(hitl_runtime, hitl_hum
     assert time.monotonic() - started < 5
     waits = hitl.decisions().set_index("outcome")["wait"]
     assert waits["timed_out"] >= timedelta(hours=4)
-    assert hitl_clock.ahead >= timedelta(hours=4)
     assert hitl_runtime.database_url.startswith("{scheme}")
 """
 

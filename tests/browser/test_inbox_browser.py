@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 import hitl_notebook as hitl
 from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import requests
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import (
@@ -254,6 +255,7 @@ def test_bulk_details_run_card_and_rerunning_the_cell(page: Page, lab: Lab) -> N
             .where(requests.c.request_id == "bulk-3.r1")
             .values(deadline_ms=now_ms() - 60_000)
         )
+        note_change(conn, "bulk-3")  # nothing in the SDK moves a deadline: say it changed
     expect(_row(page, "bulk-3.r1")).to_have_class(re.compile("hitl-overdue"))
     expect(_row(page, "bulk-3.r1").locator("td.hitl-deadline")).to_contain_text("overdue 1m")
     expect(_row(page, "bulk-3.r1").locator(".hitl-overdue-note")).to_contain_text(

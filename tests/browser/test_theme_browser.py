@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 import hitl_notebook as hitl
 from hitl_notebook._core.times import now_ms
+from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import requests
 from tests.browser.conftest import screenshot
 from tests.browser.jupyter import Lab, open_and_run_all, write_notebook
@@ -153,6 +154,7 @@ def test_widgets_are_readable_in_light_and_dark_themes(page: Page, lab: Lab) -> 
             .where(requests.c.request_id == "theme-late.r1")
             .values(deadline_ms=now_ms() - 180_000)
         )
+        note_change(conn, "theme-late")  # nothing in the SDK moves a deadline: say it changed
     late = page.locator('tr.hitl-row[data-id="theme-late.r1"]')
     expect(late).to_have_class(re.compile("hitl-overdue"))
     expect(late.locator(".hitl-overdue-note")).to_contain_text("deadline passed 3 min ago")
