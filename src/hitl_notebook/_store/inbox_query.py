@@ -13,11 +13,9 @@ the runs shown: when both are as they were, nothing shown has changed).
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection
 from datetime import datetime
-from functools import partial
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -26,7 +24,7 @@ from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
 from hitl_notebook._db.bulk_read import read_tuples
 from hitl_notebook._db.changes import changes_seen, changes_total
 from hitl_notebook._db.database import fold, requests, runs, schedule, votes
-from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
+from hitl_notebook._db.dbos_internals import run_is_active, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
@@ -42,8 +40,8 @@ _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
 
 
 _EMPTY_TAIL = ((), ())
-"""An item's last fields as read: its votes and the channels that gave up (filled in next)."""
-_as_item = partial(tuple.__new__, InboxItem)
+"""An item's last fields when no channel gave up: its votes (read next) and no channels."""
+_new = tuple.__new__
 
 SORT_MEMORY = "64MB"
 """Postgres memory for sorting a whole inbox: with the default 4 MB, 10,000 requests (about 400
@@ -56,10 +54,9 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
     if whole and conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     now = now_ms()
-    # The counter before the rows: a change after it is in the rows, or has moved it.
-    changes = changes_seen(conn)
+    failed = _not_notified(conn.dialect.name)
     query: sa.Select[Any] = (
-        sa.select(  # the item's fields in order, up to its rules
+        sa.select(
             requests.c.request_id,
             requests.c.run_id,
             requests.c.agent,
@@ -76,12 +73,15 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
             _json_text(requests.c.assignees),
             sa.literal(now, sa.BigInteger),
             sa.cast(requests.c.spec, sa.Text),
+            changes_total(),
+            failed.c.channels,
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
         .outerjoin(runs, runs.c.run_id == requests.c.run_id)
+        .outerjoin(failed, failed.c.request_id == requests.c.request_id)
         .where(requests.c.state == OPEN)
-        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .where(run_is_active(workflow_status.c.status, conn.dialect.name))
     )
     query = _filtered(query, spec, now, conn.dialect.name)
     column = _SORT_COLUMNS[spec.sort]
@@ -92,11 +92,15 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
     if spec.limit is not None:
         query = query.limit(spec.limit)
     rows = read_tuples(conn, query)
-    # Each row plus empty votes and channels, made an item: in C, without a call per row.
-    items = list(map(_as_item, map(operator.add, rows, repeat(_EMPTY_TAIL))))
-    whole_inbox = spec.limit is None
-    found = Inbox(_with_votes_and_failures(conn, items, whole_inbox), from_ms(now), spec)
-    found.changes = changes
+    # The row is the item's fields in order, up to its rules; then its votes (read next) and
+    # the channels that gave up (rare).
+    items = [
+        _new(InboxItem, row[:16] + (_EMPTY_TAIL if row[17] is None else ((), _channels(row[17]))))
+        for row in rows
+    ]
+    found = Inbox(_with_votes(conn, items, every_open=spec.limit is None), from_ms(now), spec)
+    # The counter in the statement's own snapshot: what a live view of these rows starts from.
+    found.changes = int(rows[0][16]) if rows else None
     return found
 
 
@@ -115,7 +119,7 @@ def count_inbox(conn: sa.Connection, spec: InboxFilter) -> InboxCounts:
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
         .where(requests.c.state == OPEN)
-        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .where(run_is_active(workflow_status.c.status, conn.dialect.name))
         .group_by(requests.c.agent),
         spec,
         now_ms(),
@@ -151,29 +155,21 @@ def inbox_cursor(conn: sa.Connection, run_ids: Collection[str]) -> InboxCursor:
     return InboxCursor(int(rows[0][0]), {str(row[1]): str(row[2]) for row in rows})
 
 
-def _with_votes_and_failures(
-    conn: sa.Connection, items: list[InboxItem], whole_inbox: bool
+def _with_votes(
+    conn: sa.Connection, items: list[InboxItem], *, every_open: bool
 ) -> list[InboxItem]:
-    """The items with the votes cast on them (only quorum requests get votes) and the channels
-    that gave up telling people about them: rare, so looked up in two small queries."""
-    if not items:
-        return items
-    if whole_inbox:  # every open request: from the few votes and failures, not 10,000 ids
-        cast = votes_of(conn, _is_open(votes.c.request_id))
-        failed = _not_notified_of(conn, _is_open(schedule.c.request_id))
+    """The items with the votes cast on those that need a quorum (one more query, if any).
+    ``every_open``: the items may be every open request, so the votes on open requests are read
+    (few rows) rather than 10,000 items' rules looked through."""
+    if every_open:
+        cast = votes_of(conn, _is_open(votes.c.request_id)) if items else {}
     else:
-        shown = [item.request_id for item in items]
-        cast = votes_of(conn, shown)
-        failed = _not_notified_of(conn, shown)
-    if not cast and not failed:
+        voted = [i.request_id for i in items if i.rules_json and '"quorum"' in i.rules_json]
+        cast = votes_of(conn, voted)
+    if not cast:
         return items
     return [
-        item._replace(
-            votes=tuple(cast.get(item.request_id, ())),
-            not_notified=failed.get(item.request_id, ()),
-        )
-        if item.request_id in cast or item.request_id in failed
-        else item
+        item._replace(votes=tuple(cast[item.request_id])) if item.request_id in cast else item
         for item in items
     ]
 
@@ -182,23 +178,29 @@ def _is_open(request_id: sa.ColumnElement[str]) -> sa.Exists:
     return sa.exists().where(requests.c.request_id == request_id, requests.c.state == OPEN)
 
 
-def _not_notified_of(
-    conn: sa.Connection, request_ids: Sequence[str] | sa.ColumnElement[bool]
-) -> dict[str, tuple[str, ...]]:
-    """Per request (their ids, or a condition on the send's ``request_id``), the channels whose
-    sends about it failed for good, sorted (only requests with such a failure are in the dict)."""
-    if not isinstance(request_ids, sa.ColumnElement):
-        request_ids = schedule.c.request_id.in_(list(request_ids))
-    rows = conn.execute(
+def _not_notified(dialect: str) -> sa.Subquery:
+    """Per request, the channels whose sends about it failed for good, as a JSON array (text);
+    only requests with such a failure have a row."""
+    distinct = (
         sa.select(schedule.c.request_id, schedule.c.channel)
         .where(schedule.c.result == sa.literal_column("'failed'"))  # the partial index's term
-        .where(request_ids)
         .distinct()
+        .subquery("failed_sends")
     )
-    found: dict[str, list[str]] = {}
-    for request_id, channel in rows:
-        found.setdefault(request_id, []).append(channel)
-    return {request_id: tuple(sorted(channels)) for request_id, channels in found.items()}
+    channels: sa.ColumnElement[Any]
+    if dialect == "postgresql":
+        channels = sa.cast(sa.func.json_agg(distinct.c.channel), sa.Text)
+    else:
+        channels = sa.func.json_group_array(distinct.c.channel)
+    return (
+        sa.select(distinct.c.request_id, channels.label("channels"))
+        .group_by(distinct.c.request_id)
+        .subquery("not_notified")
+    )
+
+
+def _channels(array: str) -> tuple[str, ...]:
+    return tuple(sorted(json.loads(array)))
 
 
 def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
