@@ -8,6 +8,8 @@
   task and no poll. DBOS's own background job turns the row into ``ENQUEUED`` at the deadline; an
   answer does it at once (``wake``). Either way DBOS's queue dispatches it again in the process of
   the application that owns it, which replays it from its checkpoints.
+- **An index of ours on ``workflow_status``** (SQLite only, ``index_run_states``): each run's
+  state by its id, so that the inbox's counts read no DBOS row (``run_is_active``).
 - **Moving parked runs' wake-ups** when a test moves the process's clock (``shift_parked``).
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **Starting many runs at once** (``enqueue_here``): the rows DBOS's own batch enqueue
