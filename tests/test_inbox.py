@@ -11,6 +11,7 @@ import hitl_notebook as hitl
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import requests
 from hitl_notebook._db.dbos_internals import workflow_status
+from hitl_notebook._store.inbox import InboxFilter
 from tests.agents import Assigned, Chooser, Editor, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -111,6 +112,23 @@ def test_runs_being_recovered_still_appear() -> None:
     _set_run_state(run.id, "CANCELLED")
     assert list(hitl.inbox()) == []
     _set_run_state(run.id, "PENDING")
+
+
+def test_every_state_of_a_run_is_listed_and_counted_alike() -> None:
+    """A request waits while DBOS shows its run PENDING, ENQUEUED or DELAYED and in no final
+    state, also those that sort between the waiting ones (ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED):
+    the whole inbox, a page and the count agree in each."""
+    run = Writer.start()
+    (request_id,) = _waiting(run)
+    waiting = {"PENDING", "ENQUEUED", "DELAYED"}
+    finals = ["ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED", "SUCCESS", "CANCELLED"]
+    for state in ["ENQUEUED", "DELAYED", *finals, "PENDING"]:
+        _set_run_state(run.id, state)
+        expected = [request_id] if state in waiting else []
+        assert [item.request_id for item in hitl.inbox()] == expected, state
+        assert [item.request_id for item in hitl.inbox(limit=5)] == expected, state
+        counts = hitl.store().inbox_counts(InboxFilter())
+        assert (counts.total, counts.agents) == (len(expected), ["Writer"] * len(expected)), state
 
 
 def test_the_inbox_reads_from_a_store_with_only_the_url(db_url: str) -> None:

@@ -66,7 +66,8 @@ _BUMP_IF_WAITING = _BUMP.where(
 
 def changes_total() -> sa.ScalarSelect[int]:
     """The counter, as a scalar subquery (to read it in the statement of another read)."""
-    return sa.select(sa.func.coalesce(sa.func.sum(changes.c.n), 0)).scalar_subquery()
+    total = sa.cast(sa.func.coalesce(sa.func.sum(changes.c.n), 0), sa.BigInteger)
+    return sa.select(total).scalar_subquery()  # Postgres sums to NUMERIC: a Decimal each row
 
 
 def changes_seen(conn: sa.Connection) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hitl_notebook._core.errors import ConfigurationError
-from hitl_notebook._db.dbos_internals import DBOS_SCHEMA
+from hitl_notebook._db.dbos_internals import DBOS_SCHEMA, index_run_states
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -65,6 +65,8 @@ requests = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Index("hitl_requests_open", "state", "requested_at_ms"),
     sa.Index("hitl_requests_decided", "decided_at_ms"),
+    # The inbox's counts read this index alone, already grouped by agent, in run order.
+    sa.Index("hitl_requests_open_runs", "state", "agent", "run_id"),
 )
 
 answers = sa.Table(
@@ -274,6 +276,8 @@ class Database:
             for index in (*requests.indexes, *schedule.indexes):  # added since created
                 index.create(conn, checkfirst=True)
             _seed_changes(conn)
+            if self.is_sqlite:
+                index_run_states(conn)
 
 
 _ADDED_COLUMNS = (

@@ -8,6 +8,8 @@
   task and no poll. DBOS's own background job turns the row into ``ENQUEUED`` at the deadline; an
   answer does it at once (``wake``). Either way DBOS's queue dispatches it again in the process of
   the application that owns it, which replays it from its checkpoints.
+- **An index of ours on ``workflow_status``** (SQLite only, ``index_run_states``): each run's
+  state by its id, so that the inbox's counts read no DBOS row (``run_is_active``).
 - **Moving parked runs' wake-ups** when a test moves the process's clock (``shift_parked``).
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
 - **Starting many runs at once** (``enqueue_here``): the rows DBOS's own batch enqueue
@@ -52,6 +54,7 @@ __all__ = [
     "MESSAGES_CHANNEL",
     "NULL_TOPIC",
     "PARKED_STATE",
+    "RUN_STATES_INDEX",
     "Cancelled",
     "Message",
     "Parked",
@@ -61,10 +64,12 @@ __all__ = [
     "consume_message",
     "dbos_default_database",
     "enqueue_here",
+    "index_run_states",
     "messages_to",
     "park",
     "parking",
     "requeue_for_recovery",
+    "run_is_active",
     "set_internal_queue_polling",
     "shift_parked",
     "steps_taken",
@@ -118,6 +123,35 @@ workflow_status = sa.Table(
     sa.Column("creator_xid", sa.Text),
     sa.Column("schedule_name", sa.Text),
 )
+
+RUN_STATES_INDEX = "hitl_run_states"
+"""Our index on ``workflow_status`` (SQLite only): each run's state by its id."""
+
+
+def index_run_states(conn: sa.Connection) -> None:
+    """On SQLite, index each run's state by its id (``RUN_STATES_INDEX``), once DBOS has made its
+    table. SQLite joins row by row, and reading DBOS's wide rows for their state costs most of a
+    count of 10,000 waiting requests; with the index it reads the index alone. (Postgres hashes
+    the join, and an index on a big table of DBOS's would lock it while it is built.)"""
+    if sa.inspect(conn).has_table(workflow_status.name):
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {RUN_STATES_INDEX}"
+            f" ON {workflow_status.name} (workflow_uuid, status)"
+        )
+
+
+def run_is_active(status: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[bool]:
+    """``status`` (``workflow_status.status``) is one of ``ACTIVE_STATES``. On SQLite, put so that
+    it is checked in ``RUN_STATES_INDEX`` with one seek a run: the range the active states sort
+    in is the seek, the list is checked on the entry found (``|| ''`` keeps the list from being
+    three seeks)."""
+    if dialect != "sqlite":
+        return status.in_(ACTIVE_STATES)
+    return sa.and_(
+        status.between(min(ACTIVE_STATES), max(ACTIVE_STATES)),
+        status.concat("").in_(ACTIVE_STATES),
+    )
+
 
 workflow_input = sa.Table(
     "workflow_input",

@@ -58,16 +58,17 @@ def load_votes(conn: sa.Connection, request_id: str) -> list[Ballot]:
     return votes_of(conn, [request_id]).get(request_id, [])
 
 
-def votes_of(conn: sa.Connection, request_ids: Sequence[str]) -> dict[str, list[Ballot]]:
-    """The votes on these requests by request id (oldest first; none: not in the dict)."""
+def votes_of(
+    conn: sa.Connection, request_ids: Sequence[str] | sa.ColumnElement[bool]
+) -> dict[str, list[Ballot]]:
+    """The votes on these requests (their ids, or a condition on the vote's ``request_id``) by
+    request id (oldest first; none: not in the dict)."""
     found: dict[str, list[Ballot]] = {}
-    if not request_ids:
-        return found
-    rows = conn.execute(
-        sa.select(votes)
-        .where(votes.c.request_id.in_(list(request_ids)))
-        .order_by(votes.c.at_ms, votes.c.voter)
-    )
+    if not isinstance(request_ids, sa.ColumnElement):
+        if not request_ids:
+            return found
+        request_ids = votes.c.request_id.in_(list(request_ids))
+    rows = conn.execute(sa.select(votes).where(request_ids).order_by(votes.c.at_ms, votes.c.voter))
     for row in rows:
         found.setdefault(row.request_id, []).append(ballot_from_row(row))
     return found

@@ -21,9 +21,10 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
+from hitl_notebook._db.bulk_read import collector_paused, read_tuples
 from hitl_notebook._db.changes import changes_seen, changes_total
-from hitl_notebook._db.database import fold, requests, runs, schedule
-from hitl_notebook._db.dbos_internals import ACTIVE_STATES, workflow_status
+from hitl_notebook._db.database import fold, requests, runs, schedule, votes
+from hitl_notebook._db.dbos_internals import run_is_active, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
@@ -37,6 +38,10 @@ _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
     "title": requests.c.title,
 }
 
+
+_EMPTY_TAIL = ((), ())
+"""An item's last fields when no channel gave up: its votes (read next) and no channels."""
+_new = tuple.__new__
 
 SORT_MEMORY = "64MB"
 """Postgres memory for sorting a whole inbox: with the default 4 MB, 10,000 requests (about 400
@@ -76,7 +81,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
         .outerjoin(runs, runs.c.run_id == requests.c.run_id)
         .outerjoin(failed, failed.c.request_id == requests.c.request_id)
         .where(requests.c.state == OPEN)
-        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .where(run_is_active(workflow_status.c.status, conn.dialect.name))
     )
     query = _filtered(query, spec, now, conn.dialect.name)
     column = _SORT_COLUMNS[spec.sort]
@@ -86,13 +91,17 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
     query = query.order_by(ordering, requests.c.request_id).offset(spec.offset)
     if spec.limit is not None:
         query = query.limit(spec.limit)
-    rows = conn.execute(query).all()
-    # The row is the item's fields in order, up to its rules: the rest are read as rare.
-    items = [InboxItem(*row[:16]) for row in rows]
-    for index, row in enumerate(rows):
-        if row[-1] is not None:
-            items[index] = items[index]._replace(not_notified=_channels(row[-1]))
-    found = Inbox(_with_votes(conn, items), from_ms(now), spec)
+    with collector_paused():
+        rows = read_tuples(conn, query)
+        # The row is the item's fields in order, up to its rules; then its votes (read next)
+        # and the channels that gave up (rare).
+        items = [
+            _new(
+                InboxItem, row[:16] + (_EMPTY_TAIL if row[17] is None else ((), _channels(row[17])))
+            )
+            for row in rows
+        ]
+    found = Inbox(_with_votes(conn, items, every_open=spec.limit is None), from_ms(now), spec)
     # The counter in the statement's own snapshot: what a live view of these rows starts from.
     found.changes = int(rows[0][16]) if rows else None
     return found
@@ -113,7 +122,7 @@ def count_inbox(conn: sa.Connection, spec: InboxFilter) -> InboxCounts:
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
         .where(requests.c.state == OPEN)
-        .where(workflow_status.c.status.in_(ACTIVE_STATES))
+        .where(run_is_active(workflow_status.c.status, conn.dialect.name))
         .group_by(requests.c.agent),
         spec,
         now_ms(),
@@ -149,16 +158,27 @@ def inbox_cursor(conn: sa.Connection, run_ids: Collection[str]) -> InboxCursor:
     return InboxCursor(int(rows[0][0]), {str(row[1]): str(row[2]) for row in rows})
 
 
-def _with_votes(conn: sa.Connection, items: list[InboxItem]) -> list[InboxItem]:
-    """The items with the votes cast on those that need a quorum (one more query, if any)."""
-    voted = [i.request_id for i in items if i.rules_json and '"quorum"' in i.rules_json]
-    if not voted:
+def _with_votes(
+    conn: sa.Connection, items: list[InboxItem], *, every_open: bool
+) -> list[InboxItem]:
+    """The items with the votes cast on those that need a quorum (one more query, if any).
+    ``every_open``: the items may be every open request, so the votes on open requests are read
+    (few rows) rather than 10,000 items' rules looked through."""
+    if every_open:
+        cast = votes_of(conn, _is_open(votes.c.request_id)) if items else {}
+    else:
+        voted = [i.request_id for i in items if i.rules_json and '"quorum"' in i.rules_json]
+        cast = votes_of(conn, voted)
+    if not cast:
         return items
-    cast = votes_of(conn, voted)
     return [
         item._replace(votes=tuple(cast[item.request_id])) if item.request_id in cast else item
         for item in items
     ]
+
+
+def _is_open(request_id: sa.ColumnElement[str]) -> sa.Exists:
+    return sa.exists().where(requests.c.request_id == request_id, requests.c.state == OPEN)
 
 
 def _not_notified(dialect: str) -> sa.Subquery:
@@ -182,8 +202,8 @@ def _not_notified(dialect: str) -> sa.Subquery:
     )
 
 
-def _channels(array: str | None) -> tuple[str, ...]:
-    return () if array is None else tuple(sorted(json.loads(array)))
+def _channels(array: str) -> tuple[str, ...]:
+    return tuple(sorted(json.loads(array)))
 
 
 def _json_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
