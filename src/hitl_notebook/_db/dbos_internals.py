@@ -71,6 +71,7 @@ __all__ = [
     "sweep",
     "wake",
     "wake_many",
+    "waking",
     "workflow_status",
 ]
 
@@ -317,6 +318,26 @@ def wake_many(
     if parked:
         conn.execute(_ENQUEUE_PARKED_MANY, {"run_ids": parked, "now_ms": now_ms})
     return woken
+
+
+def waking(
+    run_id: sa.ColumnElement[str], *, when: sa.ColumnElement[bool]
+) -> tuple[sa.Select[Any], sa.Update]:
+    """``wake`` with an announcement, as two parts of one Postgres statement (CTEs) that act
+    only ``when`` holds: the run's row locked and announced on the channel ``channel`` (its
+    ``status`` before, ``executor_id``, ``application_name``), and the update that enqueues it if
+    parked (its parameter ``now_ms``). The lock goes before the update in the statement."""
+    lock = _announcing(_locking(sa.and_(workflow_status.c.workflow_uuid == run_id, when)))
+    enqueue = (
+        sa.update(workflow_status)
+        .where(
+            workflow_status.c.workflow_uuid == run_id,
+            workflow_status.c.status == PARKED_STATE,
+            when,
+        )
+        .values(status="ENQUEUED", updated_at=sa.bindparam("now_ms"))
+    )
+    return lock, enqueue
 
 
 def _locking(which: sa.ColumnElement[bool]) -> sa.Select[Any]:

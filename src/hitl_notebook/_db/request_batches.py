@@ -1,0 +1,29 @@
+"""Storing the first requests of many runs at once (runs started together ask together).
+
+``insert_requests`` writes what ``request_records.insert_request`` writes for each request, in
+one statement for the requests and one for the change counter, however many runs ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from hitl_notebook._core.models import Request
+from hitl_notebook._db.changes import note_changes
+from hitl_notebook._db.request_records import NEW_REQUEST, request_columns
+
+__all__ = ["insert_requests"]
+
+
+def insert_requests(conn: sa.Connection, new: Sequence[Request]) -> set[str]:
+    """Store these requests, each unless a request with its id is stored already (kept as is);
+    returns the ids of those stored now."""
+    if not new:
+        return set()
+    rows = [request_columns(request) for request in new]
+    inserted = conn.execute(NEW_REQUEST[conn.dialect.name], rows)
+    stored = set(inserted.scalars())
+    note_changes(conn, {r.run_id for r in new if r.request_id in stored})
+    return stored
