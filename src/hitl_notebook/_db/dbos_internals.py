@@ -326,16 +326,29 @@ def waking(
     """``wake`` with an announcement, as two parts of one Postgres statement (CTEs) that act
     only ``when`` holds: the run's row locked and announced on the channel ``channel`` (its
     ``status`` before, ``executor_id``, ``application_name``), and the update that enqueues it if
-    parked (its parameter ``now_ms``). The lock goes before the update in the statement."""
+    parked (its parameter ``now_ms``). The lock goes before the update in the statement.
+
+    A run that parks while the statement runs: the lock waits for the park's commit and reads
+    the parked row, but the statement's snapshot still holds the row as executing. So the update
+    matches an executing row too, and decides what to write from the row as it is when it writes
+    (Postgres re-reads a row that changed since the snapshot): parked, it is enqueued; still
+    executing, it is written unchanged."""
     lock = _announcing(_locking(sa.and_(workflow_status.c.workflow_uuid == run_id, when)))
+    parked = workflow_status.c.status == PARKED_STATE
     enqueue = (
         sa.update(workflow_status)
         .where(
             workflow_status.c.workflow_uuid == run_id,
-            workflow_status.c.status == PARKED_STATE,
+            workflow_status.c.status.in_(["PENDING", PARKED_STATE]),
             when,
         )
-        .values(status="ENQUEUED", updated_at=sa.bindparam("now_ms"))
+        .values(
+            status=sa.case((parked, "ENQUEUED"), else_=workflow_status.c.status),
+            updated_at=sa.case(
+                (parked, sa.bindparam("now_ms", type_=sa.BigInteger)),
+                else_=workflow_status.c.updated_at,
+            ),
+        )
     )
     return lock, enqueue
 
