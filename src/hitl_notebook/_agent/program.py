@@ -248,7 +248,7 @@ def _store_requests(
             existing = load_request(conn, request.request_id)
             assert existing is not None
             stored.append(request_from_row(existing))
-        all_new = len(stored) == len(requests) and all(r.request_id in new_ids for r in stored)
+        all_new = all(r.request_id in new_ids for r in requests)
         first = stored[0]
         transition: dict[str, Any] = {
             "run_id": first.run_id,
