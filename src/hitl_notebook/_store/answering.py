@@ -8,9 +8,9 @@ same answer by the same person returns the same decision, and an answer after th
 refused and kept in the log as ``late`` (also when the run already applied its timeout). An answer
 to a run whose process is not running is kept and taken when that process runs again; the run's
 status says so ("answered"). On Postgres, an answer that decides an open request is that
-transaction in one statement (``_db.answer_statement``): one round trip and one commit. A hot run in this process is also woken directly once the decision
-is committed (``wake_here``), so it need not wait for the poller; it still resumes only on what it
-reads back from the database.
+transaction in one statement (``_db.answer_statement``): one round trip and one commit. A hot
+run in this process is also woken directly once the decision is committed (``wake_here``), so it
+need not wait for the poller; it still resumes only on what it reads back from the database.
 """
 
 from __future__ import annotations
