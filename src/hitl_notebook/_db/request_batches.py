@@ -11,8 +11,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from hitl_notebook._core.models import Request
+from hitl_notebook._db.bulk_insert import insert_new
 from hitl_notebook._db.changes import note_changes
-from hitl_notebook._db.request_records import NEW_REQUEST, request_columns
+from hitl_notebook._db.database import requests
+from hitl_notebook._db.request_records import request_columns
 
 __all__ = ["insert_requests"]
 
@@ -23,7 +25,6 @@ def insert_requests(conn: sa.Connection, new: Sequence[Request]) -> set[str]:
     if not new:
         return set()
     rows = [request_columns(request) for request in new]
-    inserted = conn.execute(NEW_REQUEST[conn.dialect.name], rows)
-    stored = set(inserted.scalars())
+    stored = set(insert_new(conn, requests, rows, key=["request_id"], returning="request_id"))
     note_changes(conn, {r.run_id for r in new if r.request_id in stored})
     return stored

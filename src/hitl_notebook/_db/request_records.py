@@ -51,7 +51,7 @@ ANSWERS_CHANNEL = "hitl_answers"
 def insert_request(conn: sa.Connection, request: Request) -> bool:
     """Store a new request, open or (a policy's verdict) already decided; False if a request with
     its id is stored already (kept as is)."""
-    inserted = conn.execute(NEW_REQUEST[conn.dialect.name], request_columns(request))
+    inserted = conn.execute(_INSERT_REQUEST[conn.dialect.name], request_columns(request))
     if inserted.first() is None:
         return False
     note_change(conn, request.run_id)
@@ -410,7 +410,7 @@ def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
     )
 
 
-NEW_REQUEST = {
+_INSERT_REQUEST = {
     "postgresql": _new_request(sa.dialects.postgresql.insert),
     "sqlite": _new_request(sa.dialects.sqlite.insert),
 }
