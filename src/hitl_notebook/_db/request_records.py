@@ -134,12 +134,15 @@ def load_request_and_run_state(
     conn: sa.Connection, request_id: str
 ) -> tuple[sa.Row[Any], str | None] | None:
     """One request's row and its run's DBOS state, in one query."""
-    row = conn.execute(
-        sa.select(requests, workflow_status.c.status.label("run_state"))
-        .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
-        .where(requests.c.request_id == request_id)
-    ).first()
+    row = conn.execute(_REQUEST_AND_RUN_STATE, {"wanted_id": request_id}).first()
     return None if row is None else (row, row.run_state)
+
+
+_REQUEST_AND_RUN_STATE = (
+    sa.select(requests, workflow_status.c.status.label("run_state"))
+    .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+    .where(requests.c.request_id == sa.bindparam("wanted_id"))
+)
 
 
 def decided_or_due() -> sa.Exists:
