@@ -273,6 +273,7 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
     parked; answering first, the run's park did not stick (it looked again)."""
     monkeypatch.setattr(_poller, "SWEEP_S", 24 * 3600.0)
     real_park, real_wake, real_decide = _waiting.park, _answering.wake_many, _answering.decide
+    real_decide_in_one = _answering.decide_in_one
     real_park_or_not = _waiting._park
     answer_locked, release_answer = threading.Event(), threading.Event()
     answer_writing, park_writing = threading.Event(), threading.Event()
@@ -304,12 +305,20 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
 
     def holding_wake(conn: sa.Connection, run_ids: Any, **kwargs: Any) -> Any:
         woken = real_wake(conn, run_ids, **kwargs)
-        if state.get("run_id") in run_ids:
+        if state.get("run_id") in woken:
             state["woken_state"] = woken[state["run_id"]].state
             if first == "answer":
                 answer_locked.set()
                 assert release_answer.wait(30)
         return woken
+
+    def writing_in_one(conn: sa.Connection, request_id: str, *args: Any, **kwargs: Any) -> Any:
+        if request_id.startswith(f"{state.get('run_id')}."):
+            answer_writing.set()
+        decided = real_decide_in_one(conn, request_id, *args, **kwargs)
+        if decided is not None and decided.woken is not None:
+            state["woken_state"] = decided.woken.state
+        return decided
 
     def recorded_park_or_not(
         database: Any, run_id: str, request_ids: Any, until_ms: int | None
@@ -323,6 +332,9 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
     monkeypatch.setattr(_waiting, "_park", recorded_park_or_not)
     monkeypatch.setattr(_answering, "wake_many", holding_wake)
     monkeypatch.setattr(_answering, "decide", writing_decide)
+    monkeypatch.setattr(_answering, "decide_in_one", writing_in_one)
+    if first == "answer":  # Postgres's one statement cannot be held between its lock and commit
+        monkeypatch.setattr(_answering, "_decide_in_one", lambda *args, **kwargs: None)
     with testing.launched(db_url, executor="pytest", park_after=0):
         for attempt in range(3):
             for event in (answer_locked, release_answer, answer_writing, park_writing):

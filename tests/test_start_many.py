@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,36 @@ def test_writes_that_share_a_transaction_keep_their_own_results_and_errors(db_ur
         database.close()
     with pytest.raises(Stopped):
         writes.submit(claim("d"))
+
+
+def test_writes_of_one_kind_queued_together_are_written_by_one_call(db_url: str) -> None:
+    """Items handed to the same ``write_all`` at once are written in one call, each gets its
+    own result; an item that fails the call is written alone, so only its run sees the error."""
+    database = Database(db_url)
+    writes = WriteBatches(database)
+    calls: list[list[str]] = []
+
+    def claim_all(conn: sa.Connection, names: Sequence[str]) -> list[str]:
+        calls.append(list(names))
+        row = {"host": "h", "pid": 1, "label": "l", "claimed_at_ms": 0, "heartbeat_at_ms": 0}
+        conn.execute(
+            executors.insert(), [{"executor_id": n, "released": False, **row} for n in names]
+        )
+        return [f"claimed {name}" for name in names]
+
+    futures = [writes.submit_part(claim_all, name) for name in ("a", "b", "c")]
+    writes.start()  # queued before the thread starts: one transaction, one call for all three
+    try:
+        assert [f.result(timeout=30) for f in futures] == ["claimed a", "claimed b", "claimed c"]
+        assert calls == [["a", "b", "c"]]
+        calls.clear()
+        again = [writes.submit_part(claim_all, name) for name in ("d", "a")]
+        assert again[0].result(timeout=30) == "claimed d"
+        with pytest.raises(sa.exc.IntegrityError):
+            again[1].result(timeout=30)
+        with database.engine.connect() as conn:
+            stored = conn.execute(sa.select(executors.c.executor_id).order_by("executor_id"))
+            assert list(stored.scalars()) == ["a", "b", "c", "d"]
+    finally:
+        writes.stop()
+        database.close()

@@ -22,7 +22,7 @@ Asking a human (``ask``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -33,21 +33,31 @@ from hitl_notebook._core.sync_async import Call, Handed, Program
 from hitl_notebook._core.times import Timeout, deadline_ms, from_ms, now_ms, to_ms
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import steps_taken
+from hitl_notebook._db.request_batches import insert_requests
 from hitl_notebook._db.request_records import (
     DECIDED_KEY_SUFFIX,
     insert_request,
     load_request,
     request_from_row,
 )
-from hitl_notebook._db.run_records import append_status, record_failure
+from hitl_notebook._db.run_records import append_new_statuses, append_status, record_failure
 from hitl_notebook._db.schedule_records import plan
 from hitl_notebook._runtime.launch import current
 from hitl_notebook._runtime.retries import retrying
 from hitl_notebook._runtime.waiting import current_run_id, wait
+from hitl_notebook._runtime.write_batches import WriteAll
 
-__all__ = ["ask", "batched", "decide_at_once", "write", "write_failure", "write_status"]
+__all__ = [
+    "ask",
+    "batched",
+    "decide_at_once",
+    "write",
+    "write_failure",
+    "write_status",
+]
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 DEADLINE_SLACK_MS = 10
 
@@ -60,15 +70,12 @@ def write(fn: Callable[..., Any], *args: Any) -> Call:
     return Call(retrying, (fn, *args))
 
 
-def batched(fn: Callable[..., T], *args: Any) -> Handed:
-    """Run ``fn(conn, *args)`` like ``write``, in a transaction shared with what other runs write
-    at the same moment (``_runtime.write_batches``): thousands of runs starting at once."""
+def batched(write_all: WriteAll[Item, T], item: Item) -> Handed:
+    """Write ``item`` like ``write``, in a transaction shared with what other runs write at the
+    same moment (``_runtime.write_batches``), and with the items they hand ``write_all``, all in
+    one call: thousands of runs starting at once."""
     writes = current().writes
-    return Handed(functools.partial(writes.submit, functools.partial(_with_conn, fn, args)))
-
-
-def _with_conn(fn: Callable[..., T], args: tuple[Any, ...], conn: sa.Connection) -> T:
-    return fn(conn, *args)
+    return Handed(functools.partial(writes.submit_part, write_all, item))
 
 
 def write_status(
@@ -209,54 +216,62 @@ def _append_status(  # noqa: PLR0917 - an operation's arguments are positional
 
 
 def _store_requests(
-    conn: sa.Connection, drafts: list[tuple[dict[str, Any], Timeout | None]]
-) -> tuple[list[Request], bool]:
-    """Stamp each request with its time and absolute deadline, store them, publish 'waiting'.
+    conn: sa.Connection, asked: Sequence[list[tuple[dict[str, Any], Timeout | None]]]
+) -> list[tuple[list[Request], bool]]:
+    """Store what each of many runs asks (``drafts`` each): stamp each request with its time and
+    absolute deadline, store them, publish 'waiting'; a few statements for all the runs.
 
     A request stored before (this is a replay) is returned as stored, with its own deadline.
-    Returns the requests and whether all of them were stored just now.
+    Returns, for each run, its requests and whether all of them were stored just now.
     """
     start = now_ms()
-    stamped = []
-    for fields, timeout in drafts:
-        deadline = deadline_ms(timeout, start_ms=start)
-        stamped.append(
-            Request(
-                **fields,
-                requested_at=from_ms(start),
-                deadline=from_ms(deadline) if deadline is not None else None,
-            )
-        )
-    stored = []
-    all_new = True
-    for request in stamped:
-        if insert_request(conn, request):
-            stored.append(request)
-            if request.notify is not None:
-                plan(
-                    conn,
-                    request_id=request.request_id,
-                    run_id=request.run_id,
-                    notify=request.notify,
-                    channels=request.notify["channels"],
-                    requested_at_ms=start,
-                    deadline_ms=to_ms(request.deadline) if request.deadline else None,
-                )
-            continue
-        all_new = False
-        existing = load_request(conn, request.request_id)
-        assert existing is not None
-        stored.append(request_from_row(existing))
-    first = stored[0]
-    detail = first.title if len(stored) == 1 else "; ".join(r.title for r in stored)
-    append_status(
-        conn,
-        run_id=first.run_id,
-        key=f"{first.request_id}:waiting",
-        agent=first.agent,
-        status=Status.WAITING.value,
-        detail=detail,
-        progress=None,
-        at_ms=start,
+    stamped = [[_stamped(fields, timeout, start) for fields, timeout in drafts] for drafts in asked]
+    new_ids = insert_requests(conn, [r for requests in stamped for r in requests])
+    results = []
+    waiting = []
+    for requests in stamped:
+        stored = []
+        for request in requests:
+            if request.request_id in new_ids:
+                stored.append(request)
+                if request.notify is not None:
+                    plan(
+                        conn,
+                        request_id=request.request_id,
+                        run_id=request.run_id,
+                        notify=request.notify,
+                        channels=request.notify["channels"],
+                        requested_at_ms=start,
+                        deadline_ms=to_ms(request.deadline) if request.deadline else None,
+                    )
+                continue
+            existing = load_request(conn, request.request_id)
+            assert existing is not None
+            stored.append(request_from_row(existing))
+        all_new = all(r.request_id in new_ids for r in requests)
+        first = stored[0]
+        transition: dict[str, Any] = {
+            "run_id": first.run_id,
+            "key": f"{first.request_id}:waiting",
+            "agent": first.agent,
+            "status": Status.WAITING.value,
+            "detail": first.title if len(stored) == 1 else "; ".join(r.title for r in stored),
+            "progress": None,
+            "at_ms": start,
+        }
+        if all_new:  # its 'waiting' is new too: written with the others' below
+            waiting.append(transition)
+        else:
+            append_status(conn, **transition)
+        results.append((stored, all_new))
+    append_new_statuses(conn, waiting)
+    return results
+
+
+def _stamped(fields: dict[str, Any], timeout: Timeout | None, start: int) -> Request:
+    deadline = deadline_ms(timeout, start_ms=start)
+    return Request(
+        **fields,
+        requested_at=from_ms(start),
+        deadline=from_ms(deadline) if deadline is not None else None,
     )
-    return stored, all_new

@@ -24,30 +24,45 @@ import sqlalchemy as sa
 from hitl_notebook._core.models import RequestState
 from hitl_notebook._db.database import CHANGE_SHARDS, changes, requests
 
-__all__ = ["changes_seen", "changes_total", "note_change", "note_change_if_waiting", "note_changes"]
+__all__ = [
+    "change_shard",
+    "changes_seen",
+    "changes_total",
+    "note_change",
+    "note_change_if_waiting",
+    "note_changes",
+    "noting_change",
+]
 
 
 def note_change(conn: sa.Connection, key: str) -> None:
     """Count a change of what the inbox shows, about ``key`` (a run or request id), in ``conn``'s
     transaction. Make it the transaction's last write: a transaction that locks a run's DBOS
     row after it would wait on the counter's row in the order opposite to one that parks."""
-    conn.execute(_BUMP, {"in_shard": _shard(key)})
+    conn.execute(_BUMP, {"in_shard": change_shard(key)})
 
 
 def note_changes(conn: sa.Connection, keys: Collection[str]) -> None:
     """``note_change`` for many keys: each shard once, in order (so two transactions that note
     several never wait for each other in a circle)."""
-    shards = sorted({_shard(key) for key in keys})
+    shards = sorted({change_shard(key) for key in keys})
     if shards:
         conn.execute(_BUMP, [{"in_shard": shard} for shard in shards])
 
 
 def note_change_if_waiting(conn: sa.Connection, run_id: str) -> None:
     """Count a change of the run's shown status, if it has an open request (the inbox shows it)."""
-    conn.execute(_BUMP_IF_WAITING, {"in_shard": _shard(run_id), "of_run": run_id})
+    conn.execute(_BUMP_IF_WAITING, {"in_shard": change_shard(run_id), "of_run": run_id})
 
 
-def _shard(key: str) -> int:
+def noting_change(when: sa.ColumnElement[bool]) -> sa.Update:
+    """``note_change`` as a part of a larger statement, counting only ``when`` holds; its
+    parameter ``in_shard`` is the key's ``change_shard``."""
+    return _BUMP.where(when)
+
+
+def change_shard(key: str) -> int:
+    """Which row of the counter a change about ``key`` bumps."""
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % CHANGE_SHARDS
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "executors",
     "fold",
     "metadata",
+    "relaxed",
     "requests",
     "runs",
     "schedule",
@@ -278,6 +279,18 @@ class Database:
             _seed_changes(conn)
             if self.is_sqlite:
                 index_run_states(conn)
+
+
+def relaxed(conn: sa.Connection) -> None:
+    """Let the commit of ``conn``'s transaction return before Postgres has written it to disk
+    (``synchronous_commit``; nothing on SQLite). Only for writes that whoever needs them writes
+    again: a crash of the server may lose the last fraction of a second of such commits, never
+    one that a later ordinary commit (of any process) follows, and never half of one."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_RELAXED)
+
+
+_RELAXED = sa.text("SET LOCAL synchronous_commit TO OFF")
 
 
 _ADDED_COLUMNS = (

@@ -76,6 +76,7 @@ __all__ = [
     "sweep",
     "wake",
     "wake_many",
+    "waking",
     "workflow_status",
 ]
 
@@ -351,6 +352,39 @@ def wake_many(
     if parked:
         conn.execute(_ENQUEUE_PARKED_MANY, {"run_ids": parked, "now_ms": now_ms})
     return woken
+
+
+def waking(
+    run_id: sa.ColumnElement[str], *, when: sa.ColumnElement[bool]
+) -> tuple[sa.Select[Any], sa.Update]:
+    """``wake`` with an announcement, as two parts of one Postgres statement (CTEs) that act
+    only ``when`` holds: the run's row locked and announced on the channel ``channel`` (its
+    ``status`` before, ``executor_id``, ``application_name``), and the update that enqueues it if
+    parked (its parameter ``now_ms``). The lock goes before the update in the statement.
+
+    A run that parks while the statement runs: the lock waits for the park's commit and reads
+    the parked row, but the statement's snapshot still holds the row as executing. So the update
+    matches an executing row too, and decides what to write from the row as it is when it writes
+    (Postgres re-reads a row that changed since the snapshot): parked, it is enqueued; still
+    executing, it is written unchanged."""
+    lock = _announcing(_locking(sa.and_(workflow_status.c.workflow_uuid == run_id, when)))
+    parked = workflow_status.c.status == PARKED_STATE
+    enqueue = (
+        sa.update(workflow_status)
+        .where(
+            workflow_status.c.workflow_uuid == run_id,
+            workflow_status.c.status.in_(["PENDING", PARKED_STATE]),
+            when,
+        )
+        .values(
+            status=sa.case((parked, "ENQUEUED"), else_=workflow_status.c.status),
+            updated_at=sa.case(
+                (parked, sa.bindparam("now_ms", type_=sa.BigInteger)),
+                else_=workflow_status.c.updated_at,
+            ),
+        )
+    )
+    return lock, enqueue
 
 
 def _locking(which: sa.ColumnElement[bool]) -> sa.Select[Any]:

@@ -51,6 +51,15 @@ ANSWERS_CHANNEL = "hitl_answers"
 def insert_request(conn: sa.Connection, request: Request) -> bool:
     """Store a new request, open or (a policy's verdict) already decided; False if a request with
     its id is stored already (kept as is)."""
+    inserted = conn.execute(_INSERT_REQUEST[conn.dialect.name], request_columns(request))
+    if inserted.first() is None:
+        return False
+    note_change(conn, request.run_id)
+    return True
+
+
+def request_columns(request: Request) -> dict[str, Any]:
+    """The columns of a request's new row."""
     spec: dict[str, Any] = {
         "proposal_schema": request.proposal_schema,
         "proposal_model": request.proposal_model,
@@ -77,29 +86,22 @@ def insert_request(conn: sa.Connection, request: Request) -> bool:
             "min_choices": request.min_choices,
             "max_choices": request.max_choices,
         }
-    inserted = conn.execute(
-        _INSERT_REQUEST[conn.dialect.name],
-        {
-            "request_id": request.request_id,
-            "run_id": request.run_id,
-            "agent": request.agent,
-            "kind": request.kind.value,
-            "title": request.title,
-            "title_folded": fold(request.title),
-            "body": request.body,
-            "spec": spec,
-            "options": request.options,
-            "proposal": request.proposal,
-            "assignees": list(request.assignees),
-            "requested_at_ms": to_ms(request.requested_at),
-            "deadline_ms": to_ms(request.deadline) if request.deadline else None,
-            **_decision_columns(request.decision),
-        },
-    )
-    if inserted.first() is None:
-        return False
-    note_change(conn, request.run_id)
-    return True
+    return {
+        "request_id": request.request_id,
+        "run_id": request.run_id,
+        "agent": request.agent,
+        "kind": request.kind.value,
+        "title": request.title,
+        "title_folded": fold(request.title),
+        "body": request.body,
+        "spec": spec,
+        "options": request.options,
+        "proposal": request.proposal,
+        "assignees": list(request.assignees),
+        "requested_at_ms": to_ms(request.requested_at),
+        "deadline_ms": to_ms(request.deadline) if request.deadline else None,
+        **_decision_columns(request.decision),
+    }
 
 
 def _decision_columns(decision: Decision | None) -> dict[str, Any]:
@@ -132,12 +134,15 @@ def load_request_and_run_state(
     conn: sa.Connection, request_id: str
 ) -> tuple[sa.Row[Any], str | None] | None:
     """One request's row and its run's DBOS state, in one query."""
-    row = conn.execute(
-        sa.select(requests, workflow_status.c.status.label("run_state"))
-        .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
-        .where(requests.c.request_id == request_id)
-    ).first()
+    row = conn.execute(_REQUEST_AND_RUN_STATE, {"wanted_id": request_id}).first()
     return None if row is None else (row, row.run_state)
+
+
+_REQUEST_AND_RUN_STATE = (
+    sa.select(requests, workflow_status.c.status.label("run_state"))
+    .outerjoin(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
+    .where(requests.c.request_id == sa.bindparam("wanted_id"))
+)
 
 
 def decided_or_due() -> sa.Exists:
@@ -412,3 +417,4 @@ _INSERT_REQUEST = {
     "postgresql": _new_request(sa.dialects.postgresql.insert),
     "sqlite": _new_request(sa.dialects.sqlite.insert),
 }
+"""A new request, unless its id is stored, by dialect (RETURNING the id if inserted)."""

@@ -102,7 +102,7 @@ def append_new_statuses(conn: sa.Connection, transitions: Sequence[dict[str, Any
     if not transitions:
         return
     assert all(t["status"] in WAITING_STATUSES for t in transitions)
-    conn.execute(_ADD_STATUSES[conn.dialect.name], list(transitions))
+    insert_new(conn, statuses, transitions, key=["run_id", "key"])
     last = {t["run_id"]: t for t in transitions}  # one row per run: a run's row is set once
     current = [
         {
@@ -119,17 +119,7 @@ def append_new_statuses(conn: sa.Connection, transitions: Sequence[dict[str, Any
         }
         for t in last.values()
     ]
-    conn.execute(_RUN_INSERT[conn.dialect.name], current)
-
-
-_ADD_STATUSES = {
-    "postgresql": sa.dialects.postgresql.insert(statuses).on_conflict_do_nothing(
-        index_elements=[statuses.c.run_id, statuses.c.key]
-    ),
-    "sqlite": sa.dialects.sqlite.insert(statuses).on_conflict_do_nothing(
-        index_elements=[statuses.c.run_id, statuses.c.key]
-    ),
-}
+    insert_new(conn, runs, current, key=["run_id"], on_conflict=_updating_current)
 
 
 _RUN_CURRENT = ("status", "detail", "progress", "updated_at_ms", "finished_at_ms")
@@ -162,10 +152,6 @@ _ADD_STATUS_SQLITE = (
 
 
 _SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
-_RUN_INSERT = {
-    "postgresql": _updating_current(sa.dialects.postgresql.insert(runs)),
-    "sqlite": _SET_RUN_STATUS_SQLITE,
-}
 
 
 def _build_append_status_postgres() -> Any:

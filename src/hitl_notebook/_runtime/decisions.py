@@ -19,7 +19,7 @@ from hitl_notebook._core.answers import resolve
 from hitl_notebook._core.models import WHAT_IF_CHANNEL, Decision, Outcome, Request, Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.changes import note_change
-from hitl_notebook._db.database import Database, requests
+from hitl_notebook._db.database import Database, relaxed, requests
 from hitl_notebook._db.dbos_internals import Cancelled
 from hitl_notebook._db.request_records import (
     CANCELLED,
@@ -41,21 +41,39 @@ def collect(database: Database, request_ids: Sequence[str]) -> dict[str, Decisio
 
     One query, and writes (the timeouts, the "resumed" statuses) only when there is news. Each
     write stands on its own (a look that fails halfway is simply made again), so on Postgres
-    each is its own transaction: one round trip.
+    each is its own transaction: one round trip. The statuses that say a decision was taken
+    are written again by a run that replays its look, so on Postgres their commit does not
+    wait for the disk (``relaxed``): a crash of the database server that loses one also loses
+    what the run did after it, which it then does again.
     """
     at = now_ms()
+    taken: list[tuple[Decision, sa.Row[Any]]] = []
     with database.autocommit.begin() as conn:
-        rows = {row.request_id: row for row in load_requests(conn, request_ids)}
+        rows = {row.request_id: row for row in _look(conn, request_ids)}
         if any(row.state == CANCELLED for row in rows.values()):
             raise Cancelled(next(iter(rows.values())).run_id)
-        decisions = {}
         for request_id in request_ids:
             row = rows.get(request_id)
             assert row is not None, f"request {request_id} vanished"
-            decision = _decision_or_timeout(conn, row, at)
-            if decision is not None:
-                decisions[request_id] = decision
-    return decisions
+            decided = _decision_or_timeout(conn, row, at)
+            if decided is not None:
+                taken.append(decided)
+        if taken and database.is_sqlite:  # SQLite: in the look's transaction
+            _append_decided_statuses(conn, taken, at)
+    if taken and not database.is_sqlite:
+        with database.engine.begin() as conn:
+            relaxed(conn)
+            _append_decided_statuses(conn, taken, at)
+    return {decision.request_id: decision for decision, _ in taken}
+
+
+def _look(conn: sa.Connection, request_ids: Sequence[str]) -> Sequence[sa.Row[Any]]:
+    if len(request_ids) == 1:  # the usual wait: one request, read by its key
+        return conn.execute(_LOOK_ONE, {"looked_id": request_ids[0]}).all()
+    return load_requests(conn, request_ids)
+
+
+_LOOK_ONE = sa.select(requests).where(requests.c.request_id == sa.bindparam("looked_id"))
 
 
 def stop_cancelled(database: Database, run_id: str, request_ids: Sequence[str]) -> NoReturn:
@@ -81,7 +99,11 @@ def stop_cancelled(database: Database, run_id: str, request_ids: Sequence[str]) 
     raise Cancelled(run_id)
 
 
-def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Decision | None:
+def _decision_or_timeout(
+    conn: sa.Connection, row: sa.Row[Any], at: int
+) -> tuple[Decision, sa.Row[Any]] | None:
+    """The request's decision (with its row), deciding it as timed out if it is past its
+    deadline; None while it is open."""
     request_id = row.request_id
     if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
         approved, value = _timeout_default(request_from_row(row))
@@ -106,8 +128,14 @@ def _decision_or_timeout(conn: sa.Connection, row: sa.Row[Any], at: int) -> Deci
         return None
     decision = request_from_row(row).decision
     assert decision is not None
-    _append_decided_status(conn, decision, row.title, row.agent, at)
-    return decision
+    return decision, row
+
+
+def _append_decided_statuses(
+    conn: sa.Connection, taken: Sequence[tuple[Decision, sa.Row[Any]]], at_ms: int
+) -> None:
+    for decision, row in taken:
+        _append_decided_status(conn, decision, row.title, row.agent, at_ms)
 
 
 def _append_decided_status(

@@ -7,14 +7,15 @@ polled on SQLite), a parked run by enqueueing it. So the first valid answer wins
 same answer by the same person returns the same decision, and an answer after the deadline is
 refused and kept in the log as ``late`` (also when the run already applied its timeout). An answer
 to a run whose process is not running is kept and taken when that process runs again; the run's
-status says so ("answered"). A hot run in this process is also woken directly once the decision
-is committed (``wake_here``), so it need not wait for the poller; it still resumes only on what it
-reads back from the database.
+status says so ("answered"). On Postgres, an answer that decides an open request is that
+transaction in one statement (``_db.answer_statement``): one round trip and one commit. A hot
+run in this process is also woken directly once the decision is committed (``wake_here``), so it
+need not wait for the poller; it still resumes only on what it reads back from the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -41,6 +42,7 @@ from hitl_notebook._core.models import (
 )
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
+from hitl_notebook._db.answer_statement import decide_in_one
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake_many
@@ -61,6 +63,7 @@ __all__ = [
     "Plan",
     "WakeHere",
     "answer",
+    "answered_lines",
     "check_answer_texts",
     "check_id",
     "checked_answer",
@@ -104,6 +107,12 @@ def answer(
         return planned
     answer, resolution = planned.answer, planned.resolution
     at = now_ms()
+    if request.is_open and request.notify is None and not database.is_sqlite:
+        decided = _decide_in_one(database, planned, reply, at_ms=at, executor_id=executor_id)
+        if decided is not None:
+            if wake_here is not None:
+                wake_here(decided.run_id)
+            return decided
     with database.engine.begin() as conn:
         decided_row = (
             decide(
@@ -148,6 +157,38 @@ def answer(
         assert stored.decision is not None
         return stored.decision
     return not_decided(stored, answer, responder, at)
+
+
+def _decide_in_one(
+    database: Database, planned: Plan, reply: Reply, *, at_ms: int, executor_id: str | None
+) -> Decision | None:
+    """The answer's transaction in one Postgres statement (``decide_in_one``), when it decides
+    the request (an open one without a schedule to settle); None when it does not."""
+    request, resolution = planned.request, planned.resolution
+    with database.autocommit.connect() as conn:
+        decided = decide_in_one(
+            conn,
+            request.request_id,
+            request.run_id,
+            planned.answer,
+            outcome=resolution.outcome,
+            approved=resolution.approved,
+            value=resolution.value,
+            by=reply.by,
+            channel=reply.channel,
+            comment=reply.comment,
+            at_ms=at_ms,
+        )
+    if decided is None:
+        return None
+    stored = request_from_row(decided.row)
+    woken = decided.woken
+    if woken is not None and woken.executor_id != executor_id:  # its process may be down
+        with database.engine.begin() as conn:
+            lines = answered_lines(conn, [stored], {stored.run_id: woken}, at_ms)
+            append_new_statuses(conn, lines)
+    assert stored.decision is not None
+    return stored.decision
 
 
 class Plan(NamedTuple):
@@ -265,6 +306,18 @@ def wake_runs(
 ) -> None:
     """``wake_run`` for the runs of many requests decided in this transaction."""
     woken = wake_many(conn, {r.run_id for r in decided}, now_ms=at_ms, announce_on=ANSWERS_CHANNEL)
+    append_new_statuses(conn, answered_lines(conn, decided, woken, at_ms, executor_id))
+
+
+def answered_lines(
+    conn: sa.Connection,
+    decided: Sequence[Request],
+    woken: Mapping[str, Woken],
+    at_ms: int,
+    executor_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The "answered" status of each decided request whose run (``woken``, by run id) belongs
+    to a process that is not running (``executor_id`` is this one's), for ``append_new_statuses``."""
     alive: dict[str, bool] = {executor_id: True} if executor_id is not None else {}
     lines = []
     for request in decided:
@@ -288,7 +341,7 @@ def wake_runs(
                 "at_ms": at_ms,
             }
         )
-    append_new_statuses(conn, lines)
+    return lines
 
 
 def _who_resumes(woken: Woken) -> str:
