@@ -4,21 +4,17 @@ Listing 10,000 waiting requests is mostly turning cells into Python objects, so 
 what it can. On SQLite text is first decoded by the driver's own strict UTF-8 decoder (in C; the
 lenient decoder the engine sets is a Python call per cell, about a quarter of such a read); when
 a cell is not valid UTF-8 (written by another tool) the statement is read again with the lenient
-one, which shows such bytes as U+FFFD as every other read does. The cyclic garbage collector
-can be paused meanwhile (``collector_paused``).
+one, which shows such bytes as U+FFFD as every other read does.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import sqlite3
-from collections.abc import Iterator
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-__all__ = ["collector_paused", "read_tuples"]
+__all__ = ["read_tuples"]
 
 
 def read_tuples(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
@@ -46,17 +42,3 @@ def _fetch(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...
     finally:
         result.close()
     return rows
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while many rows become objects: rows of text and
-    numbers hold no cycles, and its passes over 10,000 new tuples cost about a tenth of such a
-    read. It is enabled again after, if it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
-from hitl_notebook._db.bulk_read import collector_paused, read_tuples
+from hitl_notebook._db.bulk_read import read_tuples
 from hitl_notebook._db.changes import changes_seen, changes_total
 from hitl_notebook._db.database import fold, requests, runs, schedule, votes
 from hitl_notebook._db.dbos_internals import run_is_active, workflow_status
@@ -91,16 +91,13 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
     query = query.order_by(ordering, requests.c.request_id).offset(spec.offset)
     if spec.limit is not None:
         query = query.limit(spec.limit)
-    with collector_paused():
-        rows = read_tuples(conn, query)
-        # The row is the item's fields in order, up to its rules; then its votes (read next)
-        # and the channels that gave up (rare).
-        items = [
-            _new(
-                InboxItem, row[:16] + (_EMPTY_TAIL if row[17] is None else ((), _channels(row[17])))
-            )
-            for row in rows
-        ]
+    rows = read_tuples(conn, query)
+    # The row is the item's fields in order, up to its rules; then its votes (read next) and
+    # the channels that gave up (rare).
+    items = [
+        _new(InboxItem, row[:16] + (_EMPTY_TAIL if row[17] is None else ((), _channels(row[17]))))
+        for row in rows
+    ]
     found = Inbox(_with_votes(conn, items, every_open=spec.limit is None), from_ms(now), spec)
     # The counter in the statement's own snapshot: what a live view of these rows starts from.
     found.changes = int(rows[0][16]) if rows else None
