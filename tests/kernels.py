@@ -84,6 +84,26 @@ class Kernels(ChildProcesses):
     def lines(self) -> list[str]:
         return self.counted()
 
+    def restart_and_approve_from_a_third_process(self, run_ids: list[str]) -> None:
+        """Restart ``kernel-a``, approve each run as alice from the command line in another
+        process, and check that each resumed once, in the restarted kernel, with that answer."""
+        restarted, _ = self.launch("kernel-a", "serve")
+        for run_id in run_ids:
+            done = answer_from_a_third_process(self.db_url, run_id, "--approve", "--by", "alice")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["outcome"] == "approved"
+        store = hitl.connect(self.db_url)
+        for run_id in run_ids:
+            result = store.result(run_id, timeout=60)
+            assert (result["outcome"], result["by"], result["pid"]) == (
+                "approved",
+                "alice",
+                restarted.pid,
+            )
+        lines = self.lines()
+        for run_id in run_ids:
+            assert (lines.count(f"before {run_id}"), lines.count(f"after {run_id}")) == (1, 1)
+
 
 def answer_from_a_third_process(
     db_url: str, target: str, *flags: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from hitl_notebook._agent import run_faces
 from hitl_notebook._agent.request_methods import RequestMethods
 from hitl_notebook._agent.workflow import agent_class
 from hitl_notebook.http import TokenAuth, create_app
-from tests.kernels import Kernels, answer_from_a_third_process, wait_until_waiting
+from tests.kernels import Kernels, wait_until_waiting
 from tests.processes.function_agents import ship_order
 from tests.test_workers import Workers, prepare
 
@@ -301,21 +300,7 @@ def test_sigkill_while_a_function_agent_waits_then_restart_resumes_it(
     wait_until_waiting(store, run_ids)
     kernels.kill(first)
 
-    restarted, _ = kernels.launch("kernel-a", "serve")
-    for run_id in run_ids:
-        done = answer_from_a_third_process(db_url, run_id, "--approve", "--by", "alice")
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["outcome"] == "approved"
-    for run_id in run_ids:
-        result = store.result(run_id, timeout=60)
-        assert (result["outcome"], result["by"], result["pid"]) == (
-            "approved",
-            "alice",
-            restarted.pid,
-        )
-    lines = kernels.lines()
-    for run_id in run_ids:
-        assert (lines.count(f"before {run_id}"), lines.count(f"after {run_id}")) == (1, 1)
+    kernels.restart_and_approve_from_a_third_process(run_ids)
 
 
 class FunctionWorkers(Workers):

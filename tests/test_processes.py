@@ -6,7 +6,6 @@ process with the ``hitl respond`` command, which has no agent code and launches 
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -30,23 +29,7 @@ def test_sigkill_while_waiting_then_restart_and_answer_from_a_third_process(
     kernels.kill(first)
     assert all(store.run_state(r) == "PENDING" for r in run_ids)
 
-    restarted, _ = kernels.launch("kernel-a", "serve")
-    for run_id in run_ids:
-        done = answer_from_a_third_process(db_url, run_id, "--approve", "--by", "alice")
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["outcome"] == "approved"
-
-    for run_id in run_ids:
-        result = store.result(run_id, timeout=60)
-        assert (result["outcome"], result["by"], result["pid"]) == (
-            "approved",
-            "alice",
-            restarted.pid,
-        )
-    lines = kernels.lines()
-    for run_id in run_ids:
-        assert lines.count(f"before {run_id}") == 1
-        assert lines.count(f"after {run_id}") == 1
+    kernels.restart_and_approve_from_a_third_process(run_ids)
 
 
 def test_deadline_passes_while_the_process_is_down(kernels: Kernels, db_url: str) -> None:
