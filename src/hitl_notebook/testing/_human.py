@@ -110,6 +110,8 @@ class Human:
     _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False)
     _seen: dict[str, Request] = field(default_factory=dict, init=False, repr=False)
     _done: set[str] = field(default_factory=set, init=False, repr=False)
+    _asking: set[str] = field(default_factory=set, init=False, repr=False)
+    """The runs with an open request at the last look (``step``)."""
     _settling: set[str] = field(default_factory=set, init=False, repr=False)
     """Runs answered, or whose deadline the clock passed, that have not yet asked again or ended:
     the clock waits for them, so what they record after the answer reads at its moment."""
@@ -210,7 +212,9 @@ class Human:
         """One pass: answer every request whose rule is due now; returns what was sent."""
         with self._lock:
             reading = self.store or default_store()
-            open_ids = {item.request_id for item in reading.inbox()}
+            waiting = reading.inbox()
+            open_ids = {item.request_id for item in waiting}
+            self._asking = {item.run_id for item in waiting}
             for request_id in self._seen.keys() - open_ids:
                 del self._seen[request_id]  # decided by someone else, or cancelled
             for request_id in open_ids - self._done - self._plans.keys():
@@ -339,13 +343,13 @@ class Human:
         return True
 
     def _unsettled(self) -> bool:
-        """Whether a run answered (or timed out) by the last move has yet to ask again or end."""
+        """Whether a run answered (or timed out) by the last move has yet to ask again or end
+        (asking: at the last look, which ``run_until`` takes just before)."""
         reading = self.store or default_store()
-        asking = {item.run_id for item in reading.inbox()}
         self._settling = {
             run_id
             for run_id in self._settling
-            if run_id not in asking and reading.run_state(run_id) not in FINAL_RUN_STATES
+            if run_id not in self._asking and reading.run_state(run_id) not in FINAL_RUN_STATES
         }
         return bool(self._settling)
 
