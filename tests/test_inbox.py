@@ -11,7 +11,7 @@ import hitl_notebook as hitl
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import requests
 from hitl_notebook._db.dbos_internals import workflow_status
-from hitl_notebook._store.inbox import InboxFilter
+from hitl_notebook._store.inbox import SORT_KEYS, InboxFilter
 from tests.agents import Assigned, Chooser, Editor, Writer
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -99,6 +99,37 @@ def test_sort_and_paging() -> None:
     assert [item.request_id for item in hitl.inbox(limit=2)] == ids[:2]
     assert [item.request_id for item in hitl.inbox(limit=2, offset=2)] == ids[2:]
     assert len(hitl.inbox(sort="title", limit=1)) == 1
+
+
+def test_the_whole_inbox_lists_its_pages_in_their_order_for_every_sort() -> None:
+    """Read whole (sorted apart from the database on Postgres) or page by page (sorted in the
+    database), the order is one: ties in time broken by id, no deadline last, either way."""
+    ids = [_waiting(Chooser.start(timeout))[0] for timeout in (300.0, None, 100.0, 300.0, None)]
+    at = now_ms()
+    with hitl.store().database.engine.begin() as conn:  # ties, as requests asked together make
+        for request_id, asked, deadline in zip(
+            ids, (5, 5, 7, 5, 7), (900, None, 800, 900, None), strict=True
+        ):
+            conn.execute(
+                requests.update()
+                .where(requests.c.request_id == request_id)
+                .values(requested_at_ms=asked, deadline_ms=deadline and at + deadline)
+            )
+    for sort in SORT_KEYS:
+        for descending in (False, True):
+            whole = [i.request_id for i in hitl.inbox(sort=sort, descending=descending)]
+            paged = [
+                item.request_id
+                for offset in range(0, 6, 2)
+                for item in hitl.inbox(sort=sort, descending=descending, limit=2, offset=offset)
+            ]
+            assert whole == paged, (sort, descending)
+            assert sorted(whole) == sorted(ids)
+    by_time = [i.request_id for i in hitl.inbox()]
+    assert by_time == sorted(ids[i] for i in (0, 1, 3)) + sorted(ids[i] for i in (2, 4))
+    by_deadline = [i.request_id for i in hitl.inbox(sort="deadline", descending=True)]
+    assert by_deadline[:3] == [*sorted(ids[i] for i in (0, 3)), ids[2]]
+    assert by_deadline[3:] == sorted(ids[i] for i in (1, 4))
 
 
 def test_runs_being_recovered_still_appear() -> None:

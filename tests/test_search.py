@@ -34,7 +34,8 @@ def test_search_folds_case_the_same_way_on_both_databases(title: str, searches: 
 
 
 def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> None:
-    """Opening a database whose tables lack the new columns adds them and fills the folded titles."""
+    """Opening a database whose tables lack the new columns adds them and fills the folded titles;
+    an index that a wider one replaced is dropped, the wider one made."""
     with testing.launched(db_url, executor="pytest"):
         pass  # DBOS's tables and today's hitl tables
     database = Database(db_url)
@@ -63,10 +64,24 @@ def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> No
             ("hitl_answers", "reason"),
         ):
             conn.execute(sa.text(f'ALTER TABLE {schema}"{table}" DROP COLUMN "{column}"'))
+        conn.execute(sa.text(f"DROP INDEX {schema}hitl_requests_open_order"))
+        conn.execute(
+            sa.text(
+                f"CREATE INDEX hitl_requests_open ON {schema}hitl_requests (state, requested_at_ms)"
+            )
+        )
     database.close()
     reopened = Database(db_url)
     with reopened.engine.connect() as conn:
         assert conn.execute(sa.select(requests.c.title_folded)).scalar_one() == "ärger"
         assert conn.execute(sa.select(sa.func.count(runs.c.agent_status))).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count(runs.c.forked_from))).scalar_one() == 0
+        indexes = {
+            str(index["name"])
+            for index in sa.inspect(conn).get_indexes(
+                "hitl_requests", schema=None if reopened.is_sqlite else SCHEMA
+            )
+        }
+    assert "hitl_requests_open_order" in indexes
+    assert "hitl_requests_open" not in indexes
     reopened.close()

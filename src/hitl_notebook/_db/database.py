@@ -64,7 +64,8 @@ requests = sa.Table(
     sa.Column("decided_at_ms", sa.BigInteger),
     sa.Column("channel", sa.Text),
     sa.Column("comment", sa.Text),
-    sa.Index("hitl_requests_open", "state", "requested_at_ms"),
+    # The inbox in its usual order (time asked, then id) read from this index alone, unsorted.
+    sa.Index("hitl_requests_open_order", "state", "requested_at_ms", "request_id"),
     sa.Index("hitl_requests_decided", "decided_at_ms"),
     # The inbox's counts read this index alone, already grouped by agent, in run order.
     sa.Index("hitl_requests_open_runs", "state", "agent", "run_id"),
@@ -276,6 +277,7 @@ class Database:
             _add_missing_columns(conn)
             for index in (*requests.indexes, *schedule.indexes):  # added since created
                 index.create(conn, checkfirst=True)
+            _drop_replaced_indexes(conn)
             _seed_changes(conn)
             if self.is_sqlite:
                 index_run_states(conn)
@@ -291,6 +293,10 @@ def relaxed(conn: sa.Connection) -> None:
 
 
 _RELAXED = sa.text("SET LOCAL synchronous_commit TO OFF")
+
+
+_REPLACED_INDEXES = {requests: ("hitl_requests_open",)}
+"""Indexes of older versions that a wider one replaced, dropped from older databases on open."""
 
 
 _ADDED_COLUMNS = (
@@ -324,6 +330,15 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                     .where(requests.c.request_id == request_id)
                     .values(title_folded=fold(title))
                 )
+
+
+def _drop_replaced_indexes(conn: sa.Connection) -> None:
+    inspector = sa.inspect(conn)
+    schema = None if conn.dialect.name == "sqlite" else SCHEMA
+    for table, names in _REPLACED_INDEXES.items():
+        present = {str(index["name"]) for index in inspector.get_indexes(table.name, schema=schema)}
+        for name in sorted(present.intersection(names)):
+            conn.execute(sa.text(f"DROP INDEX {name if schema is None else f'{schema}.{name}'}"))
 
 
 def _seed_changes(conn: sa.Connection) -> None:
