@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._db.database import SCHEMA, Database, requests, runs
-from tests.agents import Asker
+from tests.agents import Asker, Writer
 
 
 @pytest.mark.usefixtures("runtime")
@@ -85,3 +85,29 @@ def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> No
     assert "hitl_requests_open_order" in indexes
     assert "hitl_requests_open" not in indexes
     reopened.close()
+
+
+def test_open_requests_of_an_older_version_show_their_runs_own_status(db_url: str) -> None:
+    """The run's own status, kept on its open requests since this version, is filled in on
+    open from the run's row: the inbox shows it as before."""
+    with testing.launched(db_url, executor="pytest"):
+        run = Writer.start()
+        request = run.wait_for_request()
+    database = Database(db_url)
+    schema = "" if database.is_sqlite else f'"{SCHEMA}".'
+    with database.engine.begin() as conn:
+        for column in ("agent_status", "agent_detail"):
+            conn.execute(sa.text(f'ALTER TABLE {schema}"hitl_requests" DROP COLUMN "{column}"'))
+    database.close()
+    reopened = Database(db_url)
+    with reopened.engine.connect() as conn:
+        shown = conn.execute(
+            sa.select(requests.c.agent_status, requests.c.agent_detail).where(
+                requests.c.request_id == request.request_id
+            )
+        ).one()
+        own = conn.execute(
+            sa.select(runs.c.agent_status, runs.c.agent_detail).where(runs.c.run_id == run.id)
+        ).one()
+    reopened.close()
+    assert tuple(shown) == tuple(own) != (None, None)

@@ -21,15 +21,13 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.models import RequestState
-from hitl_notebook._db.database import CHANGE_SHARDS, changes, requests
+from hitl_notebook._db.database import CHANGE_SHARDS, changes
 
 __all__ = [
     "change_shard",
     "changes_seen",
     "changes_total",
     "note_change",
-    "note_change_if_waiting",
     "note_changes",
     "noting_change",
 ]
@@ -50,11 +48,6 @@ def note_changes(conn: sa.Connection, keys: Collection[str]) -> None:
         conn.execute(_BUMP, [{"in_shard": shard} for shard in shards])
 
 
-def note_change_if_waiting(conn: sa.Connection, run_id: str) -> None:
-    """Count a change of the run's shown status, if it has an open request (the inbox shows it)."""
-    conn.execute(_BUMP_IF_WAITING, {"in_shard": change_shard(run_id), "of_run": run_id})
-
-
 def noting_change(when: sa.ColumnElement[bool]) -> sa.Update:
     """``note_change`` as a part of a larger statement, counting only ``when`` holds; its
     parameter ``in_shard`` is the key's ``change_shard``."""
@@ -68,14 +61,6 @@ def change_shard(key: str) -> int:
 
 _BUMP = (
     changes.update().where(changes.c.shard == sa.bindparam("in_shard")).values(n=changes.c.n + 1)
-)
-_BUMP_IF_WAITING = _BUMP.where(
-    sa.select(requests.c.request_id)
-    .where(
-        requests.c.run_id == sa.bindparam("of_run"),
-        requests.c.state == RequestState.OPEN.value,
-    )
-    .exists()
 )
 
 

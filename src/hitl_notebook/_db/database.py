@@ -31,6 +31,7 @@ __all__ = [
     "metadata",
     "relaxed",
     "requests",
+    "run_column",
     "runs",
     "schedule",
     "statuses",
@@ -64,6 +65,10 @@ requests = sa.Table(
     sa.Column("decided_at_ms", sa.BigInteger),
     sa.Column("channel", sa.Text),
     sa.Column("comment", sa.Text),
+    # The run's own status (``hitl_runs.agent_status``, ``agent_detail``), kept here while the
+    # request is open, so that the inbox reads its rows without a join per request.
+    sa.Column("agent_status", sa.Text),
+    sa.Column("agent_detail", sa.Text),
     # The inbox in its usual order (time asked, then id) read from this index alone, unsorted.
     sa.Index("hitl_requests_open_order", "state", "requested_at_ms", "request_id"),
     sa.Index("hitl_requests_decided", "decided_at_ms"),
@@ -307,6 +312,8 @@ _ADDED_COLUMNS = (
     (runs, runs.c.forked_from),
     (runs, runs.c.forked_at),
     (answers, answers.c.reason),
+    (requests, requests.c.agent_status),  # after the runs' own: filled from them
+    (requests, requests.c.agent_detail),
 )
 """Columns added since the first release of the tables, added to older databases on open."""
 
@@ -322,6 +329,12 @@ def _add_missing_columns(conn: sa.Connection) -> None:
         kind = column.type.compile(dialect=conn.dialect)
         name = table.name if schema is None else f'"{schema}"."{table.name}"'
         conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
+        if column is requests.c.agent_detail:  # after agent_status: both are there
+            conn.execute(
+                requests.update()
+                .where(requests.c.state == "open")
+                .values({c: run_column(c) for c in ("agent_status", "agent_detail")})
+            )
         if column is requests.c.title_folded:
             titles = conn.execute(sa.select(requests.c.request_id, requests.c.title)).all()
             for request_id, title in titles:
@@ -330,6 +343,13 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                     .where(requests.c.request_id == request_id)
                     .values(title_folded=fold(title))
                 )
+
+
+def run_column(name: str, run_id: sa.ColumnElement[str] | None = None) -> sa.ScalarSelect[Any]:
+    """A column of a run's row (``hitl_runs``), to keep the run's own status on its open
+    requests: of the run ``run_id`` (default: of the request a statement updates)."""
+    of_run = requests.c.run_id if run_id is None else run_id
+    return sa.select(runs.c[name]).where(runs.c.run_id == of_run).scalar_subquery()
 
 
 def _drop_replaced_indexes(conn: sa.Connection) -> None:

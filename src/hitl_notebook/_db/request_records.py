@@ -27,7 +27,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.changes import note_change
-from hitl_notebook._db.database import answers, fold, requests, statuses
+from hitl_notebook._db.database import answers, fold, requests, run_column, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 from hitl_notebook._db.schedule_records import settle
 
@@ -51,7 +51,8 @@ ANSWERS_CHANNEL = "hitl_answers"
 def insert_request(conn: sa.Connection, request: Request) -> bool:
     """Store a new request, open or (a policy's verdict) already decided; False if a request with
     its id is stored already (kept as is)."""
-    inserted = conn.execute(_INSERT_REQUEST[conn.dialect.name], request_columns(request))
+    columns = request_columns(request) | {"asking_run": request.run_id}
+    inserted = conn.execute(_INSERT_REQUEST[conn.dialect.name], columns)
     if inserted.first() is None:
         return False
     note_change(conn, request.run_id)
@@ -404,10 +405,16 @@ def record_answers(conn: sa.Connection, logged: Sequence[dict[str, Any]]) -> Non
         conn.execute(answers.insert(), list(logged))
 
 
+_ASKING_RUN = sa.bindparam("asking_run", type_=sa.Text)
+"""The new request's run id, again (a bound column's own name is its value's)."""
+
+
 def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
-    """A new request, unless its id is stored (RETURNING the id if inserted)."""
+    """A new request, with its run's own status, unless its id is stored (RETURNING the id if
+    inserted)."""
     return (
         insert(requests)
+        .values({c: run_column(c, _ASKING_RUN) for c in ("agent_status", "agent_detail")})
         .on_conflict_do_nothing(index_elements=[requests.c.request_id])
         .returning(requests.c.request_id)
     )

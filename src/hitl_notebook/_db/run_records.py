@@ -17,10 +17,10 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._core.failures import Failure
-from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, StatusEvent
+from hitl_notebook._core.models import FINAL_STATUSES, WAITING_STATUSES, RequestState, StatusEvent
 from hitl_notebook._core.times import from_ms, real_now_ms
 from hitl_notebook._db.bulk_insert import insert_new
-from hitl_notebook._db.changes import note_change_if_waiting
+from hitl_notebook._db.changes import change_shard, note_change, noting_change
 from hitl_notebook._db.database import answers, executors, requests, runs, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
 
@@ -86,13 +86,28 @@ def append_status(
         "agent_detail": None if status in WAITING_STATUSES else detail,
     }
     if conn.dialect.name == "postgresql":
-        conn.execute(_APPEND_STATUS_POSTGRES, transition)
-    elif conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None:
-        conn.execute(
-            _SET_RUN_STATUS_SQLITE, {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms}
-        )
-    if transition["agent_status"] is not None:  # the inbox shows the agent's own status
-        note_change_if_waiting(conn, run_id)
+        new = conn.execute(_APPEND_STATUS_POSTGRES, transition).first() is not None
+    else:
+        new = conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None
+        if new:
+            conn.execute(
+                _SET_RUN_STATUS_SQLITE,
+                {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms},
+            )
+    if new and transition["agent_status"] is not None:  # the inbox shows the agent's own status
+        _show_on_open_requests(conn, run_id, status, detail)
+
+
+def _show_on_open_requests(
+    conn: sa.Connection, run_id: str, status: str, detail: str | None
+) -> None:
+    """Put the agent's own status on the run's open requests, where the inbox reads it, and
+    count a change of the inbox if it has any (on Postgres in one statement)."""
+    shown = {"of_run": run_id, "shown_status": status, "shown_detail": detail}
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SHOW_AND_NOTE_POSTGRES, shown | {"in_shard": change_shard(run_id)})
+    elif conn.execute(_SHOW_ON_OPEN_REQUESTS, shown).rowcount:
+        note_change(conn, run_id)
 
 
 def append_new_statuses(conn: sa.Connection, transitions: Sequence[dict[str, Any]]) -> None:
@@ -154,8 +169,29 @@ _ADD_STATUS_SQLITE = (
 _SET_RUN_STATUS_SQLITE = _updating_current(sa.dialects.sqlite.insert(runs))
 
 
+_SHOW_ON_OPEN_REQUESTS = (
+    requests.update()
+    .where(
+        requests.c.run_id == sa.bindparam("of_run"),
+        requests.c.state == RequestState.OPEN.value,
+    )
+    .values(agent_status=sa.bindparam("shown_status"), agent_detail=sa.bindparam("shown_detail"))
+)
+"""The agent's own status, on the run's open requests."""
+
+
+def _build_show_and_note_postgres() -> Any:
+    """``_SHOW_ON_OPEN_REQUESTS`` and, if it changed a request, ``note_change``: one statement."""
+    shown = _SHOW_ON_OPEN_REQUESTS.returning(requests.c.request_id).cte("shown")
+    return noting_change(sa.exists(sa.select(shown.c.request_id))).add_cte(shown)
+
+
+_SHOW_AND_NOTE_POSTGRES = _build_show_and_note_postgres()
+
+
 def _build_append_status_postgres() -> Any:
-    """``append_status`` in one statement: the transition, then (if it was new) the run's row."""
+    """``append_status`` in one statement: the transition, then (if it was new) the run's row,
+    returned."""
     transition = {
         column: sa.bindparam(column, type_=statuses.c[column].type)
         for column in ("run_id", "key", "agent", "status", "detail", "progress", "at_ms")
@@ -189,7 +225,7 @@ def _build_append_status_postgres() -> Any:
             *(sa.bindparam(column, type_=runs.c[column].type) for column in _AGENT_CURRENT),
         ),
     )
-    return _updating_current(run).add_cte(appended)
+    return _updating_current(run).add_cte(appended).returning(runs.c.run_id)
 
 
 _APPEND_STATUS_POSTGRES = _build_append_status_postgres()

@@ -1,11 +1,11 @@
 """The inbox query: every request waiting for a human, across all processes, as one statement.
 
 It joins the open requests with their run's DBOS state (so a run that is being recovered, ENQUEUED
-for a moment, or parked, DELAYED, still shows) and its current status. Filters, sort and paging
-happen in the database (a whole inbox on Postgres is sorted here, see ``_sorts_here``); JSON
-fields come back as text (see ``inbox``). What few items have is read next, for those only: the
-votes on a quorum request, and the channels that gave up telling people about it
-(``hitl_schedule`` rows that ``failed``).
+for a moment, or parked, DELAYED, still shows); the run's own status is kept on the request's
+row. Filters, sort and paging happen in the database (a whole inbox on Postgres is sorted here,
+see ``_sorts_here``); JSON fields come back as text (see ``inbox``). What few items have is read
+next, for those only: the votes on a quorum request, and the channels that gave up telling people
+about it (``hitl_schedule`` rows that ``failed``).
 
 Two reads serve a live view without reading rows: ``count_inbox`` (how many wait under a filter,
 for which agents) and ``inbox_cursor`` (the change counter of ``_db.changes`` and the states of
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
 from hitl_notebook._db.bulk_read import read_tuples
 from hitl_notebook._db.changes import changes_seen, changes_total
-from hitl_notebook._db.database import fold, requests, runs, schedule, votes
+from hitl_notebook._db.database import fold, requests, schedule, votes
 from hitl_notebook._db.dbos_internals import run_is_active, workflow_status
 from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
@@ -69,8 +69,8 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
             requests.c.body,
             requests.c.requested_at_ms,
             requests.c.deadline_ms,
-            runs.c.agent_status,
-            runs.c.agent_detail,
+            requests.c.agent_status,
+            requests.c.agent_detail,
             workflow_status.c.status,
             _json_text(requests.c.options),
             _json_text(requests.c.proposal),
@@ -80,7 +80,6 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
-        .outerjoin(runs, runs.c.run_id == requests.c.run_id)
         .where(requests.c.state == OPEN)
         .where(run_is_active(workflow_status.c.status, conn.dialect.name))
     )
