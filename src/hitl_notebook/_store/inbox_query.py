@@ -31,7 +31,14 @@ from hitl_notebook._db.request_records import OPEN
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store.inbox import Inbox, InboxFilter, InboxItem, SortKey, as_list
 
-__all__ = ["InboxCounts", "InboxCursor", "count_inbox", "inbox_cursor", "query_inbox"]
+__all__ = [
+    "InboxCounts",
+    "InboxCursor",
+    "count_inbox",
+    "inbox_cursor",
+    "query_inbox",
+    "sorts_in_database",
+]
 
 _SORT_COLUMNS: dict[SortKey, sa.ColumnElement[Any]] = {
     "requested_at": requests.c.requested_at_ms,
@@ -51,8 +58,9 @@ bytes a row) sort on disk, 55 ms instead of 44 ms."""
 
 
 def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) -> Inbox:
-    """Run the inbox query for ``spec`` on ``conn``; ``whole``: it reads every waiting request,
-    in a transaction of its own on Postgres (which lets it sort them in ``SORT_MEMORY``)."""
+    """Run the inbox query for ``spec`` on ``conn``; ``whole``: the database sorts every waiting
+    request (``sorts_in_database``), in a transaction of its own on Postgres (which lets it sort
+    them in ``SORT_MEMORY``)."""
     if whole and conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     now = now_ms()
@@ -126,12 +134,21 @@ def _ordered(query: sa.Select[Any], spec: InboxFilter, dialect: str) -> sa.Selec
 
 def _sorted(rows: list[tuple[Any, ...]], field: int, *, descending: bool) -> list[tuple[Any, ...]]:
     """``rows`` in the order ``_ordered`` gives, by the number at ``field``."""
-    rows.sort(key=itemgetter(0))  # ties keep this order: Python's sorts are stable
-    ordered = [row for row in rows if row[field] is not None]
-    ordered.sort(key=itemgetter(field), reverse=descending)
-    if len(ordered) < len(rows):
-        ordered += [row for row in rows if row[field] is None]
-    return ordered
+    timed = [row for row in rows if row[field] is not None]
+    if descending:  # by id, then by time: Python's sorts are stable, so ties keep the id order
+        timed.sort(key=itemgetter(0))
+        timed.sort(key=itemgetter(field), reverse=True)
+    else:
+        timed.sort(key=itemgetter(field, 0))
+    if len(timed) == len(rows):
+        return timed
+    return timed + sorted((row for row in rows if row[field] is None), key=itemgetter(0))
+
+
+def sorts_in_database(spec: InboxFilter, dialect: str) -> bool:
+    """Whether reading ``spec`` has the database sort every waiting request (then, on Postgres,
+    in a transaction of its own with ``SORT_MEMORY``: see ``query_inbox``'s ``whole``)."""
+    return spec.limit is None and not _sorts_here(spec, dialect)
 
 
 class InboxCounts(NamedTuple):

@@ -64,6 +64,7 @@ from hitl_notebook._store.inbox_query import (
     count_inbox,
     inbox_cursor,
     query_inbox,
+    sorts_in_database,
 )
 from hitl_notebook._store.queueing import enqueue_runs
 
@@ -355,7 +356,7 @@ class Store:
 
     def read_inbox(self, spec: InboxFilter) -> Inbox:
         """The inbox read with ``spec``, the filter every face builds from its own input."""
-        if spec.limit is None and not self.database.is_sqlite:
+        if not self.database.is_sqlite and sorts_in_database(spec, "postgresql"):
             with self.database.engine.begin() as conn:  # sorts every waiting request in memory
                 found = query_inbox(conn, spec, whole=True)
         else:
