@@ -132,6 +132,22 @@ def test_the_whole_inbox_lists_its_pages_in_their_order_for_every_sort() -> None
     assert by_deadline[3:] == sorted(ids[i] for i in (1, 4))
 
 
+def test_an_item_reads_the_rules_without_the_proposals_schema() -> None:
+    """The inbox reads a request's rules, not its proposal's schema (``Store.request`` has it);
+    a request stored by an older version (no rules column) shows the same rules from its spec."""
+    (request_id,) = _waiting(Editor.start())
+    (item,) = hitl.inbox()
+    assert item.rules_json is not None
+    assert "proposal_schema" not in item.rules_json
+    assert item.rules["allow_requester"] is True
+    assert hitl.store().request(request_id).proposal_schema is not None
+    with hitl.store().database.engine.begin() as conn:
+        conn.execute(requests.update().values(rules=sa.null()))  # as an older version stored it
+    (older,) = hitl.inbox()
+    assert older.rules == item.rules
+    assert older.input_schema is None
+
+
 def test_runs_being_recovered_still_appear() -> None:
     """A run that DBOS shows as ENQUEUED (recovery) or DELAYED (parked) is still waiting."""
     run = Writer.start()

@@ -62,6 +62,7 @@ def test_tables_made_by_an_older_version_gain_the_new_columns(db_url: str) -> No
             ("hitl_runs", "forked_from"),
             ("hitl_runs", "forked_at"),
             ("hitl_answers", "reason"),
+            ("hitl_requests", "rules"),
         ):
             conn.execute(sa.text(f'ALTER TABLE {schema}"{table}" DROP COLUMN "{column}"'))
         conn.execute(sa.text(f"DROP INDEX {schema}hitl_requests_open_order"))

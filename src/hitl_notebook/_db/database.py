@@ -54,6 +54,9 @@ requests = sa.Table(
     sa.Column("options", sa.JSON),
     sa.Column("proposal", sa.JSON),
     sa.Column("spec", sa.JSON, nullable=False),
+    # What the inbox reads of the spec (``request_records.inbox_rules``): without the proposal's
+    # schema, most of a spec's size, which 10,000 listed requests would carry each.
+    sa.Column("rules", sa.JSON),
     sa.Column("assignees", sa.JSON, nullable=False),
     sa.Column("requested_at_ms", sa.BigInteger, nullable=False),
     sa.Column("deadline_ms", sa.BigInteger),
@@ -314,6 +317,7 @@ _ADDED_COLUMNS = (
     (answers, answers.c.reason),
     (requests, requests.c.agent_status),  # after the runs' own: filled from them
     (requests, requests.c.agent_detail),
+    (requests, requests.c.rules),
 )
 """Columns added since the first release of the tables, added to older databases on open."""
 

@@ -96,6 +96,7 @@ def request_columns(request: Request) -> dict[str, Any]:
         "title_folded": fold(request.title),
         "body": request.body,
         "spec": spec,
+        "rules": inbox_rules(spec, request.kind.value),
         "options": request.options,
         "proposal": request.proposal,
         "assignees": list(request.assignees),
@@ -103,6 +104,15 @@ def request_columns(request: Request) -> dict[str, Any]:
         "deadline_ms": to_ms(request.deadline) if request.deadline else None,
         **_decision_columns(request.decision),
     }
+
+
+def inbox_rules(spec: dict[str, Any], kind: str) -> dict[str, Any]:
+    """What the inbox reads of a request's spec (``hitl_requests.rules``): all of it but the
+    proposal's schema and model, which it never shows (a form's schema it does: an input
+    request's is kept)."""
+    if kind == RequestKind.INPUT.value:
+        return spec
+    return {k: v for k, v in spec.items() if k not in ("proposal_schema", "proposal_model")}
 
 
 def _decision_columns(decision: Decision | None) -> dict[str, Any]:

@@ -65,9 +65,10 @@ class InboxItem(NamedTuple):
     as_of_ms: int
     """When the inbox was read."""
     rules_json: str | None = None
-    """The request's stored spec as JSON text: ``on_timeout``, ``timeout_answer``,
-    ``requester``, ``allow_requester``, a multiple choice's counts, and the proposal's or form's
-    schema (``rules`` leaves the schema out; ``input_schema`` reads an input request's)."""
+    """The request's rules as JSON text: ``on_timeout``, ``timeout_answer``, ``requester``,
+    ``allow_requester``, a multiple choice's counts, and an input request's form schema
+    (``input_schema`` reads it; ``rules`` leaves it out). A proposal's schema is not read
+    (``Store.request`` has it)."""
     votes: tuple[Ballot, ...] = ()
     """The votes cast so far on a quorum request, oldest first."""
     not_notified: tuple[str, ...] = ()

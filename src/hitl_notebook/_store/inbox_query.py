@@ -84,7 +84,7 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
             _json_text(requests.c.proposal),
             _json_text(requests.c.assignees),
             sa.literal(now, sa.BigInteger),
-            sa.cast(requests.c.spec, sa.Text),
+            sa.cast(sa.func.coalesce(requests.c.rules, requests.c.spec), sa.Text),
         )
         .select_from(requests)
         .join(workflow_status, workflow_status.c.workflow_uuid == requests.c.run_id)
