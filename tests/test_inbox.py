@@ -9,8 +9,13 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook._core.times import now_ms
-from hitl_notebook._db.database import requests
-from hitl_notebook._db.dbos_internals import workflow_status
+from hitl_notebook._db.database import Database, requests
+from hitl_notebook._db.dbos_internals import (
+    ACTIVE_RUNS_INDEX,
+    DBOS_SCHEMA,
+    RUN_STATES_INDEX,
+    workflow_status,
+)
 from hitl_notebook._store.inbox import SORT_KEYS, InboxFilter
 from tests.agents import Assigned, Chooser, Editor, Writer
 
@@ -228,3 +233,33 @@ def test_an_unknown_kind_is_an_error_not_an_empty_inbox() -> None:
     """A typo in a kind filter says which kinds exist."""
     with pytest.raises(ValueError, match="approval, choice, text, edit"):
         hitl.inbox(kind="aproval")
+
+
+def test_the_runs_states_the_inbox_joins_are_indexed(db_url: str) -> None:
+    """The inbox joins its requests with their runs' states through our index on DBOS's table:
+    on SQLite each run's state, on Postgres the active runs' alone (made again on open if a
+    build failed halfway, as a CONCURRENTLY build can)."""
+    database = Database(db_url)
+    with database.engine.connect() as conn:
+        if database.is_sqlite:
+            names = {str(i["name"]) for i in sa.inspect(conn).get_indexes("workflow_status")}
+            assert RUN_STATES_INDEX in names
+            database.close()
+            return
+    valid = sa.text(
+        "SELECT indisvalid FROM pg_index"
+        f" WHERE indexrelid = '{DBOS_SCHEMA}.{ACTIVE_RUNS_INDEX}'::regclass"
+    )
+    with database.engine.begin() as conn:
+        assert conn.execute(valid).scalar() is True
+        conn.execute(
+            sa.text(
+                "UPDATE pg_index SET indisvalid = false"
+                f" WHERE indexrelid = '{DBOS_SCHEMA}.{ACTIVE_RUNS_INDEX}'::regclass"
+            )
+        )
+    database.close()
+    reopened = Database(db_url)
+    with reopened.engine.connect() as conn:
+        assert conn.execute(valid).scalar() is True
+    reopened.close()

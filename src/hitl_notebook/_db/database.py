@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hitl_notebook._core.errors import ConfigurationError
-from hitl_notebook._db.dbos_internals import DBOS_SCHEMA, index_run_states
+from hitl_notebook._db.dbos_internals import DBOS_SCHEMA, index_active_runs, index_run_states
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -257,6 +257,8 @@ class Database:
         self._client: DBOSClient | None = None
         self._client_lock = threading.Lock()
         self._ensure_tables()
+        if not self.is_sqlite:
+            index_active_runs(self.engine)
 
     @property
     def client(self) -> DBOSClient:
