@@ -23,6 +23,7 @@ from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database, executors, statuses
 from hitl_notebook._db.dbos_internals import (
     INTERNAL_QUEUE,
+    Claimed,
     Stopped,
     claim_here,
     execute_claimed,
@@ -154,7 +155,12 @@ def test_runs_claimed_here_are_what_dbos_queue_makes_of_a_run_it_claims(
     assert dbos._sys_db.init_workflows([status]) == {"by-dbos"}
     with runtime.database.engine.begin() as conn:
         claimed = claim_here(
-            conn, run_agent, [("by-us", args)], authenticated_user="carol", now_ms=now_ms()
+            conn,
+            run_agent,
+            [("by-us", args)],
+            owner="owner-1",
+            authenticated_user="carol",
+            now_ms=now_ms(),
         )
     execute_claimed(claimed)
     runs = [hitl.RunHandle(run_id, agent="Numbered") for run_id in ("by-dbos", "by-us")]
@@ -168,6 +174,36 @@ def test_runs_claimed_here_are_what_dbos_queue_makes_of_a_run_it_claims(
     with runtime.database.engine.connect() as conn:
         inputs = conn.execute(sa.select(workflow_input.c.inputs).order_by("workflow_uuid"))
         assert len(set(inputs.scalars())) == 1
+
+
+def test_a_chunk_attempted_again_with_its_owner_token_claims_the_runs_it_inserted(
+    runtime: hitl.Runtime,
+) -> None:
+    """A chunk whose commit reached the database but whose answer was lost is attempted again
+    (``retrying``) with the same token: the runs the first attempt inserted are claimed again,
+    so they run; an attempt with another token claims none of them."""
+    args = ("Numbered", encode_payload((1,), {}))
+
+    def claim(owner: str) -> Claimed:
+        with runtime.database.engine.begin() as conn:
+            return claim_here(
+                conn,
+                run_agent,
+                [("retried", args)],
+                owner=owner,
+                authenticated_user=None,
+                now_ms=now_ms(),
+            )
+
+    assert [status["workflow_uuid"] for status, _ in claim("owner-a").runs] == ["retried"]
+    assert claim("owner-b").runs == []
+    again = claim("owner-a")
+    assert [status["workflow_uuid"] for status, _ in again.runs] == ["retried"]
+    execute_claimed(again)
+    run = hitl.RunHandle("retried", agent="Numbered")
+    wait_all_waiting([run])
+    hitl.respond(run.id, text="ok", by="alice")
+    assert run.result(timeout=30) == "1: ok"
 
 
 def same_dbos_rows(first: str, second: str) -> bool:

@@ -453,13 +453,16 @@ def claim_here(
     workflow: Callable[..., Any],
     runs: Sequence[tuple[str, tuple[Any, ...]]],
     *,
+    owner: str,
     authenticated_user: str | None,
     now_ms: int,
 ) -> Claimed:
     """Insert runs of the registered async ``workflow`` (``(run id, positional arguments)``
     each) as DBOS's queue leaves a run it has claimed for this process: PENDING on the internal
-    queue, this executor's and version's, under one owner token. An id that exists already is
-    left as it is; returns the runs inserted now, which ``execute_claimed`` runs after the commit.
+    queue, this executor's and version's, under the token ``owner`` (a new uuid). An id that
+    exists already is left as it is; returns the runs inserted now, and those an earlier attempt
+    with the same ``owner`` inserted (its commit reached the database, but not its answer), which
+    ``execute_claimed`` runs after the commit.
 
     The rows are those of ``SystemDatabase.init_workflows`` (DBOS's batch enqueue, with the
     shared columns from DBOS's own ``prepare_enqueued_workflow``) as its queue's claim
@@ -468,14 +471,12 @@ def claim_here(
     any workflow started directly. Call inside a launched DBOS.
     """
     if not runs:
-        return Claimed("", [])
+        return Claimed(owner, [])
     from dbos._core import prepare_enqueued_workflow  # noqa: PLC0415 - see the docstring
     from dbos._dbos import _get_dbos_instance  # noqa: PLC0415
     from dbos._serialization import serialize_args  # noqa: PLC0415
-    from dbos._utils import generate_uuid  # noqa: PLC0415
 
     dbos = _get_dbos_instance()
-    owner = generate_uuid()
     first_id, first_args = runs[0]
     shared: dict[str, Any] = dict(
         prepare_enqueued_workflow(
@@ -538,6 +539,14 @@ def claim_here(
         insert_new(conn, workflow_status, rows, key=["workflow_uuid"], returning="workflow_uuid")
     )
     if len(inserted) < len(runs):
+        inserted.update(
+            conn.execute(
+                sa.select(workflow_status.c.workflow_uuid).where(
+                    workflow_status.c.workflow_uuid.in_([run_id for run_id, _ in runs]),
+                    workflow_status.c.owner_xid == owner,
+                )
+            ).scalars()
+        )
         inputs = [i for i in inputs if i["workflow_uuid"] in inserted]
         claimed = [
             (status, args) for status, args in claimed if status["workflow_uuid"] in inserted

@@ -15,6 +15,7 @@ is, so calling again with the same run ids starts the rest and nothing twice.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -69,7 +70,8 @@ def start_here(
             "choose other run ids."
         )
     for chunk in _chunks(runs):
-        claimed = retrying(_claim_chunk, database, workflow, agent, chunk, requester)
+        owner = str(uuid.uuid4())  # the same in each attempt: see ``claim_here``
+        claimed = retrying(_claim_chunk, database, workflow, agent, chunk, owner, requester)
         started = [status["workflow_uuid"] for status, _ in claimed.runs]
         with _announced_lock:
             _announced.update(started)
@@ -90,18 +92,21 @@ def take_announced(run_id: str) -> bool:
         return False
 
 
-def _claim_chunk(
+def _claim_chunk(  # noqa: PLR0917 - an operation's arguments are positional (``retrying``)
     database: Database,
     workflow: Callable[..., Any],
     agent: str,
     runs: Sequence[tuple[str, tuple[Any, ...]]],
+    owner: str,
     requester: str | None,
 ) -> Claimed:
     """In one transaction: the runs that do not exist yet, claimed for this process, and their
     first status."""
     at = now_ms()
     with database.engine.begin() as conn:
-        claimed = claim_here(conn, workflow, runs, authenticated_user=requester, now_ms=at)
+        claimed = claim_here(
+            conn, workflow, runs, owner=owner, authenticated_user=requester, now_ms=at
+        )
         append_first_statuses(
             conn,
             [status["workflow_uuid"] for status, _ in claimed.runs],
