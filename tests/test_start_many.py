@@ -23,12 +23,15 @@ from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database, executors, statuses
 from hitl_notebook._db.dbos_internals import (
     INTERNAL_QUEUE,
+    Claimed,
     Stopped,
-    enqueue_here,
+    claim_here,
+    execute_claimed,
     workflow_input,
     workflow_status,
 )
 from hitl_notebook._runtime.write_batches import WriteBatches
+from hitl_notebook._store.queueing import encode_payload
 from tests.processes.fast_runs import Numbered, Spawner
 
 KERNEL = Path(__file__).parent / "processes" / "fast_runs.py"
@@ -136,25 +139,93 @@ def test_a_run_id_of_another_dbos_workflow_is_refused_and_nothing_starts(
     assert [row.workflow_uuid for row in dbos_rows(["fresh", "taken"])] == ["taken"]
 
 
-def test_start_many_writes_the_rows_dbos_batch_enqueue_writes(runtime: hitl.Runtime) -> None:
-    """The contract of ``enqueue_here``: DBOS's own ``init_workflows`` writes the same rows."""
+def test_runs_claimed_here_are_what_dbos_queue_makes_of_a_run_it_claims(
+    runtime: hitl.Runtime,
+) -> None:
+    """The contract of ``claim_here`` and ``execute_claimed``: a run that DBOS's queue claims
+    from a row of DBOS's own batch enqueue, and a run claimed and executed here, have the same
+    DBOS row while they wait and once they finish (so DBOS recorded the outcome under the owner
+    token), the same input, and run with their requester."""
     dbos = _get_dbos_instance()
-    args = ("Numbered", "payload")
+    args = ("Numbered", encode_payload((5,), {}))
     status = prepare_enqueued_workflow(
         dbos, run_agent, args, {}, queue_name=INTERNAL_QUEUE, workflow_id="by-dbos"
     )
+    status["authenticated_user"] = "carol"
     assert dbos._sys_db.init_workflows([status]) == {"by-dbos"}
     with runtime.database.engine.begin() as conn:
-        enqueue_here(conn, run_agent, [("by-us", args)], authenticated_user=None, now_ms=now_ms())
-    ignored = {"workflow_uuid", "created_at", "updated_at"}
-    by_dbos, by_us = (
-        {k: v for k, v in row._mapping.items() if k not in ignored}
-        for row in sorted(dbos_rows(["by-dbos", "by-us"]), key=lambda row: row.workflow_uuid)
-    )
-    assert by_us == by_dbos
+        claimed = claim_here(
+            conn,
+            run_agent,
+            [("by-us", args)],
+            owner="owner-1",
+            authenticated_user="carol",
+            now_ms=now_ms(),
+        )
+    execute_claimed(claimed)
+    runs = [hitl.RunHandle(run_id, agent="Numbered") for run_id in ("by-dbos", "by-us")]
+    wait_all_waiting(runs)
+    assert same_dbos_rows("by-dbos", "by-us")
+    assert {r.requester for run in runs for r in run.requests()} == {"carol"}
+    for run in runs:
+        hitl.respond(run.id, text="ok", by="alice")
+    assert [run.result(timeout=30) for run in runs] == ["5: ok", "5: ok"]
+    assert same_dbos_rows("by-dbos", "by-us")
     with runtime.database.engine.connect() as conn:
         inputs = conn.execute(sa.select(workflow_input.c.inputs).order_by("workflow_uuid"))
         assert len(set(inputs.scalars())) == 1
+
+
+def test_a_chunk_attempted_again_with_its_owner_token_claims_the_runs_it_inserted(
+    runtime: hitl.Runtime,
+) -> None:
+    """A chunk whose commit reached the database but whose answer was lost is attempted again
+    (``retrying``) with the same token: the runs the first attempt inserted are claimed again,
+    so they run; an attempt with another token claims none of them."""
+    args = ("Numbered", encode_payload((1,), {}))
+
+    def claim(owner: str) -> Claimed:
+        with runtime.database.engine.begin() as conn:
+            return claim_here(
+                conn,
+                run_agent,
+                [("retried", args)],
+                owner=owner,
+                authenticated_user=None,
+                now_ms=now_ms(),
+            )
+
+    assert [status["workflow_uuid"] for status, _ in claim("owner-a").runs] == ["retried"]
+    assert claim("owner-b").runs == []
+    again = claim("owner-a")
+    assert [status["workflow_uuid"] for status, _ in again.runs] == ["retried"]
+    execute_claimed(again)
+    run = hitl.RunHandle("retried", agent="Numbered")
+    wait_all_waiting([run])
+    hitl.respond(run.id, text="ok", by="alice")
+    assert run.result(timeout=30) == "1: ok"
+
+
+def same_dbos_rows(first: str, second: str) -> bool:
+    """Whether two runs' DBOS rows (every column DBOS has) are alike but for ids and times."""
+    table = _get_dbos_instance()._sys_db.tables.workflow_status
+    ignored = {
+        "workflow_uuid",
+        "created_at",
+        "updated_at",
+        "started_at_epoch_ms",
+        "completed_at",
+        "owner_xid",
+    }
+    with _get_dbos_instance()._sys_db.engine.connect() as conn:
+        rows = {
+            row.workflow_uuid: {k: v for k, v in row._mapping.items() if k not in ignored}
+            for row in conn.execute(
+                sa.select(table).where(table.c.workflow_uuid.in_([first, second]))
+            )
+        }
+    assert rows[first] == rows[second], (rows[first], rows[second])
+    return True
 
 
 def test_a_sigkill_in_the_middle_of_start_many_leaves_each_run_started_once_or_not_at_all(

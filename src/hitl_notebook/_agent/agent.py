@@ -136,7 +136,7 @@ class Agent(RequestMethods):
 
         >>> runs = RefundAgent.start_many([("A-1",), ("A-2",)], run_ids=["r-A-1", "r-A-2"])
 
-        The runs begin within about half a second (DBOS's queue dispatches them here).
+        The runs of each thousand begin as soon as that thousand is stored.
         """
         runtime = current()
         check_texts([requester], "requester")

@@ -87,14 +87,18 @@ class Signal:
                 self._wake = None
 
     async def sleep_async(self, timeout: float | None) -> None:
-        """Wait on the event loop until the flag is set or ``timeout`` seconds pass."""
-        event = asyncio.Event()
-        if self._sleeps_until(functools.partial(_set_on, asyncio.get_running_loop(), event)):
+        """Wait on the event loop until the flag is set or ``timeout`` seconds pass (one future
+        and one timer: no task of its own, as every hot wait of an async run sleeps here)."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        if self._sleeps_until(functools.partial(_resolve_on, loop, woken)):
+            timer = None if timeout is None else loop.call_later(timeout, _resolve, woken)
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout)
+                await woken
             finally:
                 self._wake = None
+                if timer is not None:
+                    timer.cancel()
 
     def _sleeps_until(self, wake: Callable[[], object]) -> bool:
         """Have ``set`` call ``wake``; False (nothing to sleep) if the flag is set already.
@@ -108,9 +112,14 @@ class Signal:
         return True
 
 
-def _set_on(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+def _resolve_on(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
     with contextlib.suppress(RuntimeError):  # the loop closed: its sleeper stopped anyway
-        loop.call_soon_threadsafe(event.set)
+        loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ def _unnested(
     for i, column in enumerate(columns):
         kind = table.c[column].type
         each = [row[column] for row in rows]
-        if all(value == each[0] for value in each):  # the same in every row: sent once
+        if each.count(each[0]) == len(each):  # the same in every row: sent once
             # (rows that are all alike are one row, which the key would keep once anyway)
             values.append(sa.cast(sa.bindparam(f"column_{i}", each[0], type_=kind), kind))
         elif isinstance(kind, sa.JSON):  # sent as the JSON texts (None as JSON's null)

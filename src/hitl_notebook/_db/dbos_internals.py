@@ -12,10 +12,12 @@
   state by its id, so that the inbox's counts read no DBOS row (``run_is_active``).
 - **Moving parked runs' wake-ups** when a test moves the process's clock (``shift_parked``).
 - **The internal queue's polling interval**, which bounds how fast a parked run resumes.
-- **Starting many runs at once** (``enqueue_here``): the rows DBOS's own batch enqueue
-  (``SystemDatabase.init_workflows``, which its Kafka consumer uses) writes, ENQUEUED on the internal
-  queue for this process's application and version, inserted in the caller's transaction with one
-  statement per table (DBOS's builds a statement with every row's values, ~1 ms a row).
+- **Starting many runs at once** (``claim_here``, ``execute_claimed``): the rows DBOS's own batch
+  enqueue (``SystemDatabase.init_workflows``, which its Kafka consumer uses) writes, as its queue
+  leaves them once it claimed them for this process, inserted in the caller's transaction with one
+  statement per table (DBOS's builds a statement with every row's values, ~1 ms a row); then each
+  run's task, made on DBOS's event loop as DBOS makes it for a run it claimed, all in one callback
+  (DBOS's queue thread hands the loop one run at a time and waits for each).
 - **The error DBOS raises** when a caller awaits the result of a cancelled workflow.
 - **How many steps the executing run has taken** (``steps_taken``): DBOS numbers a run's steps
   in its context; a request records the count, so a what-if fork at it reuses those steps.
@@ -37,8 +39,11 @@ contract test compares them with DBOS's own).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
@@ -46,6 +51,7 @@ from hitl_notebook._db.bulk_insert import insert_new
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
+    from dbos._sys_db import WorkflowStatusInternal
 
 __all__ = [
     "ACTIVE_RUNS_INDEX",
@@ -57,14 +63,16 @@ __all__ = [
     "PARKED_STATE",
     "RUN_STATES_INDEX",
     "Cancelled",
+    "Claimed",
     "Message",
     "Parked",
     "Stopped",
     "Woken",
     "awaited_a_cancelled_run",
+    "claim_here",
     "consume_message",
     "dbos_default_database",
-    "enqueue_here",
+    "execute_claimed",
     "index_active_runs",
     "index_run_states",
     "messages_to",
@@ -476,33 +484,60 @@ _ENQUEUE_PARKED_MANY = (
 )
 
 
-def enqueue_here(
+class Claimed(NamedTuple):
+    """Runs that ``claim_here`` inserted, for ``execute_claimed`` once their transaction committed."""
+
+    owner: str
+    """The token DBOS checks before it records a claimed run's outcome."""
+    runs: list[tuple[dict[str, Any], tuple[Any, ...]]]
+    """Each run's DBOS status (as DBOS reads it back) and its positional arguments."""
+
+
+def claim_here(
     conn: sa.Connection,
     workflow: Callable[..., Any],
     runs: Sequence[tuple[str, tuple[Any, ...]]],
     *,
+    owner: str,
     authenticated_user: str | None,
     now_ms: int,
-) -> None:
-    """Queue runs of the registered ``workflow`` (``(run id, positional arguments)`` each) on
-    DBOS's internal queue, for this process's application and version: DBOS dispatches them
-    here, as it dispatches a woken parked run. An id that exists already is left as it is.
+) -> Claimed:
+    """Insert runs of the registered async ``workflow`` (``(run id, positional arguments)``
+    each) as DBOS's queue leaves a run it has claimed for this process: PENDING on the internal
+    queue, this executor's and version's, under the token ``owner`` (a new uuid). An id that
+    exists already is left as it is; returns the runs inserted now, and those an earlier attempt
+    with the same ``owner`` inserted (its commit reached the database, but not its answer), which
+    ``execute_claimed`` runs after the commit.
 
-    The rows are those of ``SystemDatabase.init_workflows`` (DBOS's batch enqueue): the shared
-    columns come from DBOS's own ``prepare_enqueued_workflow``. Call inside a launched DBOS.
+    The rows are those of ``SystemDatabase.init_workflows`` (DBOS's batch enqueue, with the
+    shared columns from DBOS's own ``prepare_enqueued_workflow``) as its queue's claim
+    (``start_queued_workflows``) updates them. A run claimed here that this process does not
+    execute (it dies first) is PENDING on this executor: DBOS's recovery runs it, as it runs
+    any workflow started directly. Call inside a launched DBOS.
     """
     if not runs:
-        return
+        return Claimed(owner, [])
     from dbos._core import prepare_enqueued_workflow  # noqa: PLC0415 - see the docstring
     from dbos._dbos import _get_dbos_instance  # noqa: PLC0415
     from dbos._serialization import serialize_args  # noqa: PLC0415
 
     dbos = _get_dbos_instance()
     first_id, first_args = runs[0]
-    shared = prepare_enqueued_workflow(
-        dbos, workflow, first_args, {}, queue_name=INTERNAL_QUEUE, workflow_id=first_id
+    shared: dict[str, Any] = dict(
+        prepare_enqueued_workflow(
+            dbos, workflow, first_args, {}, queue_name=INTERNAL_QUEUE, workflow_id=first_id
+        )
     )
     assert shared["attributes"] is None  # no tracing context: no attributes column written
+    shared.update(
+        status="PENDING",
+        authenticated_user=authenticated_user,
+        authenticated_roles=None,
+        recovery_attempts=1,
+        started_at_epoch_ms=now_ms,
+        created_at=now_ms,
+        updated_at=now_ms,
+    )
     row = {
         "status": shared["status"],
         "name": shared["name"],
@@ -515,7 +550,7 @@ def enqueue_here(
         "authenticated_roles": None,
         "assumed_role": shared["assumed_role"],
         "queue_name": INTERNAL_QUEUE,
-        "recovery_attempts": 0,
+        "recovery_attempts": 1,
         "workflow_timeout_ms": shared["workflow_timeout_ms"],
         "workflow_deadline_epoch_ms": shared["workflow_deadline_epoch_ms"],
         "deduplication_id": None,
@@ -523,21 +558,102 @@ def enqueue_here(
         "queue_partition_key": None,
         "parent_workflow_id": None,
         "creator_xid": None,
+        "owner_xid": owner,
+        "started_at_epoch_ms": now_ms,
         "delay_until_epoch_ms": None,
         "schedule_name": None,
         "application_name": shared["application_name"],
         "created_at": now_ms,
         "updated_at": now_ms,
     }
-    statuses, inputs = [], []
+    rows, inputs, claimed = [], [], []
     for run_id, args in runs:
         serialized, serialization = serialize_args(args, {}, None, dbos._serializer)
-        statuses.append({**row, "workflow_uuid": run_id, "serialization": serialization})
+        rows.append({**row, "workflow_uuid": run_id, "serialization": serialization})
         inputs.append(
             {"workflow_uuid": run_id, "inputs": serialized, "retention_timestamp": now_ms}
         )
-    insert_new(conn, workflow_status, statuses, key=["workflow_uuid"])
+        status = {
+            **shared,
+            "workflow_uuid": run_id,
+            "inputs": serialized,
+            "serialization": serialization,
+        }
+        claimed.append((status, args))
+    inserted = set(
+        insert_new(conn, workflow_status, rows, key=["workflow_uuid"], returning="workflow_uuid")
+    )
+    if len(inserted) < len(runs):
+        inserted.update(
+            conn.execute(
+                sa.select(workflow_status.c.workflow_uuid).where(
+                    workflow_status.c.workflow_uuid.in_([run_id for run_id, _ in runs]),
+                    workflow_status.c.owner_xid == owner,
+                )
+            ).scalars()
+        )
+        inputs = [i for i in inputs if i["workflow_uuid"] in inserted]
+        claimed = [
+            (status, args) for status, args in claimed if status["workflow_uuid"] in inserted
+        ]
     insert_new(conn, workflow_input, inputs, key=["workflow_uuid"])
+    return Claimed(owner, claimed)
+
+
+def execute_claimed(claimed: Claimed) -> None:
+    """Begin executing the runs ``claim_here`` inserted (after its commit), on DBOS's event loop,
+    as ``DBOS.start_workflow_async`` executes a workflow after inserting its row; returns at once.
+
+    One callback creates every run's task, with the context DBOS's queue gives a run it claimed
+    (``execute_dequeued_workflow``): the run's id, its requester, the owner token. It runs in a
+    context of its own, so a caller inside a run does not become the runs' parent.
+    """
+    if not claimed.runs:
+        return
+    from dbos._dbos import _get_dbos_instance  # noqa: PLC0415 - see the docstring
+
+    dbos = _get_dbos_instance()
+    loop = dbos._background_event_loop.target_loop()
+    assert loop is not None, "DBOS is not launched"
+    loop.call_soon_threadsafe(_execute_all, dbos, claimed, context=contextvars.Context())
+
+
+def _execute_all(dbos: Any, claimed: Claimed) -> None:
+    from dbos._context import (  # noqa: PLC0415 - see the module's docstring
+        DBOSContext,
+        DBOSContextSetAuth,
+        SetWorkflowID,
+        get_local_dbos_context,
+    )
+    from dbos._core import _execute_workflow_async  # noqa: PLC0415
+    from dbos._event_loop import retrieve_future_exception  # noqa: PLC0415
+    from dbos._registrations import get_func_info  # noqa: PLC0415
+    from dbos._serialization import WorkflowSerializationFormat  # noqa: PLC0415
+
+    name = claimed.runs[0][0]["name"]
+    registered = dbos._registry.workflow_info_map[name]
+    info = get_func_info(registered)
+    assert info is not None
+    function = registered.__orig_func
+    assert inspect.iscoroutinefunction(function), "execute_claimed runs async workflows"
+    serialization = info.serialization_type or WorkflowSerializationFormat.DEFAULT
+    for status, args in claimed.runs:
+        with (
+            DBOSContextSetAuth(status["authenticated_user"], None),
+            SetWorkflowID(status["workflow_uuid"]),
+        ):
+            context = DBOSContext.create_start_workflow_child(get_local_dbos_context())
+            context.owner_xid = claimed.owner
+            context.serialization_type = serialization
+            context.workflow_deadline_epoch_ms = None
+            task = asyncio.create_task(
+                _execute_workflow_async(
+                    dbos, cast("WorkflowStatusInternal", status), function, context, args, {}
+                )
+            )
+        dbos._workflow_tasks.add(task)
+        task.add_done_callback(dbos._workflow_tasks.discard)
+        task.add_done_callback(retrieve_future_exception)
 
 
 def sweep(

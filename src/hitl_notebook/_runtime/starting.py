@@ -1,19 +1,21 @@
 """Starting many runs in this process at once, each durably once or not at all.
 
 ``Agent.start`` costs DBOS one transaction to insert a run and the run another to say it started.
-``start_here`` inserts ``CHUNK`` runs per transaction: their DBOS rows, ENQUEUED on DBOS's internal
-queue for this process (``_db.dbos_internals.enqueue_here``), and each run's first status
-("working: started"). DBOS's queue then dispatches them here (within ``WOKEN_POLL_S``), as it
-dispatches a woken parked run, and a run finds its start already said (``take_announced``).
+``start_here`` inserts ``CHUNK`` runs per transaction: their DBOS rows, claimed for this process
+as DBOS's queue claims a run it dispatches (``_db.dbos_internals.claim_here``), and each run's
+first status ("working: started"). Once the chunk committed, its runs begin at once, all with one
+call onto DBOS's event loop (``execute_claimed``), and a run finds its start already said
+(``take_announced``).
 
-A crash in the middle leaves each run started (its chunk committed: DBOS dispatches it, now or
-when this executor runs again) or not at all; a run id that exists is left as it is, so calling
-again with the same run ids starts the rest and nothing twice.
+A crash in the middle leaves each run started (its chunk committed: it runs now, or DBOS's
+recovery runs it when this executor runs again) or not at all; a run id that exists is left as it
+is, so calling again with the same run ids starts the rest and nothing twice.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,7 +24,7 @@ import sqlalchemy as sa
 from hitl_notebook._core.models import Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import enqueue_here, workflow_status
+from hitl_notebook._db.dbos_internals import Claimed, claim_here, execute_claimed, workflow_status
 from hitl_notebook._db.run_records import append_first_statuses
 from hitl_notebook._runtime.retries import retrying
 from hitl_notebook._store.queueing import WORKFLOW_NAME
@@ -68,7 +70,17 @@ def start_here(
             "choose other run ids."
         )
     for chunk in _chunks(runs):
-        retrying(_start_chunk, database, workflow, agent, chunk, requester)
+        owner = str(uuid.uuid4())  # the same in each attempt: see ``claim_here``
+        claimed = retrying(_claim_chunk, database, workflow, agent, chunk, owner, requester)
+        started = [status["workflow_uuid"] for status, _ in claimed.runs]
+        with _announced_lock:
+            _announced.update(started)
+        try:
+            execute_claimed(claimed)
+        except BaseException:  # they run at the next launch, and say that they started then
+            with _announced_lock:
+                _announced.difference_update(started)
+            raise
 
 
 def take_announced(run_id: str) -> bool:
@@ -80,36 +92,31 @@ def take_announced(run_id: str) -> bool:
         return False
 
 
-def _start_chunk(
+def _claim_chunk(  # noqa: PLR0917 - an operation's arguments are positional (``retrying``)
     database: Database,
     workflow: Callable[..., Any],
     agent: str,
     runs: Sequence[tuple[str, tuple[Any, ...]]],
+    owner: str,
     requester: str | None,
-) -> None:
+) -> Claimed:
+    """In one transaction: the runs that do not exist yet, claimed for this process, and their
+    first status."""
     at = now_ms()
-    new: list[str] = []
-    try:
-        with database.engine.begin() as conn:
-            existing = _existing(conn, [run_id for run_id, _ in runs])
-            fresh = [(run_id, args) for run_id, args in runs if run_id not in existing]
-            new = [run_id for run_id, _ in fresh]
-            enqueue_here(conn, workflow, fresh, authenticated_user=requester, now_ms=at)
-            append_first_statuses(
-                conn,
-                new,
-                key=START_KEY,
-                agent=agent,
-                status=Status.WORKING.value,
-                detail=START_DETAIL,
-                at_ms=at,
-            )
-            with _announced_lock:  # before the commit: DBOS may dispatch them right after it
-                _announced.update(new)
-    except BaseException:
-        with _announced_lock:
-            _announced.difference_update(new)
-        raise
+    with database.engine.begin() as conn:
+        claimed = claim_here(
+            conn, workflow, runs, owner=owner, authenticated_user=requester, now_ms=at
+        )
+        append_first_statuses(
+            conn,
+            [status["workflow_uuid"] for status, _ in claimed.runs],
+            key=START_KEY,
+            agent=agent,
+            status=Status.WORKING.value,
+            detail=START_DETAIL,
+            at_ms=at,
+        )
+    return claimed
 
 
 def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
