@@ -56,7 +56,7 @@ from hitl_notebook._core.values import check_json, check_text, check_texts
 from hitl_notebook._db.answer_statement import decide_in_one
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake_many
+from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake, wake_many
 from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     decide,
@@ -223,24 +223,17 @@ def _answer_waited(
             database, planned, reply, at_ms=at, executor_id=executor_id, taken=taken
         )
     else:
-        decided = _decide_waited_sqlite(
-            database, planned, reply, at_ms=at, executor_id=executor_id, taken=taken
-        )
+        decided = _decide_waited_sqlite(database, planned, reply, at_ms=at, taken=taken)
     if decided is not None:
         hot_waits.wake(decided.run_id, decided)
     return decided
 
 
 def _decide_waited_sqlite(
-    database: Database,
-    planned: Plan,
-    reply: Reply,
-    *,
-    at_ms: int,
-    executor_id: str | None,
-    taken: dict[str, Any],
+    database: Database, planned: Plan, reply: Reply, *, at_ms: int, taken: dict[str, Any]
 ) -> Decision | None:
-    """``_answer_waited``'s transaction on SQLite; None (nothing stored) if it decides nothing."""
+    """``_answer_waited``'s transaction on SQLite; None (nothing stored) if it decides nothing.
+    The run is enqueued if it parked meanwhile; its process is this one, which runs."""
     request, resolution = planned.request, planned.resolution
     with database.engine.begin() as conn:
         row = decide(
@@ -269,7 +262,7 @@ def _decide_waited_sqlite(
             at_ms=at_ms,
             result="accepted",
         )
-        wake_run(conn, stored, at_ms, executor_id)
+        wake(conn, stored.run_id, now_ms=at_ms)
         append_status(conn, **taken)
         note_change(conn, stored.run_id)
     return stored.decision
