@@ -357,11 +357,10 @@ def wake_many(
 
 def run_lives(run_id: sa.ColumnElement[str]) -> sa.Exists:
     """Whether the run ``run_id`` exists and can still wait for a human (``ACTIVE_STATES``)."""
+    active = sa.or_(*(workflow_status.c.status == state for state in ACTIVE_STATES))
     return (
         sa.select(workflow_status.c.workflow_uuid)
-        .where(
-            workflow_status.c.workflow_uuid == run_id, workflow_status.c.status.in_(ACTIVE_STATES)
-        )
+        .where(workflow_status.c.workflow_uuid == run_id, active)
         .exists()
     )
 
@@ -388,7 +387,9 @@ def waking(
         sa.update(workflow_status)
         .where(
             workflow_status.c.workflow_uuid == run_id,
-            workflow_status.c.status.in_(["PENDING", PARKED_STATE]),
+            # Equalities, not IN: a list is rendered anew for each execution, and a statement
+            # that keeps its text is parsed once by the driver.
+            sa.or_(workflow_status.c.status == "PENDING", workflow_status.c.status == PARKED_STATE),
             when,
         )
         .values(
