@@ -1,6 +1,8 @@
 """An answer stored by the process that runs the waiting run wakes it at once (no poll), and the
-durable decision is still what resumes it: a wake without one only makes the run look again, and a
-crash between the answer's commit and the wake still resumes the run once, after the restart."""
+durable decision is still what resumes it: a wake without one only makes the run look again, a
+decision handed over with the wake is the committed one (an answer checked against the request as
+the wait holds it is stored only if the request is still open and its run lives), and a crash
+between the answer's commit and the wake still resumes the run once, after the restart."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
+from hitl_notebook._db.database import answers
+from hitl_notebook._runtime import waiting
 from tests.agents import AsyncWaiter, Waiter
 from tests.processes.fast_runs import Counted
 
@@ -26,6 +31,23 @@ def wait_waiting(run: hitl.RunHandle) -> None:
     )
 
 
+def wait_hot(runtime: hitl.Runtime, run: hitl.RunHandle) -> hitl.Request:
+    """The run's one open request, once the run waits hot for it."""
+    testing.wait_until(lambda: runtime.poller.waiting == 1, timeout=60, message="waiting hot")
+    (request,) = run.requests(open_only=True)
+    return request
+
+
+def answer_log(request_id: str) -> list[tuple[str | None, str]]:
+    with hitl.store().database.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(answers.c.by, answers.c.result)
+            .where(answers.c.request_id == request_id)
+            .order_by(answers.c.answer_id)
+        ).all()
+    return [(r.by, r.result) for r in rows]
+
+
 @pytest.mark.parametrize("agent", [Waiter, AsyncWaiter])
 def test_an_answer_from_the_runs_own_process_wakes_it_without_the_poller(
     hot_runtime: hitl.Runtime, agent: type[hitl.Agent], monkeypatch: pytest.MonkeyPatch
@@ -37,6 +59,64 @@ def test_an_answer_from_the_runs_own_process_wakes_it_without_the_poller(
     hitl.respond(run.id, text="from the widget", by="alice")
     assert run.result(timeout=30) == "from the widget"
     assert [e.status for e in run.history()] == ["working", "waiting", "resumed", "finished"]
+
+
+@pytest.mark.parametrize("agent", [Waiter, AsyncWaiter])
+def test_an_answer_to_a_request_a_run_here_waits_for_hands_it_the_committed_decision(
+    hot_runtime: hitl.Runtime, agent: type[hitl.Agent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answered by its request id in the run's own process, the run resumes on the decision the
+    answer committed, without reading its request again; "resumed" is published once."""
+    monkeypatch.setattr(hot_runtime.poller, "_wake", lambda run_ids: None)
+    run = agent.start()
+    request = wait_hot(hot_runtime, run)
+    looks = []
+    collect = waiting.collect
+    monkeypatch.setattr(waiting, "collect", lambda *args: looks.append(args) or collect(*args))
+    decision = hitl.respond(request.request_id, text="handed over", by="alice")
+    assert run.result(timeout=30) == "handed over"
+    assert looks == []
+    assert hitl.store().request(request.request_id).decision == decision
+    assert answer_log(request.request_id) == [("alice", "accepted")]
+    history = run.history()
+    assert [e.status for e in history] == ["working", "waiting", "resumed", "finished"]
+    assert history[2].detail == "answered by alice"
+
+
+def test_an_answer_here_to_a_request_decided_elsewhere_meanwhile_gets_the_stored_outcome(
+    hot_runtime: hitl.Runtime, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait still holds the request as open, but another process decided it: this process's
+    answer is refused as after a read (a retry by the same person gets the same decision), and
+    the run resumes on the stored decision, once."""
+    monkeypatch.setattr(hot_runtime.poller, "_wake", lambda run_ids: None)
+    run = AsyncWaiter.start()
+    request = wait_hot(hot_runtime, run)
+    elsewhere = hitl.connect(db_url)
+    first = elsewhere.respond(request.request_id, text="from bob", by="bob")
+    with pytest.raises(hitl.AlreadyDecidedError):
+        hitl.respond(request.request_id, text="from alice", by="alice")
+    assert hitl.respond(request.request_id, text="from bob", by="bob") == first
+    assert hot_runtime.poller.waiting == 1  # none of these woke it with a decision
+    hot_runtime.poller.wake(run.id)
+    assert run.result(timeout=30) == "from bob"
+    assert answer_log(request.request_id) == [("bob", "accepted")]
+    assert [e.status for e in run.history()] == ["working", "waiting", "resumed", "finished"]
+
+
+def test_an_answer_here_to_a_run_cancelled_behind_the_sdks_back_is_refused(
+    hot_runtime: hitl.Runtime,
+) -> None:
+    """A run cancelled through DBOS while it waits hot here takes no answer, as after a read:
+    nothing is stored and its request stays open until the run notices."""
+    run = Waiter.start()
+    request = wait_hot(hot_runtime, run)
+    hitl.store().database.client.cancel_workflow(run.id)
+    with pytest.raises(hitl.NotWaitingError, match="cancelled"):
+        hitl.respond(request.request_id, text="too late", by="alice")
+    assert answer_log(request.request_id) == []
+    assert hitl.store().request(request.request_id).is_open
+    assert "resumed" not in [e.status for e in run.history()]
 
 
 def test_a_wake_without_a_decision_only_makes_the_run_look_again(
@@ -56,14 +136,17 @@ def test_a_wake_without_a_decision_only_makes_the_run_look_again(
     assert [e.status for e in run.history()] == ["working", "waiting", "resumed", "finished"]
 
 
+@pytest.mark.parametrize("by", ["run", "request"])
 def test_a_crash_after_the_answers_commit_before_the_wake_resumes_once_after_restart(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, by: str
 ) -> None:
-    """The kernel answers its own run and dies between the commit and the wake: the decision is
-    stored, and the restarted kernel's run takes it, once (one side effect after the wait)."""
+    """The kernel answers its own run (by the run's id, or by the request's: then the answer's
+    transaction also published "resumed") and dies between the commit and the wake: the
+    decision is stored, and the restarted kernel's run takes it, once (one side effect after
+    the wait, one "resumed")."""
     counter = tmp_path / "counter.txt"
     child = subprocess.run(
-        [sys.executable, str(KERNEL), "answer", db_url, "crashy", str(counter)],
+        [sys.executable, str(KERNEL), "answer", db_url, "crashy", str(counter), by],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,7 @@ Layers, each a package that imports only the ones before it (``tests/test_layers
    behind the frames, queue runs for workers, take DBOS messages as answers.
 4. ``_runtime``: the only DBOS launch, executor identity, one poller per process, waiting hot then
    parked, starting many runs at once, batched writes, retries. It hands the store its executor
-   id and the hook that wakes its hot runs (``use_launched``, ``Store(wake_here=...)``), never
+   id and the hook that wakes its hot runs (``use_launched``, ``Store(hot_waits=...)``), never
    the other way.
 5. ``_agent``: ``Agent`` and ``@agent`` (a function made an agent), ``Args`` (one run's arguments
    for ``Agent.start_many``), the one workflow behind every run, questions and request methods,

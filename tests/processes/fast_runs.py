@@ -1,8 +1,10 @@
 """A kernel that dies at a chosen moment, and the agents it runs (the tests import them too).
 
-    python fast_runs.py answer URL EXECUTOR COUNTER
-        starts a ``Counted`` run, answers it in this process and dies (SIGKILL) right after the
-        answer's commit, before the run is woken (tests/test_same_process_wake.py);
+    python fast_runs.py answer URL EXECUTOR COUNTER BY
+        starts a ``Counted`` run, answers it in this process (naming its run, or its request
+        when BY is ``request``: the answer then also publishes the run's "resumed" status and
+        hands it the decision) and dies (SIGKILL) right after the answer's commit, before the
+        run is woken (tests/test_same_process_wake.py);
     python fast_runs.py start URL EXECUTOR N CHUNK DIE_IN
         starts ``Numbered`` runs ``r-0`` .. ``r-<N-1>`` with ``Agent.start_many``, CHUNK runs per
         transaction, and dies inside the transaction of chunk DIE_IN, before its commit
@@ -60,12 +62,15 @@ def die(*_: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def answer_and_die(counter: str) -> None:
+def answer_and_die(counter: str, by: str) -> None:
+    from hitl_notebook._runtime.launch import current  # noqa: PLC0415
+
     run = Counted.start(counter)
-    testing.wait_until(lambda: hitl.store().requests(run.id, open_only=True), timeout=60)
+    testing.wait_until(lambda: current().poller.waiting == 1, timeout=60)
+    (request,) = hitl.store().requests(run.id, open_only=True)
     print(json.dumps([run.id]), flush=True)
-    hitl.store().wake_here = die
-    hitl.respond(run.id, approve=True, by="alice")
+    current().poller.wake = die  # type: ignore[method-assign]
+    hitl.respond(request.request_id if by == "request" else run.id, approve=True, by="alice")
 
 
 def start_and_die(n: int, chunk: int, die_in: int) -> None:
@@ -95,7 +100,7 @@ def main() -> None:
     hitl.launch(url, executor=executor, park_after=None)
     current().poller._wake = lambda run_ids: None  # type: ignore[method-assign]
     if command == "answer":
-        answer_and_die(rest[0])
+        answer_and_die(*rest)
     else:
         start_and_die(*(int(value) for value in rest))
     raise SystemExit("still alive: the test's death did not happen")

@@ -118,7 +118,7 @@ def ask(drafts: list[tuple[dict[str, Any], Timeout | None]]) -> Program[list[Dec
     while len(decided) < len(stored):
         still_open = [r for r in stored if r.request_id not in decided]
         found = yield from wait(
-            [r.request_id for r in still_open],
+            still_open,
             _first_deadline_ms(still_open),
             look_first=look_first,
         )

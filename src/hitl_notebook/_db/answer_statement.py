@@ -12,6 +12,11 @@ does not read (the log, the enqueue, the counter) after it, so the run's row is 
 the counter's row, as in every transaction that writes both (see ``_db.changes``). When the
 request was not decided (decided already, cancelled, or past its deadline), nothing is written
 and None is returned: the caller takes the transaction's path, which says why.
+
+For a run that waits hot in the answering process, which is woken there with the decision in
+hand (``_store.answering``), the statement decides only while the run lives, also appends the
+status saying the run took the decision (``taken``), and announces nothing: no other process
+waits for that run.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import sqlalchemy as sa
 from hitl_notebook._core.models import Answer, Outcome
 from hitl_notebook._db.changes import change_shard, noting_change
 from hitl_notebook._db.database import answers, requests
-from hitl_notebook._db.dbos_internals import Woken, waking
+from hitl_notebook._db.dbos_internals import Woken, run_lives, waking
 from hitl_notebook._db.request_records import ANSWERS_CHANNEL, DECIDED, OPEN
+from hitl_notebook._db.run_records import appending_status, status_parameters
 
 __all__ = ["Decided", "decide_in_one"]
+
+_TAKEN = "taken_"
+"""The prefix of the taken status's parameters (``appending_status``)."""
 
 
 class Decided(NamedTuple):
@@ -50,13 +59,21 @@ def decide_in_one(
     channel: str,
     comment: str | None,
     at_ms: int,
+    taken: dict[str, Any] | None = None,
 ) -> Decided | None:
     """Decide the open request ``request_id`` of run ``run_id`` with ``answer``, log it, wake
     the run and note the change, in one statement on ``conn`` (Postgres, autocommit); None
-    (nothing written) if the request is not open or its deadline has passed."""
+    (nothing written) if the request is not open or its deadline has passed. ``taken``: the
+    status saying the run took the decision (``append_status``'s keywords), to append with it
+    instead of announcing the run; the request is then decided only while its run lives."""
+    statement, status = _DECIDE_IN_ONE, {}
+    if taken is not None:
+        statement = _DECIDE_AND_TAKE
+        status = {_TAKEN + key: value for key, value in status_parameters(**taken).items()}
     row = conn.execute(
-        _DECIDE_IN_ONE,
+        statement,
         {
+            **status,
             "answered_id": request_id,
             "answered_run": run_id,
             "new_outcome": outcome.value,
@@ -80,7 +97,8 @@ def decide_in_one(
     return Decided(row, woken)
 
 
-def _build() -> sa.Select[Any]:
+def _build(*, taking: bool) -> sa.Select[Any]:
+    answered_run = sa.bindparam("answered_run", type_=sa.Text)
     decided = (
         requests.update()
         .where(
@@ -90,6 +108,7 @@ def _build() -> sa.Select[Any]:
                 requests.c.deadline_ms.is_(None),
                 requests.c.deadline_ms >= sa.bindparam("at_ms", type_=sa.BigInteger),
             ),
+            run_lives(answered_run) if taking else sa.true(),
         )
         .values(
             state=DECIDED,
@@ -118,9 +137,9 @@ def _build() -> sa.Select[Any]:
             sa.literal("accepted", sa.Text),
         ),
     )
-    lock, enqueue = waking(sa.bindparam("answered_run", type_=sa.Text), when=was_decided)
+    lock, enqueue = waking(answered_run, when=was_decided, announce=not taking)
     locked = lock.cte("woken")
-    return (
+    statement = (
         sa.select(
             decided,
             locked.c.status.label("woken_state"),
@@ -130,8 +149,11 @@ def _build() -> sa.Select[Any]:
         .select_from(decided.outerjoin(locked, sa.true()))
         .add_cte(logged.cte("logged"))
         .add_cte(enqueue.cte("enqueued"))
-        .add_cte(noting_change(was_decided).cte("noted"))
     )
+    if taking:
+        statement = statement.add_cte(appending_status(was_decided, prefix=_TAKEN).cte("taken"))
+    return statement.add_cte(noting_change(was_decided).cte("noted"))
 
 
-_DECIDE_IN_ONE = _build()
+_DECIDE_IN_ONE = _build(taking=False)
+_DECIDE_AND_TAKE = _build(taking=True)

@@ -80,6 +80,7 @@ __all__ = [
     "parking",
     "requeue_for_recovery",
     "run_is_active",
+    "run_lives",
     "set_internal_queue_polling",
     "shift_parked",
     "steps_taken",
@@ -407,26 +408,41 @@ def wake_many(
     return woken
 
 
+def run_lives(run_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether the run ``run_id`` exists and can still wait for a human (``ACTIVE_STATES``)."""
+    active = sa.or_(*(workflow_status.c.status == state for state in ACTIVE_STATES))
+    return (
+        sa.select(workflow_status.c.workflow_uuid)
+        .where(workflow_status.c.workflow_uuid == run_id, active)
+        .exists()
+    )
+
+
 def waking(
-    run_id: sa.ColumnElement[str], *, when: sa.ColumnElement[bool]
+    run_id: sa.ColumnElement[str], *, when: sa.ColumnElement[bool], announce: bool = True
 ) -> tuple[sa.Select[Any], sa.Update]:
     """``wake`` with an announcement, as two parts of one Postgres statement (CTEs) that act
-    only ``when`` holds: the run's row locked and announced on the channel ``channel`` (its
-    ``status`` before, ``executor_id``, ``application_name``), and the update that enqueues it if
-    parked (its parameter ``now_ms``). The lock goes before the update in the statement.
+    only ``when`` holds: the run's row locked (its ``status`` before, ``executor_id``,
+    ``application_name``) and, if ``announce``, announced on the channel ``channel``, and the
+    update that enqueues it if parked (its parameter ``now_ms``). The lock goes before the
+    update in the statement.
 
     A run that parks while the statement runs: the lock waits for the park's commit and reads
     the parked row, but the statement's snapshot still holds the row as executing. So the update
     matches an executing row too, and decides what to write from the row as it is when it writes
     (Postgres re-reads a row that changed since the snapshot): parked, it is enqueued; still
     executing, it is written unchanged."""
-    lock = _announcing(_locking(sa.and_(workflow_status.c.workflow_uuid == run_id, when)))
+    lock = _locking(sa.and_(workflow_status.c.workflow_uuid == run_id, when))
+    if announce:
+        lock = _announcing(lock)
     parked = workflow_status.c.status == PARKED_STATE
     enqueue = (
         sa.update(workflow_status)
         .where(
             workflow_status.c.workflow_uuid == run_id,
-            workflow_status.c.status.in_(["PENDING", PARKED_STATE]),
+            # Equalities, not IN: a list is rendered anew for each execution, and a statement
+            # that keeps its text is parsed once by the driver.
+            sa.or_(workflow_status.c.status == "PENDING", workflow_status.c.status == PARKED_STATE),
             when,
         )
         .values(

@@ -8,6 +8,7 @@ the deadline) wins on SQLite and on Postgres alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,19 +17,22 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
 from hitl_notebook._core.models import (
+    WHAT_IF_CHANNEL,
     Answer,
     Decision,
     Outcome,
     Request,
     RequestKind,
     RequestState,
+    Status,
     ToolCall,
+    who_decided,
 )
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import answers, fold, requests, run_column, statuses
-from hitl_notebook._db.dbos_internals import workflow_status
+from hitl_notebook._db.dbos_internals import run_lives, workflow_status
 from hitl_notebook._db.schedule_records import settle
 
 OPEN = RequestState.OPEN.value
@@ -46,6 +50,38 @@ DECIDED_KEY_SUFFIX = ":decided"
 
 ANSWERS_CHANNEL = "hitl_answers"
 """The Postgres NOTIFY channel on which a decided request's run id is announced."""
+
+
+def taken_status(
+    run_id: str,
+    request_id: str,
+    *,
+    agent: str,
+    title: str,
+    outcome: Outcome,
+    by: str | None,
+    channel: str | None,
+    comment: str | None,
+    at_ms: int,
+) -> dict[str, Any]:
+    """The status transition saying run ``run_id`` took the decision of its request
+    ``request_id`` (titled ``title``): "resumed", or "timed_out" when the deadline decided it.
+    ``append_status``'s keywords, keyed ``<request id>:decided``, so it is published once."""
+    if outcome is Outcome.TIMED_OUT:
+        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
+    else:
+        status, detail = Status.RESUMED, f"{outcome.value} by {who_decided(by, outcome)}"
+        if channel == WHAT_IF_CHANNEL:
+            detail += f" ({comment})"  # "... (what-if fork of <run>)"
+    return {
+        "run_id": run_id,
+        "key": request_id + DECIDED_KEY_SUFFIX,
+        "agent": agent,
+        "status": status.value,
+        "detail": detail,
+        "progress": None,
+        "at_ms": at_ms,
+    }
 
 
 def insert_request(conn: sa.Connection, request: Request) -> bool:
@@ -308,33 +344,57 @@ def decide(
     comment: str | None,
     at_ms: int,
     before_deadline: bool,
+    while_run_lives: bool = False,
 ) -> sa.Row[Any] | None:
     """Decide an open request and return its new row; None if it was decided already (or, when
-    ``before_deadline`` asks for it, its deadline has passed). The caller notes the change
-    (``note_change``) as its transaction's last write."""
+    ``before_deadline`` asks for it, its deadline has passed; when ``while_run_lives`` does, its
+    run has ended). The caller notes the change (``note_change``) as its transaction's last
+    write."""
+    statement = _deciding(before_deadline, while_run_lives, value_is_null=value is None)
+    parameters = {
+        "decided_id": request_id,
+        "new_outcome": outcome.value,
+        "new_approved": approved,
+        "new_value": value,
+        "new_by": by,
+        "new_at_ms": at_ms,
+        "new_channel": channel,
+        "new_comment": comment,
+    }
+    row = conn.execute(statement, parameters).first()
+    if row is not None and (row.spec or {}).get("notify"):
+        settle(conn, request_id, timed_out=outcome is Outcome.TIMED_OUT, at_ms=at_ms)
+    return row
+
+
+@functools.cache
+def _deciding(before_deadline: bool, while_run_lives: bool, *, value_is_null: bool) -> Any:
+    """``decide``'s statement, built once for each of its kinds (a None value is stored as SQL
+    NULL, not as JSON's null)."""
+    at_ms = sa.bindparam("new_at_ms", type_=sa.BigInteger)
+    value = sa.null() if value_is_null else sa.bindparam("new_value", type_=requests.c.value.type)
     query = (
         requests.update()
-        .where(requests.c.request_id == request_id)
-        .where(requests.c.state == OPEN)
+        .where(requests.c.request_id == sa.bindparam("decided_id"), requests.c.state == OPEN)
         .values(
             state=DECIDED,
-            outcome=outcome.value,
-            approved=approved,
+            outcome=sa.bindparam("new_outcome"),
+            approved=sa.bindparam("new_approved", type_=sa.Boolean),
             value=value,
-            decided_by=by,
+            decided_by=sa.bindparam("new_by"),
             decided_at_ms=at_ms,
-            channel=channel,
-            comment=comment,
+            channel=sa.bindparam("new_channel"),
+            comment=sa.bindparam("new_comment"),
         )
+        .returning(*requests.c)
     )
     if before_deadline:
         query = query.where(
             sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
         )
-    row = conn.execute(query.returning(*requests.c)).first()
-    if row is not None and (row.spec or {}).get("notify"):
-        settle(conn, request_id, timed_out=outcome is Outcome.TIMED_OUT, at_ms=at_ms)
-    return row
+    if while_run_lives:
+        query = query.where(run_lives(requests.c.run_id))
+    return query
 
 
 def close_for_cancel(

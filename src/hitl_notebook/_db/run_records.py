@@ -69,10 +69,45 @@ def append_status(
     """Append a status transition (once per ``(run_id, key)``, so a replay adds nothing).
 
     On Postgres this is one statement, so it needs no transaction of its own (see
-    ``Database.autocommit``); on SQLite, two. An agent's own status of a run that waits is
-    noted as a change of the inbox, after it.
+    ``Database.autocommit``); on SQLite, two. An agent's own status, when new, is put on the
+    run's open requests (the inbox reads it there) and, if it has any, noted as a change of the
+    inbox, after it.
     """
-    transition = {
+    transition = status_parameters(
+        run_id=run_id,
+        key=key,
+        agent=agent,
+        status=status,
+        detail=detail,
+        progress=progress,
+        at_ms=at_ms,
+    )
+    if conn.dialect.name == "postgresql":
+        new = conn.execute(_APPEND_STATUS_POSTGRES, transition).first() is not None
+    else:
+        new = conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None
+        if new:
+            conn.execute(
+                _SET_RUN_STATUS_SQLITE,
+                {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms},
+            )
+    if new and transition["agent_status"] is not None:  # the inbox shows the agent's own status
+        _show_on_open_requests(conn, run_id, status, detail)
+
+
+def status_parameters(
+    *,
+    run_id: str,
+    key: str,
+    agent: str,
+    status: str,
+    detail: str | None,
+    progress: float | None,
+    at_ms: int,
+) -> dict[str, Any]:
+    """The parameters of the statement that appends a status transition (``appending_status``
+    on Postgres): ``append_status``'s keywords and the run's row they set."""
+    return {
         "run_id": run_id,
         "agent": agent,
         "status": status,
@@ -85,17 +120,6 @@ def append_status(
         "agent_status": None if status in WAITING_STATUSES else status,
         "agent_detail": None if status in WAITING_STATUSES else detail,
     }
-    if conn.dialect.name == "postgresql":
-        new = conn.execute(_APPEND_STATUS_POSTGRES, transition).first() is not None
-    else:
-        new = conn.execute(_ADD_STATUS_SQLITE, transition).first() is not None
-        if new:
-            conn.execute(
-                _SET_RUN_STATUS_SQLITE,
-                {**transition, "started_at_ms": at_ms, "updated_at_ms": at_ms},
-            )
-    if new and transition["agent_status"] is not None:  # the inbox shows the agent's own status
-        _show_on_open_requests(conn, run_id, status, detail)
 
 
 def _show_on_open_requests(
@@ -189,16 +213,22 @@ def _build_show_and_note_postgres() -> Any:
 _SHOW_AND_NOTE_POSTGRES = _build_show_and_note_postgres()
 
 
-def _build_append_status_postgres() -> Any:
-    """``append_status`` in one statement: the transition, then (if it was new) the run's row,
-    returned."""
+def appending_status(when: sa.ColumnElement[bool], *, prefix: str = "") -> Any:
+    """``append_status`` as one Postgres statement, or a part of a larger one (a CTE), that
+    appends only ``when`` holds: the transition, then (if it was new) the run's row. Its
+    parameters are the keys ``status_parameters`` gives, each after ``prefix`` (so that none is
+    taken for a column that an UPDATE in the larger statement should set)."""
+
+    def parameter(column: sa.Column[Any]) -> sa.BindParameter[Any]:
+        return sa.bindparam(prefix + column.name, type_=column.type)
+
     transition = {
-        column: sa.bindparam(column, type_=statuses.c[column].type)
+        column: parameter(statuses.c[column])
         for column in ("run_id", "key", "agent", "status", "detail", "progress", "at_ms")
     }
     appended = (
         sa.dialects.postgresql.insert(statuses)
-        .values(transition)
+        .from_select(list(transition), sa.select(*transition.values()).where(when))
         .on_conflict_do_nothing(index_elements=[statuses.c.run_id, statuses.c.key])
         .returning(statuses.c.run_id)
         .cte("appended")
@@ -221,14 +251,15 @@ def _build_append_status_postgres() -> Any:
             transition["progress"],
             transition["at_ms"],
             transition["at_ms"],
-            sa.bindparam("finished_at_ms", type_=runs.c.finished_at_ms.type),
-            *(sa.bindparam(column, type_=runs.c[column].type) for column in _AGENT_CURRENT),
+            parameter(runs.c.finished_at_ms),
+            *(parameter(runs.c[column]) for column in _AGENT_CURRENT),
         ),
     )
-    return _updating_current(run).add_cte(appended).returning(runs.c.run_id)
+    return _updating_current(run).add_cte(appended)
 
 
-_APPEND_STATUS_POSTGRES = _build_append_status_postgres()
+_APPEND_STATUS_POSTGRES = appending_status(sa.true()).returning(runs.c.run_id)
+"""``append_status`` on Postgres, returning the run's id if the transition was new."""
 
 
 def append_first_statuses(

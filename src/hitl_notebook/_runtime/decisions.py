@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 
 from hitl_notebook._core.answers import resolve
-from hitl_notebook._core.models import WHAT_IF_CHANNEL, Decision, Outcome, Request, Status
+from hitl_notebook._core.models import Decision, Outcome, Request, Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database, relaxed, requests
@@ -24,12 +24,12 @@ from hitl_notebook._db.dbos_internals import Cancelled
 from hitl_notebook._db.request_records import (
     CANCELLED,
     DECIDED,
-    DECIDED_KEY_SUFFIX,
     close_for_cancel,
     decide,
     load_request,
     load_requests,
     request_from_row,
+    taken_status,
 )
 from hitl_notebook._db.run_records import append_status
 
@@ -135,28 +135,18 @@ def _append_decided_statuses(
     conn: sa.Connection, taken: Sequence[tuple[Decision, sa.Row[Any]]], at_ms: int
 ) -> None:
     for decision, row in taken:
-        _append_decided_status(conn, decision, row.title, row.agent, at_ms)
-
-
-def _append_decided_status(
-    conn: sa.Connection, decision: Decision, title: str, agent: str, at_ms: int
-) -> None:
-    if decision.timed_out:
-        status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
-    else:
-        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.who}"
-        if decision.channel == WHAT_IF_CHANNEL:
-            detail += f" ({decision.comment})"  # "... (what-if fork of <run>)"
-    append_status(
-        conn,
-        run_id=decision.run_id,
-        key=decision.request_id + DECIDED_KEY_SUFFIX,
-        agent=agent,
-        status=status.value,
-        detail=detail,
-        progress=None,
-        at_ms=at_ms,
-    )
+        status = taken_status(
+            decision.run_id,
+            decision.request_id,
+            agent=row.agent,
+            title=row.title,
+            outcome=decision.outcome,
+            by=decision.by,
+            channel=decision.channel,
+            comment=decision.comment,
+            at_ms=at_ms,
+        )
+        append_status(conn, **status)
 
 
 def _timeout_default(request: Request) -> tuple[bool | None, Any]:

@@ -234,7 +234,7 @@ def _start(
     claim.start_heartbeat()
     preload_validator()
     poller = Poller(database, config["name"], SQLITE_POLL_S)
-    launched = Store(database, executor_id=claim.executor_id, wake_here=poller.wake)
+    launched = Store(database, executor_id=claim.executor_id, hot_waits=poller)
     poller.start(on_messages=functools.partial(answer_messages, launched))
     writes = WriteBatches(database)
     writes.start()

@@ -17,8 +17,12 @@ their wake-up, and enqueues those with a request past its deadline on the clock;
 those too when it starts on a clock that was moved while no runtime ran.
 
 An answer stored by this process wakes its hot waiter at once, without waiting for the poll or the
-announcement: the store calls ``wake`` right after its commit (``Store(wake_here=...)``). The
-woken run still looks at its requests, so a wake is only a hint to look now.
+announcement: the store calls ``wake`` right after its commit (``Store(hot_waits=...)``). A wake
+is a hint to look now, unless it hands over the decision just committed (``HotWait.handed``):
+the store answered a request it found here (``waited_request``), and that answer's transaction
+also published that the run took the decision (its "resumed" status), so the run resumes on the
+committed decision without a look, and a replay finds the same decision and status in the
+database (see ``_store.answering``).
 
 It also hands DBOS messages to waiting runs (``DBOS.send``) to ``on_messages``, which takes them
 as answers (``_store.dbos_messages``): at once on Postgres, where DBOS announces each message (and every
@@ -31,10 +35,11 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
+from hitl_notebook._core.models import Decision, Request
 from hitl_notebook._core.times import now_ms, real_now_ms
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
@@ -42,7 +47,7 @@ from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, shift_parked, swe
 from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken, overdue_at
 from hitl_notebook._db.run_records import runs_decided_since
 
-__all__ = ["Poller"]
+__all__ = ["HotWait", "Poller"]
 
 logger = logging.getLogger("hitl_notebook")
 
@@ -62,6 +67,19 @@ OnMessages = Callable[[Collection[str] | None], object]
 """Takes the DBOS messages to these runs (None: to any waiting run) as answers."""
 
 
+class HotWait:
+    """One hot wait of a run in this process: the requests it waits for (as the run stored
+    them), how to wake it, and the decisions an answer in this process committed for it, with
+    the status saying the run took them (``handed``, by request id)."""
+
+    __slots__ = ("handed", "requests", "wake_up")
+
+    def __init__(self, requests: Sequence[Request], wake_up: Callable[[], None]) -> None:
+        self.requests = {request.request_id: request for request in requests}
+        self.wake_up = wake_up
+        self.handed: dict[str, Decision] = {}
+
+
 class Poller:
     """One per process: wakes the hot waiters whose run got an answer."""
 
@@ -71,7 +89,8 @@ class Poller:
         self._next_messages = time.monotonic()
         self._application_name = application_name
         self._interval_s = interval_s
-        self._waiters: dict[str, list[Callable[[], None]]] = {}
+        self._waiters: dict[str, list[HotWait]] = {}
+        self._waited: dict[str, HotWait] = {}  # by request id
         self._lock = threading.Lock()
         self._has_waiters = threading.Event()
         self._stop = threading.Event()
@@ -90,10 +109,7 @@ class Poller:
         """Stop the poller's thread and wake every hot waiter, which then sees ``stopped``."""
         self._stop.set()
         self._has_waiters.set()
-        with self._lock:
-            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
-        for callback in callbacks:
-            callback()
+        self._wake_all()
         self._thread.join(timeout=5)
 
     @property
@@ -108,19 +124,27 @@ class Poller:
             return sum(len(callbacks) for callbacks in self._waiters.values())
 
     @contextlib.contextmanager
-    def watch(self, run_id: str, wake_up: Callable[[], None]) -> Iterator[None]:
-        """Call ``wake_up`` (from the poller's thread) when an answer to ``run_id`` is stored."""
+    def watch(
+        self, run_id: str, requests: Sequence[Request], wake_up: Callable[[], None]
+    ) -> Iterator[HotWait]:
+        """Call ``wake_up`` (from the poller's thread, or the answering one) when an answer to
+        ``run_id`` is stored; the wait is for ``requests``."""
+        hot = HotWait(requests, wake_up)
         with self._lock:
-            self._waiters.setdefault(run_id, []).append(wake_up)
+            self._waiters.setdefault(run_id, []).append(hot)
+            self._waited |= dict.fromkeys(hot.requests, hot)
             self._has_waiters.set()
         try:
-            yield
+            yield hot
         finally:
             with self._lock:
-                callbacks = self._waiters[run_id]
-                callbacks.remove(wake_up)
-                if not callbacks:
+                waits = self._waiters[run_id]
+                waits.remove(hot)
+                if not waits:
                     del self._waiters[run_id]
+                for request_id in hot.requests:
+                    if self._waited.get(request_id) is hot:
+                        del self._waited[request_id]
                 if not self._waiters:
                     self._has_waiters.clear()
 
@@ -129,10 +153,7 @@ class Poller:
         with self._database.engine.begin() as conn:
             shift_parked(conn, self._application_name, by_ms=by_ms, real_now_ms=real_now_ms())
         self._enqueue_overdue()
-        with self._lock:
-            callbacks = [cb for waiting in self._waiters.values() for cb in waiting]
-        for callback in callbacks:
-            callback()
+        self._wake_all()
 
     def _enqueue_overdue(self) -> None:
         """Enqueue this application's parked runs with a request past its deadline on the clock."""
@@ -140,12 +161,30 @@ class Poller:
         with self._database.engine.begin() as conn:
             sweep(conn, self._application_name, now_ms=at, answered=overdue_at(at))
 
-    def wake(self, run_id: str) -> None:
-        """Wake the hot waiters of ``run_id`` now (an answer to it was committed in this process)."""
+    def waited_request(self, request_id: str) -> Request | None:
+        """The request ``request_id`` as its run stored it, if a hot wait here waits for it."""
         with self._lock:
-            callbacks = list(self._waiters.get(run_id, ()))
-        for callback in callbacks:
-            callback()
+            hot = self._waited.get(request_id)
+            return None if hot is None else hot.requests[request_id]
+
+    def wake(self, run_id: str, taken: Decision | None = None) -> None:
+        """Wake the hot waiters of ``run_id`` now (an answer to it was committed in this process);
+        ``taken``, a decision committed with the status saying the run took it, is handed to
+        the waits for its request, which take it without a look."""
+        with self._lock:
+            waits = list(self._waiters.get(run_id, ()))
+            if taken is not None:
+                for hot in waits:
+                    if taken.request_id in hot.requests:
+                        hot.handed[taken.request_id] = taken
+        for hot in waits:
+            hot.wake_up()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            waits = [hot for waiting in self._waiters.values() for hot in waiting]
+        for hot in waits:
+            hot.wake_up()
 
     # -- the thread ------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ A wait for answers has two phases.
    the event loop for async agents, in its thread for sync ones: ``wait`` is a program, see
    ``_core.sync_async``); when the poller says an answer to the run was stored, the run looks at
    its requests. An answer resumes a hot run within milliseconds, and a thousand hot runs cost the
-   poller one query, not a thousand.
+   poller one query, not a thousand. An answer stored by this process hands its committed
+   decision over with the wake (``HotWait.handed``): the run takes it without a look.
 2. **Parked.** After ``park_after`` (``hitl.launch(park_after=...)``) the run parks: its DBOS row
    becomes DELAYED until the nearest deadline (in real time: a test's clock moves it, see
    ``Poller.time_moved``) and its code unwinds (see ``_db.dbos_internals``). It
@@ -36,7 +37,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from hitl_notebook._core.errors import HitlError
-from hitl_notebook._core.models import Decision
+from hitl_notebook._core.models import Decision, Request
 from hitl_notebook._core.sync_async import Call, Program, Signal, Sleep
 from hitl_notebook._core.times import now_ms, real_ms
 from hitl_notebook._db.changes import note_change
@@ -59,23 +60,27 @@ DECIDED_OR_DUE = sa.select(decided_or_due())
 
 
 def wait(
-    request_ids: Sequence[str], until_ms: int | None, *, look_first: bool = True
+    requests: Sequence[Request], until_ms: int | None, *, look_first: bool = True
 ) -> Program[dict[str, Decision]]:
-    """Wait until one of the requests is decided (at ``until_ms`` one is due to time out).
+    """Wait until one of the requests (as stored) is decided (at ``until_ms`` one is due to
+    time out).
 
     ``look_first=False`` skips the first look, for requests stored just now, which nobody can
     have answered before the wait began to listen (an answer in between wakes it, see ``_runtime.poller``).
     """
+    request_ids = [request.request_id for request in requests]
     run_id = current_run_id()
     runtime = current()
     park_at = _park_at(runtime)
     signal = Signal()
     look = look_first
-    with runtime.poller.watch(run_id, signal.set):
+    with runtime.poller.watch(run_id, requests, signal.set) as hot:
         while True:
             if runtime.poller.stopped:
                 raise Stopped(run_id)
             signal.clear()  # before looking, so an answer stored during the look still wakes
+            if hot.handed:  # committed in this process, taken already: no look, no thread
+                return dict(hot.handed)
             found = (yield Call(retrying, (collect, runtime.database, request_ids))) if look else {}
             if found:
                 return found

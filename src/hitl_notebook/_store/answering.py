@@ -8,15 +8,25 @@ same answer by the same person returns the same decision, and an answer after th
 refused and kept in the log as ``late`` (also when the run already applied its timeout). An answer
 to a run whose process is not running is kept and taken when that process runs again; the run's
 status says so ("answered"). On Postgres, an answer that decides an open request is that
-transaction in one statement (``_db.answer_statement``): one round trip and one commit. A hot
-run in this process is also woken directly once the decision is committed (``wake_here``), so it
-need not wait for the poller; it still resumes only on what it reads back from the database.
+transaction in one statement (``_db.answer_statement``): one round trip and one commit.
+
+A run that waits hot in this process is woken directly once the decision is committed
+(``HotWaits``), so it need not wait for the poller. When the answer names a request such a run
+waits for, the request is not read: the wait holds it as the run stored it, and what an answer
+is checked against never changes once stored (a request with notifications, whose people an
+escalation may change, is read). The answer is then stored only if the request is still open,
+before its deadline, and its run still lives; else it takes the path that reads, which says
+why. That transaction also publishes that the run took the decision (its "resumed" status, once
+per request), and the decision is handed to the waiting run, which resumes on it without
+reading it back. A crash after the commit loses nothing: the restarted run looks, finds the same
+decision, and publishes nothing twice; a wait that ended meanwhile (shutdown, park) looks when
+it waits again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -25,6 +35,7 @@ from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.answers import Resolution, answer_for_response, resolve
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
+    AnswerError,
     DeadlinePassedError,
     InvalidAnswerError,
     NotFoundError,
@@ -45,7 +56,7 @@ from hitl_notebook._core.values import check_json, check_text, check_texts
 from hitl_notebook._db.answer_statement import decide_in_one
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake_many
+from hitl_notebook._db.dbos_internals import PARKED_STATE, Woken, wake, wake_many
 from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     decide,
@@ -54,14 +65,20 @@ from hitl_notebook._db.request_records import (
     record_answer,
     request_from_row,
     requests_of_run,
+    taken_status,
 )
-from hitl_notebook._db.run_records import append_new_statuses, is_running, run_state
+from hitl_notebook._db.run_records import (
+    append_new_statuses,
+    append_status,
+    is_running,
+    run_state,
+)
 from hitl_notebook._store.queueing import WORKER_APPLICATION
 
 __all__ = [
     "FINAL_RUN_STATES",
+    "HotWaits",
     "Plan",
-    "WakeHere",
     "answer",
     "answered_lines",
     "check_answer_texts",
@@ -80,10 +97,20 @@ __all__ = [
 
 FINAL_RUN_STATES = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
-WakeHere = Callable[[str], object]
-"""Wakes this process's hot waits of a run (the launched runtime's poller), called with the run's
-id after a decision for it is committed. A wake only makes the run look: what it finds committed
-is what resumes it, so a wake without a decision costs one look."""
+
+class HotWaits(Protocol):
+    """This process's hot waits (the launched runtime's poller), which the store wakes once it
+    has committed a decision for their run; other processes rely on the poller."""
+
+    def waited_request(self, request_id: str) -> Request | None:
+        """The request ``request_id`` as stored, if a hot wait in this process waits for it."""
+        ...
+
+    def wake(self, run_id: str, taken: Decision | None = None) -> None:
+        """Wake the hot waits of ``run_id``, which then look at their requests (a wake without
+        a decision costs one look); ``taken``, a decision committed with the status saying the
+        run took it, is handed to the wait for its request, which takes it without a look."""
+        ...
 
 
 def answer(
@@ -92,15 +119,21 @@ def answer(
     reply: Reply,
     *,
     executor_id: str | None = None,
-    wake_here: WakeHere | None = None,
+    hot_waits: HotWaits | None = None,
 ) -> Decision:
     """Answer ``target`` (a request id, or the id of a run waiting for one request) with
     ``reply``; a reply by None is anonymous (a DBOS message that names nobody), which only
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
-    need no look at whether their process lives, and ``wake_here`` wakes its hot waits after the
-    commit. See ``Store.respond``."""
+    need no look at whether their process lives, and ``hot_waits`` its hot waits, woken after
+    the commit. See ``Store.respond``."""
     responder, comment, channel = reply.by, reply.comment, reply.channel
     given = checked_answer(target, reply)
+    if hot_waits is not None:
+        handed = _answer_waited(
+            database, target, given, reply, executor_id=executor_id, hot_waits=hot_waits
+        )
+        if handed is not None:
+            return handed
     request = target_request(database, target)
     planned = plan_answer(request, given, reply)
     if isinstance(planned, Decision):
@@ -110,8 +143,8 @@ def answer(
     if request.is_open and request.notify is None and not database.is_sqlite:
         decided = _decide_in_one(database, planned, reply, at_ms=at, executor_id=executor_id)
         if decided is not None:
-            if wake_here is not None:
-                wake_here(decided.run_id)
+            if hot_waits is not None:
+                hot_waits.wake(decided.run_id)
             return decided
     with database.engine.begin() as conn:
         decided_row = (
@@ -152,18 +185,116 @@ def answer(
             wake_run(conn, stored, at, executor_id)
             note_change(conn, stored.run_id)
     if decided_row is not None:
-        if wake_here is not None:
-            wake_here(stored.run_id)
+        if hot_waits is not None:
+            hot_waits.wake(stored.run_id)
         assert stored.decision is not None
         return stored.decision
     return not_decided(stored, answer, responder, at)
 
 
+def _answer_waited(
+    database: Database,
+    target: str,
+    given: Answer,
+    reply: Reply,
+    *,
+    executor_id: str | None,
+    hot_waits: HotWaits,
+) -> Decision | None:
+    """Answer the request ``target`` if a hot wait of this process waits for it, from the
+    request as the wait holds it, and hand the decision to the run: stored only if the request
+    is still open, before its deadline, and its run still lives, with the status saying the run
+    took it. None (nothing stored) when no hot wait here waits for it, when it has
+    notifications, or when the answer is refused or the request is not so: the path that reads
+    says why."""
+    request = hot_waits.waited_request(target)
+    if request is None or request.notify is not None:
+        return None
+    try:
+        planned = plan_answer(request, given, reply)
+    except AnswerError:
+        return None  # said from the stored request (it may have been decided meanwhile)
+    if isinstance(planned, Decision):
+        return None
+    at = now_ms()
+    taken = _taken(request, planned.resolution, reply, at)
+    if not database.is_sqlite:
+        decided = _decide_in_one(
+            database, planned, reply, at_ms=at, executor_id=executor_id, taken=taken
+        )
+    else:
+        decided = _decide_waited_sqlite(database, planned, reply, at_ms=at, taken=taken)
+    if decided is not None:
+        hot_waits.wake(decided.run_id, decided)
+    return decided
+
+
+def _decide_waited_sqlite(
+    database: Database, planned: Plan, reply: Reply, *, at_ms: int, taken: dict[str, Any]
+) -> Decision | None:
+    """``_answer_waited``'s transaction on SQLite; None (nothing stored) if it decides nothing.
+    The run is enqueued if it parked meanwhile; its process is this one, which runs."""
+    request, resolution = planned.request, planned.resolution
+    with database.engine.begin() as conn:
+        row = decide(
+            conn,
+            request.request_id,
+            outcome=resolution.outcome,
+            approved=resolution.approved,
+            value=resolution.value,
+            by=reply.by,
+            channel=reply.channel,
+            comment=reply.comment,
+            at_ms=at_ms,
+            before_deadline=True,
+            while_run_lives=True,
+        )
+        if row is None:
+            return None
+        stored = request_from_row(row)
+        record_answer(
+            conn,
+            row,
+            planned.answer,
+            by=reply.by,
+            channel=reply.channel,
+            comment=reply.comment,
+            at_ms=at_ms,
+            result="accepted",
+        )
+        wake(conn, stored.run_id, now_ms=at_ms)
+        append_status(conn, **taken)
+        note_change(conn, stored.run_id)
+    return stored.decision
+
+
+def _taken(request: Request, resolution: Resolution, reply: Reply, at_ms: int) -> dict[str, Any]:
+    """The status saying the run of ``request`` took the decision this answer stores."""
+    return taken_status(
+        request.run_id,
+        request.request_id,
+        agent=request.agent,
+        title=request.title,
+        outcome=resolution.outcome,
+        by=reply.by,
+        channel=reply.channel,
+        comment=reply.comment,
+        at_ms=at_ms,
+    )
+
+
 def _decide_in_one(
-    database: Database, planned: Plan, reply: Reply, *, at_ms: int, executor_id: str | None
+    database: Database,
+    planned: Plan,
+    reply: Reply,
+    *,
+    at_ms: int,
+    executor_id: str | None,
+    taken: dict[str, Any] | None = None,
 ) -> Decision | None:
     """The answer's transaction in one Postgres statement (``decide_in_one``), when it decides
-    the request (an open one without a schedule to settle); None when it does not."""
+    the request (an open one without a schedule to settle); None when it does not. With
+    ``taken`` (the status saying the run took the decision), only while the run lives."""
     request, resolution = planned.request, planned.resolution
     with database.autocommit.connect() as conn:
         decided = decide_in_one(
@@ -178,6 +309,7 @@ def _decide_in_one(
             channel=reply.channel,
             comment=reply.comment,
             at_ms=at_ms,
+            taken=taken,
         )
     if decided is None:
         return None

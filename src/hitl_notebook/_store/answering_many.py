@@ -46,8 +46,8 @@ from hitl_notebook._db.request_records import (
 from hitl_notebook._db.run_records import run_states
 from hitl_notebook._db.schedule_records import settle
 from hitl_notebook._store.answering import (
+    HotWaits,
     Plan,
-    WakeHere,
     check_id,
     checked_answer,
     not_decided,
@@ -72,10 +72,10 @@ def answer_many(
     reply: Reply,
     *,
     executor_id: str | None = None,
-    wake_here: WakeHere | None = None,
+    hot_waits: HotWaits | None = None,
 ) -> dict[str, AnswerOutcome]:
     """Answer each target (request or run id, each once, in order) with ``reply``: the decision
-    or the refusal of each, as ``answering.answer`` would give it; ``wake_here`` wakes this
+    or the refusal of each, as ``answering.answer`` would give it; ``hot_waits`` wakes this
     process's hot waits of the decided runs after each commit."""
     ordered = list(dict.fromkeys(targets))
     outcomes: dict[str, AnswerOutcome] = {}
@@ -86,7 +86,7 @@ def answer_many(
             pending,
             reply,
             executor_id=executor_id,
-            wake_here=wake_here,
+            hot_waits=hot_waits,
             outcomes=outcomes,
         )
     return {target: outcomes[target] for target in ordered}
@@ -98,7 +98,7 @@ def _answer_chunk(
     reply: Reply,
     *,
     executor_id: str | None,
-    wake_here: WakeHere | None,
+    hot_waits: HotWaits | None,
     outcomes: dict[str, AnswerOutcome],
 ) -> list[str]:
     """Answer the first targets (up to CHUNK); return the targets left for the next chunk."""
@@ -130,7 +130,7 @@ def _answer_chunk(
                 plans,
                 reply,
                 executor_id=executor_id,
-                wake_here=wake_here,
+                hot_waits=hot_waits,
                 outcomes=outcomes,
             )
             return chunk[index:] + targets[CHUNK:]
@@ -147,7 +147,7 @@ def _answer_chunk(
             outcomes[target] = planned
         else:
             plans[target] = planned
-    _store(database, plans, reply, executor_id=executor_id, wake_here=wake_here, outcomes=outcomes)
+    _store(database, plans, reply, executor_id=executor_id, hot_waits=hot_waits, outcomes=outcomes)
     return targets[CHUNK:]
 
 
@@ -157,7 +157,7 @@ def _store(
     reply: Reply,
     *,
     executor_id: str | None,
-    wake_here: WakeHere | None,
+    hot_waits: HotWaits | None,
     outcomes: dict[str, AnswerOutcome],
 ) -> None:
     """Store the planned answers in one transaction (see the module's docstring)."""
@@ -188,9 +188,9 @@ def _store(
                 results[target] = error
         _write(conn, decided, logged, at, executor_id)
     outcomes.update(results)
-    if wake_here is not None:
+    if hot_waits is not None:
         for run_id in {request.run_id for request in decided}:
-            wake_here(run_id)
+            hot_waits.wake(run_id)
 
 
 def _write(

@@ -68,7 +68,7 @@ def _answer(store: Store, message: Message) -> None:
             target,
             reply,
             executor_id=store.executor_id,
-            wake_here=store.wake_here,
+            hot_waits=store.hot_waits,
         )
     except DeadlinePassedError:
         pass  # recorded as late by the store

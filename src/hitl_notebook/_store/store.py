@@ -55,7 +55,7 @@ from hitl_notebook._db.run_records import (
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store import answering, forking, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
-from hitl_notebook._store.answering import FINAL_RUN_STATES, WakeHere, check_id
+from hitl_notebook._store.answering import FINAL_RUN_STATES, HotWaits, check_id
 from hitl_notebook._store.answering_many import answer_many
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
 from hitl_notebook._store.inbox_query import (
@@ -87,15 +87,16 @@ class Store:
         database: Database,
         *,
         executor_id: str | None = None,
-        wake_here: WakeHere | None = None,
+        hot_waits: HotWaits | None = None,
     ) -> None:
         self.database = database
         self.executor_id = executor_id
         """The executor id of the runtime launched on this store, if any (its runs are woken
         without a look at whether their process lives)."""
-        self.wake_here = wake_here
-        """Wakes the launched runtime's hot waits once this store commits their decision (the
-        runtime hands it over, as it does the executor id); other processes rely on the poller."""
+        self.hot_waits = hot_waits
+        """The launched runtime's hot waits, which this store wakes once it commits their
+        decision, handing it to a run that waits for it (the runtime hands them over, as it
+        does the executor id); other processes rely on the poller."""
 
     def __repr__(self) -> str:
         return f"Store({self.database.url.split('@')[-1]!r})"
@@ -176,7 +177,7 @@ class Store:
             channel=channel,
             digest=digest,
             executor_id=self.executor_id,
-            wake_here=self.wake_here,
+            hot_waits=self.hot_waits,
         )
 
     vote_async = awaitable(vote)
@@ -186,7 +187,7 @@ class Store:
         default responder). See ``respond``."""
         sent = replace(reply, by=reply.by or default_responder())
         return answering.answer(
-            self.database, target, sent, executor_id=self.executor_id, wake_here=self.wake_here
+            self.database, target, sent, executor_id=self.executor_id, hot_waits=self.hot_waits
         )
 
     def respond_many(
@@ -230,7 +231,7 @@ class Store:
         sent = replace(reply, by=reply.by or default_responder())
         result = BulkResult({}, {})
         for target, outcome in answer_many(
-            self.database, targets, sent, executor_id=self.executor_id, wake_here=self.wake_here
+            self.database, targets, sent, executor_id=self.executor_id, hot_waits=self.hot_waits
         ).items():
             if isinstance(outcome, Decision):
                 result.decided[target] = outcome

@@ -32,7 +32,7 @@ from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import decide, load_request, record_answer, request_from_row
 from hitl_notebook._db.vote_records import insert_vote, load_votes, lock_open
-from hitl_notebook._store.answering import WakeHere, not_waiting, target_request, wake_run
+from hitl_notebook._store.answering import HotWaits, not_waiting, target_request, wake_run
 
 __all__ = ["check_voter", "vote"]
 
@@ -47,7 +47,7 @@ def vote(
     channel: str,
     digest: str | None = None,
     executor_id: str | None = None,
-    wake_here: WakeHere | None = None,
+    hot_waits: HotWaits | None = None,
 ) -> Vote:
     """Record ``by``'s vote on ``target`` (a request id, or a run waiting for one request) and
     decide the request when the votes meet its quorum. See ``Store.vote``."""
@@ -107,7 +107,7 @@ def vote(
                 note_change(conn, row.run_id)  # the inbox shows the votes
                 counted = Vote(ballot=ballot, tally=tally, decision=decision)
     if counted is not None:
-        return _woken(counted, request.run_id, wake_here)
+        return _woken(counted, request.run_id, hot_waits)
     # Not counted: the request was closed (decided, cancelled) or its deadline had passed.
     if closed.state is RequestState.CANCELLED:
         raise NotWaitingError(not_waiting(closed.run_id, "CANCELLED"))
@@ -120,10 +120,10 @@ def vote(
     raise DeadlinePassedError(closed.request_id, closed.deadline, from_ms(at))
 
 
-def _woken(counted: Vote, run_id: str, wake_here: WakeHere | None) -> Vote:
+def _woken(counted: Vote, run_id: str, hot_waits: HotWaits | None) -> Vote:
     """After the commit: wake the run here if the vote decided (the run reads the decision)."""
-    if counted.decision is not None and wake_here is not None:
-        wake_here(run_id)
+    if counted.decision is not None and hot_waits is not None:
+        hot_waits.wake(run_id)
     return counted
 
 
