@@ -7,7 +7,8 @@ answered from a separate process that has only the URL (no launch), as an operat
 
 - ``full_inbox_ms``: ``store.inbox()``, every waiting request as Python objects (best of 5);
   today's way is the same call (made faster in place, so the column only shows a regression;
-  before it, 77-98 ms at 10,000 on this loaded 2-core machine).
+  when issue 16 was written, 81-92 ms at 10,000 on this 2-core machine; before the inbox read
+  kept the run's own status and rules on the request's row, 64-74 ms).
 - ``first_page_count_ms``: what one look at the inbox needs: the first page (50) and the total,
   ``store.inbox_counts(spec)`` then ``store.inbox(limit=50)`` (best of 5). Today's way counted
   by reading every row: ``len(store.inbox())`` then ``store.inbox(limit=50)``.
