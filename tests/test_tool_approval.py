@@ -23,6 +23,7 @@ from tests.tool_agents import (
     Archiving,
     Drifting,
     Mailing,
+    Posting,
     Refunding,
     Wiring,
     refund,
@@ -124,11 +125,11 @@ def test_a_denial_raises_tool_denied_with_the_comment(runtime: hitl.Runtime) -> 
 
 
 def test_a_denial_can_be_a_message_for_the_model(runtime: hitl.Runtime) -> None:
-    run = Mailing.start("ann@example.com")
+    run = Posting.start("ann@example.com")
     request = open_request(run)
     hitl.respond(request.request_id, approve=False, by="bob", comment="not before Monday")
-    assert run.result(timeout=60) == "The call to send_email was denied by bob: not before Monday"
-    assert tool_calls("send_email") == []
+    assert run.result(timeout=60) == "The call to send_letter was denied by bob: not before Monday"
+    assert tool_calls("send_letter") == []
 
 
 def test_at_the_deadline_a_call_is_denied_or_approved_as_declared(

@@ -47,6 +47,13 @@ def send_email(to: str, subject: str) -> str:
     return f"sent {subject!r} to {to}"
 
 
+@hitl.approval_required(on_deny="message")
+def send_letter(to: str, subject: str) -> str:
+    """Post a letter (no deadline: a person answers it)."""
+    CALLS.append(("send_letter", (to, subject)))
+    return f"posted {subject!r} to {to}"
+
+
 @hitl.approval_required(timeout=0.5, on_timeout="approve", editable=[])
 def archive(ticket: int) -> str:
     """Archive a ticket."""
@@ -77,6 +84,11 @@ class Refunding(hitl.Agent):
 class Mailing(hitl.Agent):
     def run(self, to: str) -> str:
         return send_email(to, "Your refund")
+
+
+class Posting(hitl.Agent):
+    def run(self, to: str) -> str:
+        return send_letter(to, "Your refund")
 
 
 class Archiving(hitl.Agent):
