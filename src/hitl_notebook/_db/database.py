@@ -31,8 +31,8 @@ __all__ = [
     "metadata",
     "relaxed",
     "requests",
-    "run_column",
     "runs",
+    "runs_own_status",
     "schedule",
     "statuses",
     "votes",
@@ -337,9 +337,7 @@ def _add_missing_columns(conn: sa.Connection) -> None:
         conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
         if column is requests.c.agent_detail:  # after agent_status: both are there
             conn.execute(
-                requests.update()
-                .where(requests.c.state == "open")
-                .values({c: run_column(c) for c in ("agent_status", "agent_detail")})
+                requests.update().where(requests.c.state == "open").values(runs_own_status())
             )
         if column is requests.c.title_folded:
             titles = conn.execute(sa.select(requests.c.request_id, requests.c.title)).all()
@@ -351,11 +349,15 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                 )
 
 
-def run_column(name: str, run_id: sa.ColumnElement[str] | None = None) -> sa.ScalarSelect[Any]:
-    """A column of a run's row (``hitl_runs``), to keep the run's own status on its open
-    requests: of the run ``run_id`` (default: of the request a statement updates)."""
+def runs_own_status(run_id: sa.ColumnElement[str] | None = None) -> dict[str, Any]:
+    """The values of a request's ``agent_status`` and ``agent_detail``: its run's own status,
+    read from the run's row (``hitl_runs``) of ``run_id`` (default: of the request a statement
+    updates)."""
     of_run = requests.c.run_id if run_id is None else run_id
-    return sa.select(runs.c[name]).where(runs.c.run_id == of_run).scalar_subquery()
+    return {
+        name: sa.select(runs.c[name]).where(runs.c.run_id == of_run).scalar_subquery()
+        for name in ("agent_status", "agent_detail")
+    }
 
 
 def _drop_replaced_indexes(conn: sa.Connection) -> None:

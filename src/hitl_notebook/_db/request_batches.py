@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from hitl_notebook._core.models import Request
 from hitl_notebook._db.bulk_insert import insert_new
 from hitl_notebook._db.changes import note_changes
-from hitl_notebook._db.database import requests, run_column
+from hitl_notebook._db.database import requests, runs_own_status
 from hitl_notebook._db.request_records import request_columns
 
 __all__ = ["insert_requests"]
@@ -31,7 +31,7 @@ def insert_requests(conn: sa.Connection, new: Sequence[Request]) -> set[str]:
         conn.execute(
             requests.update()
             .where(requests.c.request_id.in_(sorted(stored)))
-            .values({c: run_column(c) for c in ("agent_status", "agent_detail")})
+            .values(runs_own_status())
         )
     note_changes(conn, {r.run_id for r in new if r.request_id in stored})
     return stored

@@ -31,7 +31,7 @@ from hitl_notebook._core.models import (
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.changes import note_change
-from hitl_notebook._db.database import answers, fold, requests, run_column, statuses
+from hitl_notebook._db.database import answers, fold, requests, runs_own_status, statuses
 from hitl_notebook._db.dbos_internals import run_lives, workflow_status
 from hitl_notebook._db.schedule_records import settle
 
@@ -484,7 +484,7 @@ def _new_request(insert: Callable[[sa.Table], Any]) -> Any:
     inserted)."""
     return (
         insert(requests)
-        .values({c: run_column(c, _ASKING_RUN) for c in ("agent_status", "agent_detail")})
+        .values(runs_own_status(_ASKING_RUN))
         .on_conflict_do_nothing(index_elements=[requests.c.request_id])
         .returning(requests.c.request_id)
     )

@@ -357,7 +357,8 @@ class Store:
 
     def read_inbox(self, spec: InboxFilter) -> Inbox:
         """The inbox read with ``spec``, the filter every face builds from its own input."""
-        if not self.database.is_sqlite and sorts_in_database(spec, "postgresql"):
+        dialect = self.database.engine.dialect.name
+        if dialect == "postgresql" and sorts_in_database(spec, dialect):
             with self.database.engine.begin() as conn:  # sorts every waiting request in memory
                 found = query_inbox(conn, spec, whole=True)
         else:
