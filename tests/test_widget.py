@@ -204,6 +204,12 @@ def _waiting(*runs: hitl.RunHandle) -> list[str]:
     return [run.wait_for_request().request_id for run in runs]
 
 
+def _in_asked_order(*request_ids: str) -> list[str]:
+    """The ids in the inbox's order: when each was asked, then the id (runs started together
+    ask in either order)."""
+    return sorted(request_ids, key=lambda rid: (hitl.store().request(rid).requested_at, rid))
+
+
 @pytest.mark.usefixtures("runtime")
 def test_snapshot_lists_the_waiting_requests_with_what_each_allows(tmp_path: Path) -> None:
     """A view that opens gets the page of rows, the total and who answers."""
@@ -611,7 +617,7 @@ def test_displaying_the_inbox_runs_one_inbox_query() -> None:
     assert len(seen) == 1
     with inbox_queries() as seen:
         widget = hitl.inbox().widget(live=False)
-    assert [row["id"] for row in widget.rows] == [first, second]
+    assert [row["id"] for row in widget.rows] == _in_asked_order(first, second)
     assert len(seen) == 1
     with inbox_queries() as seen:
         assert widget.refresh() is None
@@ -625,7 +631,7 @@ def test_a_paged_inbox_shows_every_request_in_its_widget() -> None:
     first, second = _waiting(Writer.start(), Writer.start())
     with inbox_queries() as seen:
         widget = hitl.inbox(limit=1).widget(live=False)
-    assert [row["id"] for row in widget.rows] == [first, second]
+    assert [row["id"] for row in widget.rows] == _in_asked_order(first, second)
     assert len(seen) == 3
 
 
