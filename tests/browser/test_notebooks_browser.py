@@ -2,7 +2,8 @@
 
 The quickstart and the inbox tour share the default database (the server's own HITL_HOME). Each
 is run twice in a row; the second run must finish without an error, its widgets must show rows,
-and neither notebook's inbox may list what the other left waiting.
+neither notebook's inbox may list what the other left waiting, and the second run withdraws what
+the first left waiting for the reader (its count is the stored one).
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def _run_twice(page: Page, lab: Lab, notebook: str) -> Any:
 
 
 def test_quickstart_and_inbox_tour_run_all_twice_on_one_database(page: Page, lab: Lab) -> None:
-    """Second runs finish without an error and show filled widgets, each with its own rows."""
+    """Second runs finish without an error and show filled widgets, each with its own rows only."""
     quickstart = _run_twice(page, lab, "01_quickstart.ipynb")
     rows = quickstart.locator("tr.hitl-row")
     expect(rows.first).to_be_visible(timeout=30_000)
     ids = {rows.nth(i).get_attribute("data-id") for i in range(rows.count())}
     assert ids and all(i.startswith("refund-A-") for i in ids if i), ids  # type: ignore[union-attr]
-    expect(quickstart.locator(".hitl-badge").last).to_have_text("4 waiting")  # 2 per run
+    # the second run withdrew the first run's two refunds: only its own two wait
+    expect(quickstart.locator(".hitl-badge").last).to_have_text("2 waiting")
     screenshot(page, "notebook_01_second_run")
 
     tour = _run_twice(page, lab, "02_inbox.ipynb")
@@ -56,5 +58,6 @@ def test_quickstart_and_inbox_tour_run_all_twice_on_one_database(page: Page, lab
     expect(rows.first).to_be_visible(timeout=30_000)
     ids = {rows.nth(i).get_attribute("data-id") for i in range(rows.count())}
     assert ids and all(i.startswith("refund-B-3-") for i in ids if i), ids  # type: ignore[union-attr]
-    expect(tour.locator(".hitl-badge").first).to_have_text("2 waiting")  # refund-B-3, twice
+    # the second run withdrew the first run's refund-B-3: only its own waits
+    expect(tour.locator(".hitl-badge").first).to_have_text("1 waiting")
     screenshot(page, "notebook_02_second_run")
