@@ -1,7 +1,8 @@
 """What hitl_notebook relies on inside DBOS (``_db.dbos_internals``): fails loudly if an upgrade changes it.
 
 If one of these fails after upgrading DBOS, do not loosen the test: read the new DBOS code for the
-named internal, adapt ``_db.dbos_internals.py``, and widen the pinned range in pyproject.toml.
+named internal, adapt its module in the ``_db.dbos_internals`` package, and widen the pinned range
+in pyproject.toml.
 """
 
 from __future__ import annotations
