@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._core.models import Outcome, Quorum
+from hitl_notebook._core.answers import Resolution, decision_for
+from hitl_notebook._core.models import Outcome, Quorum, Sender
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import answers, requests, statuses
 from hitl_notebook._db.dbos_internals import workflow_status
@@ -47,16 +48,11 @@ def _mix(store: hitl.Store) -> list[str]:
     cancelled = add_waiting(store, 1)
     ended = add_waiting(store, 1)
     with store.database.engine.begin() as conn:
+        deadline = Sender.deadline(now_ms())
+        timeout = Resolution(Outcome.TIMED_OUT, None, None)
         decide(
             conn,
-            timed_out[0],
-            outcome=Outcome.TIMED_OUT,
-            approved=None,
-            value=None,
-            by=None,
-            channel="timeout",
-            comment=None,
-            at_ms=now_ms(),
+            decision_for(store.request(timed_out[0]), timeout, deadline),
             before_deadline=False,
         )
         close_for_cancel(conn, _run(cancelled[0]), by="x", channel="python", at_ms=now_ms())

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._core.models import Outcome
+from hitl_notebook._core.answers import Resolution, decision_for
+from hitl_notebook._core.models import Decision, Outcome, Sender
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.database import answers
 from hitl_notebook._db.dbos_internals import sweep, workflow_status
@@ -211,18 +212,9 @@ def test_the_sweep_enqueues_a_parked_run_holding_an_answer_it_has_not_taken() ->
     database = hitl.store().database
     application = f"hitl-{current().executor_id}"
     with database.engine.begin() as conn:
-        decide(
-            conn,
-            request.request_id,
-            outcome=Outcome.ANSWERED,
-            approved=None,
-            value="swept",
-            by="carol",
-            channel="python",
-            comment=None,
-            at_ms=now_ms(),
-            before_deadline=True,
-        )
+        sender = Sender(by="carol", channel="python", comment=None, at_ms=now_ms())
+        swept = decision_for(request, Resolution(Outcome.ANSWERED, None, "swept"), sender)
+        decide(conn, swept, before_deadline=True)
     assert row(run.id).status == PARKED
     with database.engine.begin() as conn:
         assert sweep(conn, application, now_ms=now_ms(), answered=answer_not_taken) == 1
@@ -298,10 +290,10 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
         _until_blocked(db_url, park_writing)
         release_answer.set()
 
-    def writing_decide(conn: sa.Connection, request_id: str, **kwargs: Any) -> Any:
-        if request_id.startswith(f"{state.get('run_id')}."):
+    def writing_decide(conn: sa.Connection, decision: Decision, **kwargs: Any) -> Any:
+        if decision.run_id == state.get("run_id"):
             answer_writing.set()
-        return real_decide(conn, request_id, **kwargs)
+        return real_decide(conn, decision, **kwargs)
 
     def holding_wake(conn: sa.Connection, run_ids: Any, **kwargs: Any) -> Any:
         woken = real_wake(conn, run_ids, **kwargs)
@@ -312,10 +304,10 @@ def test_an_answer_racing_a_parking_run_always_wakes_it(
                 assert release_answer.wait(30)
         return woken
 
-    def writing_in_one(conn: sa.Connection, request_id: str, *args: Any, **kwargs: Any) -> Any:
-        if request_id.startswith(f"{state.get('run_id')}."):
+    def writing_in_one(conn: sa.Connection, decision: Decision, *args: Any, **kwargs: Any) -> Any:
+        if decision.run_id == state.get("run_id"):
             answer_writing.set()
-        decided = real_decide_in_one(conn, request_id, *args, **kwargs)
+        decided = real_decide_in_one(conn, decision, *args, **kwargs)
         if decided is not None and decided.woken is not None:
             state["woken_state"] = decided.woken.state
         return decided

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
+from hitl_notebook._db import answer_statement
 from hitl_notebook._db.database import answers
 from hitl_notebook._runtime import waiting
 from tests.agents import AsyncWaiter, Waiter
@@ -181,3 +182,15 @@ def test_bulk_answers_from_the_runs_own_process_wake_them_without_the_poller(
     result = hitl.respond_many([run.id for run in runs], text="all at once", by="alice")
     assert result.ok
     assert [run.result(timeout=30) for run in runs] == ["all at once"] * 3
+
+
+@pytest.mark.parametrize("taking", [False, True], ids=["announced", "handed over"])
+def test_the_answer_statement_is_short_enough_for_the_drivers_cache(taking: bool) -> None:
+    """psycopg converts a query's placeholders anew for each execution unless the query is at
+    most ``MAX_CACHED_STATEMENT_LENGTH`` characters long (a tenth of a millisecond of an
+    answer that resumes a run in the same process); keep the one-statement answer within it."""
+    from psycopg import _queries  # noqa: PLC0415 - the driver's own limit
+
+    engine = sa.create_engine("postgresql+psycopg://")
+    sql, _, _ = answer_statement._for_driver(taking, engine.dialect)
+    assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH

@@ -22,15 +22,27 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hitl_notebook._core.errors import InvalidAnswerError
-from hitl_notebook._core.models import Answer, Outcome, Request, RequestKind
+from hitl_notebook._core.models import (
+    Answer,
+    Decision,
+    Outcome,
+    Request,
+    RequestKind,
+    RequestState,
+    Sender,
+)
+from hitl_notebook._core.times import from_ms
 
 __all__ = [
     "APPROVE_WORDS",
     "REJECT_WORDS",
     "Resolution",
     "answer_for_response",
+    "at_deadline",
     "changed_fields",
     "choice_problems",
+    "decided_request",
+    "decision_for",
     "model_path",
     "pick_rule",
     "preload_validator",
@@ -69,6 +81,41 @@ class Resolution:
     outcome: Outcome
     approved: bool | None
     value: Any
+
+
+def at_deadline(request: Request) -> Resolution:
+    """What ``request`` resolves to when its deadline passes unanswered: timed out, with its
+    default answer's approval and value if it has one (``on_timeout="default"``)."""
+    if request.default_answer is None:
+        return Resolution(Outcome.TIMED_OUT, None, None)
+    resolution = resolve(request, request.default_answer)
+    return Resolution(Outcome.TIMED_OUT, resolution.approved, resolution.value)
+
+
+def decision_for(request: Request, resolution: Resolution, sender: Sender) -> Decision:
+    """The decision that resolves ``request`` to ``resolution``, sent by ``sender``: what the
+    request's row holds once decided, and what a read of it returns."""
+    return Decision(
+        request_id=request.request_id,
+        run_id=request.run_id,
+        kind=request.kind,
+        outcome=resolution.outcome,
+        approved=resolution.approved,
+        value=resolution.value,
+        by=sender.by,
+        at=from_ms(sender.at_ms),
+        channel=sender.channel,
+        comment=sender.comment,
+        requested_at=request.requested_at,
+        deadline=request.deadline,
+        tool=request.tool.name if request.tool else None,
+        digest=request.tool.digest if request.tool else None,
+    )
+
+
+def decided_request(request: Request, decision: Decision) -> Request:
+    """``request`` (read open) as deciding it with ``decision`` leaves it."""
+    return request.model_copy(update={"decision": decision, "state": RequestState.DECIDED})
 
 
 def preload_validator() -> None:

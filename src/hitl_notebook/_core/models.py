@@ -22,6 +22,7 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "RunStateWord",
+    "Sender",
     "Status",
     "StatusEvent",
     "ToolCall",
@@ -198,6 +199,27 @@ class Reply:
         """The fields an ``Answer`` has, as sent."""
         return {name: getattr(self, name) for name in Answer.model_fields}
 
+    def sent(self, at_ms: int) -> Sender:
+        """Who sent this reply, through which channel, with which comment, arriving at ``at_ms``."""
+        return Sender(by=self.by, channel=self.channel, comment=self.comment, at_ms=at_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Where an answer (or a decision) came from, as the answer log and the request keep it:
+    who (None: anonymous, or the deadline), through which channel, with which comment, and when
+    it arrived (ms since the epoch)."""
+
+    by: str | None
+    channel: str
+    comment: str | None
+    at_ms: int
+
+    @classmethod
+    def deadline(cls, at_ms: int) -> Sender:
+        """The deadline, deciding a request nobody answered in time."""
+        return cls(by=None, channel="timeout", comment=None, at_ms=at_ms)
+
 
 def pick_range(
     multiple: bool, least: int | None, most: int | None, options: list[str] | None
@@ -296,6 +318,11 @@ class Request(BaseModel):
     def is_open(self) -> bool:
         """True while the request waits for an answer (not decided, its run not cancelled)."""
         return self.state is RequestState.OPEN
+
+    @property
+    def default_answer(self) -> Answer | None:
+        """The answer applied when the deadline passes unanswered (``on_timeout="default"``)."""
+        return self.timeout_answer if self.on_timeout == "default" else None
 
 
 class Decision(BaseModel):

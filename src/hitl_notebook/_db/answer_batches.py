@@ -2,8 +2,7 @@
 their runs' states read in one query, the rows locked in one, the decisions written in one.
 
 Each writes what its one-request twin in ``request_records`` writes (``decide_open`` and
-``decide``, ``decision_for`` and a read of the decided row), for requests whose rows the
-transaction has locked and found open.
+``decide``), for requests whose rows the transaction has locked and found open.
 """
 
 from __future__ import annotations
@@ -13,16 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.models import Decision, Outcome, Request, RequestState
-from hitl_notebook._core.times import from_ms, to_ms
+from hitl_notebook._core.models import Decision
 from hitl_notebook._db.database import requests
 from hitl_notebook._db.dbos_internals import workflow_status
-from hitl_notebook._db.request_records import DECIDED, OPEN
+from hitl_notebook._db.request_records import deciding, decision_parameters
 
 __all__ = [
     "decide_open",
-    "decided_request",
-    "decision_for",
     "load_requests_and_run_states",
     "lock_requests",
     "requests_of_runs",
@@ -77,70 +73,7 @@ def decide_open(conn: sa.Connection, decisions: Sequence[Decision]) -> None:
     found open and before their deadline: one statement, run once per decision. The caller
     settles their schedules and notes the change."""
     if decisions:
-        conn.execute(
-            _DECIDE_OPEN,
-            [
-                {
-                    "decided_id": d.request_id,
-                    "new_outcome": d.outcome.value,
-                    "new_approved": d.approved,
-                    "new_value": d.value,
-                    "new_by": d.by,
-                    "new_at_ms": to_ms(d.at),
-                    "new_channel": d.channel,
-                    "new_comment": d.comment,
-                }
-                for d in decisions
-            ],
-        )
+        conn.execute(_DECIDE_OPEN, [decision_parameters(d) for d in decisions])
 
 
-_DECIDE_OPEN = (
-    requests.update()
-    .where(requests.c.request_id == sa.bindparam("decided_id"), requests.c.state == OPEN)
-    .values(
-        state=DECIDED,
-        outcome=sa.bindparam("new_outcome"),
-        approved=sa.bindparam("new_approved"),
-        value=sa.bindparam("new_value", type_=requests.c.value.type),
-        decided_by=sa.bindparam("new_by"),
-        decided_at_ms=sa.bindparam("new_at_ms"),
-        channel=sa.bindparam("new_channel"),
-        comment=sa.bindparam("new_comment"),
-    )
-)
-
-
-def decision_for(
-    request: Request,
-    *,
-    outcome: Outcome,
-    approved: bool | None,
-    value: Any,
-    by: str | None,
-    channel: str,
-    comment: str | None,
-    at_ms: int,
-) -> Decision:
-    """The decision ``decide_open`` stores for ``request``, as a read of it returns."""
-    return Decision(
-        request_id=request.request_id,
-        run_id=request.run_id,
-        kind=request.kind,
-        outcome=outcome,
-        approved=approved,
-        value=value,
-        by=by,
-        at=from_ms(at_ms),
-        channel=channel,
-        comment=comment,
-        requested_at=request.requested_at,
-        deadline=request.deadline,
-        tool=request.tool.name if request.tool else None,
-        digest=request.tool.digest if request.tool else None,
-    )
-
-
-def decided_request(request: Request, decision: Decision) -> Request:
-    """``request`` (read open) as ``decide_open`` leaves it with ``decision``."""
-    return request.model_copy(update={"decision": decision, "state": RequestState.DECIDED})
+_DECIDE_OPEN = deciding()

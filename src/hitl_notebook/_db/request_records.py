@@ -24,9 +24,9 @@ from hitl_notebook._core.models import (
     Request,
     RequestKind,
     RequestState,
+    Sender,
     Status,
     ToolCall,
-    who_decided,
 )
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
@@ -52,30 +52,19 @@ ANSWERS_CHANNEL = "hitl_answers"
 """The Postgres NOTIFY channel on which a decided request's run id is announced."""
 
 
-def taken_status(
-    run_id: str,
-    request_id: str,
-    *,
-    agent: str,
-    title: str,
-    outcome: Outcome,
-    by: str | None,
-    channel: str | None,
-    comment: str | None,
-    at_ms: int,
-) -> dict[str, Any]:
-    """The status transition saying run ``run_id`` took the decision of its request
-    ``request_id`` (titled ``title``): "resumed", or "timed_out" when the deadline decided it.
-    ``append_status``'s keywords, keyed ``<request id>:decided``, so it is published once."""
-    if outcome is Outcome.TIMED_OUT:
+def taken_status(decision: Decision, *, agent: str, title: str, at_ms: int) -> dict[str, Any]:
+    """The status transition saying a run took ``decision`` of its request (titled ``title``):
+    "resumed", or "timed_out" when the deadline decided it. ``append_status``'s keywords,
+    keyed ``<request id>:decided``, so it is published once."""
+    if decision.timed_out:
         status, detail = Status.TIMED_OUT, f"{title}: no answer by the deadline"
     else:
-        status, detail = Status.RESUMED, f"{outcome.value} by {who_decided(by, outcome)}"
-        if channel == WHAT_IF_CHANNEL:
-            detail += f" ({comment})"  # "... (what-if fork of <run>)"
+        status, detail = Status.RESUMED, f"{decision.outcome.value} by {decision.who}"
+        if decision.channel == WHAT_IF_CHANNEL:
+            detail += f" ({decision.comment})"  # "... (what-if fork of <run>)"
     return {
-        "run_id": run_id,
-        "key": request_id + DECIDED_KEY_SUFFIX,
+        "run_id": decision.run_id,
+        "key": decision.request_id + DECIDED_KEY_SUFFIX,
         "agent": agent,
         "status": status.value,
         "detail": detail,
@@ -334,46 +323,46 @@ def _decision_from_row(row: sa.Row[Any]) -> Decision:
 
 def decide(
     conn: sa.Connection,
-    request_id: str,
+    decision: Decision,
     *,
-    outcome: Outcome,
-    approved: bool | None,
-    value: Any,
-    by: str | None,
-    channel: str,
-    comment: str | None,
-    at_ms: int,
     before_deadline: bool,
     while_run_lives: bool = False,
 ) -> sa.Row[Any] | None:
-    """Decide an open request and return its new row; None if it was decided already (or, when
-    ``before_deadline`` asks for it, its deadline has passed; when ``while_run_lives`` does, its
-    run has ended). The caller notes the change (``note_change``) as its transaction's last
-    write."""
-    statement = _deciding(before_deadline, while_run_lives, value_is_null=value is None)
-    parameters = {
-        "decided_id": request_id,
-        "new_outcome": outcome.value,
-        "new_approved": approved,
-        "new_value": value,
-        "new_by": by,
-        "new_at_ms": at_ms,
-        "new_channel": channel,
-        "new_comment": comment,
-    }
-    row = conn.execute(statement, parameters).first()
+    """Decide an open request with ``decision`` and return its new row; None if it was decided
+    already (or, when ``before_deadline`` asks for it, its deadline has passed; when
+    ``while_run_lives`` does, its run has ended). The caller notes the change (``note_change``)
+    as its transaction's last write."""
+    statement = _deciding(before_deadline, while_run_lives, value_is_null=decision.value is None)
+    row = conn.execute(statement, decision_parameters(decision)).first()
     if row is not None and (row.spec or {}).get("notify"):
-        settle(conn, request_id, timed_out=outcome is Outcome.TIMED_OUT, at_ms=at_ms)
+        settle(conn, decision.request_id, timed_out=decision.timed_out, at_ms=to_ms(decision.at))
     return row
 
 
-@functools.cache
-def _deciding(before_deadline: bool, while_run_lives: bool, *, value_is_null: bool) -> Any:
-    """``decide``'s statement, built once for each of its kinds (a None value is stored as SQL
-    NULL, not as JSON's null)."""
-    at_ms = sa.bindparam("new_at_ms", type_=sa.BigInteger)
+def decision_parameters(decision: Decision) -> dict[str, Any]:
+    """The parameters of the statements that store ``decision`` in its request's row."""
+    return {
+        "decided_id": decision.request_id,
+        "new_outcome": decision.outcome.value,
+        "new_approved": decision.approved,
+        "new_value": decision.value,
+        "new_by": decision.by,
+        "new_at_ms": to_ms(decision.at),
+        "new_channel": decision.channel,
+        "new_comment": decision.comment,
+    }
+
+
+DECIDED_AT = sa.bindparam("new_at_ms", type_=sa.BigInteger)
+"""When the decision stored by ``deciding`` was taken (``decision_parameters``)."""
+
+
+def deciding(*, value_is_null: bool = False) -> sa.Update:
+    """The statement that stores a decision (bound by ``decision_parameters``) in its request's
+    row if the request is open; with ``value_is_null``, its None value as SQL NULL (else as
+    JSON's null)."""
     value = sa.null() if value_is_null else sa.bindparam("new_value", type_=requests.c.value.type)
-    query = (
+    return (
         requests.update()
         .where(requests.c.request_id == sa.bindparam("decided_id"), requests.c.state == OPEN)
         .values(
@@ -382,16 +371,25 @@ def _deciding(before_deadline: bool, while_run_lives: bool, *, value_is_null: bo
             approved=sa.bindparam("new_approved", type_=sa.Boolean),
             value=value,
             decided_by=sa.bindparam("new_by"),
-            decided_at_ms=at_ms,
+            decided_at_ms=DECIDED_AT,
             channel=sa.bindparam("new_channel"),
             comment=sa.bindparam("new_comment"),
         )
-        .returning(*requests.c)
     )
-    if before_deadline:
-        query = query.where(
-            sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= at_ms)
-        )
+
+
+def within_deadline() -> sa.ColumnElement[bool]:
+    """Whether the request has no deadline, or the decision ``deciding`` stores is not past it."""
+    return sa.or_(requests.c.deadline_ms.is_(None), requests.c.deadline_ms >= DECIDED_AT)
+
+
+@functools.cache
+def _deciding(before: bool, while_run_lives: bool, *, value_is_null: bool) -> Any:
+    """``decide``'s statement, built once for each of its kinds (a None value is stored as SQL
+    NULL, not as JSON's null)."""
+    query = deciding(value_is_null=value_is_null).returning(*requests.c)
+    if before:
+        query = query.where(within_deadline())
     if while_run_lives:
         query = query.where(run_lives(requests.c.run_id))
     return query
@@ -416,53 +414,28 @@ def record_answer(
     conn: sa.Connection,
     row: Any,
     answer: Any,
+    sender: Sender,
     *,
-    by: str | None,
-    channel: str,
-    comment: str | None,
-    at_ms: int,
     result: str,
     reason: str | None = None,
 ) -> None:
-    """Append an answer that arrived (``accepted``, ``late``, or ``refused`` with its
-    ``reason``) to the answer log. ``row`` has the request's ``request_id`` and ``run_id``;
-    ``answer`` is an Answer, or what arrived when it was none."""
-    record_answers(
-        conn,
-        [
-            answer_log_row(
-                row,
-                answer,
-                by=by,
-                channel=channel,
-                comment=comment,
-                at_ms=at_ms,
-                result=result,
-                reason=reason,
-            )
-        ],
-    )
+    """Append an answer that arrived from ``sender`` (``accepted``, ``late``, or ``refused``
+    with its ``reason``) to the answer log. ``row`` has the request's ``request_id`` and
+    ``run_id``; ``answer`` is an Answer, or what arrived when it was none."""
+    record_answers(conn, [answer_log_row(row, answer, sender, result=result, reason=reason)])
 
 
 def answer_log_row(
-    row: Any,
-    answer: Any,
-    *,
-    by: str | None,
-    channel: str,
-    comment: str | None,
-    at_ms: int,
-    result: str,
-    reason: str | None = None,
+    row: Any, answer: Any, sender: Sender, *, result: str, reason: str | None = None
 ) -> dict[str, Any]:
     """One row of the answer log (see ``record_answer``)."""
     return {
         "request_id": row.request_id,
         "run_id": row.run_id,
-        "received_at_ms": at_ms,
-        "by": by,
-        "channel": channel,
-        "comment": comment,
+        "received_at_ms": sender.at_ms,
+        "by": sender.by,
+        "channel": sender.channel,
+        "comment": sender.comment,
         "answer": answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
         "result": result,
         "reason": reason,

@@ -261,7 +261,7 @@ def why_not(request: Request, responder: str) -> str | None:
 
 def at_deadline(request: Request) -> str:
     """What the request's deadline does, said for a request whose deadline has passed."""
-    answer = request.timeout_answer if request.on_timeout == "default" else None
+    answer = request.default_answer
     if answer is None:
         return "it will raise a timeout in the agent when the run next looks; answers are refused"
     return f"it will be {_default_word(answer)} (its default) when the run next looks; answers are refused"

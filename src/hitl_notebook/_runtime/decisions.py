@@ -15,8 +15,8 @@ from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.answers import resolve
-from hitl_notebook._core.models import Decision, Outcome, Request, Status
+from hitl_notebook._core.answers import at_deadline, decision_for
+from hitl_notebook._core.models import Decision, Sender, Status
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database, relaxed, requests
@@ -106,19 +106,9 @@ def _decision_or_timeout(
     deadline; None while it is open."""
     request_id = row.request_id
     if row.state != DECIDED and row.deadline_ms is not None and at >= row.deadline_ms:
-        approved, value = _timeout_default(request_from_row(row))
-        timed_out = decide(
-            conn,
-            request_id,
-            outcome=Outcome.TIMED_OUT,
-            approved=approved,
-            value=value,
-            by=None,
-            channel="timeout",
-            comment=None,
-            at_ms=at,
-            before_deadline=False,
-        )
+        request = request_from_row(row)
+        timeout = decision_for(request, at_deadline(request), Sender.deadline(at))
+        timed_out = decide(conn, timeout, before_deadline=False)
         if timed_out is not None:
             note_change(conn, row.run_id)
         reread = timed_out or load_request(conn, request_id)
@@ -135,22 +125,5 @@ def _append_decided_statuses(
     conn: sa.Connection, taken: Sequence[tuple[Decision, sa.Row[Any]]], at_ms: int
 ) -> None:
     for decision, row in taken:
-        status = taken_status(
-            decision.run_id,
-            decision.request_id,
-            agent=row.agent,
-            title=row.title,
-            outcome=decision.outcome,
-            by=decision.by,
-            channel=decision.channel,
-            comment=decision.comment,
-            at_ms=at_ms,
-        )
+        status = taken_status(decision, agent=row.agent, title=row.title, at_ms=at_ms)
         append_status(conn, **status)
-
-
-def _timeout_default(request: Request) -> tuple[bool | None, Any]:
-    if request.on_timeout != "default" or request.timeout_answer is None:
-        return None, None
-    resolution = resolve(request, request.timeout_answer)
-    return resolution.approved, resolution.value

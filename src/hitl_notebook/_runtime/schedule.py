@@ -31,8 +31,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.answers import resolve
-from hitl_notebook._core.models import Outcome, Request
+from hitl_notebook._core.answers import at_deadline, decision_for
+from hitl_notebook._core.models import Request, Sender
 from hitl_notebook._core.notify import (
     DeliveryFailed,
     Directory,
@@ -369,25 +369,11 @@ class Scheduler:
             if not complete(conn, row, owner=self.owner, at_ms=at, result="done"):
                 return
             request = request_from_row(found)
-            approved, value = None, None
-            default = request.timeout_answer if request.on_timeout == "default" else None
-            if default is not None:
-                resolution = resolve(request, default)
-                approved, value = resolution.approved, resolution.value
-            decided = decide(
-                conn,
-                request.request_id,
-                outcome=Outcome.TIMED_OUT,
-                approved=approved,
-                value=value,
-                by=None,
-                channel="timeout",
-                comment=None,
-                at_ms=at,
-                before_deadline=False,
-            )
+            timeout = decision_for(request, at_deadline(request), Sender.deadline(at))
+            decided = decide(conn, timeout, before_deadline=False)
             if decided is not None:
-                applied = "it has no default" if default is None else "its default applies"
+                no_default = request.default_answer is None
+                applied = "it has no default" if no_default else "its default applies"
                 append_event(
                     conn,
                     run_id=row.run_id,

@@ -32,7 +32,13 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from hitl_notebook._core.access import check_responder
-from hitl_notebook._core.answers import Resolution, answer_for_response, resolve
+from hitl_notebook._core.answers import (
+    Resolution,
+    answer_for_response,
+    decided_request,
+    decision_for,
+    resolve,
+)
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
     AnswerError,
@@ -48,10 +54,11 @@ from hitl_notebook._core.models import (
     Reply,
     Request,
     RequestState,
+    Sender,
     Status,
     run_state_word,
 )
-from hitl_notebook._core.times import from_ms, now_ms
+from hitl_notebook._core.times import from_ms, now_ms, to_ms
 from hitl_notebook._core.values import check_json, check_text, check_texts
 from hitl_notebook._db.answer_statement import decide_in_one
 from hitl_notebook._db.changes import note_change
@@ -126,7 +133,6 @@ def answer(
     requests open to anyone take. ``executor_id`` is this process's launched runtime, whose runs
     need no look at whether their process lives, and ``hot_waits`` its hot waits, woken after
     the commit. See ``Store.respond``."""
-    responder, comment, channel = reply.by, reply.comment, reply.channel
     given = checked_answer(target, reply)
     if hot_waits is not None:
         handed = _answer_waited(
@@ -138,31 +144,19 @@ def answer(
     planned = plan_answer(request, given, reply)
     if isinstance(planned, Decision):
         return planned
-    answer, resolution = planned.answer, planned.resolution
-    at = now_ms()
-    if request.is_open and request.notify is None and not database.is_sqlite:
-        decided = _decide_in_one(database, planned, reply, at_ms=at, executor_id=executor_id)
-        if decided is not None:
-            if hot_waits is not None:
-                hot_waits.wake(decided.run_id)
-            return decided
+    sender = reply.sent(now_ms())
+    decision = decision_for(request, planned.resolution, sender)
+    if (
+        request.is_open
+        and request.notify is None
+        and not database.is_sqlite
+        and _decide_in_one(database, request, decision, planned.answer, executor_id=executor_id)
+    ):
+        if hot_waits is not None:
+            hot_waits.wake(request.run_id)
+        return decision
     with database.engine.begin() as conn:
-        decided_row = (
-            decide(
-                conn,
-                request.request_id,
-                outcome=resolution.outcome,
-                approved=resolution.approved,
-                value=resolution.value,
-                by=responder,
-                channel=channel,
-                comment=comment,
-                at_ms=at,
-                before_deadline=True,
-            )
-            if request.is_open
-            else None
-        )
+        decided_row = decide(conn, decision, before_deadline=True) if request.is_open else None
         row = decided_row or load_request(conn, request.request_id)
         assert row is not None
         stored = request_from_row(row)
@@ -171,25 +165,17 @@ def answer(
             stored.is_open or (stored.decision is not None and stored.decision.timed_out)
         )
         if decided_row is not None or late:
-            record_answer(
-                conn,
-                row,
-                answer,
-                by=responder,
-                channel=channel,
-                comment=comment,
-                at_ms=at,
-                result="accepted" if decided_row is not None else "late",
-            )
+            result = "accepted" if decided_row is not None else "late"
+            record_answer(conn, row, planned.answer, sender, result=result)
         if decided_row is not None:
-            wake_run(conn, stored, at, executor_id)
+            wake_run(conn, stored, sender.at_ms, executor_id)
             note_change(conn, stored.run_id)
     if decided_row is not None:
         if hot_waits is not None:
             hot_waits.wake(stored.run_id)
         assert stored.decision is not None
         return stored.decision
-    return not_decided(stored, answer, responder, at)
+    return not_decided(stored, planned.answer, reply.by, sender.at_ms)
 
 
 def _answer_waited(
@@ -216,111 +202,62 @@ def _answer_waited(
         return None  # said from the stored request (it may have been decided meanwhile)
     if isinstance(planned, Decision):
         return None
-    at = now_ms()
-    taken = _taken(request, planned.resolution, reply, at)
+    sender = reply.sent(now_ms())
+    decision = decision_for(request, planned.resolution, sender)
+    taken = taken_status(decision, agent=request.agent, title=request.title, at_ms=sender.at_ms)
     if not database.is_sqlite:
         decided = _decide_in_one(
-            database, planned, reply, at_ms=at, executor_id=executor_id, taken=taken
+            database, request, decision, planned.answer, executor_id=executor_id, taken=taken
         )
     else:
-        decided = _decide_waited_sqlite(database, planned, reply, at_ms=at, taken=taken)
-    if decided is not None:
-        hot_waits.wake(decided.run_id, decided)
-    return decided
+        decided = _decide_waited_sqlite(database, decision, planned.answer, sender, taken)
+    if not decided:
+        return None
+    hot_waits.wake(request.run_id, decision)
+    return decision
 
 
 def _decide_waited_sqlite(
-    database: Database, planned: Plan, reply: Reply, *, at_ms: int, taken: dict[str, Any]
-) -> Decision | None:
-    """``_answer_waited``'s transaction on SQLite; None (nothing stored) if it decides nothing.
+    database: Database, decision: Decision, answer: Answer, sender: Sender, taken: dict[str, Any]
+) -> bool:
+    """``_answer_waited``'s transaction on SQLite; False (nothing stored) if it decides nothing.
     The run is enqueued if it parked meanwhile; its process is this one, which runs."""
-    request, resolution = planned.request, planned.resolution
     with database.engine.begin() as conn:
-        row = decide(
-            conn,
-            request.request_id,
-            outcome=resolution.outcome,
-            approved=resolution.approved,
-            value=resolution.value,
-            by=reply.by,
-            channel=reply.channel,
-            comment=reply.comment,
-            at_ms=at_ms,
-            before_deadline=True,
-            while_run_lives=True,
-        )
+        row = decide(conn, decision, before_deadline=True, while_run_lives=True)
         if row is None:
-            return None
-        stored = request_from_row(row)
-        record_answer(
-            conn,
-            row,
-            planned.answer,
-            by=reply.by,
-            channel=reply.channel,
-            comment=reply.comment,
-            at_ms=at_ms,
-            result="accepted",
-        )
-        wake(conn, stored.run_id, now_ms=at_ms)
+            return False
+        record_answer(conn, row, answer, sender, result="accepted")
+        wake(conn, decision.run_id, now_ms=sender.at_ms)
         append_status(conn, **taken)
-        note_change(conn, stored.run_id)
-    return stored.decision
-
-
-def _taken(request: Request, resolution: Resolution, reply: Reply, at_ms: int) -> dict[str, Any]:
-    """The status saying the run of ``request`` took the decision this answer stores."""
-    return taken_status(
-        request.run_id,
-        request.request_id,
-        agent=request.agent,
-        title=request.title,
-        outcome=resolution.outcome,
-        by=reply.by,
-        channel=reply.channel,
-        comment=reply.comment,
-        at_ms=at_ms,
-    )
+        note_change(conn, decision.run_id)
+    return True
 
 
 def _decide_in_one(
     database: Database,
-    planned: Plan,
-    reply: Reply,
+    request: Request,
+    decision: Decision,
+    answer: Answer,
     *,
-    at_ms: int,
     executor_id: str | None,
     taken: dict[str, Any] | None = None,
-) -> Decision | None:
+) -> bool:
     """The answer's transaction in one Postgres statement (``decide_in_one``), when it decides
-    the request (an open one without a schedule to settle); None when it does not. With
-    ``taken`` (the status saying the run took the decision), only while the run lives."""
-    request, resolution = planned.request, planned.resolution
+    ``request`` (an open one without a schedule to settle); False (nothing stored) when it does
+    not. With ``taken`` (the status saying the run took the decision), only while the run
+    lives."""
     with database.autocommit.connect() as conn:
-        decided = decide_in_one(
-            conn,
-            request.request_id,
-            request.run_id,
-            planned.answer,
-            outcome=resolution.outcome,
-            approved=resolution.approved,
-            value=resolution.value,
-            by=reply.by,
-            channel=reply.channel,
-            comment=reply.comment,
-            at_ms=at_ms,
-            taken=taken,
-        )
+        decided = decide_in_one(conn, decision, answer, taken=taken)
     if decided is None:
-        return None
-    stored = request_from_row(decided.row)
+        return False
     woken = decided.woken
     if woken is not None and woken.executor_id != executor_id:  # its process may be down
         with database.engine.begin() as conn:
+            stored = decided_request(request, decision)
+            at_ms = to_ms(decision.at)
             lines = answered_lines(conn, [stored], {stored.run_id: woken}, at_ms)
             append_new_statuses(conn, lines)
-    assert stored.decision is not None
-    return stored.decision
+    return True
 
 
 class Plan(NamedTuple):

@@ -23,13 +23,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hitl_notebook._core.answers import decided_request, decision_for
 from hitl_notebook._core.errors import AnswerError, DeadlinePassedError
 from hitl_notebook._core.models import Answer, Decision, Reply, Request
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._db.answer_batches import (
     decide_open,
-    decided_request,
-    decision_for,
     load_requests_and_run_states,
     lock_requests,
     requests_of_runs,
@@ -167,14 +166,15 @@ def _store(
     with database.engine.begin() as conn:
         locked = lock_requests(conn, {plan.request.request_id for plan in plans.values()})
         at = now_ms()
+        sender = reply.sent(at)
         decided: list[Request] = []
         logged: list[dict[str, Any]] = []
         for target, plan in plans.items():
             row = locked[plan.request.request_id]
             if row.state == OPEN and (row.deadline_ms is None or row.deadline_ms >= at):
-                decision = _decision(plan, reply, at)
+                decision = decision_for(plan.request, plan.resolution, sender)
                 decided.append(decided_request(plan.request, decision))
-                logged.append(_logged(plan, reply, at, "accepted"))
+                logged.append(answer_log_row(plan.request, plan.answer, sender, result="accepted"))
                 results[target] = decision
                 continue
             stored = load_request(conn, plan.request.request_id)
@@ -182,7 +182,7 @@ def _store(
             try:
                 results[target] = not_decided(request_from_row(stored), plan.answer, reply.by, at)
             except DeadlinePassedError as error:
-                logged.append(_logged(plan, reply, at, "late"))
+                logged.append(answer_log_row(plan.request, plan.answer, sender, result="late"))
                 results[target] = error
             except AnswerError as error:
                 results[target] = error
@@ -208,28 +208,3 @@ def _write(
     record_answers(conn, logged)
     wake_runs(conn, decided, at, executor_id)
     note_changes(conn, {request.run_id for request in decided})
-
-
-def _decision(plan: Plan, reply: Reply, at: int) -> Decision:
-    return decision_for(
-        plan.request,
-        outcome=plan.resolution.outcome,
-        approved=plan.resolution.approved,
-        value=plan.resolution.value,
-        by=reply.by,
-        channel=reply.channel,
-        comment=reply.comment,
-        at_ms=at,
-    )
-
-
-def _logged(plan: Plan, reply: Reply, at: int, result: str) -> dict[str, Any]:
-    return answer_log_row(
-        plan.request,
-        plan.answer,
-        by=reply.by,
-        channel=reply.channel,
-        comment=reply.comment,
-        at_ms=at,
-        result=result,
-    )

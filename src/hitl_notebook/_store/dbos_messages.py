@@ -28,7 +28,7 @@ from dataclasses import fields
 from typing import Any, NamedTuple
 
 from hitl_notebook._core.errors import AnswerError, DeadlinePassedError, NotFoundError
-from hitl_notebook._core.models import Reply
+from hitl_notebook._core.models import Reply, Sender
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._core.values import check_json, storable
 from hitl_notebook._db.dbos_internals import Message, consume_message, messages_to
@@ -131,14 +131,14 @@ def _refuse(store: Store, message: Message, target: str, by: str | None, reason:
     with store.database.engine.begin() as conn:
         if not consume_message(conn, message.message_id):
             return  # another process took it
+        sender = Sender(
+            by=None if by is None else storable(by), channel=CHANNEL, comment=None, at_ms=now_ms()
+        )
         record_answer(
             conn,
             _Target(storable(target), message.run_id),
             {"message": kept},
-            by=None if by is None else storable(by),
-            channel=CHANNEL,
-            comment=None,
-            at_ms=now_ms(),
+            sender,
             result="refused",
             reason=storable(reason),
         )

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from hitl_notebook._core.access import check_responder
 from hitl_notebook._core.answers import resolve
 from hitl_notebook._core.errors import HitlError, InvalidAnswerError, NotFoundError
-from hitl_notebook._core.models import WHAT_IF_CHANNEL, Answer, Decision, Request, Status
+from hitl_notebook._core.models import WHAT_IF_CHANNEL, Answer, Decision, Request, Sender, Status
 from hitl_notebook._core.times import from_ms, now_ms, to_ms
 from hitl_notebook._core.values import check_text
 from hitl_notebook._db.database import Database
@@ -122,16 +122,8 @@ def _write_fork(
     for request in earlier:
         insert_request(conn, request)
     at_ms = to_ms(decision.at)
-    record_answer(
-        conn,
-        decision,
-        given,
-        by=decision.by,
-        channel=WHAT_IF_CHANNEL,
-        comment=decision.comment,
-        at_ms=at_ms,
-        result="accepted",
-    )
+    sender = Sender(by=decision.by, channel=WHAT_IF_CHANNEL, comment=decision.comment, at_ms=at_ms)
+    record_answer(conn, decision, given, sender, result="accepted")
     append_status(
         conn,
         run_id=decision.run_id,

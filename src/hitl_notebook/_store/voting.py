@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hitl_notebook._core.answers import resolve
+from hitl_notebook._core.answers import decided_request, decision_for, resolve
 from hitl_notebook._core.errors import (
     AlreadyDecidedError,
     AlreadyVotedError,
@@ -24,7 +24,7 @@ from hitl_notebook._core.errors import (
     NotWaitingError,
     StaleAnswerError,
 )
-from hitl_notebook._core.models import Answer, Decision, Request, RequestState, Vote
+from hitl_notebook._core.models import Answer, Decision, Request, RequestState, Sender, Vote
 from hitl_notebook._core.quorum import Ballot, Quorum, Tally, count, voter_refusal
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_texts
@@ -81,14 +81,7 @@ def vote(
             assert row is not None
             if row.deadline_ms is not None and row.deadline_ms < at:
                 record_answer(
-                    conn,
-                    row,
-                    Answer(approve=approve),
-                    by=ballot.voter,
-                    channel=ballot.channel,
-                    comment=ballot.comment,
-                    at_ms=at,
-                    result="late",
+                    conn, row, Answer(approve=approve), _sender(ballot, at), result="late"
                 )
                 closed = request_from_row(row)
             else:
@@ -150,30 +143,16 @@ def _decide(
         return None
     resolution = resolve(request, Answer(approve=tally.outcome == "approved"))
     comment = tally.reason if ballot.comment is None else f"{tally.reason}: {ballot.comment}"
-    row = decide(
-        conn,
-        request.request_id,
-        outcome=resolution.outcome,
-        approved=resolution.approved,
-        value=resolution.value,
-        by=tally.decided_by,
-        channel=ballot.channel,
-        comment=comment,
-        at_ms=at,
-        before_deadline=False,  # the lock was taken while open and before the deadline
-    )
+    quorum = Sender(by=tally.decided_by, channel=ballot.channel, comment=comment, at_ms=at)
+    decision = decision_for(request, resolution, quorum)
+    # The lock was taken while open and before the deadline.
+    row = decide(conn, decision, before_deadline=False)
     assert row is not None  # the row is locked and was open
-    record_answer(
-        conn,
-        row,
-        Answer(approve=ballot.approve),
-        by=ballot.voter,
-        channel=ballot.channel,
-        comment=ballot.comment,
-        at_ms=at,
-        result="accepted",
-    )
-    stored = request_from_row(row)
-    wake_run(conn, stored, at, executor_id)
-    assert stored.decision is not None
-    return stored.decision
+    record_answer(conn, row, Answer(approve=ballot.approve), _sender(ballot, at), result="accepted")
+    wake_run(conn, decided_request(request, decision), at, executor_id)
+    return decision
+
+
+def _sender(ballot: Ballot, at_ms: int) -> Sender:
+    """Where a vote came from, as the answer log keeps it."""
+    return Sender(by=ballot.voter, channel=ballot.channel, comment=ballot.comment, at_ms=at_ms)
