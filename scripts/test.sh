@@ -12,8 +12,8 @@ if ! .venv/bin/python -c "import psycopg; psycopg.connect('${HITL_TEST_POSTGRES_
   exit 1
 fi
 
-.venv/bin/ruff format --check src tests bench
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench notebooks
+.venv/bin/ruff check src tests bench notebooks
 .venv/bin/mypy
 
 # The tests run in two processes (pytest-xdist): they spend most of their time waiting for runs,
