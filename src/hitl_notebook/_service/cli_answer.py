@@ -168,7 +168,7 @@ def _were(count: int) -> str:
 def _takes_several(store: Store, target: str) -> bool:
     """Whether the request ``target`` names is a multiple choice (False when there is none:
     the answer then says why)."""
-    from hitl_notebook._store.answering import target_request  # noqa: PLC0415 - see connect
+    from hitl_notebook._store.answer_rule import target_request  # noqa: PLC0415 - see connect
 
     try:
         return target_request(store.database, target).multiple

@@ -44,8 +44,7 @@ from hitl_notebook._db.request_records import (
 )
 from hitl_notebook._db.run_records import run_states
 from hitl_notebook._db.schedule_records import settle
-from hitl_notebook._store.answering import (
-    HotWaits,
+from hitl_notebook._store.answer_rule import (
     Plan,
     check_id,
     checked_answer,
@@ -53,8 +52,8 @@ from hitl_notebook._store.answering import (
     plan_answer,
     request_of,
     request_of_run,
-    wake_runs,
 )
+from hitl_notebook._store.answering import HotWaits, wake_runs
 
 __all__ = ["CHUNK", "answer_many"]
 

@@ -56,7 +56,7 @@ from hitl_notebook._db.run_records import (
     run_state,
     run_version,
 )
-from hitl_notebook._store.answering import check_answer_texts, check_id, make_answer
+from hitl_notebook._store.answer_rule import check_answer_texts, check_id, make_answer
 
 __all__ = ["FORKED_KEY", "fork"]
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from hitl_notebook._core.collector import collector_paused
 from hitl_notebook._core.times import duration_seconds, from_ms, now_ms
 from hitl_notebook._db.bulk_read import read_tuples
 from hitl_notebook._db.changes import changes_seen, changes_total
@@ -97,12 +98,13 @@ def query_inbox(conn: sa.Connection, spec: InboxFilter, *, whole: bool = False) 
         query = _ordered(query, spec, conn.dialect.name).offset(spec.offset)
     if spec.limit is not None:
         query = query.limit(spec.limit)
-    rows = read_tuples(conn, query)
-    if sort_here:
-        rows = _sorted(rows, _ROW_FIELD[spec.sort], descending=spec.descending)
-    # The row is the item's fields in order, up to its rules; its votes and the channels that
-    # gave up are read next, for the few items that have them.
-    items = list(map(_new, repeat(InboxItem), map(add, rows, repeat(_EMPTY_TAIL))))
+    with collector_paused():  # tens of thousands of tuples, none of them garbage
+        rows = read_tuples(conn, query)
+        if sort_here:
+            rows = _sorted(rows, _ROW_FIELD[spec.sort], descending=spec.descending)
+        # The row is the item's fields in order, up to its rules; its votes and the channels
+        # that gave up are read next, for the few items that have them.
+        items = list(map(_new, repeat(InboxItem), map(add, rows, repeat(_EMPTY_TAIL))))
     found = Inbox(_with_extras(conn, items, every_open=spec.limit is None), from_ms(now), spec)
     found.changes = changes
     return found

@@ -55,7 +55,8 @@ from hitl_notebook._db.run_records import (
 from hitl_notebook._db.vote_records import votes_of
 from hitl_notebook._store import answering, forking, voting
 from hitl_notebook._store.analysis import Rows, decision_rows, history_rows, run_rows
-from hitl_notebook._store.answering import FINAL_RUN_STATES, HotWaits, check_id
+from hitl_notebook._store.answer_rule import FINAL_RUN_STATES, check_id
+from hitl_notebook._store.answering import HotWaits
 from hitl_notebook._store.answering_many import answer_many
 from hitl_notebook._store.inbox import DEFAULT_SORT, Inbox, InboxFilter, SortKey
 from hitl_notebook._store.inbox_query import (

@@ -32,7 +32,8 @@ from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import decide, load_request, record_answer, request_from_row
 from hitl_notebook._db.vote_records import insert_vote, load_votes, lock_open
-from hitl_notebook._store.answering import HotWaits, not_waiting, target_request, wake_run
+from hitl_notebook._store.answer_rule import not_waiting, target_request
+from hitl_notebook._store.answering import HotWaits, wake_run
 
 __all__ = ["check_voter", "vote"]
 
