@@ -1,4 +1,4 @@
-"""Reading and writing requests and the answers that arrive for them.
+"""Reading and writing requests: their rows, their decisions, and what is read of them.
 
 Plain functions on a SQLAlchemy connection. The agent's program calls the writers (each is
 idempotent, keyed by the run, so a replay after a crash writes nothing twice); the store calls
@@ -24,14 +24,13 @@ from hitl_notebook._core.models import (
     Request,
     RequestKind,
     RequestState,
-    Sender,
     Status,
     ToolCall,
 )
 from hitl_notebook._core.quorum import Ballot, Quorum
 from hitl_notebook._core.times import from_ms, to_ms
 from hitl_notebook._db.changes import note_change
-from hitl_notebook._db.database import answers, fold, requests, runs_own_status, statuses
+from hitl_notebook._db.database import fold, requests, runs_own_status, statuses
 from hitl_notebook._db.dbos_internals import run_lives, workflow_status
 from hitl_notebook._db.schedule_records import settle
 
@@ -408,44 +407,6 @@ def close_for_cancel(
         .where(requests.c.run_id == run_id, requests.c.state == OPEN)
         .values(state=CANCELLED, decided_by=by, decided_at_ms=at_ms, channel=channel)
     )
-
-
-def record_answer(
-    conn: sa.Connection,
-    row: Any,
-    answer: Any,
-    sender: Sender,
-    *,
-    result: str,
-    reason: str | None = None,
-) -> None:
-    """Append an answer that arrived from ``sender`` (``accepted``, ``late``, or ``refused``
-    with its ``reason``) to the answer log. ``row`` has the request's ``request_id`` and
-    ``run_id``; ``answer`` is an Answer, or what arrived when it was none."""
-    record_answers(conn, [answer_log_row(row, answer, sender, result=result, reason=reason)])
-
-
-def answer_log_row(
-    row: Any, answer: Any, sender: Sender, *, result: str, reason: str | None = None
-) -> dict[str, Any]:
-    """One row of the answer log (see ``record_answer``)."""
-    return {
-        "request_id": row.request_id,
-        "run_id": row.run_id,
-        "received_at_ms": sender.at_ms,
-        "by": sender.by,
-        "channel": sender.channel,
-        "comment": sender.comment,
-        "answer": answer.model_dump(exclude_none=True) if isinstance(answer, Answer) else answer,
-        "result": result,
-        "reason": reason,
-    }
-
-
-def record_answers(conn: sa.Connection, logged: Sequence[dict[str, Any]]) -> None:
-    """Append rows made by ``answer_log_row`` to the answer log, in one statement."""
-    if logged:
-        conn.execute(answers.insert(), list(logged))
 
 
 _ASKING_RUN = sa.bindparam("asking_run", type_=sa.Text)

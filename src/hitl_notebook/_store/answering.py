@@ -46,6 +46,7 @@ from hitl_notebook._core.models import (
     Status,
 )
 from hitl_notebook._core.times import now_ms, to_ms
+from hitl_notebook._db.answer_log import record_answer
 from hitl_notebook._db.answer_statement import decide_in_one
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
@@ -54,7 +55,6 @@ from hitl_notebook._db.request_records import (
     ANSWERS_CHANNEL,
     decide,
     load_request,
-    record_answer,
     request_from_row,
     taken_status,
 )

@@ -33,15 +33,10 @@ from hitl_notebook._db.answer_batches import (
     lock_requests,
     requests_of_runs,
 )
+from hitl_notebook._db.answer_log import answer_log_row, record_answers
 from hitl_notebook._db.changes import note_changes
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.request_records import (
-    OPEN,
-    answer_log_row,
-    load_request,
-    record_answers,
-    request_from_row,
-)
+from hitl_notebook._db.request_records import OPEN, load_request, request_from_row
 from hitl_notebook._db.run_records import run_states
 from hitl_notebook._db.schedule_records import settle
 from hitl_notebook._store.answer_rule import (

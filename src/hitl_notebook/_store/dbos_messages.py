@@ -31,8 +31,9 @@ from hitl_notebook._core.errors import AnswerError, DeadlinePassedError, NotFoun
 from hitl_notebook._core.models import Reply, Sender
 from hitl_notebook._core.times import now_ms
 from hitl_notebook._core.values import check_json, storable
+from hitl_notebook._db.answer_log import record_answer
 from hitl_notebook._db.dbos_internals import Message, consume_message, messages_to
-from hitl_notebook._db.request_records import has_open_request, record_answer
+from hitl_notebook._db.request_records import has_open_request
 from hitl_notebook._store.answering import answer
 from hitl_notebook._store.store import Store
 

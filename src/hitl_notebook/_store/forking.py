@@ -40,11 +40,11 @@ from hitl_notebook._core.errors import HitlError, InvalidAnswerError, NotFoundEr
 from hitl_notebook._core.models import WHAT_IF_CHANNEL, Answer, Decision, Request, Sender, Status
 from hitl_notebook._core.times import from_ms, now_ms, to_ms
 from hitl_notebook._core.values import check_text
+from hitl_notebook._db.answer_log import record_answer
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.request_records import (
     insert_request,
     load_request,
-    record_answer,
     request_from_row,
     requests_of_run,
 )

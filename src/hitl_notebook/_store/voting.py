@@ -28,9 +28,10 @@ from hitl_notebook._core.models import Answer, Decision, Request, RequestState, 
 from hitl_notebook._core.quorum import Ballot, Quorum, Tally, count, voter_refusal
 from hitl_notebook._core.times import from_ms, now_ms
 from hitl_notebook._core.values import check_texts
+from hitl_notebook._db.answer_log import record_answer
 from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
-from hitl_notebook._db.request_records import decide, load_request, record_answer, request_from_row
+from hitl_notebook._db.request_records import decide, load_request, request_from_row
 from hitl_notebook._db.vote_records import insert_vote, load_votes, lock_open
 from hitl_notebook._store.answer_rule import not_waiting, target_request
 from hitl_notebook._store.answering import HotWaits, wake_run
