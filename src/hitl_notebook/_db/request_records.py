@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
+from hitl_notebook._core.answers import Resolution, decision_for
 from hitl_notebook._core.models import (
     WHAT_IF_CHANNEL,
     Answer,
@@ -24,6 +25,7 @@ from hitl_notebook._core.models import (
     Request,
     RequestKind,
     RequestState,
+    Sender,
     Status,
     ToolCall,
 )
@@ -268,7 +270,7 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
     for it, when it has a quorum)."""
     spec = row.spec or {}
     timeout_answer = spec.get("timeout_answer")
-    return Request(
+    request = Request(
         request_id=row.request_id,
         run_id=row.run_id,
         agent=row.agent,
@@ -295,29 +297,13 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         votes=list(votes),
         steps_before=spec.get("steps_before"),
         forked_from=spec.get("forked_from"),
-        decision=_decision_from_row(row) if row.state == DECIDED else None,
         state=RequestState(row.state),
     )
-
-
-def _decision_from_row(row: sa.Row[Any]) -> Decision:
-    tool = (row.spec or {}).get("tool") or {}
-    return Decision(
-        request_id=row.request_id,
-        run_id=row.run_id,
-        kind=RequestKind(row.kind),
-        outcome=Outcome(row.outcome),
-        approved=row.approved,
-        value=row.value,
-        by=row.decided_by,
-        at=from_ms(row.decided_at_ms),
-        channel=row.channel,
-        comment=row.comment,
-        requested_at=from_ms(row.requested_at_ms),
-        deadline=from_ms(row.deadline_ms) if row.deadline_ms is not None else None,
-        tool=tool.get("name"),
-        digest=tool.get("digest"),
-    )
+    if row.state != DECIDED:
+        return request
+    resolution = Resolution(Outcome(row.outcome), row.approved, row.value)
+    sender = Sender(row.decided_by, row.channel, row.comment, row.decided_at_ms)
+    return request.model_copy(update={"decision": decision_for(request, resolution, sender)})
 
 
 def decide(
