@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hitl_notebook import testing
 from hitl_notebook._db import answer_statement
 from hitl_notebook._db.database import answers
 from hitl_notebook._runtime import waiting
-from tests.agents import AsyncWaiter, Waiter
+from tests.agents import AsyncWaiter, Interviewer, Waiter
 from tests.processes.fast_runs import Counted
 
 KERNEL = Path(__file__).parent / "processes" / "fast_runs.py"
@@ -194,3 +195,30 @@ def test_the_answer_statement_is_short_enough_for_the_drivers_cache(taking: bool
     engine = sa.create_engine("postgresql+psycopg://")
     sql, _, _ = answer_statement._for_driver(taking, engine.dialect)
     assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+
+
+def test_a_run_waiting_for_its_next_question_is_not_woken_for_the_last_answer(
+    hot_runtime: hitl.Runtime, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller looks a few seconds back for decisions; the run that took one and now waits
+    for its next question does not look again for it at every poll (it did, on SQLite, some
+    twenty times a second for those seconds)."""
+    run = Interviewer.start(2)
+    first = wait_hot(hot_runtime, run)
+    hitl.connect(db_url).respond(first.request_id, text="one", by="bob")  # the poller wakes it
+    testing.wait_until(
+        lambda: (
+            len(run.requests(open_only=True)) == 1
+            and run.requests(open_only=True)[0].request_id != first.request_id
+            and hot_runtime.poller.waiting == 1
+        ),
+        timeout=30,
+        message="waiting hot for the second question",
+    )
+    looks: list[object] = []
+    collect = waiting.collect
+    monkeypatch.setattr(waiting, "collect", lambda *args: looks.append(args) or collect(*args))
+    time.sleep(1.5)  # no looks in 30 polls of SQLite's poller, one fallback query of Postgres's
+    assert looks == []
+    hitl.respond(run.id, text="two", by="bob")
+    assert run.result(timeout=30) == ["one", "two"]

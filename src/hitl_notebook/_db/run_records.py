@@ -47,12 +47,15 @@ def run_states(conn: sa.Connection, run_ids: Collection[str]) -> dict[str, str]:
     return {str(run_id): str(state) for run_id, state in rows}
 
 
-def runs_decided_since(conn: sa.Connection, since_ms: int) -> set[str]:
-    """The runs with a request decided at or after ``since_ms``."""
+def decided_since(conn: sa.Connection, since_ms: int) -> list[tuple[str, str]]:
+    """The requests decided (or closed by a cancel) at or after ``since_ms``, as (run id,
+    request id) pairs."""
     found = conn.execute(
-        sa.select(requests.c.run_id).where(requests.c.decided_at_ms >= since_ms).distinct()
+        sa.select(requests.c.run_id, requests.c.request_id).where(
+            requests.c.decided_at_ms >= since_ms
+        )
     )
-    return set(found.scalars())
+    return [(str(run_id), str(request_id)) for run_id, request_id in found]
 
 
 def append_status(

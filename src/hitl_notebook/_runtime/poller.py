@@ -3,9 +3,11 @@
 On SQLite it makes one query per interval for all hot waiters together (the decisions of the last
 few seconds), and only while some run waits hot; on Postgres it listens to the channel on which
 ``Store.respond`` announces answers (and queries once a second in case an announcement was
-missed). A woken waiter looks at its own requests, so a wake-up that was not for it costs one query.
-As the query looks a few seconds back, a run that begins to wait just after its request was
-answered is woken too: a run need not look before it listens.
+missed). The query finds the requests decided in the last few seconds, and only the hot waits
+for one of those requests are woken (a run that took its decision and waits for its next question
+is not woken for the old one at every poll); a woken waiter looks at its own requests. As the
+query looks a few seconds back, a run that begins to wait just after its request was answered is
+woken too: a run need not look before it listens.
 
 Every ``SWEEP_S`` it also enqueues this process's parked runs that hold an answer they have not
 taken: a safety net for a process that died between parking a run and its last look (see
@@ -45,7 +47,7 @@ from hitl_notebook._db.changes import note_change
 from hitl_notebook._db.database import Database
 from hitl_notebook._db.dbos_internals import MESSAGES_CHANNEL, shift_parked, sweep
 from hitl_notebook._db.request_records import ANSWERS_CHANNEL, answer_not_taken, overdue_at
-from hitl_notebook._db.run_records import runs_decided_since
+from hitl_notebook._db.run_records import decided_since
 
 __all__ = ["HotWait", "Poller"]
 
@@ -232,7 +234,19 @@ class Poller:
 
     def _wake_decided(self) -> None:
         with self._database.autocommit.connect() as conn:
-            self._wake(runs_decided_since(conn, now_ms() - DECIDED_WINDOW_MS))
+            decided = decided_since(conn, now_ms() - DECIDED_WINDOW_MS)
+        self._wake(self._waiting_for(decided))
+
+    def _waiting_for(self, decided: Iterable[tuple[str, str]]) -> set[str]:
+        """The runs of these (run id, request id) pairs with a hot wait for that request: a run
+        that took a decision and waits for its next question is not woken for it again at
+        every poll of the window."""
+        with self._lock:
+            return {
+                run_id
+                for run_id, request_id in decided
+                if any(request_id in hot.requests for hot in self._waiters.get(run_id, ()))
+            }
 
     def _wake(self, run_ids: Iterable[str]) -> None:
         for run_id in run_ids:
