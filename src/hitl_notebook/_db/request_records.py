@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 
-from hitl_notebook._core.answers import Resolution, decision_for
+from hitl_notebook._core.answers import Resolution, decided_request, decision_for
 from hitl_notebook._core.models import (
     WHAT_IF_CHANNEL,
     Answer,
@@ -303,7 +303,7 @@ def request_from_row(row: sa.Row[Any], votes: Sequence[Ballot] = ()) -> Request:
         return request
     resolution = Resolution(Outcome(row.outcome), row.approved, row.value)
     sender = Sender(row.decided_by, row.channel, row.comment, row.decided_at_ms)
-    return request.model_copy(update={"decision": decision_for(request, resolution, sender)})
+    return decided_request(request, decision_for(request, resolution, sender))
 
 
 def decide(
