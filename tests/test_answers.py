@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hitl_notebook as hitl
 from hitl_notebook import testing
-from hitl_notebook._db.database import answers
 from tests.agents import Chooser, Editor, Parallel, Reporter, Writer
+from tests.answer_log import answer_log
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -71,17 +70,6 @@ def test_answering_a_run_with_several_open_requests_asks_for_a_request_id() -> N
     with pytest.raises(hitl.NotWaitingError, match="answer one by its request id"):
         hitl.respond(run.id, text="which one?")
     run.cancel()
-
-
-def answer_log(request_id: str) -> list[tuple[str | None, str]]:
-    """The request's answer log as (by, result), oldest first."""
-    with hitl.store().database.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(answers.c.by, answers.c.result)
-            .where(answers.c.request_id == request_id)
-            .order_by(answers.c.answer_id)
-        ).all()
-    return [(r.by, r.result) for r in rows]
 
 
 # -- invalid answers, generated ------------------------------------------------------------------

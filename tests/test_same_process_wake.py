@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import hitl_notebook as hitl
 from hitl_notebook import testing
 from hitl_notebook._db import answer_statement
-from hitl_notebook._db.database import answers
 from hitl_notebook._runtime import waiting
 from tests.agents import AsyncWaiter, Interviewer, Waiter
+from tests.answer_log import answer_log
 from tests.processes.fast_runs import Counted
 
 KERNEL = Path(__file__).parent / "processes" / "fast_runs.py"
@@ -38,16 +38,6 @@ def wait_hot(runtime: hitl.Runtime, run: hitl.RunHandle) -> hitl.Request:
     testing.wait_until(lambda: runtime.poller.waiting == 1, timeout=60, message="waiting hot")
     (request,) = run.requests(open_only=True)
     return request
-
-
-def answer_log(request_id: str) -> list[tuple[str | None, str]]:
-    with hitl.store().database.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(answers.c.by, answers.c.result)
-            .where(answers.c.request_id == request_id)
-            .order_by(answers.c.answer_id)
-        ).all()
-    return [(r.by, r.result) for r in rows]
 
 
 @pytest.mark.parametrize("agent", [Waiter, AsyncWaiter])
